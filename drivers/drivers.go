@@ -1,0 +1,74 @@
+// Package drivers defines what every device driver produces and implements:
+// Reading, Value (exact decimals for meter registers), Poller and Source.
+// It imports only the standard library.
+package drivers
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Class says which uplink stream a reading belongs to.
+type Class uint8
+
+// Classes, in the contract's stream names.
+const (
+	Telemetry Class = iota // periodic readings
+	Event                  // state changes
+	Alarm                  // early warnings, SOS, tamper
+	Evidence               // enforcement-recorder evidence metadata
+)
+
+func (c Class) String() string {
+	switch c {
+	case Telemetry:
+		return "telemetry"
+	case Event:
+		return "events"
+	case Alarm:
+		return "alarms"
+	case Evidence:
+		return "evidence"
+	}
+	return "unknown"
+}
+
+// Reading is one observation of one device: a set of named points taken at
+// one time. Point names carry their unit (energy_kwh, temp_c).
+type Reading struct {
+	Device string
+	Class  Class
+	// Time is when the value was measured. The zero time means "now": the
+	// gateway stamps it on arrival.
+	Time time.Time
+	// DeviceTime is true when Time came from the device's own clock.
+	DeviceTime bool
+	Values     map[string]Value
+	// Quality flags; 0 is good.
+	Quality uint32
+}
+
+// Poller is a device that answers when asked.
+type Poller interface {
+	// Poll reads the device and appends its readings to dst. It may return
+	// readings AND an error (some points read, others failed).
+	Poll(ctx context.Context, dst []Reading) ([]Reading, error)
+}
+
+// Source is a device that speaks when it wants.
+type Source interface {
+	// Run emits readings until ctx ends. emit returns nil once the reading
+	// is durably queued; an error from emit means it was not kept.
+	Run(ctx context.Context, emit func(Reading) error) error
+}
+
+// Errors shared by drivers.
+var (
+	// ErrTimeout: the device did not answer in time.
+	ErrTimeout = errors.New("drivers: device did not answer")
+	// ErrFrame: a reply could not be parsed (checksum, length, framing).
+	ErrFrame = errors.New("drivers: bad frame")
+	// ErrConfig: a driver configuration is invalid.
+	ErrConfig = errors.New("drivers: bad config")
+)

@@ -1,0 +1,118 @@
+// Package serial is the go.bug.st/serial backend of hardware.Port: it opens
+// a real serial device (or a PTY slave) and turns the library's (0, nil)
+// read timeout into an error wrapping os.ErrDeadlineExceeded.
+package serial
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	bug "go.bug.st/serial"
+
+	"github.com/townlink/townlink/hardware"
+)
+
+// ErrOpen reports a serial device that could not be opened.
+var ErrOpen = errors.New("serial: cannot open port")
+
+// Port is an open serial device.
+type Port struct {
+	path string
+	p    bug.Port
+}
+
+var _ hardware.Port = (*Port)(nil)
+
+// Open opens path with mode m. The read timeout starts at "block".
+func Open(path string, m hardware.Mode) (*Port, error) {
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("serial %s: %w", path, err)
+	}
+	mode := &bug.Mode{BaudRate: m.Baud, DataBits: 8, Parity: bug.NoParity, StopBits: bug.OneStopBit}
+	if m.DataBits != 0 {
+		mode.DataBits = m.DataBits
+	}
+	switch m.Parity {
+	case hardware.ParityEven:
+		mode.Parity = bug.EvenParity
+	case hardware.ParityOdd:
+		mode.Parity = bug.OddParity
+	}
+	if m.StopBits == 2 {
+		mode.StopBits = bug.TwoStopBits
+	}
+	p, err := bug.Open(path, mode)
+	if err != nil {
+		hint := ""
+		if _, serr := os.Stat(path); errors.Is(serr, os.ErrNotExist) {
+			hint = " (no such device: check the cable/USB adapter, or `townlink ports` for what exists)"
+		} else if errors.Is(serr, os.ErrPermission) || isPermission(err) {
+			hint = " (permission denied: add the service user to the dialout group)"
+		}
+		return nil, fmt.Errorf("%w %s at %s: %v%s", ErrOpen, path, m, err, hint)
+	}
+	return &Port{path: path, p: p}, nil
+}
+
+func isPermission(err error) bool {
+	var pe *bug.PortError
+	if errors.As(err, &pe) {
+		return pe.Code() == bug.PermissionDenied
+	}
+	return false
+}
+
+// Path is the device path the port was opened with.
+func (p *Port) Path() string { return p.path }
+
+// Read reads what has arrived. A timeout is (0, err) with
+// errors.Is(err, os.ErrDeadlineExceeded).
+func (p *Port) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, err := p.p.Read(b)
+	if err != nil {
+		return n, fmt.Errorf("serial %s: read: %w", p.path, err)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("serial %s: read: %w", p.path, os.ErrDeadlineExceeded)
+	}
+	return n, nil
+}
+
+// Write writes b and waits until it has been handed to the device.
+func (p *Port) Write(b []byte) (int, error) {
+	n, err := p.p.Write(b)
+	if err != nil {
+		return n, fmt.Errorf("serial %s: write: %w", p.path, err)
+	}
+	return n, nil
+}
+
+// SetReadTimeout bounds each Read; d <= 0 blocks.
+func (p *Port) SetReadTimeout(d time.Duration) error {
+	if d <= 0 {
+		d = bug.NoTimeout
+	}
+	if err := p.p.SetReadTimeout(d); err != nil {
+		return fmt.Errorf("serial %s: set timeout: %w", p.path, err)
+	}
+	return nil
+}
+
+// Flush drops unread input.
+func (p *Port) Flush() error {
+	if err := p.p.ResetInputBuffer(); err != nil {
+		return fmt.Errorf("serial %s: flush: %w", p.path, err)
+	}
+	return nil
+}
+
+// Close closes the device.
+func (p *Port) Close() error { return p.p.Close() }
+
+// List returns the serial devices the system knows.
+func List() ([]string, error) { return bug.GetPortsList() }
