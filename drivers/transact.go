@@ -1,0 +1,89 @@
+package drivers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/townlink/townlink/hardware"
+)
+
+// SplitFunc looks at the bytes received so far. It returns:
+//   - skip > 0: drop that many leading bytes (preamble, noise) and look again;
+//   - n > 0: buf[:n] is one complete frame;
+//   - both 0: read more;
+//   - err != nil: what is buffered can never become a valid frame.
+type SplitFunc func(buf []byte) (skip, n int, err error)
+
+// maxFrame bounds what Transact buffers while waiting for a frame.
+const maxFrame = 4096
+
+// pollSlice is how often a blocked read wakes up to check ctx.
+const pollSlice = 100 * time.Millisecond
+
+// Transact drops stale input (a late reply to an earlier request), writes
+// req, then reads until split finds one frame, the timeout passes or ctx
+// ends. A device that sent nothing gives ErrTimeout; a reply cut off or
+// garbled gives ErrFrame. The returned frame is a fresh slice.
+func Transact(ctx context.Context, p hardware.Port, req []byte, timeout time.Duration, split SplitFunc) ([]byte, error) {
+	if err := p.Flush(); err != nil {
+		return nil, fmt.Errorf("flush: %w", err)
+	}
+	if _, err := p.Write(req); err != nil {
+		return nil, fmt.Errorf("write: %w", err)
+	}
+	if split == nil {
+		return nil, nil
+	}
+	return ReadFrame(ctx, p, time.Now().Add(timeout), split)
+}
+
+// ReadFrame reads one frame (see SplitFunc) before deadline.
+func ReadFrame(ctx context.Context, p hardware.Port, deadline time.Time, split SplitFunc) ([]byte, error) {
+	var buf []byte
+	chunk := make([]byte, 256)
+	skipped := 0
+	for {
+		for len(buf) > 0 {
+			skip, n, err := split(buf)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w (% X)", ErrFrame, err, buf)
+			}
+			if n > 0 {
+				return append([]byte(nil), buf[:n]...), nil
+			}
+			if skip <= 0 {
+				break
+			}
+			skip = min(skip, len(buf))
+			skipped += skip
+			buf = buf[skip:]
+		}
+		if len(buf) > maxFrame {
+			return nil, fmt.Errorf("%w: no frame in %d bytes", ErrFrame, len(buf))
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			if len(buf) > 0 {
+				return nil, fmt.Errorf("%w: reply cut off after %d bytes (% X)", ErrFrame, len(buf), buf)
+			}
+			if skipped > 0 {
+				return nil, fmt.Errorf("%w: %d bytes of noise and no frame", ErrFrame, skipped)
+			}
+			return nil, ErrTimeout
+		}
+		if err := p.SetReadTimeout(min(left, pollSlice)); err != nil {
+			return nil, err
+		}
+		n, err := p.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("read: %w", err)
+		}
+	}
+}
