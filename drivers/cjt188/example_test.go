@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/cjt188"
+	"github.com/townlink/townlink/drivers/serialio"
 	"github.com/townlink/townlink/hardware/serial"
 	"github.com/townlink/townlink/hardware/serialsim"
 )
@@ -43,7 +43,7 @@ func ExampleMeter_Poll() {
 	meterDone := make(chan struct{})
 	go func() { // the meter: 1234.56 m³, valve closed, no clock
 		defer close(meterDone)
-		req, err := drivers.ReadFrame(context.Background(), pty, time.Now().Add(5*time.Second), cjt188.Split)
+		req, err := serialio.ReadFrame(context.Background(), pty, time.Now().Add(5*time.Second), cjt188.Split)
 		if err != nil {
 			return
 		}

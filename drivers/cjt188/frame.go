@@ -213,7 +213,7 @@ func Decode(b []byte) (Frame, error) {
 	return f, nil
 }
 
-// Split is a drivers.SplitFunc for CJ/T 188: it skips FE bytes and noise
+// Split is a serialio.SplitFunc for CJ/T 188: it skips FE bytes and noise
 // before a 68, returns one whole frame with a good checksum and end byte,
 // and skips one byte to re-synchronise after a false start. It never
 // returns an error.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/drivers/serialio"
 	"github.com/townlink/townlink/hardware"
 )
 
@@ -264,7 +265,7 @@ func (m *Meter) once(ctx context.Context, req Frame, di uint16) (Frame, error) {
 		}
 		return 0, n, nil
 	}
-	b, err := drivers.Transact(ctx, m.port, Encode(req), m.cfg.Timeout, split)
+	b, err := serialio.Transact(ctx, m.port, Encode(req), m.cfg.Timeout, split)
 	if late > 0 {
 		m.log.Debug("cjt188: discarded late replies", "count", late, "ser", ser)
 		if err != nil {

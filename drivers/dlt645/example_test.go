@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/dlt645"
+	"github.com/townlink/townlink/drivers/serialio"
 	"github.com/townlink/townlink/hardware/serial"
 	"github.com/townlink/townlink/hardware/serialsim"
 )
@@ -39,7 +39,7 @@ func ExampleMeter_Poll() {
 	meterDone := make(chan struct{})
 	go func() { // the meter: answer one read of 00010000 with 123456.78 kWh
 		defer close(meterDone)
-		req, err := drivers.ReadFrame(context.Background(), pty, time.Now().Add(5*time.Second), dlt645.Split)
+		req, err := serialio.ReadFrame(context.Background(), pty, time.Now().Add(5*time.Second), dlt645.Split)
 		if err != nil {
 			return
 		}

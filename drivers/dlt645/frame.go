@@ -239,7 +239,7 @@ func Decode(b []byte) (Frame, error) {
 	return f, nil
 }
 
-// Split is a drivers.SplitFunc for DL/T 645 (both versions): it skips FE
+// Split is a serialio.SplitFunc for DL/T 645 (both versions): it skips FE
 // bytes and noise before a 68, returns one whole frame with a good
 // checksum and end byte, and skips one byte to re-synchronise after a
 // false start. It never returns an error.

@@ -105,7 +105,7 @@ func errorSentinel(s string) error {
 	return nil
 }
 
-// splitAll runs Split over b as drivers.ReadFrame does: it returns the
+// splitAll runs Split over b as serialio.ReadFrame does: it returns the
 // bytes skipped before the first frame and the frame's length (0: none).
 func splitAll(b []byte) (skipped, n int) {
 	for len(b) > 0 {

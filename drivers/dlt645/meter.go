@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/drivers/serialio"
 	"github.com/townlink/townlink/hardware"
 )
 
@@ -424,7 +425,7 @@ func (m *Meter) pause(ctx context.Context) error {
 }
 
 func (m *Meter) once(ctx context.Context, raw []byte, req Frame, check func(Frame) error) (Frame, error) {
-	b, err := drivers.Transact(ctx, m.port, raw, m.cfg.Timeout, replySplit)
+	b, err := serialio.Transact(ctx, m.port, raw, m.cfg.Timeout, replySplit)
 	if err != nil {
 		return Frame{}, err
 	}
@@ -521,7 +522,7 @@ func TimeSync(ctx context.Context, p hardware.Port, v Version, t time.Time, prea
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := drivers.Transact(ctx, p, Encode(f), 0, nil); err != nil {
+	if _, err := serialio.Transact(ctx, p, Encode(f), 0, nil); err != nil {
 		return fmt.Errorf("dlt645: time sync: %w", err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/drivers/serialio"
 	"github.com/townlink/townlink/hardware"
 )
 
@@ -65,7 +66,7 @@ func (t *RTU) Do(ctx context.Context, unit byte, pdu []byte) ([]byte, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if unit == 0 {
-		if _, err := drivers.Transact(ctx, t.port, adu, t.timeout, nil); err != nil {
+		if _, err := serialio.Transact(ctx, t.port, adu, t.timeout, nil); err != nil {
 			return nil, err
 		}
 		return nil, sleep(ctx, t.broadcastDelay)
@@ -73,7 +74,7 @@ func (t *RTU) Do(ctx context.Context, unit byte, pdu []byte) ([]byte, error) {
 	var err error
 	for range t.retries + 1 {
 		var frame []byte
-		frame, err = drivers.Transact(ctx, t.port, adu, t.timeout, SplitRTU)
+		frame, err = serialio.Transact(ctx, t.port, adu, t.timeout, SplitRTU)
 		if err == nil {
 			if frame[0] != unit {
 				err = fmt.Errorf("%w: got unit %d, want %d (% X)", ErrWrongUnit, frame[0], unit, frame)
@@ -107,7 +108,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// SplitRTU is the drivers.SplitFunc of RTU replies. A PTY (or a USB
+// SplitRTU is the serialio.SplitFunc of RTU replies. A PTY (or a USB
 // adapter's buffering) hides the t3.5 silence that ends a frame on the
 // wire, so the length comes from the header: an exception is 5 bytes,
 // FC 1-4 are 3 + byte count + 2, FC 5/6/15/16 are 8. Leading 0x00 bytes

@@ -1,4 +1,7 @@
-package drivers
+// Package serialio is the request/reply loop every serial driver uses: it
+// drops stale input, writes a request and reads one frame found by the
+// protocol's split function, before a deadline.
+package serialio
 
 import (
 	"context"
@@ -7,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/hardware"
 )
 
@@ -25,8 +29,8 @@ const pollSlice = 100 * time.Millisecond
 
 // Transact drops stale input (a late reply to an earlier request), writes
 // req, then reads until split finds one frame, the timeout passes or ctx
-// ends. A device that sent nothing gives ErrTimeout; a reply cut off or
-// garbled gives ErrFrame. The returned frame is a fresh slice.
+// ends. A device that sent nothing gives drivers.ErrTimeout; a reply cut off or
+// garbled gives drivers.ErrFrame. The returned frame is a fresh slice.
 func Transact(ctx context.Context, p hardware.Port, req []byte, timeout time.Duration, split SplitFunc) ([]byte, error) {
 	if err := p.Flush(); err != nil {
 		return nil, fmt.Errorf("flush: %w", err)
@@ -49,7 +53,7 @@ func ReadFrame(ctx context.Context, p hardware.Port, deadline time.Time, split S
 		for len(buf) > 0 {
 			skip, n, err := split(buf)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %w (% X)", ErrFrame, err, buf)
+				return nil, fmt.Errorf("%w: %w (% X)", drivers.ErrFrame, err, buf)
 			}
 			if n > 0 {
 				return append([]byte(nil), buf[:n]...), nil
@@ -62,7 +66,7 @@ func ReadFrame(ctx context.Context, p hardware.Port, deadline time.Time, split S
 			buf = buf[skip:]
 		}
 		if len(buf) > maxFrame {
-			return nil, fmt.Errorf("%w: no frame in %d bytes", ErrFrame, len(buf))
+			return nil, fmt.Errorf("%w: no frame in %d bytes", drivers.ErrFrame, len(buf))
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -70,12 +74,12 @@ func ReadFrame(ctx context.Context, p hardware.Port, deadline time.Time, split S
 		left := time.Until(deadline)
 		if left <= 0 {
 			if len(buf) > 0 {
-				return nil, fmt.Errorf("%w: reply cut off after %d bytes (% X)", ErrFrame, len(buf), buf)
+				return nil, fmt.Errorf("%w: reply cut off after %d bytes (% X)", drivers.ErrFrame, len(buf), buf)
 			}
 			if skipped > 0 {
-				return nil, fmt.Errorf("%w: %d bytes of noise and no frame", ErrFrame, skipped)
+				return nil, fmt.Errorf("%w: %d bytes of noise and no frame", drivers.ErrFrame, skipped)
 			}
-			return nil, ErrTimeout
+			return nil, drivers.ErrTimeout
 		}
 		if err := p.SetReadTimeout(min(left, pollSlice)); err != nil {
 			return nil, err

@@ -1,4 +1,4 @@
-package drivers_test
+package serialio_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/drivers/serialio"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serial"
 	"github.com/townlink/townlink/hardware/serialsim"
@@ -71,7 +72,7 @@ func TestTransactScript(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := serialsim.NewScript(t, serialsim.Step{Expect: req, Reply: h(t, c.reply)})
-			got, err := drivers.Transact(context.Background(), p, req, 50*time.Millisecond, split)
+			got, err := serialio.Transact(context.Background(), p, req, 50*time.Millisecond, split)
 			if c.err != nil {
 				if !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.want) {
 					t.Fatalf("err = %v, want %v with %q", err, c.err, c.want)
@@ -96,11 +97,11 @@ func TestTransactFlushesStaleInput(t *testing.T) {
 		serialsim.Step{Expect: h(t, "68 01 02 16"), Reply: h(t, "68 01 33 16")},
 	)
 	ctx := context.Background()
-	got, err := drivers.Transact(ctx, p, req, time.Second, split)
+	got, err := serialio.Transact(ctx, p, req, time.Second, split)
 	if err != nil || !bytes.Equal(got, h(t, "68 01 11 16")) {
 		t.Fatalf("first: % X %v", got, err)
 	}
-	got, err = drivers.Transact(ctx, p, h(t, "68 01 02 16"), time.Second, split)
+	got, err = serialio.Transact(ctx, p, h(t, "68 01 02 16"), time.Second, split)
 	if err != nil || !bytes.Equal(got, h(t, "68 01 33 16")) {
 		t.Fatalf("second: % X %v (stale input not flushed)", got, err)
 	}
@@ -108,7 +109,7 @@ func TestTransactFlushesStaleInput(t *testing.T) {
 
 func TestTransactNoReplyWanted(t *testing.T) {
 	p := serialsim.NewScript(t, serialsim.Step{Expect: req})
-	if got, err := drivers.Transact(context.Background(), p, req, time.Second, nil); got != nil || err != nil {
+	if got, err := serialio.Transact(context.Background(), p, req, time.Second, nil); got != nil || err != nil {
 		t.Fatalf("%v %v", got, err)
 	}
 }
@@ -117,7 +118,7 @@ func TestTransactCancelledContext(t *testing.T) {
 	p := serialsim.NewScript(t, serialsim.Step{Expect: req})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := drivers.Transact(ctx, p, req, time.Minute, split); !errors.Is(err, context.Canceled) {
+	if _, err := serialio.Transact(ctx, p, req, time.Minute, split); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -125,7 +126,7 @@ func TestTransactCancelledContext(t *testing.T) {
 func TestTransactGivesUpOnEndlessNoise(t *testing.T) {
 	never := func([]byte) (int, int, error) { return 0, 0, nil }
 	p := serialsim.NewScript(t, serialsim.Step{Expect: req, Reply: bytes.Repeat([]byte{0x55}, 5000)})
-	if _, err := drivers.Transact(context.Background(), p, req, time.Minute, never); !errors.Is(err, drivers.ErrFrame) {
+	if _, err := serialio.Transact(context.Background(), p, req, time.Minute, never); !errors.Is(err, drivers.ErrFrame) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -189,7 +190,7 @@ func TestTransactPTY(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	})
-	got, err := drivers.Transact(context.Background(), gw, req, 5*time.Second, split)
+	got, err := serialio.Transact(context.Background(), gw, req, 5*time.Second, split)
 	if err != nil || !bytes.Equal(got, h(t, "68 02 AA BB 16")) {
 		t.Fatalf("% X %v", got, err)
 	}
@@ -206,7 +207,7 @@ func TestTransactPTYFlushesStaleInput(t *testing.T) {
 			dev.Write(h(t, "68 01 33 16"))
 		}
 	})
-	got, err := drivers.Transact(context.Background(), gw, req, 5*time.Second, split)
+	got, err := serialio.Transact(context.Background(), gw, req, 5*time.Second, split)
 	if err != nil || !bytes.Equal(got, h(t, "68 01 33 16")) {
 		t.Fatalf("got % X %v, want the fresh reply", got, err)
 	}
@@ -241,7 +242,7 @@ func TestTransactPTYTimeoutAndCutOff(t *testing.T) {
 	dev, gw := ptyPair(t)
 	// Silent device.
 	device(t, func() { readReq(t, dev) })
-	if _, err := drivers.Transact(context.Background(), gw, req, 200*time.Millisecond, split); !errors.Is(err, drivers.ErrTimeout) {
+	if _, err := serialio.Transact(context.Background(), gw, req, 200*time.Millisecond, split); !errors.Is(err, drivers.ErrTimeout) {
 		t.Fatalf("silent: %v", err)
 	}
 	// A reply cut off.
@@ -251,7 +252,7 @@ func TestTransactPTYTimeoutAndCutOff(t *testing.T) {
 			dev2.Write(h(t, "68 05 01 02"))
 		}
 	})
-	_, err := drivers.Transact(context.Background(), gw2, req, 300*time.Millisecond, split)
+	_, err := serialio.Transact(context.Background(), gw2, req, 300*time.Millisecond, split)
 	if !errors.Is(err, drivers.ErrFrame) || !strings.Contains(err.Error(), "cut off") {
 		t.Fatalf("cut off: %v", err)
 	}
@@ -264,7 +265,7 @@ func TestTransactPTYContextCancel(t *testing.T) {
 	stop := time.AfterFunc(100*time.Millisecond, cancel)
 	defer stop.Stop()
 	// The timeout is long: only the cancellation can end the wait.
-	if _, err := drivers.Transact(ctx, gw, req, time.Minute, split); !errors.Is(err, context.Canceled) {
+	if _, err := serialio.Transact(ctx, gw, req, time.Minute, split); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
 }
