@@ -1,0 +1,96 @@
+package wire
+
+import (
+	"testing"
+)
+
+func benchRecord() *Record {
+	return &Record{
+		Seq: 123456, Dev: "meter-07", Kind: KindPower, TS: 1767225600123, TSrc: TSrcDevice, Grid: "320583104-g12",
+		Vals: map[string]Value{
+			"energy_kwh": Dec(12345678, -2), "energy_rev_kwh": Dec(12, -2),
+			"voltage_a_v": Dec(2297, -1), "current_a_a": Dec(5123, -3),
+			"power_kw": Dec(1177, -3), "pf": Dec(998, -3), "freq_hz": Dec(4998, -2),
+		},
+	}
+}
+
+func BenchmarkEncodeRecord(b *testing.B) {
+	r := benchRecord()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := EncodeRecord(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSetSeq(b *testing.B) {
+	p, err := EncodeRecord(benchRecord())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	seq := uint64(1)
+	for b.Loop() {
+		if _, err := SetSeq(p, seq); err != nil {
+			b.Fatal(err)
+		}
+		seq++
+	}
+}
+
+func BenchmarkSealEvidence(b *testing.B) {
+	p, err := EncodeRecord(benchRecord())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	var prev []byte
+	seq := uint64(1)
+	for b.Loop() {
+		_, h, err := Seal(StreamEvidence, p, seq, prev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		prev = h
+		seq++
+	}
+}
+
+func benchRecs(b *testing.B) [][]byte {
+	recs := make([][]byte, 100)
+	r := benchRecord()
+	for i := range recs {
+		r.Seq = uint64(1000 + i)
+		p, err := EncodeRecord(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs[i] = p
+	}
+	return recs
+}
+
+// BenchmarkAppendBatch frames 100 encoded records (the forwarder's batch).
+func BenchmarkAppendBatch(b *testing.B) {
+	recs := benchRecs(b)
+	buf := make([]byte, 0, 32<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendBatch(buf[:0], "tl-320583104-01", StreamTelemetry, recs)
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+// BenchmarkDecode decodes and validates a 100-record batch.
+func BenchmarkDecode(b *testing.B) {
+	p := AppendBatch(nil, "tl-320583104-01", StreamTelemetry, benchRecs(b))
+	b.SetBytes(int64(len(p)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,220 @@
+package wire
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+)
+
+// The hot-path helpers below work on EncodeRecord outputs without decoding
+// them: they scan the top-level map and splice bytes. Because the input is
+// already in deterministic form and keys are kept in their sorted order,
+// the results are byte-identical to encoding the changed Record.
+
+// Pre-encoded keys.
+var (
+	keySeq  = []byte{0x63, 's', 'e', 'q'}
+	keyPrev = []byte{0x64, 'p', 'r', 'e', 'v'}
+	keyHash = []byte{0x64, 'h', 'a', 's', 'h'}
+)
+
+// pair is one top-level key/value pair of an encoded map: key holds the
+// encoded key, all the encoded key and value.
+type pair struct {
+	key []byte
+	all []byte
+}
+
+// recordHead checks the record's map head and returns the pair count and
+// where the first pair starts.
+func recordHead(rec []byte) (n uint64, off int, err error) {
+	major, n, off, err := head(rec, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	if major != majMap {
+		return 0, 0, fmt.Errorf("want a map, got %s", describe(rec))
+	}
+	if n > 64 {
+		return 0, 0, fmt.Errorf("record map with %d pairs", n)
+	}
+	return n, off, nil
+}
+
+// nextPair reads the pair at rec[off:] and returns it and the offset of its
+// value.
+func nextPair(rec []byte, off int) (p pair, voff int, err error) {
+	major, _, _, err := head(rec, off)
+	if err != nil {
+		return pair{}, 0, err
+	}
+	if major != majText {
+		return pair{}, 0, errors.New("record key is not a text string")
+	}
+	voff, err = skip(rec, off, 0)
+	if err != nil {
+		return pair{}, 0, err
+	}
+	end, err := skip(rec, voff, 0)
+	if err != nil {
+		return pair{}, 0, err
+	}
+	return pair{key: rec[off:voff], all: rec[off:end]}, voff, nil
+}
+
+// SetSeq returns a copy of rec (an EncodeRecord output) with seq replaced:
+// the result equals EncodeRecord of the same record with that seq. It scans
+// only the pairs up to "seq" (q, ts and dev sort before it).
+func SetSeq(rec []byte, seq uint64) ([]byte, error) {
+	n, off, err := recordHead(rec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: SetSeq: %v", ErrMalformed, err)
+	}
+	for range n {
+		p, voff, err := nextPair(rec, off)
+		if err != nil {
+			return nil, fmt.Errorf("%w: SetSeq: %v", ErrMalformed, err)
+		}
+		if bytes.Equal(p.key, keySeq) {
+			if major, _, _, _ := head(rec, voff); major != majUint {
+				return nil, fmt.Errorf("%w: SetSeq: seq is a %s", ErrMalformed, describe(rec[voff:]))
+			}
+			end := off + len(p.all)
+			out := make([]byte, 0, len(rec)+9)
+			out = append(out, rec[:voff]...)
+			out = appendUint(out, seq)
+			return append(out, rec[end:]...), nil
+		}
+		off += len(p.all)
+	}
+	return nil, fmt.Errorf("%w: SetSeq: record has no seq", ErrMalformed)
+}
+
+// AppendBatch appends a batch framing already-encoded records (EncodeRecord
+// outputs with their seq set, in ascending seq) to dst. The result equals
+// Encode(&Batch{V: 1, GW: gw, Stream: stream, Recs: <the records>}). It
+// does not validate: the records were validated when they were encoded.
+func AppendBatch(dst []byte, gw, stream string, recs [][]byte) []byte {
+	// Keys in deterministic order: "v", "gw", "recs", "stream".
+	dst = append(dst, 0xa4, 0x61, 'v', Version, 0x62, 'g', 'w')
+	dst = appendText(dst, gw)
+	dst = append(dst, 0x64, 'r', 'e', 'c', 's')
+	dst = appendHead(dst, majArray, uint64(len(recs)))
+	for _, r := range recs {
+		dst = append(dst, r...)
+	}
+	dst = append(dst, 0x66, 's', 't', 'r', 'e', 'a', 'm')
+	return appendText(dst, stream)
+}
+
+// Seal is what the gateway's queue runs once a record's seq is known. For
+// the telemetry, events and alarms streams it is SetSeq and returns no
+// hash (it refuses a record carrying prev or hash, which Decode would
+// reject on those streams). For evidence it sets seq and prev = prevHash (nil or empty means
+// 32 zero bytes: the first record), computes hash = SHA-256 of the record
+// encoded without hash, and returns the sealed record and its hash (the
+// next record's prev). Any prev or hash already in rec is replaced.
+func Seal(stream string, rec []byte, seq uint64, prevHash []byte) (out []byte, hash []byte, err error) {
+	if stream != StreamEvidence {
+		if !IsRecordStream(stream) {
+			return nil, nil, fmt.Errorf("%w: Seal: %q is not a record stream", ErrSchema, stream)
+		}
+		if err := noChainKeys(rec); err != nil {
+			return nil, nil, err
+		}
+		out, err := SetSeq(rec, seq)
+		return out, nil, err
+	}
+	switch len(prevHash) {
+	case 0:
+		prevHash = make([]byte, HashSize)
+	case HashSize:
+	default:
+		return nil, nil, fmt.Errorf("%w: Seal: prev hash is %d bytes, want %d", ErrSchema, len(prevHash), HashSize)
+	}
+	n, off, err := recordHead(rec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: Seal: %v", ErrMalformed, err)
+	}
+	seqPair := appendUint(append(make([]byte, 0, 13), keySeq...), seq)
+	prevPair := appendBytes(append(make([]byte, 0, 39), keyPrev...), prevHash)
+	pairs := make([][]byte, 0, n+2)
+	size := 0
+	sawSeq := false
+	for range n {
+		p, voff, err := nextPair(rec, off)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: Seal: %v", ErrMalformed, err)
+		}
+		off += len(p.all)
+		switch {
+		case bytes.Equal(p.key, keySeq):
+			if major, _, _, _ := head(rec, voff); major != majUint {
+				return nil, nil, fmt.Errorf("%w: Seal: seq is a %s", ErrMalformed, describe(rec[voff:]))
+			}
+			sawSeq = true
+			p.all = seqPair
+		case bytes.Equal(p.key, keyPrev), bytes.Equal(p.key, keyHash):
+			continue
+		}
+		if len(pairs) > 0 && bytes.Compare(pairs[len(pairs)-1], p.all) >= 0 {
+			return nil, nil, fmt.Errorf("%w: Seal: record keys not in deterministic order", ErrMalformed)
+		}
+		pairs = append(pairs, p.all)
+		size += len(p.all)
+	}
+	if off != len(rec) {
+		return nil, nil, fmt.Errorf("%w: Seal: %d trailing bytes", ErrMalformed, len(rec)-off)
+	}
+	if !sawSeq {
+		return nil, nil, fmt.Errorf("%w: Seal: record has no seq", ErrMalformed)
+	}
+	pairs = insertPair(pairs, prevPair)
+	unhashed := joinPairs(make([]byte, 0, size+len(prevPair)+1), pairs)
+	sum := sha256.Sum256(unhashed)
+	hashPair := appendBytes(append(make([]byte, 0, 39), keyHash...), sum[:])
+	pairs = insertPair(pairs, hashPair)
+	out = joinPairs(make([]byte, 0, len(unhashed)+len(hashPair)), pairs)
+	return out, sum[:], nil
+}
+
+// insertPair inserts p into pairs sorted bytewise by encoded key. Keys are
+// distinct, so comparing whole pairs orders them by key.
+func insertPair(pairs [][]byte, p []byte) [][]byte {
+	i := 0
+	for i < len(pairs) && bytes.Compare(pairs[i], p) < 0 {
+		i++
+	}
+	pairs = append(pairs, nil)
+	copy(pairs[i+1:], pairs[i:])
+	pairs[i] = p
+	return pairs
+}
+
+func joinPairs(dst []byte, pairs [][]byte) []byte {
+	dst = appendHead(dst, majMap, uint64(len(pairs)))
+	for _, p := range pairs {
+		dst = append(dst, p...)
+	}
+	return dst
+}
+
+// noChainKeys checks that rec has neither prev nor hash.
+func noChainKeys(rec []byte) error {
+	n, off, err := recordHead(rec)
+	if err != nil {
+		return fmt.Errorf("%w: Seal: %v", ErrMalformed, err)
+	}
+	for range n {
+		p, _, err := nextPair(rec, off)
+		if err != nil {
+			return fmt.Errorf("%w: Seal: %v", ErrMalformed, err)
+		}
+		if bytes.Equal(p.key, keyPrev) || bytes.Equal(p.key, keyHash) {
+			return fmt.Errorf("%w: Seal: %s outside the evidence stream", ErrSchema, p.key[1:])
+		}
+		off += len(p.all)
+	}
+	return nil
+}

@@ -1,0 +1,549 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Record kinds ("kind").
+const (
+	KindPower      = "power"
+	KindWater      = "water"
+	KindEnterprise = "enterprise"
+	KindGPIO       = "gpio"
+	KindTraffic    = "traffic"
+	KindRecorder   = "recorder"
+	KindKiosk      = "kiosk"
+	KindGateway    = "gateway"
+	KindGap        = "gap"
+)
+
+// Sources of a record's timestamp ("tsrc").
+const (
+	TSrcDevice   = "device"   // the device's own clock
+	TSrcGateway  = "gateway"  // the gateway's clock, synced
+	TSrcUnsynced = "unsynced" // the gateway's clock, not yet synced
+)
+
+// HashSize is the length of prev and hash on the evidence stream.
+const HashSize = 32
+
+// Record is one record of a stream (contract "A record"). Grid, Q, Prev and
+// Hash are omitted from the encoding when empty.
+type Record struct {
+	Seq  uint64           `cbor:"seq"`
+	Dev  string           `cbor:"dev"`
+	Kind string           `cbor:"kind"`
+	TS   int64            `cbor:"ts"`   // ms since the Unix epoch, UTC
+	TSrc string           `cbor:"tsrc"` // device | gateway | unsynced
+	Grid string           `cbor:"grid,omitempty"`
+	Vals map[string]Value `cbor:"vals"`
+	Q    uint64           `cbor:"q,omitempty"`
+	Prev []byte           `cbor:"prev,omitempty"` // evidence only
+	Hash []byte           `cbor:"hash,omitempty"` // evidence only
+}
+
+// Batch is one MQTT message on a record stream.
+type Batch struct {
+	V      uint64   `cbor:"v"`
+	GW     string   `cbor:"gw"`
+	Stream string   `cbor:"stream"`
+	Recs   []Record `cbor:"recs"`
+}
+
+// GapRecord returns the record that reports records from..to (inclusive)
+// of a stream as discarded on purpose (contract "No silent loss"): kind
+// "gap", dev = the gateway id, vals {from, to, reason}, TSrc "gateway"
+// (set TSrcUnsynced yourself while the clock is not synced). It goes on
+// the stream whose records were dropped; its Seq is assigned by the queue
+// like any other record's.
+func GapRecord(gw string, from, to uint64, reason string, ts int64) Record {
+	return Record{
+		Dev:  gw,
+		Kind: KindGap,
+		TS:   ts,
+		TSrc: TSrcGateway,
+		Vals: map[string]Value{
+			"from":   Int(int64(from)),
+			"to":     Int(int64(to)),
+			"reason": Text(reason),
+		},
+	}
+}
+
+// GapRange returns the range a gap record covers.
+func GapRange(r *Record) (from, to uint64, ok bool) {
+	if r.Kind != KindGap {
+		return 0, 0, false
+	}
+	f, ok1 := r.Vals["from"].AsInt()
+	t, ok2 := r.Vals["to"].AsInt()
+	if !ok1 || !ok2 || f < 1 || t < f {
+		return 0, 0, false
+	}
+	return uint64(f), uint64(t), true
+}
+
+func isRecordKind(k string) bool {
+	switch k {
+	case KindPower, KindWater, KindEnterprise, KindGPIO, KindTraffic,
+		KindRecorder, KindKiosk, KindGateway, KindGap:
+		return true
+	}
+	return false
+}
+
+func isTSrc(s string) bool {
+	return s == TSrcDevice || s == TSrcGateway || s == TSrcUnsynced
+}
+
+// validText checks a required (non-empty) text field.
+func validText(path, s string) error {
+	if msg := textProblem(s); msg != "" {
+		return schemaErr(path, msg)
+	}
+	return nil
+}
+
+// textProblem explains why s is not a valid required text, or returns "".
+func textProblem(s string) string {
+	switch {
+	case s == "":
+		return "must not be empty"
+	case !utf8.ValidString(s):
+		return "not valid UTF-8"
+	}
+	return ""
+}
+
+// checkRecord validates what can be checked on a record alone. Seq 0 is
+// allowed: EncodeRecord runs before the queue assigns the seq.
+func checkRecord(r *Record) error {
+	if err := validText("dev", r.Dev); err != nil {
+		return err
+	}
+	if !isRecordKind(r.Kind) {
+		return schemaErr("kind", fmt.Sprintf("unknown kind %q", r.Kind))
+	}
+	if !isTSrc(r.TSrc) {
+		return schemaErr("tsrc", fmt.Sprintf("unknown tsrc %q (want device, gateway or unsynced)", r.TSrc))
+	}
+	if !utf8.ValidString(r.Grid) {
+		return schemaErr("grid", "not valid UTF-8")
+	}
+	if err := checkVals("vals", r.Vals); err != nil {
+		return err
+	}
+	if len(r.Prev) != 0 && len(r.Prev) != HashSize {
+		return schemaErr("prev", fmt.Sprintf("%d bytes, want %d", len(r.Prev), HashSize))
+	}
+	if len(r.Hash) != 0 && len(r.Hash) != HashSize {
+		return schemaErr("hash", fmt.Sprintf("%d bytes, want %d", len(r.Hash), HashSize))
+	}
+	if r.Kind == KindGap {
+		return checkGap(r)
+	}
+	return nil
+}
+
+func checkVals(name string, vals map[string]Value) error {
+	if len(vals) > maxMapPairs {
+		return &Error{Err: ErrTooLarge, Path: name, Msg: fmt.Sprintf("%d points, limit %d", len(vals), maxMapPairs)}
+	}
+	for k, v := range vals {
+		if msg := textProblem(k); msg != "" {
+			return schemaErr(keyed(name, k), msg)
+		}
+		if err := v.check(); err != nil {
+			return schemaErr(keyed(name, k), err.Error())
+		}
+	}
+	return nil
+}
+
+func checkGap(r *Record) error {
+	if len(r.Vals) != 3 {
+		return schemaErr("vals", "a gap record has exactly the points from, to and reason")
+	}
+	from, ok := r.Vals["from"].AsInt()
+	if !ok || from < 1 {
+		return schemaErr(keyed("vals", "from"), "gap: want int ≥ 1")
+	}
+	to, ok := r.Vals["to"].AsInt()
+	if !ok || to < from {
+		return schemaErr(keyed("vals", "to"), "gap: want int ≥ from")
+	}
+	if _, ok := r.Vals["reason"].AsText(); !ok {
+		return schemaErr(keyed("vals", "reason"), "gap: want text")
+	}
+	return nil
+}
+
+// checkBatch validates a batch as Encode and Decode require it.
+func checkBatch(b *Batch) error {
+	if b.V != Version {
+		return &Error{Err: ErrVersion, Path: "v", Msg: fmt.Sprintf("got %d, want %d", b.V, Version)}
+	}
+	if msg := gatewayIDProblem(b.GW); msg != "" {
+		return schemaErr("gw", msg)
+	}
+	if !IsRecordStream(b.Stream) {
+		return schemaErr("stream", fmt.Sprintf("%q is not a record stream (telemetry, events, alarms, evidence)", b.Stream))
+	}
+	if len(b.Recs) == 0 {
+		return schemaErr("recs", "empty; a batch has at least one record")
+	}
+	if len(b.Recs) > MaxRecords {
+		return &Error{Err: ErrTooLarge, Path: "recs", Msg: fmt.Sprintf("%d records, limit %d", len(b.Recs), MaxRecords)}
+	}
+	var last uint64
+	for i := range b.Recs {
+		if err := checkInBatch(&b.Recs[i], b, last); err != nil {
+			return at("recs", at(idx(i), err))
+		}
+		last = b.Recs[i].Seq
+	}
+	return nil
+}
+
+func checkInBatch(r *Record, b *Batch, last uint64) error {
+	if err := checkRecord(r); err != nil {
+		return err
+	}
+	switch {
+	case r.Seq == 0:
+		return schemaErr("seq", "0; sequence numbers start at 1")
+	case r.Seq <= last:
+		return schemaErr("seq", fmt.Sprintf("%d after %d; records must be in strictly ascending seq", r.Seq, last))
+	}
+	if b.Stream == StreamEvidence {
+		if len(r.Prev) == 0 {
+			return schemaErr("prev", "missing; required on the evidence stream")
+		}
+		if len(r.Hash) == 0 {
+			return schemaErr("hash", "missing; required on the evidence stream")
+		}
+	} else {
+		if len(r.Prev) != 0 {
+			return schemaErr("prev", "only allowed on the evidence stream")
+		}
+		if len(r.Hash) != 0 {
+			return schemaErr("hash", "only allowed on the evidence stream")
+		}
+	}
+	if r.Kind == KindGap && r.Dev != b.GW {
+		return schemaErr("dev", fmt.Sprintf("gap record from %q in a batch of gateway %q", r.Dev, b.GW))
+	}
+	return nil
+}
+
+// EncodeRecord encodes r in core deterministic CBOR (RFC 8949 §4.2.1).
+// r.Seq may still be 0 (see SetSeq and Seal).
+func EncodeRecord(r *Record) ([]byte, error) {
+	if err := checkRecord(r); err != nil {
+		return nil, err
+	}
+	return encodeRecord(r)
+}
+
+func encodeRecord(r *Record) ([]byte, error) {
+	p, err := modes.enc.Marshal(r)
+	if err != nil {
+		return nil, &Error{Err: ErrSchema, Msg: err.Error()}
+	}
+	return p, nil
+}
+
+// Encode validates b fully (as Decode would) and encodes it in core
+// deterministic CBOR. The result equals AppendBatch over the records'
+// EncodeRecord outputs.
+func Encode(b *Batch) ([]byte, error) {
+	if err := checkBatch(b); err != nil {
+		return nil, err
+	}
+	p, err := modes.enc.Marshal(b)
+	if err != nil {
+		return nil, &Error{Err: ErrSchema, Msg: err.Error()}
+	}
+	return p, nil
+}
+
+// DecodeRecord decodes one record (as EncodeRecord writes it). It checks
+// everything that does not depend on the batch; seq 0 is accepted.
+func DecodeRecord(p []byte) (*Record, error) {
+	if err := checkInput(p); err != nil {
+		return nil, err
+	}
+	r, err := decodeRecord(p)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Record keys, as bits for duplicate and presence checks.
+const (
+	bitSeq uint16 = 1 << iota
+	bitDev
+	bitKind
+	bitTS
+	bitTSrc
+	bitVals
+	bitGrid
+	bitQ
+	bitPrev
+	bitHash
+	bitsRequired = bitSeq | bitDev | bitKind | bitTS | bitTSrc | bitVals
+)
+
+var recordRequired = []string{"seq", "dev", "kind", "ts", "tsrc", "vals"}
+
+// decodeRecord decodes a well-formed item. It walks the map itself (no
+// intermediate map of raw values): records are the hot part of Decode.
+func decodeRecord(raw []byte) (*Record, error) {
+	r := &Record{}
+	if err := decodeRecordInto(r, raw); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func decodeRecordInto(r *Record, raw []byte) error {
+	var seen uint16
+	err := eachPair(raw, func(k, v []byte) error {
+		var bit uint16
+		switch string(k) {
+		case "seq":
+			bit = bitSeq
+		case "dev":
+			bit = bitDev
+		case "kind":
+			bit = bitKind
+		case "ts":
+			bit = bitTS
+		case "tsrc":
+			bit = bitTSrc
+		case "vals":
+			bit = bitVals
+		case "grid":
+			bit = bitGrid
+		case "q":
+			bit = bitQ
+		case "prev":
+			bit = bitPrev
+		case "hash":
+			bit = bitHash
+		default:
+			return schemaErr(strconv.Quote(string(k)), "unknown key")
+		}
+		if seen&bit != 0 {
+			return schemaErr("", "record: duplicate key "+string(k))
+		}
+		seen |= bit
+		var err error
+		switch bit {
+		case bitSeq:
+			r.Seq, err = wantUint(v)
+		case bitDev:
+			r.Dev, err = wantText(v)
+		case bitKind:
+			r.Kind, err = wantText(v)
+			r.Kind = intern(r.Kind)
+		case bitTS:
+			r.TS, err = wantInt(v)
+		case bitTSrc:
+			r.TSrc, err = wantText(v)
+			r.TSrc = intern(r.TSrc)
+		case bitVals:
+			r.Vals, err = decodeVals("vals", v)
+			return err // already names the point
+		case bitGrid:
+			r.Grid, err = wantText(v)
+		case bitQ:
+			r.Q, err = wantUint(v)
+		case bitPrev:
+			r.Prev, err = wantHash(v)
+		case bitHash:
+			r.Hash, err = wantHash(v)
+		}
+		if err != nil {
+			return schemaErr(string(k), err.Error())
+		}
+		return nil
+	})
+	if err != nil {
+		var we *Error
+		if !errors.As(err, &we) {
+			err = schemaErr("", "record: "+err.Error())
+		}
+		return err
+	}
+	if seen&bitsRequired != bitsRequired {
+		for i, k := range recordRequired {
+			if seen&(1<<i) == 0 {
+				return schemaErr(k, "missing required key")
+			}
+		}
+	}
+	return checkRecord(r)
+}
+
+// intern returns the constant for a known kind or tsrc, so decoding does
+// not keep one copy per record.
+func intern(s string) string {
+	switch s {
+	case KindPower:
+		return KindPower
+	case KindWater:
+		return KindWater
+	case KindEnterprise:
+		return KindEnterprise
+	case KindGPIO:
+		return KindGPIO
+	case KindTraffic:
+		return KindTraffic
+	case KindRecorder:
+		return KindRecorder
+	case KindKiosk:
+		return KindKiosk
+	case KindGateway: // also TSrcGateway
+		return KindGateway
+	case KindGap:
+		return KindGap
+	case TSrcDevice:
+		return TSrcDevice
+	case TSrcUnsynced:
+		return TSrcUnsynced
+	}
+	return s
+}
+
+func wantHash(raw []byte) ([]byte, error) {
+	b, err := wantBytes(raw)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) != HashSize {
+		return nil, fmt.Errorf("%d bytes, want %d", len(b), HashSize)
+	}
+	return b, nil
+}
+
+// decodeVals decodes a map text → Value, rejecting duplicate keys.
+func decodeVals(name string, raw []byte) (map[string]Value, error) {
+	_, n, _, err := head(raw, 0)
+	if err != nil {
+		return nil, schemaErr(name, err.Error())
+	}
+	vals := make(map[string]Value, min(n, 64))
+	err = eachPair(raw, func(k, v []byte) error {
+		key := string(k)
+		if _, dup := vals[key]; dup {
+			return schemaErr(name, "duplicate key "+key)
+		}
+		val, err := decodeValue(v)
+		if err != nil {
+			return schemaErr(keyed(name, key), err.Error())
+		}
+		vals[key] = val
+		return nil
+	})
+	if err != nil {
+		var we *Error
+		if !errors.As(err, &we) {
+			err = schemaErr(name, err.Error())
+		}
+		return nil, err
+	}
+	return vals, nil
+}
+
+// Decode decodes and validates one batch strictly: see the package
+// documentation and the contract for every rule. Errors wrap ErrMalformed,
+// ErrTooLarge, ErrVersion or ErrSchema and name the record index and key.
+func Decode(p []byte) (*Batch, error) {
+	m, err := topMap(p, "batch")
+	if err != nil {
+		return nil, err
+	}
+	b := &Batch{}
+	raw, ok := m["v"]
+	if !ok {
+		return nil, schemaErr("v", "missing required key")
+	}
+	if b.V, err = wantUint(raw); err != nil {
+		return nil, schemaErr("v", err.Error())
+	}
+	if b.V != Version {
+		return nil, &Error{Err: ErrVersion, Path: "v", Msg: fmt.Sprintf("got %d, want %d", b.V, Version)}
+	}
+	if err := keys(m, []string{"v", "gw", "stream", "recs"}, nil); err != nil {
+		return nil, err
+	}
+	if b.GW, err = wantText(m["gw"]); err != nil {
+		return nil, schemaErr("gw", err.Error())
+	}
+	if b.Stream, err = wantText(m["stream"]); err != nil {
+		return nil, schemaErr("stream", err.Error())
+	}
+	recs := m["recs"]
+	major, n, off, err := head(recs, 0)
+	if err != nil || major != majArray {
+		return nil, schemaErr("recs", "want array, got "+describe(recs))
+	}
+	b.Recs = make([]Record, n) // n ≤ MaxRecords: checked by Wellformed
+	for i := range b.Recs {
+		end, err := skip(recs, off, 1)
+		if err != nil {
+			return nil, &Error{Err: ErrMalformed, Path: "recs" + idx(i), Msg: err.Error()}
+		}
+		if err := decodeRecordInto(&b.Recs[i], recs[off:end]); err != nil {
+			return nil, at("recs", at(idx(i), err))
+		}
+		off = end
+	}
+	if err := checkBatch(b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Equal reports whether r and s encode identically (nil and empty Vals,
+// Prev and Hash are the same).
+func (r *Record) Equal(s *Record) bool {
+	if r.Seq != s.Seq || r.Dev != s.Dev || r.Kind != s.Kind || r.TS != s.TS ||
+		r.TSrc != s.TSrc || r.Grid != s.Grid || r.Q != s.Q ||
+		string(r.Prev) != string(s.Prev) || string(r.Hash) != string(s.Hash) ||
+		len(r.Vals) != len(s.Vals) {
+		return false
+	}
+	for k, v := range r.Vals {
+		w, ok := s.Vals[k]
+		if !ok || !v.Equal(w) {
+			return false
+		}
+	}
+	return true
+}
+
+// Equal reports whether b and c encode identically.
+func (b *Batch) Equal(c *Batch) bool {
+	if b.V != c.V || b.GW != c.GW || b.Stream != c.Stream || len(b.Recs) != len(c.Recs) {
+		return false
+	}
+	for i := range b.Recs {
+		if !b.Recs[i].Equal(&c.Recs[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	_ cbor.Marshaler   = Value{}
+	_ cbor.Unmarshaler = (*Value)(nil)
+)

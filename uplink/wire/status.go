@@ -1,0 +1,162 @@
+package wire
+
+import (
+	"fmt"
+)
+
+// Status states, clock states and device health.
+const (
+	StateOnline    = "online"
+	StateOffline   = "offline"
+	ClockSynced    = "synced"
+	ClockUnsynced  = "unsynced"
+	DeviceOK       = "ok"
+	DeviceDegraded = "degraded"
+	DeviceDown     = "down"
+)
+
+// Status is the retained message on the status stream, also registered as
+// the MQTT last will with State "offline". Every key is present on the
+// wire; maps may be empty.
+type Status struct {
+	V              uint64            `cbor:"v"`
+	GW             string            `cbor:"gw"`
+	State          string            `cbor:"state"`            // online | offline
+	TS             int64             `cbor:"ts"`               // ms since the Unix epoch, UTC
+	Version        string            `cbor:"version"`          // gateway software version
+	Boot           string            `cbor:"boot"`             // boot id: changes at every start
+	Backlog        map[string]uint64 `cbor:"backlog"`          // stream → records waiting
+	OldestUnsentMS uint64            `cbor:"oldest_unsent_ms"` // age at TS of the oldest record not yet acknowledged; 0 when none waits
+	Dropped        map[string]uint64 `cbor:"dropped"`          // reason → records discarded
+	Devices        map[string]string `cbor:"devices"`          // device → ok | degraded | down
+	Clock          string            `cbor:"clock"`            // synced | unsynced
+}
+
+func checkStatus(s *Status) error {
+	if s.V != Version {
+		return &Error{Err: ErrVersion, Path: "v", Msg: fmt.Sprintf("got %d, want %d", s.V, Version)}
+	}
+	if msg := gatewayIDProblem(s.GW); msg != "" {
+		return schemaErr("gw", msg)
+	}
+	if s.State != StateOnline && s.State != StateOffline {
+		return schemaErr("state", fmt.Sprintf("%q, want online or offline", s.State))
+	}
+	if err := validText("version", s.Version); err != nil {
+		return err
+	}
+	if err := validText("boot", s.Boot); err != nil {
+		return err
+	}
+	for k := range s.Backlog {
+		if !IsRecordStream(k) && k != StreamCmdResult {
+			return schemaErr(keyed("backlog", k), "not an up stream")
+		}
+	}
+	for k := range s.Dropped {
+		if msg := textProblem(k); msg != "" {
+			return schemaErr(keyed("dropped", k), msg)
+		}
+	}
+	for k, v := range s.Devices {
+		if msg := textProblem(k); msg != "" {
+			return schemaErr(keyed("devices", k), msg)
+		}
+		if v != DeviceOK && v != DeviceDegraded && v != DeviceDown {
+			return schemaErr(keyed("devices", k), fmt.Sprintf("%q, want ok, degraded or down", v))
+		}
+	}
+	if s.Clock != ClockSynced && s.Clock != ClockUnsynced {
+		return schemaErr("clock", fmt.Sprintf("%q, want synced or unsynced", s.Clock))
+	}
+	return nil
+}
+
+// EncodeStatus validates s and encodes it deterministically.
+func EncodeStatus(s *Status) ([]byte, error) {
+	if err := checkStatus(s); err != nil {
+		return nil, err
+	}
+	return marshal(s)
+}
+
+func marshal(v any) ([]byte, error) {
+	p, err := modes.enc.Marshal(v)
+	if err != nil {
+		return nil, &Error{Err: ErrSchema, Msg: err.Error()}
+	}
+	return p, nil
+}
+
+var statusKeys = []string{"v", "gw", "state", "ts", "version", "boot", "backlog", "oldest_unsent_ms", "dropped", "devices", "clock"}
+
+// DecodeStatus decodes and validates a status message strictly.
+func DecodeStatus(p []byte) (*Status, error) {
+	m, err := topMap(p, "status")
+	if err != nil {
+		return nil, err
+	}
+	s := &Status{}
+	raw, ok := m["v"]
+	if !ok {
+		return nil, schemaErr("v", "missing required key")
+	}
+	if s.V, err = wantUint(raw); err != nil {
+		return nil, schemaErr("v", err.Error())
+	}
+	if s.V != Version {
+		return nil, &Error{Err: ErrVersion, Path: "v", Msg: fmt.Sprintf("got %d, want %d", s.V, Version)}
+	}
+	if err := keys(m, statusKeys, nil); err != nil {
+		return nil, err
+	}
+	texts := []struct {
+		key string
+		dst *string
+	}{{"gw", &s.GW}, {"state", &s.State}, {"version", &s.Version}, {"boot", &s.Boot}, {"clock", &s.Clock}}
+	for _, t := range texts {
+		if *t.dst, err = wantText(m[t.key]); err != nil {
+			return nil, schemaErr(t.key, err.Error())
+		}
+	}
+	if s.TS, err = wantInt(m["ts"]); err != nil {
+		return nil, schemaErr("ts", err.Error())
+	}
+	if s.OldestUnsentMS, err = wantUint(m["oldest_unsent_ms"]); err != nil {
+		return nil, schemaErr("oldest_unsent_ms", err.Error())
+	}
+	if s.Backlog, err = decodeUintMap("backlog", m["backlog"]); err != nil {
+		return nil, err
+	}
+	if s.Dropped, err = decodeUintMap("dropped", m["dropped"]); err != nil {
+		return nil, err
+	}
+	dm, err := wantMap(m["devices"])
+	if err != nil {
+		return nil, schemaErr("devices", err.Error())
+	}
+	s.Devices = make(map[string]string, len(dm))
+	for k, raw := range dm {
+		if s.Devices[k], err = wantText(raw); err != nil {
+			return nil, schemaErr(keyed("devices", k), err.Error())
+		}
+	}
+	if err := checkStatus(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func decodeUintMap(name string, raw []byte) (map[string]uint64, error) {
+	m, err := wantMap(raw)
+	if err != nil {
+		return nil, schemaErr(name, err.Error())
+	}
+	out := make(map[string]uint64, len(m))
+	for k, raw := range m {
+		if out[k], err = wantUint(raw); err != nil {
+			return nil, schemaErr(keyed(name, k), err.Error())
+		}
+	}
+	return out, nil
+}
