@@ -142,6 +142,9 @@ func command(lines []*simLine, text string) (string, error) {
 	case "stats":
 		var b strings.Builder
 		for _, l := range lines {
+			if l.bus == nil {
+				continue
+			}
 			s := l.bus.Stats()
 			fmt.Fprintf(&b, "line %s frames %d broadcasts %d ignored %d dropped-bytes %d\n", l.Name, s.Frames, s.Broadcasts, s.Ignored, s.Dropped)
 			ids := make([]int, 0, len(s.Units))

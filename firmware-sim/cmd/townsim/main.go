@@ -119,7 +119,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", sc.Name, err)
 		}
-		sl.bus.Logger = log.With("line", l.Name)
+		if sl.bus != nil {
+			sl.bus.Logger = log.With("line", l.Name)
+		}
+		if sl.power != nil {
+			sl.power.Logger = log.With("line", l.Name)
+		}
+		if sl.water != nil {
+			sl.water.Logger = log.With("line", l.Name)
+		}
 		lines = append(lines, sl)
 	}
 	if err := applyFaults(lines, *faults); err != nil {

@@ -90,6 +90,22 @@ func startTownsim(t *testing.T, args ...string) *townsim {
 }
 
 // next returns the next stdout line.
+// untilReady returns the "line" lines printed before "ready".
+func (ts *townsim) untilReady() []string {
+	ts.t.Helper()
+	var lines []string
+	for {
+		l := ts.next()
+		if l == "ready" {
+			return lines
+		}
+		if !strings.HasPrefix(l, "line ") {
+			ts.t.Fatalf("want a line or ready, got %q", l)
+		}
+		lines = append(lines, l)
+	}
+}
+
 func (ts *townsim) next() string {
 	ts.t.Helper()
 	select {
@@ -147,12 +163,13 @@ func TestTownsimServesTheTownship(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := startTownsim(t, "-dir", dir)
-	m := lineRE.FindStringSubmatch(ts.next())
+	lines := ts.untilReady()
+	m := lineRE.FindStringSubmatch(lines[0])
 	if m == nil {
 		t.Fatal("first line is not the RS485-1 line")
 	}
-	if got := ts.next(); got != "ready" {
-		t.Fatalf("want ready, got %q", got)
+	if len(lines) != 3 || !strings.Contains(lines[1], "DL/T 645-2007 meter 202611300001") || !strings.Contains(lines[1], "CJ/T 188 water meter") || !strings.Contains(lines[2], "DL/T 645-1997") {
+		t.Errorf("lines = %q, want RS485-1 (modbus), RS485-2 (meters), RS485-3 (1997 meter)", lines)
 	}
 	link := filepath.Join(dir, "RS485-1")
 	if m[1] != link {
@@ -241,10 +258,7 @@ func TestTownsimServesTheTownship(t *testing.T) {
 func TestTownsimFaultsFlagAndWireTime(t *testing.T) {
 	dir := t.TempDir()
 	ts := startTownsim(t, "-dir", dir, "-faults", "2=silent,RS485-1:3=exception:6", "-wire-time")
-	ts.next()
-	if got := ts.next(); got != "ready" {
-		t.Fatalf("want ready, got %q", got)
-	}
+	ts.untilReady()
 	gw, err := serial.Open(filepath.Join(dir, "RS485-1"), hardware.Mode{Baud: 9600})
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	simcjt "github.com/townlink/townlink/firmware-sim/cjt188"
+	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
 	"github.com/townlink/townlink/firmware-sim/modbus"
 	"github.com/townlink/townlink/hardware"
+	"github.com/townlink/townlink/hardware/serialsim"
 )
 
 // Scenario is a simulated township: its serial lines and the field
@@ -29,9 +32,27 @@ type Line struct {
 	Mode hardware.Mode // what the gateway should open the line with
 	// Modbus RTU units on the line.
 	Modbus []ModbusDevice
-	// Other protocols get a field of their own here (DLT645, CJT188, …)
-	// and a case in Line.build; a line with two protocols needs a byte
-	// fan-out in front of the simulators (not written yet).
+	// Electricity meters (DL/T 645-2007 or -1997) on the line.
+	Power []PowerMeter
+	// Water meters (CJ/T 188-2004) on the line.
+	Water []WaterMeter
+}
+
+// PowerMeter is a simulated DL/T 645 electricity meter.
+type PowerMeter struct {
+	Name    string
+	Address string // 12 digits
+	Version simdlt.Version
+	Energy  string // starting forward active energy, kWh (exact decimal)
+	Phases  int    // 1 or 3
+}
+
+// WaterMeter is a simulated CJ/T 188 cold-water meter.
+type WaterMeter struct {
+	Name    string
+	Address string // 14 digits
+	Flow    string // starting cumulative flow, m³ (exact decimal)
+	LPerH   int64  // litres per hour it runs at
 }
 
 // ModbusDevice is one Modbus slave and its register map.
@@ -134,7 +155,9 @@ type server interface {
 type simLine struct {
 	Line
 	server  server
-	bus     *modbus.Bus
+	bus     *modbus.Bus  // nil when the line has no Modbus units
+	power   *simdlt.Line // nil when no DL/T 645 meters
+	water   *simcjt.Line // nil when no CJ/T 188 meters
 	units   map[byte]*modbusSim
 	summary string
 }
@@ -182,10 +205,50 @@ func (l Line) build(start time.Time, wireTime bool) (*simLine, error) {
 	if err := l.Mode.Validate(); err != nil {
 		return nil, fmt.Errorf("line %s: %w", l.Name, err)
 	}
-	if len(l.Modbus) == 0 {
+	if len(l.Modbus)+len(l.Power)+len(l.Water) == 0 {
 		return nil, fmt.Errorf("line %s: no devices", l.Name)
 	}
 	sl := &simLine{Line: l, units: map[byte]*modbusSim{}}
+	var servers []server
+	var summary []string
+	if len(l.Power) > 0 {
+		var ms []*simdlt.Meter
+		for i, pm := range l.Power {
+			m := simdlt.NewMeter(pm.Address, pm.Version)
+			if err := m.SetValue("energy_kwh", pm.Energy); err != nil {
+				return nil, fmt.Errorf("line %s meter %s: %w", l.Name, pm.Address, err)
+			}
+			if pm.Phases > 0 {
+				m.SetPhases(pm.Phases)
+			}
+			m.Animate(simdlt.Animation{Seed: uint64(i + 1), ClockOffset: time.Duration(i*7) * time.Second})
+			ms = append(ms, m)
+			summary = append(summary, fmt.Sprintf("%v meter %s", pm.Version, pm.Address))
+		}
+		sl.power = simdlt.NewLine(l.Mode, ms...)
+		sl.power.WireTime = wireTime
+		servers = append(servers, sl.power)
+	}
+	if len(l.Water) > 0 {
+		var ms []*simcjt.Meter
+		for _, wm := range l.Water {
+			m := simcjt.NewMeter(wm.Address, 0x10)
+			if err := m.SetValue("flow_m3", wm.Flow); err != nil {
+				return nil, fmt.Errorf("line %s meter %s: %w", l.Name, wm.Address, err)
+			}
+			m.Animate(simcjt.Animation{FlowMLPerHour: wm.LPerH * 1000})
+			ms = append(ms, m)
+			summary = append(summary, "CJ/T 188 water meter "+wm.Address)
+		}
+		sl.water = simcjt.NewLine(l.Mode, ms...)
+		sl.water.WireTime = wireTime
+		servers = append(servers, sl.water)
+	}
+	if len(l.Modbus) == 0 {
+		sl.server = multi(servers)
+		sl.summary = strings.Join(summary, ", ")
+		return sl, nil
+	}
 	var units []*modbus.Unit
 	var ids []string
 	for _, d := range l.Modbus {
@@ -206,9 +269,40 @@ func (l Line) build(start time.Time, wireTime bool) (*simLine, error) {
 	}
 	sl.bus = modbus.NewBus(l.Mode, units...)
 	sl.bus.WireTime = wireTime
-	sl.server = sl.bus
-	sl.summary = "modbus units " + strings.Join(ids, ",")
+	sl.server = multi(append(servers, sl.bus))
+	sl.summary = strings.Join(append(summary, "modbus units "+strings.Join(ids, ",")), ", ")
 	return sl, nil
+}
+
+// multi serves several protocols on one line: like devices on a real
+// RS-485 bus, each hears every byte and answers only its own frames.
+func multi(servers []server) server {
+	if len(servers) == 1 {
+		return servers[0]
+	}
+	return multiServer(servers)
+}
+
+type multiServer []server
+
+func (ms multiServer) Serve(ctx context.Context, p hardware.Port) error {
+	md := serialsim.NewMultidrop(p)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(ms)+1)
+	for _, s := range ms {
+		port := md.Attach()
+		go func() { errc <- s.Serve(ctx, port) }()
+	}
+	go func() { errc <- md.Run(ctx) }()
+	var first error
+	for range len(ms) + 1 {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
 }
 
 // listPoints prints the register map of every line, one point a row.

@@ -4,6 +4,7 @@ import (
 	"math"
 	"time"
 
+	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
 	"github.com/townlink/townlink/firmware-sim/modbus"
 	"github.com/townlink/townlink/hardware"
 )
@@ -41,6 +42,25 @@ func township() Scenario {
 						Scale: "0.1", Unit: "%RH", Range: "40.0..70.0, sine, 200 s period", Value: wave(55, 15, 200*time.Second)},
 				}},
 			},
+		}, {
+			// Electricity and water meters share a 2400 8E1 line, as on a
+			// residential riser: DL/T 645-2007 and CJ/T 188 frames interleave.
+			Name: "RS485-2",
+			Mode: hardware.Mode{Baud: 2400, Parity: hardware.ParityEven},
+			Power: []PowerMeter{
+				{Name: "township office", Address: "202611300001", Version: simdlt.V2007, Energy: "123456.78", Phases: 3},
+				{Name: "service hall", Address: "202611300002", Version: simdlt.V2007, Energy: "8812.05", Phases: 3},
+				{Name: "street lights", Address: "202611300003", Version: simdlt.V2007, Energy: "301.40", Phases: 1},
+			},
+			Water: []WaterMeter{
+				{Name: "service hall water", Address: "20261130000101", Flow: "1024.50", LPerH: 900},
+				{Name: "canteen water", Address: "20261130000102", Flow: "77.00", LPerH: 300},
+			},
+		}, {
+			// An old DL/T 645-1997 meter on its own 1200 8E1 line.
+			Name:  "RS485-3",
+			Mode:  hardware.Mode{Baud: 1200, Parity: hardware.ParityEven},
+			Power: []PowerMeter{{Name: "pumping station", Address: "199700000042", Version: simdlt.V1997, Energy: "45678.90", Phases: 3}},
 		}},
 	}
 }
