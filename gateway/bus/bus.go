@@ -126,11 +126,13 @@ func (l *Line) init() {
 		l.mu.Lock()
 		l.devs = make([]*devState, len(l.Devices))
 		for i, d := range l.Devices {
-			l.devs[i] = &devState{Device: d, state: Down, lastErr: errors.New("not polled yet")}
+			l.devs[i] = &devState{Device: d, state: Degraded, lastErr: errNotPolled}
 		}
 		l.mu.Unlock()
 	})
 }
+
+var errNotPolled = errors.New("not polled yet")
 
 // ErrLine reports that the line could not serve a request.
 var ErrLine = errors.New("bus: line not available")
@@ -322,7 +324,11 @@ func (l *Line) poll(ctx context.Context, d *devState, buf []drivers.Reading) ([]
 		}
 	}
 	if d.state != prev {
-		l.Logger.Warn("device state changed", "device", d.ID, "from", prev, "to", d.state, "err", err)
+		level := slog.LevelWarn
+		if d.state == OK {
+			level = slog.LevelInfo
+		}
+		l.Logger.Log(ctx, level, "device state changed", "device", d.ID, "from", prev, "to", d.state, "err", err)
 	}
 	// Schedule: keep the device's phase; never burst to catch up.
 	next := d.next.Add(d.Interval)

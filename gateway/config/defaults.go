@@ -30,7 +30,11 @@ const (
 )
 
 // DefaultRead is what a dlt645 device reads when its config has no read:.
-func DefaultRead() []string {
+// DL/T 645-1997 defines no frequency item.
+func DefaultRead(d Driver) []string {
+	if d == DriverDLT645v97 {
+		return []string{"energy_kwh", "energy_rev_kwh", "voltage_a_v", "current_a_a", "power_kw", "pf"}
+	}
 	return []string{"energy_kwh", "energy_rev_kwh", "voltage_a_v", "current_a_a", "power_kw", "pf", "freq_hz"}
 }
 
@@ -162,7 +166,7 @@ func (c *Config) applyDefaults() {
 			}
 		case DriverDLT645, DriverDLT645v97:
 			if dv.Read == nil {
-				dv.Read = DefaultRead()
+				dv.Read = DefaultRead(dv.Driver)
 			}
 		case DriverCJT188:
 			if !dv.has.set("meter_type") {

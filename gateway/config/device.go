@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,7 +88,8 @@ func kindDrivers(k Kind) []Driver {
 // dlt645Points are the contract's power point names a dlt645 device may read.
 func dlt645Points() []string {
 	return []string{"energy_kwh", "energy_rev_kwh", "voltage_a_v", "voltage_b_v", "voltage_c_v",
-		"current_a_a", "current_b_a", "current_c_a", "power_kw", "pf", "freq_hz"}
+		"current_a_a", "current_b_a", "current_c_a", "power_kw", "pf", "freq_hz",
+		"energy_t1_kwh", "energy_t2_kwh", "energy_t3_kwh", "energy_t4_kwh", "meter_time", "clock_offset_s"}
 }
 
 func deviceHint(key string) string {
@@ -273,6 +275,9 @@ func (d *decoder) decodeDevice(it field, dev *Device) (fields, []fields, bool) {
 	if x, ok := f.get("read"); ok {
 		items, fs, _ := d.strList(x, "read: [energy_kwh, voltage_a_v]")
 		std := dlt645Points()
+		if drv == DriverDLT645v97 {
+			std = slices.DeleteFunc(slices.Clone(std), func(p string) bool { return p == "freq_hz" })
+		}
 		for i, s := range items {
 			if contains(std, s) {
 				dev.Read = append(dev.Read, s)

@@ -84,7 +84,7 @@ func TestFullSample(t *testing.T) {
 		t.Errorf("dlt645 = %+v", m)
 	}
 	old := byID["old-meter-1"]
-	if old.Address != "000000000042" || !reflect.DeepEqual(old.Read, DefaultRead()) || old.Kind != KindPower {
+	if old.Address != "000000000042" || !reflect.DeepEqual(old.Read, DefaultRead(old.Driver)) || old.Kind != KindPower {
 		t.Errorf("dlt645-1997 (unquoted address with leading zeros) = %+v", old)
 	}
 	w := byID["water-1"]

@@ -1,0 +1,48 @@
+# Townlink — make targets. Everything a target needs is installed or built by it.
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+# Slow tests run by default; `make test SHORT=1` skips the long ones.
+TESTFLAGS ?= -count=1 -timeout 25m $(if $(SHORT),-short,)
+
+.PHONY: all build test demo bench fuzz soak vet fmt deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./gateway/cmd/townlink ./firmware-sim/cmd/townsim
+
+## deps: install the system packages tests need (mosquitto, pymodbus, mbpoll, socat, cbor2)
+deps:
+	@scripts/deps.sh
+
+## test: every test, with real PTYs, a real mosquitto and Badger on disk
+test: deps vet
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## demo: a whole simulated township: devices on PTYs, the gateway, a county broker, a platform tail
+demo: build
+	@scripts/demo.sh
+
+## bench: speed and memory, each next to the limit measured in the same run
+bench: deps build
+	@scripts/bench.sh
+
+## fuzz: run every fuzz target for a short while (FUZZTIME=30s to go longer)
+fuzz:
+	@FUZZTIME=$${FUZZTIME:-10s} scripts/fuzz.sh
+
+## soak: the long kill -9 / broker outage test
+soak: deps
+	TOWNLINK_SOAK=1 $(GO) test -count=1 -timeout 60m -run Soak ./gateway/...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN) .demo

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/townlink/townlink/gateway"
+	"github.com/townlink/townlink/gateway/config"
+	"github.com/townlink/townlink/hardware/serial"
+)
+
+func version() string { return gateway.Version }
+
+func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlags("run", "-c FILE", "Run the gateway with a config file until SIGINT/SIGTERM.", stderr)
+	path := fs.String("c", "/etc/townlink/townlink.yaml", "config `file`")
+	jsonLogs := fs.Bool("json", false, "log as JSON lines (for journald/log shippers)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q (the config goes after -c)", errUsage, fs.Arg(0))
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	opts := &slog.HandlerOptions{Level: cfg.Gateway.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(stderr, opts)
+	if *jsonLogs {
+		h = slog.NewJSONHandler(stderr, opts)
+	}
+	log := slog.New(h).With("gw", cfg.Gateway.ID)
+	g, err := gateway.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return g.Run(ctx)
+}
+
+func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("check", "FILE", "Validate a config file: every error names file:line:col and how to fix it.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: townlink check FILE", errUsage)
+	}
+	cfg, err := config.Load(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok: gateway %s (county %s, township %s), %d lines, %d devices, brokers %v\n",
+		fs.Arg(0), cfg.Gateway.ID, cfg.Gateway.County, cfg.Gateway.Township, len(cfg.Lines), len(cfg.Devices), cfg.Uplink.Brokers)
+	for _, l := range cfg.Lines {
+		fmt.Fprintf(stdout, "  line %-10s %s %s\n", l.Name, l.Port, l.Mode())
+		for _, d := range cfg.Devices {
+			if d.Line == l.Name {
+				fmt.Fprintf(stdout, "    %-24s %-12s %-10s every %s\n", d.ID, d.Driver, d.Kind, d.Interval)
+			}
+		}
+	}
+	for _, d := range cfg.Devices {
+		if d.Line == "" {
+			fmt.Fprintf(stdout, "  %-26s %-12s %s\n", d.ID, d.Driver, d.Kind)
+		}
+	}
+	return nil
+}
+
+func cmdPorts(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("ports", "", "List the serial ports this machine has (USB adapters, UARTs).", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ports, err := serial.List()
+	if err != nil {
+		return err
+	}
+	if len(ports) == 0 {
+		fmt.Fprintln(stdout, "no serial ports found (is the USB-RS485 adapter plugged in? `dmesg | tail`)")
+	}
+	for _, p := range ports {
+		fmt.Fprintln(stdout, p)
+	}
+	return nil
+}

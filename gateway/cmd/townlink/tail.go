@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/townlink/townlink/gateway"
+	"github.com/townlink/townlink/uplink/mqttpub"
+	"github.com/townlink/townlink/uplink/wire"
+)
+
+func cmdTail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("tail", "[-broker URL] [-topic FILTER] [-json FILE] [-n N] [-for DURATION]",
+		"Subscribe to the uplink as the county platform does, print every decoded record, and end\n"+
+			"(on Ctrl-C, -n or -for) with a verdict: received, duplicates, gaps covered by gap records,\n"+
+			"gaps missing, evidence chain. Exit status 1 when records are missing or the chain is broken.", stderr)
+	broker := fs.String("broker", "tcp://127.0.0.1:1883", "county broker `URL` (tcp:// or tls://)")
+	topic := fs.String("topic", "townlink/v1/#", "topic `filter`; a shared subscription works too: $share/platform/townlink/v1/#")
+	jsonOut := fs.String("json", "", "also write every record as a JSON line to `FILE` (- for stdout)")
+	n := fs.Int("n", 0, "stop after `N` records (0: no limit)")
+	dur := fs.Duration("for", 0, "stop after this long (0: until Ctrl-C)")
+	quiet := fs.Bool("q", false, "print only the verdict")
+	ca := fs.String("ca", "", "CA certificate `file` for tls://")
+	cert := fs.String("cert", "", "client certificate `file` for tls://")
+	key := fs.String("key", "", "client key `file` for tls://")
+	id := fs.String("id", fmt.Sprintf("townlink-tail-%d", os.Getpid()), "MQTT client `id`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	opts := mqttpub.Options{Brokers: []string{*broker}, ClientID: *id}
+	if *ca != "" || *cert != "" {
+		tc, err := gateway.LoadTLS(*ca, *cert, *key)
+		if err != nil {
+			return err
+		}
+		opts.TLS = tc
+	}
+	c, err := mqttpub.New(opts)
+	if err != nil {
+		return err
+	}
+	if *dur > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *dur)
+		defer cancel()
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+
+	var jw io.Writer
+	if *jsonOut == "-" {
+		jw = stdout
+	} else if *jsonOut != "" {
+		f, err := os.Create(*jsonOut)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		jw = f
+	}
+	t := &tailer{out: stdout, json: jw, quiet: *quiet, audit: wire.NewAudit(), limit: *n, stop: stop}
+	c.Start(ctx)
+	defer c.Close()
+	if err := c.Subscribe(ctx, *topic, t.handle); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "tail: subscribed to %s on %s (Ctrl-C for the verdict)\n", *topic, *broker)
+	<-ctx.Done()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rep := t.audit.Report()
+	fmt.Fprintf(stdout, "\n== verdict: %d messages, %d malformed\n%s\n", t.msgs, t.bad, rep.String())
+	if !rep.OK() {
+		return fmt.Errorf("records missing or evidence chain broken")
+	}
+	return nil
+}
+
+type tailer struct {
+	mu    sync.Mutex
+	out   io.Writer
+	json  io.Writer
+	quiet bool
+	audit *wire.Audit
+	limit int
+	stop  context.CancelFunc
+	msgs  int
+	bad   int
+	recs  int
+}
+
+func (t *tailer) handle(topic string, payload []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.msgs++
+	_, _, gw, stream, err := wire.ParseTopic(topic)
+	if err != nil {
+		t.bad++
+		fmt.Fprintf(t.out, "?? %s: %v\n", topic, err)
+		return
+	}
+	switch stream {
+	case wire.StreamStatus:
+		st, err := wire.DecodeStatus(payload)
+		if err != nil {
+			t.bad++
+			fmt.Fprintf(t.out, "?? %s: %v\n", topic, err)
+			return
+		}
+		if !t.quiet {
+			fmt.Fprintf(t.out, "status    %s %s backlog=%v dropped=%v devices=%v clock=%s\n", gw, st.State, st.Backlog, st.Dropped, st.Devices, st.Clock)
+		}
+		return
+	case wire.StreamCmd, wire.StreamCmdResult, wire.StreamAck:
+		if !t.quiet {
+			fmt.Fprintf(t.out, "%-9s %s %d bytes\n", stream, gw, len(payload))
+		}
+		return
+	}
+	b, err := wire.Decode(payload)
+	if err != nil {
+		t.bad++
+		fmt.Fprintf(t.out, "?? %s: %v\n", topic, err)
+		return
+	}
+	t.audit.Add(b)
+	for i := range b.Recs {
+		r := &b.Recs[i]
+		t.recs++
+		if !t.quiet {
+			fmt.Fprintln(t.out, formatRecord(b.GW, b.Stream, r))
+		}
+		if t.json != nil {
+			writeJSON(t.json, b.GW, b.Stream, r)
+		}
+	}
+	if t.limit > 0 && t.recs >= t.limit {
+		t.stop()
+	}
+}
+
+func formatRecord(gw, stream string, r *wire.Record) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%-9s %s #%d %s %s %s(%s)", stream, gw, r.Seq, r.Dev, r.Kind, time.UnixMilli(r.TS).UTC().Format("15:04:05.000"), r.TSrc)
+	keys := make([]string, 0, len(r.Vals))
+	for k := range r.Vals {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&sb, " %s=%s", k, formatValue(r.Vals[k]))
+	}
+	if r.Q != 0 {
+		fmt.Fprintf(&sb, " q=%d", r.Q)
+	}
+	return sb.String()
+}
+
+func writeJSON(w io.Writer, gw, stream string, r *wire.Record) {
+	vals := make(map[string]any, len(r.Vals))
+	for k, v := range r.Vals {
+		switch v.Kind() {
+		case wire.KindDecimal:
+			vals[k] = json.Number(v.String())
+		case wire.KindInt:
+			i, _ := v.AsInt()
+			vals[k] = i
+		case wire.KindFloat:
+			f, _ := v.AsFloat()
+			vals[k] = f
+		case wire.KindBool:
+			b, _ := v.AsBool()
+			vals[k] = b
+		default:
+			vals[k] = v.String()
+		}
+	}
+	line := map[string]any{"gw": gw, "stream": stream, "seq": r.Seq, "dev": r.Dev, "kind": r.Kind, "ts": r.TS, "tsrc": r.TSrc, "vals": vals}
+	if r.Grid != "" {
+		line["grid"] = r.Grid
+	}
+	if r.Q != 0 {
+		line["q"] = r.Q
+	}
+	if r.Hash != nil {
+		line["prev"] = fmt.Sprintf("%x", r.Prev)
+		line["hash"] = fmt.Sprintf("%x", r.Hash)
+	}
+	b, _ := json.Marshal(line)
+	w.Write(append(b, '\n'))
+}
+
+// formatValue prints a float that came from a float32 register with
+// float32 precision (30.026749, not 30.026748657226562).
+func formatValue(v wire.Value) string {
+	if f, ok := v.AsFloat(); ok && float64(float32(f)) == f {
+		return strconv.FormatFloat(f, 'g', -1, 32)
+	}
+	return v.String()
+}

@@ -1,0 +1,233 @@
+// Package gateway wires Townlink together: it is the one place that knows
+// both the drivers and the uplink, and the only one that opens real serial
+// ports, disks and sockets.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/gateway/bus"
+	"github.com/townlink/townlink/gateway/clock"
+	"github.com/townlink/townlink/gateway/config"
+	"github.com/townlink/townlink/gateway/pipeline"
+	"github.com/townlink/townlink/uplink"
+	"github.com/townlink/townlink/uplink/badgerq"
+	"github.com/townlink/townlink/uplink/mqttpub"
+	"github.com/townlink/townlink/uplink/wire"
+)
+
+// Version is the gateway's version, reported in its status.
+var Version = "0.1.0-dev"
+
+// streams are the queued uplink streams, by driver class.
+var streams = []drivers.Class{drivers.Telemetry, drivers.Event, drivers.Alarm, drivers.Evidence}
+
+// Gateway is one running Townlink gateway.
+type Gateway struct {
+	cfg  *config.Config
+	log  *slog.Logger
+	boot string
+
+	db      *badgerq.DB
+	queues  map[drivers.Class]*badgerq.Queue
+	client  *mqttpub.Client
+	pipe    *pipeline.Pipeline
+	lines   []*bus.Line
+	sources []source
+	status  *statusReporter
+}
+
+type source struct {
+	id  string
+	src drivers.Source
+}
+
+// ErrStart reports that the gateway cannot start at all.
+var ErrStart = errors.New("gateway: cannot start")
+
+// New builds a gateway from a validated config. It opens the store (the
+// only start-up step that must succeed) but no serial port or socket.
+func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{cfg: cfg, log: log, boot: bootID()}
+	dir := filepath.Join(cfg.Gateway.DataDir, "queue")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("%w: data_dir %s: %v (create it and give the townlink user write access)", ErrStart, cfg.Gateway.DataDir, err)
+	}
+	opts := badgerq.Options{Dir: dir, Logger: log.With("part", "store")}
+	if cfg.Store.Profile == config.ProfileDefault {
+		opts.Profile = badgerq.BadgerDefault()
+	}
+	db, err := badgerq.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: store in %s: %w", ErrStart, dir, err)
+	}
+	g.db = db
+	g.queues = make(map[drivers.Class]*badgerq.Queue)
+	queues := make(map[drivers.Class]uplink.Queue)
+	for _, c := range streams {
+		name := pipeline.StreamOf(c)
+		q, err := db.Stream(name, badgerq.StreamOptions{Seal: sealer(name)})
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%w: stream %s: %w", ErrStart, name, err)
+		}
+		g.queues[c] = q
+		queues[c] = q
+	}
+	devs := make(map[string]pipeline.Device, len(cfg.Devices)+1)
+	devs[cfg.Gateway.ID] = pipeline.Device{Kind: "gateway"}
+	for _, d := range cfg.Devices {
+		devs[d.ID] = pipeline.Device{Kind: string(d.Kind), Grid: d.Grid}
+	}
+	g.pipe = &pipeline.Pipeline{Gateway: cfg.Gateway.ID, Devices: devs, Queues: queues, ClockSynced: clock.Synced}
+	if err := g.buildDevices(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	g.status = newStatusReporter(g)
+	client, err := g.newClient()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	g.client = client
+	return g, nil
+}
+
+// sealer gives each stored record its seq (and, on the evidence stream, its
+// place in the hash chain) once the queue has assigned the seq.
+func sealer(stream string) func(seq uint64, payload, state []byte) ([]byte, []byte, error) {
+	return func(seq uint64, payload, state []byte) ([]byte, []byte, error) {
+		out, hash, err := wire.Seal(stream, payload, seq, state)
+		if err != nil {
+			return nil, nil, err
+		}
+		if stream != wire.StreamEvidence {
+			return out, state, nil
+		}
+		return out, hash, nil
+	}
+}
+
+func bootID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Sprintf("%x", time.Now().UnixNano())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func (g *Gateway) topic(stream string) string {
+	return wire.Topic(g.cfg.Gateway.County, g.cfg.Gateway.Township, g.cfg.Gateway.ID, stream)
+}
+
+func (g *Gateway) newClient() (*mqttpub.Client, error) {
+	u := g.cfg.Uplink
+	will, err := wire.EncodeStatus(g.status.snapshot("offline"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: status: %w", ErrStart, err)
+	}
+	opts := mqttpub.Options{
+		Brokers:  u.Brokers,
+		ClientID: g.cfg.Gateway.ID,
+		Username: u.Username,
+		Will:     &mqttpub.Message{Topic: g.topic(wire.StreamStatus), Payload: will},
+		Backoff:  mqttpub.Backoff{Min: u.Backoff.Min, Max: u.Backoff.Max},
+		Logger:   g.log.With("part", "uplink"),
+		OnConnect: func() {
+			g.status.kick()
+		},
+	}
+	if u.PasswordFile != "" {
+		pw, err := os.ReadFile(u.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: uplink.password_file: %w", ErrStart, err)
+		}
+		opts.Password = strings.TrimSpace(string(pw))
+	}
+	if u.TLS() {
+		tc, err := LoadTLS(u.CA, u.Cert, u.Key)
+		if err != nil {
+			return nil, fmt.Errorf("%w: uplink TLS: %w", ErrStart, err)
+		}
+		opts.TLS = tc
+	}
+	c, err := mqttpub.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: uplink: %w", ErrStart, err)
+	}
+	return c, nil
+}
+
+// Run runs the gateway until ctx ends, then stops every part and closes
+// the store. Only a failure to start is returned as an error; a dead broker,
+// a missing serial port or a silent device degrade one part and are logged.
+func (g *Gateway) Run(ctx context.Context) error {
+	defer g.db.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	goRun := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				g.log.Error("part stopped", "part", name, "err", err)
+			}
+		}()
+	}
+	g.client.Start(ctx)
+	if err := g.subscribeCommands(ctx); err != nil {
+		g.log.Warn("command subscription will be retried on connect", "err", err)
+	}
+	for _, c := range streams {
+		name := pipeline.StreamOf(c)
+		f := &uplink.Forwarder{
+			Queue:     g.queues[c],
+			Publisher: g.client,
+			Topic:     g.topic(name),
+			Frame: func(recs [][]byte) ([]byte, error) {
+				return wire.AppendBatch(nil, g.cfg.Gateway.ID, name, recs), nil
+			},
+			MaxBatch: g.cfg.Uplink.Batch.MaxRecords,
+			Window:   g.cfg.Uplink.Window,
+			Logger:   g.log.With("part", "forwarder", "stream", name),
+		}
+		goRun("forwarder "+name, f.Run)
+	}
+	for _, l := range g.lines {
+		goRun("line "+l.Name, l.Run)
+	}
+	for _, s := range g.sources {
+		s := s
+		goRun("device "+s.id, func(ctx context.Context) error {
+			return s.src.Run(ctx, func(r drivers.Reading) error { return g.pipe.Emit(ctx, []drivers.Reading{r}) })
+		})
+	}
+	goRun("status", g.status.run)
+	goRun("time sync", g.dailyTimeSync)
+	g.log.Info("gateway running", "id", g.cfg.Gateway.ID, "lines", len(g.lines), "devices", len(g.cfg.Devices), "brokers", g.cfg.Uplink.Brokers)
+	<-ctx.Done()
+	wg.Wait()
+	// A clean stop: say so, then disconnect (the will is for unclean ends).
+	pctx, pcancel := context.WithTimeout(context.Background(), 3*time.Second)
+	g.status.publish(pctx, "offline")
+	pcancel()
+	g.client.Close()
+	g.log.Info("gateway stopped")
+	return nil
+}

@@ -1,0 +1,167 @@
+// Package pipeline maps driver readings to uplink records and queues them
+// durably on the stream their class names. It is the one place where
+// drivers.Reading becomes wire.Record.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/uplink"
+	"github.com/townlink/townlink/uplink/wire"
+)
+
+// Device is what the pipeline knows of a configured device.
+type Device struct {
+	Kind string // contract kind: power, water, enterprise, …
+	Grid string
+}
+
+// Pipeline turns readings into queued records.
+type Pipeline struct {
+	Gateway string
+	Devices map[string]Device
+	// Queues by class; a class without a queue is an error.
+	Queues map[drivers.Class]uplink.Queue
+	// ClockSynced reports whether the gateway clock is synced (tsrc).
+	ClockSynced func() bool
+
+	accepted, rejected atomic.Uint64
+}
+
+// Errors.
+var (
+	ErrUnknownDevice = errors.New("pipeline: reading from an unknown device")
+	ErrNoQueue       = errors.New("pipeline: no queue for stream")
+)
+
+// Emit maps readings to records and returns nil once every one is durably
+// queued. Readings of one call that share a stream are appended together.
+func (p *Pipeline) Emit(ctx context.Context, rs []drivers.Reading) error {
+	var byClass [drivers.Evidence + 1][][]byte
+	synced := p.ClockSynced == nil || p.ClockSynced()
+	for i := range rs {
+		b, err := p.encode(&rs[i], synced)
+		if err != nil {
+			p.rejected.Add(1)
+			return err
+		}
+		if int(rs[i].Class) >= len(byClass) {
+			p.rejected.Add(1)
+			return fmt.Errorf("%w: class %d", ErrNoQueue, rs[i].Class)
+		}
+		byClass[rs[i].Class] = append(byClass[rs[i].Class], b)
+	}
+	for c, recs := range byClass {
+		if len(recs) == 0 {
+			continue
+		}
+		q := p.Queues[drivers.Class(c)]
+		if q == nil {
+			return fmt.Errorf("%w %s", ErrNoQueue, drivers.Class(c))
+		}
+		if err := q.Append(ctx, recs...); err != nil {
+			p.rejected.Add(uint64(len(recs)))
+			return fmt.Errorf("pipeline: queue %s: %w", drivers.Class(c), err)
+		}
+		p.accepted.Add(uint64(len(recs)))
+	}
+	return nil
+}
+
+// Counts returns readings accepted (queued) and rejected so far.
+func (p *Pipeline) Counts() (accepted, rejected uint64) {
+	return p.accepted.Load(), p.rejected.Load()
+}
+
+func (p *Pipeline) encode(r *drivers.Reading, synced bool) ([]byte, error) {
+	d, ok := p.Devices[r.Device]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownDevice, r.Device)
+	}
+	ts := r.Time
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	tsrc := "unsynced"
+	switch {
+	case r.DeviceTime:
+		tsrc = "device"
+	case synced:
+		tsrc = "gateway"
+	}
+	rec := wire.Record{
+		Dev:  r.Device,
+		Kind: d.Kind,
+		TS:   ts.UnixMilli(),
+		TSrc: tsrc,
+		Grid: d.Grid,
+		Vals: make(map[string]wire.Value, len(r.Values)),
+		Q:    uint64(r.Quality),
+	}
+	for name, v := range r.Values {
+		if f, ok := v.AsFloat(); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			// A float register holding NaN/Inf has no wire form: leave the
+			// point out and flag the record, rather than lose the rest.
+			rec.Q |= QualityInvalidPoint
+			continue
+		}
+		wv, err := Value(v)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: device %s point %s: %w", r.Device, name, err)
+		}
+		rec.Vals[name] = wv
+	}
+	b, err := wire.EncodeRecord(&rec)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: device %s: %w", r.Device, err)
+	}
+	return b, nil
+}
+
+// QualityInvalidPoint flags a record from which a point was left out
+// because its value (NaN, ±Inf) has no wire form.
+const QualityInvalidPoint = 1 << 0
+
+// ErrValue reports a value that has no wire form.
+var ErrValue = errors.New("pipeline: value has no wire form")
+
+// Value maps a driver value to its wire value.
+func Value(v drivers.Value) (wire.Value, error) {
+	switch v.Kind() {
+	case drivers.KindDecimal:
+		m, e, _ := v.Decimal()
+		return wire.Dec(m, e), nil
+	case drivers.KindInt:
+		i, _ := v.AsInt()
+		return wire.Int(i), nil
+	case drivers.KindFloat:
+		f, _ := v.AsFloat()
+		return wire.Float(f), nil
+	case drivers.KindBool:
+		b, _ := v.AsBool()
+		return wire.Bool(b), nil
+	case drivers.KindText:
+		s, _ := v.AsText()
+		return wire.Text(s), nil
+	}
+	return wire.Value{}, fmt.Errorf("%w: kind %d", ErrValue, v.Kind())
+}
+
+// StreamOf names the uplink stream of a class.
+func StreamOf(c drivers.Class) string {
+	switch c {
+	case drivers.Event:
+		return wire.StreamEvents
+	case drivers.Alarm:
+		return wire.StreamAlarms
+	case drivers.Evidence:
+		return wire.StreamEvidence
+	}
+	return wire.StreamTelemetry
+}
