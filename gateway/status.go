@@ -15,7 +15,7 @@ import (
 // statusReporter publishes the retained status message: at start, on every
 // (re)connect, whenever a device changes state, and every status_interval.
 type statusReporter struct {
-	g    *Gateway
+	g     *Gateway
 	kickc chan struct{}
 
 	mu      sync.Mutex
