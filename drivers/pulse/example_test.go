@@ -1,0 +1,55 @@
+package pulse_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+
+	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/drivers/pulse"
+	fw "github.com/townlink/townlink/firmware-sim/gpio"
+	hw "github.com/townlink/townlink/hardware/gpio"
+)
+
+// A water meter giving one pulse per 10 L on a reed contact, read through a
+// simulated line on a virtual clock. On a gateway the pin is
+// hw.NewInput(line, func(context.Context) (hw.Line, error) { return hw.Open(line) }, …)
+// and the store is the gateway's.
+func Example() {
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	sim := hw.NewSim("DI1", hw.SimConfig{Virtual: true, Start: start, Level: gpio.Low})
+	pin := hw.NewInput("DI1", sim.Open, hw.InputConfig{Clock: sim.Now})
+	defer pin.Close()
+
+	// 25 pulses, one every 2 s, each contact closure bouncing 3 times in 5 ms.
+	train := fw.Train{Start: start.Add(time.Second), Period: 2 * time.Second, High: 200 * time.Millisecond,
+		Pulses: 25, Bounce: 5 * time.Millisecond, Bounces: 3, Seed: 1}
+	go func() {
+		_, _ = fw.Play(context.Background(), sim, train.Edges())
+		sim.End()
+	}()
+
+	dev, err := pulse.New(pulse.Config{
+		Device: "wm-17", Input: pulse.Counter, Debounce: 20 * time.Millisecond,
+		PerPulse: drivers.Dec(1, -2), Quantity: "flow_m3", Start: drivers.Dec(104250, -2), // 1042.50 m³
+		Interval: 20 * time.Second, Store: &memStore{},
+	}, pin)
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_ = dev.Run(ctx, func(r drivers.Reading) error {
+		fmt.Println(r.Time.Sub(start), r.Values["count"], r.Values["flow_m3"])
+		if r.Time.Sub(start) >= time.Minute {
+			cancel()
+		}
+		return nil
+	})
+	// Output:
+	// 20s 10 1042.60
+	// 40s 20 1042.70
+	// 1m0s 25 1042.75
+}

@@ -1,0 +1,44 @@
+package gpio_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+
+	hw "github.com/townlink/townlink/hardware/gpio"
+)
+
+// A simulated line on a virtual clock, read through an Input: edges come
+// with their exact timestamps, and a deadline passes without waiting.
+// On a gateway the opener is func(context.Context) (hw.Line, error) {
+// return hw.Open("DI1") }.
+func ExampleInput() {
+	ctx := context.Background()
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	sim := hw.NewSim("DI1", hw.SimConfig{Virtual: true, Start: start})
+	in := hw.NewInput("DI1", sim.Open, hw.InputConfig{Clock: sim.Now})
+	defer in.Close()
+
+	_ = sim.Push(ctx,
+		hw.Edge{Level: gpio.High, Time: start.Add(1500 * time.Microsecond)},
+		hw.Edge{Level: gpio.Low, Time: start.Add(4 * time.Millisecond)})
+	sim.End()
+
+	high, now, _ := in.Level(ctx)
+	fmt.Println("level", high, "at", now.Sub(start))
+	for {
+		high, at, err := in.NextEdge(ctx, start.Add(time.Hour))
+		if err != nil {
+			fmt.Println("no more edges by", at.Sub(start))
+			return
+		}
+		fmt.Println("edge to", high, "at", at.Sub(start))
+	}
+	// Output:
+	// level false at 0s
+	// edge to true at 1.5ms
+	// edge to false at 4ms
+	// no more edges by 1h0m0s
+}
