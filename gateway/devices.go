@@ -1,16 +1,20 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/cjt188"
 	"github.com/townlink/townlink/drivers/dlt645"
 	"github.com/townlink/townlink/drivers/modbus"
+	"github.com/townlink/townlink/drivers/pulse"
 	"github.com/townlink/townlink/gateway/bus"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/hardware"
+	"github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/serial"
 )
 
@@ -28,6 +32,16 @@ func (g *Gateway) buildDevices() error {
 		}
 		byLine[d.Line] = append(byLine[d.Line], bd)
 	}
+	for _, d := range g.cfg.Devices {
+		if d.Driver != config.DriverPulse {
+			continue
+		}
+		src, err := g.pulseDevice(d)
+		if err != nil {
+			return fmt.Errorf("%w: device %s: %w", ErrStart, d.ID, err)
+		}
+		g.sources = append(g.sources, source{id: d.ID, src: src})
+	}
 	for _, lc := range g.cfg.Lines {
 		lc := lc
 		mode := lc.Mode()
@@ -39,7 +53,7 @@ func (g *Gateway) buildDevices() error {
 			Emit:    g.pipe.Emit,
 			Logger:  g.log.With("part", "bus"),
 			Open: func() (bus.Port, error) {
-				return serial.Open(lc.Port, mode)
+				return serial.Open(lc.Device, mode)
 			},
 		})
 	}
@@ -103,6 +117,23 @@ func modbusConfig(d config.Device) (modbus.Config, error) {
 		mc.Points = append(mc.Points, mp)
 	}
 	return mc, mc.Validate()
+}
+
+// pulseDevice builds a GPIO input or counter. Its counts are kept in
+// data_dir/counters so they survive restarts and kill -9.
+func (g *Gateway) pulseDevice(d config.Device) (drivers.Source, error) {
+	in, err := pulse.ParseInput(string(d.Input))
+	if err != nil {
+		return nil, err
+	}
+	line := d.PinLine
+	pin := gpio.NewInput(d.Pin, func(ctx context.Context) (gpio.Line, error) { return gpio.Open(line) },
+		gpio.InputConfig{Logger: g.log.With("device", d.ID)})
+	return pulse.New(pulse.Config{
+		Device: d.ID, Input: in, Debounce: d.Debounce, PerPulse: d.PerPulse, Quantity: d.Quantity,
+		Start: d.Start, Interval: d.Interval, Store: pulse.FileStore(filepath.Join(g.cfg.Gateway.DataDir, "counters")),
+		Logger: g.log.With("device", d.ID),
+	}, pin)
 }
 
 // retries maps the config's count (0 = none) to the drivers' convention

@@ -106,6 +106,7 @@ type Store struct {
 type Line struct {
 	Name     string
 	Port     string // device path or board label, kept as written
+	Device   string // Port resolved through the board profile: the path to open
 	Baud     int
 	DataBits int
 	Parity   hardware.Parity
@@ -214,6 +215,7 @@ type Device struct {
 
 	// pulse
 	Pin      string        // board label or GPIO line name, kept as written
+	PinLine  string        // Pin resolved through the board profile: the GPIO line to open
 	Input    Input         // default counter
 	Debounce time.Duration // default 20ms
 	PerPulse drivers.Value // counter: quantity per pulse (KindNone if unset)

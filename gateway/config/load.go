@@ -38,6 +38,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	c, p := d.decodeConfig(root)
 	d.checkRefs(c, p)
+	d.resolveLabels(c, p)
 	c.applyDefaults()
 	d.checkDefaulted(c, p)
 	if len(d.errs) > 0 {

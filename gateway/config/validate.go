@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -250,12 +249,14 @@ func (d *decoder) checkDefaulted(c *Config, p *parsed) {
 	}
 	for i := range c.Devices {
 		dv, df := &c.Devices[i], &p.devs[i]
-		if dv.Driver.Polled() && dv.Timeout*time.Duration(dv.Retries+1) > dv.Interval {
+		// Retries may overrun an interval now and then (the line owner never
+		// bursts to catch up), but a single timeout must fit in it.
+		if dv.Driver.Polled() && dv.Timeout >= dv.Interval {
 			at := "timeout"
 			if !df.has("timeout") {
 				at = "interval"
 			}
-			d.errAt(valNode(df, at), join(df.path, at), "timeout %s × %d tries is longer than the interval %s; shorten the timeout or lengthen the interval", dv.Timeout, dv.Retries+1, dv.Interval)
+			d.errAt(valNode(df, at), join(df.path, at), "timeout %s is not shorter than the interval %s; shorten the timeout or lengthen the interval", dv.Timeout, dv.Interval)
 		}
 	}
 }

@@ -269,7 +269,7 @@ func TestTooManyErrors(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("gateway: {id: gw-1, county: \"320583\", township: \"320583104\"}\nuplink: {brokers: [\"tcp://h:1\"]}\ndevices:\n")
 	for i := 0; i < 30; i++ {
-		fmt.Fprintf(&b, "  - {id: d%d, driver: pulse, pin: P%d, interval: %d}\n", i, i, i+1)
+		fmt.Fprintf(&b, "  - {id: d%d, driver: pulse, pin: gpiochip0:%d, interval: %d}\n", i, i, i+1)
 	}
 	_, err := Parse("many.yaml", []byte(b.String()))
 	var es Errors
