@@ -205,6 +205,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 			},
 			MaxBatch: g.cfg.Uplink.Batch.MaxRecords,
 			Window:   g.cfg.Uplink.Window,
+			// After an outage, resend soon after the broker is back.
+			MaxRetry: 5 * time.Second,
 			Logger:   g.log.With("part", "forwarder", "stream", name),
 		}
 		goRun("forwarder "+name, f.Run)

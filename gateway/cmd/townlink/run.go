@@ -9,6 +9,7 @@ import (
 	"github.com/townlink/townlink/gateway"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/hardware/serial"
+	"github.com/townlink/townlink/uplink/mqttpub"
 )
 
 func version() string { return gateway.Version }
@@ -33,6 +34,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 		h = slog.NewJSONHandler(stderr, opts)
 	}
 	log := slog.New(h).With("gw", cfg.Gateway.ID)
+	mqttpub.InstallPahoLogger(log.With("part", "paho"))
 	g, err := gateway.New(cfg, log)
 	if err != nil {
 		return err
