@@ -1,0 +1,423 @@
+package badgerq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Errors. Every error from this package wraps one of these (or
+// uplink.ErrClosed, or a context error).
+var (
+	ErrOptions     = errors.New("badgerq: invalid options")
+	ErrStreamName  = errors.New("badgerq: invalid stream name")
+	ErrStreamInUse = errors.New("badgerq: stream already open")
+	ErrCorrupt     = errors.New("badgerq: corrupt database")
+	ErrTooLarge    = errors.New("badgerq: append too large for one transaction")
+	ErrDiskFull    = errors.New("badgerq: disk full")
+	ErrSeal        = errors.New("badgerq: seal failed")
+	ErrCommit      = errors.New("badgerq: commit failed")
+	ErrArgument    = errors.New("badgerq: invalid argument")
+)
+
+// DB is one Badger database holding every stream's queue. It owns the
+// committer and the value-log GC goroutines.
+type DB struct {
+	opt Options
+	log *slog.Logger
+	bdb *badger.DB
+
+	budgetBytes    int64 // what one transaction may hold (below Badger's limits)
+	budgetCount    int64
+	valueThreshold int64
+	maxValue       int64
+
+	mu       sync.Mutex
+	cond     *sync.Cond // committer waits here for work
+	pending  []*appendReq
+	dels     []delReq
+	stopping bool
+	streams  map[string]*Queue
+
+	closing   chan struct{} // closed by Close: wakes Peek waiters and GC
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type appendReq struct {
+	ctx  context.Context
+	q    *Queue
+	data [][]byte // private copies
+	done chan error
+}
+
+type delReq struct {
+	q   *Queue
+	seq uint64
+}
+
+// Open opens (or creates) the database in o.Dir with SyncWrites on,
+// recovers every stream's state and starts the committer and GC goroutines.
+func Open(o Options) (*DB, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	log = log.With("queue", "badgerq")
+	bdb, err := badger.Open(o.badgerOptions(log))
+	if err != nil {
+		return nil, fmt.Errorf("badgerq: open %s: %w", o.Dir, err)
+	}
+	db := &DB{
+		opt:            o,
+		log:            log,
+		bdb:            bdb,
+		budgetBytes:    bdb.MaxBatchSize() * 9 / 10,
+		budgetCount:    bdb.MaxBatchCount() * 9 / 10,
+		valueThreshold: o.Profile.ValueThreshold,
+		maxValue:       o.Profile.ValueLogFileSize,
+		streams:        make(map[string]*Queue),
+		closing:        make(chan struct{}),
+	}
+	db.cond = sync.NewCond(&db.mu)
+	if err := db.recover(); err != nil {
+		return nil, errors.Join(err, bdb.Close())
+	}
+	db.wg.Add(2)
+	go db.commitLoop()
+	go db.gcLoop()
+	return db, nil
+}
+
+// recover loads every stream's meta key and scans its entry keys (keys
+// only) for head, backlog, bytes and holes left by out-of-order acks.
+func (db *DB) recover() error {
+	return db.bdb.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(metaTag)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			name := string(item.Key()[len(metaTag):])
+			if err := validName(name); err != nil {
+				return fmt.Errorf("%w: meta key %q: %w", ErrCorrupt, item.Key(), err)
+			}
+			val, err := item.ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("badgerq: read meta of stream %s: %w", name, err)
+			}
+			last, state, err := decodeMeta(val)
+			if err != nil {
+				return fmt.Errorf("stream %s: %w", name, err)
+			}
+			q := newQueue(db, name, last, state)
+			if err := q.scan(txn); err != nil {
+				return err
+			}
+			db.streams[name] = q
+			db.log.Debug("recovered stream", "stream", name, "last", q.last, "head", q.head, "backlog", q.backlog)
+		}
+		return nil
+	})
+}
+
+// Stream returns the queue of one stream, creating it on first use. Each
+// name can be opened once per DB.
+func (db *DB) Stream(name string, o StreamOptions) (*Queue, error) {
+	if err := validName(name); err != nil {
+		return nil, err
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.stopping {
+		return nil, fmt.Errorf("badgerq: stream %s: %w", name, errClosed)
+	}
+	q := db.streams[name]
+	if q == nil {
+		q = newQueue(db, name, 0, nil)
+		db.streams[name] = q
+	}
+	if q.opened {
+		return nil, fmt.Errorf("%w: %s", ErrStreamInUse, name)
+	}
+	q.opened = true
+	q.seal = o.Seal
+	return q, nil
+}
+
+// Close flushes queued appends and acks, stops the committer and GC
+// goroutines, waits for them and closes Badger. Blocked Peeks return
+// uplink.ErrClosed. Close is idempotent.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.mu.Lock()
+		db.stopping = true
+		db.cond.Broadcast()
+		db.mu.Unlock()
+		close(db.closing)
+		db.wg.Wait()
+		if err := db.bdb.Close(); err != nil {
+			db.closeErr = fmt.Errorf("badgerq: close: %w", err)
+		}
+	})
+	return db.closeErr
+}
+
+func (db *DB) enqueueAppend(r *appendReq) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.stopping {
+		return errClosed
+	}
+	db.pending = append(db.pending, r)
+	db.cond.Signal()
+	return nil
+}
+
+// commitLoop is the committer: it takes everything waiting and commits it
+// in as few transactions as the limits allow.
+func (db *DB) commitLoop() {
+	defer db.wg.Done()
+	for {
+		db.mu.Lock()
+		for len(db.pending) == 0 && len(db.dels) == 0 && !db.stopping {
+			db.cond.Wait()
+		}
+		reqs, dels, stop := db.pending, db.dels, db.stopping
+		db.pending, db.dels = nil, nil
+		db.mu.Unlock()
+		for len(reqs) > 0 || len(dels) > 0 {
+			nr, nd := db.commitOnce(reqs, dels)
+			reqs, dels = reqs[nr:], dels[nd:]
+		}
+		if stop {
+			// Append and Ack refuse new work once stopping is set, so
+			// everything queued before it has now been handled.
+			return
+		}
+	}
+}
+
+type tentative struct {
+	last  uint64
+	state []byte
+	n     int64
+	bytes int64
+}
+
+type kv struct{ k, v []byte }
+
+func (db *DB) estimate(k, v []byte) int64 {
+	// Mirrors badger's Txn.checkSize: value inline or a 12-byte pointer,
+	// 2 meta bytes, 10 for the version suffix.
+	if int64(len(v)) < db.valueThreshold {
+		return int64(len(k)+len(v)) + 2 + 10
+	}
+	return int64(len(k)) + 12 + 2 + 10
+}
+
+func (db *DB) metaEstimate(q *Queue, t *tentative) int64 {
+	return int64(len(q.metaKey)+metaHdrLen+len(t.state)) + 2 + 10
+}
+
+// commitOnce builds and commits one transaction from the front of reqs and
+// dels and reports how many of each it consumed (at least one in total).
+func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
+	txn := db.bdb.NewTransaction(true)
+	defer txn.Discard()
+	maxBatch := int64(db.opt.MaxBatch)
+	var count, size int64
+
+	for nd < len(dels) && count < maxBatch {
+		d := dels[nd]
+		k := entryKey(nil, d.q.prefix, d.seq)
+		es := int64(len(k)) + 2 + 10
+		if size+es > db.budgetBytes || count+1 >= db.budgetCount {
+			break
+		}
+		if err := txn.Delete(k); err != nil {
+			db.log.Error("ack delete refused; entry comes back after restart", "stream", d.q.name, "seq", d.seq, "err", err)
+			nd++
+			continue
+		}
+		count++
+		size += es
+		nd++
+	}
+
+	var full error
+	if len(reqs) > 0 {
+		full = db.checkFree()
+	}
+	tent := make(map[*Queue]*tentative)
+	var metaSize int64
+	var included []*appendReq
+	var nEntries int64
+	for ; nr < len(reqs); nr++ {
+		r := reqs[nr]
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err
+			continue
+		}
+		if full != nil {
+			r.done <- full
+			continue
+		}
+		cur := tent[r.q]
+		var oldMeta int64
+		if cur == nil {
+			cur = &tentative{last: r.q.last, state: r.q.state}
+		} else {
+			oldMeta = db.metaEstimate(r.q, cur)
+		}
+		next := *cur
+		kvs, reqSize, err := db.prepare(r, &next)
+		if err != nil {
+			r.done <- err
+			continue
+		}
+		newMeta := metaSize - oldMeta + db.metaEstimate(r.q, &next)
+		n := int64(len(kvs))
+		metas := int64(len(tent)) + 1
+		fitsBadger := size+reqSize+newMeta <= db.budgetBytes && count+n+metas < db.budgetCount
+		if !fitsBadger || count+n > maxBatch {
+			if count > 0 {
+				break // next transaction
+			}
+			if !fitsBadger {
+				r.done <- fmt.Errorf("%w: stream %s: %d entries, ~%d bytes; one transaction holds ~%d bytes, %d entries",
+					ErrTooLarge, r.q.name, n, reqSize, db.budgetBytes, db.budgetCount)
+				continue
+			}
+			// Alone and larger than MaxBatch: commit it by itself.
+		}
+		for _, e := range kvs {
+			if err := txn.Set(e.k, e.v); err != nil {
+				// Estimates mirror Badger's checks, so this is unexpected.
+				err = fmt.Errorf("%w: stream %s: set: %w", ErrCommit, r.q.name, err)
+				r.done <- err
+				db.fail(included, err)
+				return nr + 1, nd
+			}
+		}
+		tent[r.q] = &next
+		metaSize = newMeta
+		count += n
+		size += reqSize
+		nEntries += n
+		included = append(included, r)
+	}
+	if count == 0 && len(tent) == 0 {
+		return nr, nd
+	}
+	for q, t := range tent {
+		if err := txn.Set(q.metaKey, encodeMeta(t.last, t.state)); err != nil {
+			db.fail(included, fmt.Errorf("%w: stream %s: set meta: %w", ErrCommit, q.name, err))
+			return nr, nd
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		err = fmt.Errorf("%w: %d appends (%d entries), %d acks: %w", ErrCommit, len(included), nEntries, nd, err)
+		db.log.Error("commit failed", "err", err)
+		db.fail(included, err)
+		return nr, nd
+	}
+	for q, t := range tent {
+		q.committed(t)
+	}
+	for _, r := range included {
+		r.done <- nil
+	}
+	return nr, nd
+}
+
+// prepare assigns seqs to one request's payloads, seals them and returns
+// the key/values and their estimated transaction size; t advances.
+func (db *DB) prepare(r *appendReq, t *tentative) ([]kv, int64, error) {
+	kvs := make([]kv, 0, len(r.data))
+	var size int64
+	for _, p := range r.data {
+		seq := t.last + 1
+		stored := p
+		if r.q.seal != nil {
+			s, ns, err := r.q.seal(seq, p, t.state)
+			if err != nil {
+				return nil, 0, fmt.Errorf("%w: stream %s seq %d: %w", ErrSeal, r.q.name, seq, err)
+			}
+			stored, t.state = s, ns
+		}
+		if int64(len(stored)) > db.maxValue {
+			return nil, 0, fmt.Errorf("%w: stream %s: entry of %d bytes exceeds the value-log file size %d",
+				ErrTooLarge, r.q.name, len(stored), db.maxValue)
+		}
+		k := entryKey(make([]byte, 0, len(r.q.prefix)+8), r.q.prefix, seq)
+		size += db.estimate(k, stored)
+		kvs = append(kvs, kv{k, stored})
+		t.last = seq
+		t.n++
+		t.bytes += int64(len(stored))
+	}
+	return kvs, size, nil
+}
+
+func (db *DB) fail(rs []*appendReq, err error) {
+	for _, r := range rs {
+		r.done <- err
+	}
+}
+
+// checkFree returns ErrDiskFull when the filesystem is below MinFreeBytes.
+func (db *DB) checkFree() error {
+	if db.opt.MinFreeBytes < 0 {
+		return nil
+	}
+	free, err := freeBytes(db.opt.Dir)
+	if err != nil {
+		db.log.Warn("cannot read free space", "dir", db.opt.Dir, "err", err)
+		return nil
+	}
+	if free < db.opt.MinFreeBytes {
+		return fmt.Errorf("%w: %s has %d bytes free, need at least %d", ErrDiskFull, db.opt.Dir, free, db.opt.MinFreeBytes)
+	}
+	return nil
+}
+
+// gcLoop runs value-log GC every GCInterval until Close.
+func (db *DB) gcLoop() {
+	defer db.wg.Done()
+	t := time.NewTicker(db.opt.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.closing:
+			return
+		case <-t.C:
+		}
+		for rewrites := 0; ; rewrites++ {
+			select {
+			case <-db.closing:
+				return
+			default:
+			}
+			err := db.bdb.RunValueLogGC(0.5)
+			if err != nil {
+				if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+					db.log.Warn("value-log GC", "err", err)
+				} else if rewrites > 0 {
+					db.log.Debug("value-log GC", "rewrites", rewrites)
+				}
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package badgerq
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A commit error from Badger reaches every caller of that transaction,
+// advances no counter and crashes nothing; Close still returns.
+func TestCommitErrorReachesEveryCaller(t *testing.T) {
+	db, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := db.Stream("s", StreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	gate, err := db.Stream("gate", StreamOptions{Seal: func(seq uint64, p, st []byte) ([]byte, []byte, error) {
+		close(entered)
+		<-release
+		return nil, nil, errors.New("gate released")
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := q.Append(ctx, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	// Hold the committer inside a Seal while 16 callers queue up, so that
+	// they all land in the next transaction.
+	gateErr := make(chan error, 1)
+	go func() { gateErr <- gate.Append(ctx, []byte("block")) }()
+	<-entered
+	const callers = 16
+	var wg sync.WaitGroup
+	errs := make([]error, callers)
+	for i := range errs {
+		wg.Go(func() { errs[i] = q.Append(ctx, []byte("a"), []byte("b")) })
+	}
+	for {
+		db.mu.Lock()
+		n := len(db.pending)
+		db.mu.Unlock()
+		if n == callers {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Make Badger refuse the commit (ErrBlockedWrites). Badger stops its
+	// watermark goroutines on Close, so only this first failed commit
+	// returns; a later NewTransaction would block forever. That is also why
+	// DB.Close stops the committer before closing Badger.
+	if err := db.bdb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-gateErr; !errors.Is(err, ErrSeal) {
+		t.Fatalf("gate Append = %v, want ErrSeal", err)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, ErrCommit) || err.Error() != errs[0].Error() {
+			t.Errorf("caller %d: %v, want the one ErrCommit of the shared transaction", i, err)
+		}
+	}
+	t.Logf("every caller got: %v", errs[0])
+	if s := q.Stats(); s.LastSeq != 1 || s.Backlog != 1 {
+		t.Errorf("Stats after the failed commit = %+v, want LastSeq 1, Backlog 1", s)
+	}
+	done := make(chan error, 1)
+	go func() { done <- db.Close() }()
+	select {
+	case err := <-done:
+		t.Logf("Close after Badger was closed underneath: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("Close hung")
+	}
+}
+
+func FuzzDecodeMeta(f *testing.F) {
+	f.Add(encodeMeta(0, nil))
+	f.Add(encodeMeta(42, []byte("state")))
+	f.Add(encodeMeta(1<<63, bytes.Repeat([]byte{0xff}, 32)))
+	f.Add([]byte{})
+	f.Add([]byte{2, 0, 0, 0, 0, 0, 0, 0, 1})
+	f.Add([]byte{1, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		last, state, err := decodeMeta(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if got := encodeMeta(last, state); !bytes.Equal(got, b) {
+			t.Fatalf("round trip: %x → (%d, %x) → %x", b, last, state, got)
+		}
+	})
+}
+
+func FuzzParseEntryKey(f *testing.F) {
+	p := entryPrefix("telemetry")
+	f.Add(entryKey(nil, p, 1))
+	f.Add(entryKey(nil, p, 1<<64-1))
+	f.Add(entryKey(nil, p, 0))
+	f.Add(entryKey(nil, entryPrefix("tele"), 7))
+	f.Add([]byte("e/telemetry/"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, key []byte) {
+		seq, err := parseEntryKey(p, key)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if seq == 0 || !bytes.Equal(entryKey(nil, p, seq), key) {
+			t.Fatalf("parse %x = %d does not round-trip", key, seq)
+		}
+	})
+}
+
+func FuzzStreamName(f *testing.F) {
+	for _, s := range []string{"telemetry", "cmd-result", "", "a/b", "é", "x.y_z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if err := validName(name); err != nil {
+			if !errors.Is(err, ErrStreamName) {
+				t.Fatalf("error %v does not wrap ErrStreamName", err)
+			}
+			return
+		}
+		// A valid name's prefix is never a prefix of another valid name's.
+		if bytes.Contains([]byte(name), []byte("/")) || len(name) == 0 || len(name) > maxNameLen {
+			t.Fatalf("accepted %q", name)
+		}
+	})
+}

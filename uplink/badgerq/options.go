@@ -1,0 +1,226 @@
+package badgerq
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// Options configures Open. Zero values take the defaults shown.
+type Options struct {
+	Dir    string       // database directory (required)
+	Logger *slog.Logger // nil discards
+
+	// Profile sizes Badger. The zero Profile means LowMemory(); a partly
+	// filled one takes LowMemory's value for each zero field.
+	Profile Profile
+
+	// MaxBatch is the most entries (appends and ack deletes) the committer
+	// puts in one transaction, as long as Badger's size limit allows.
+	// A single Append larger than MaxBatch still commits, alone. Default 1000.
+	MaxBatch int
+
+	// GCInterval is how often value-log GC runs. Default 1 minute.
+	GCInterval time.Duration
+
+	// MinFreeBytes: appends fail with ErrDiskFull while the filesystem holding
+	// Dir has less free space than this (see the package doc on SIGBUS).
+	// Default: 4×MemTableSize + 2×ValueLogFileSize + 8×BaseTableSize.
+	// Negative disables the check.
+	MinFreeBytes int64
+}
+
+// Profile is the part of Badger's options worth tuning on a gateway.
+type Profile struct {
+	MemTableSize            int64 // one memtable (and its mmapped WAL file)
+	NumMemtables            int   // memtables held before writes stall
+	BaseTableSize           int64 // SSTable size at L1 (L0 tables are memtable-sized)
+	BaseLevelSize           int64
+	NumLevelZeroTables      int
+	NumLevelZeroTablesStall int
+	NumCompactors           int   // at least 2
+	ValueThreshold          int64 // values at least this long go to the value log
+	ValueLogFileSize        int64 // each value-log file is mapped at twice this size
+	BlockCacheSize          int64 // needed only with compression
+	IndexCacheSize          int64 // 0 keeps every table index in memory
+	Compress                bool  // Snappy; needs a block cache to read fast
+}
+
+// LowMemory is the default profile. Measured here (TOWNLINK_MEM=1, 1M
+// entries of 200 bytes): ~100 MB anonymous memory while filling (mostly
+// table builders during flushes and compactions), ~7 MB holding the
+// backlog after a reopen, against ~190 MB and ~250 MB with Badger's
+// defaults; no file is preallocated beyond 2×16 MB of value log. It does not
+// compress (more disk, no block cache); set Compress and a BlockCacheSize
+// to trade memory for flash.
+func LowMemory() Profile {
+	return Profile{
+		MemTableSize:            8 << 20,
+		NumMemtables:            2,
+		BaseTableSize:           2 << 20,
+		BaseLevelSize:           8 << 20,
+		NumLevelZeroTables:      2,
+		NumLevelZeroTablesStall: 8,
+		NumCompactors:           2,
+		ValueThreshold:          1 << 10,
+		ValueLogFileSize:        16 << 20,
+		BlockCacheSize:          0,
+		IndexCacheSize:          0,
+		Compress:                false,
+	}
+}
+
+// BadgerDefault mirrors badger.DefaultOptions, for comparison.
+func BadgerDefault() Profile {
+	d := badger.DefaultOptions("")
+	return Profile{
+		MemTableSize:            d.MemTableSize,
+		NumMemtables:            d.NumMemtables,
+		BaseTableSize:           d.BaseTableSize,
+		BaseLevelSize:           d.BaseLevelSize,
+		NumLevelZeroTables:      d.NumLevelZeroTables,
+		NumLevelZeroTablesStall: d.NumLevelZeroTablesStall,
+		NumCompactors:           d.NumCompactors,
+		ValueThreshold:          d.ValueThreshold,
+		ValueLogFileSize:        d.ValueLogFileSize,
+		BlockCacheSize:          d.BlockCacheSize,
+		IndexCacheSize:          d.IndexCacheSize,
+		Compress:                d.Compression != options.None,
+	}
+}
+
+func (p Profile) withDefaults() Profile {
+	d := LowMemory()
+	if p == (Profile{}) {
+		return d
+	}
+	if p.MemTableSize <= 0 {
+		p.MemTableSize = d.MemTableSize
+	}
+	if p.NumMemtables <= 0 {
+		p.NumMemtables = d.NumMemtables
+	}
+	if p.BaseTableSize <= 0 {
+		p.BaseTableSize = d.BaseTableSize
+	}
+	if p.BaseLevelSize <= 0 {
+		p.BaseLevelSize = d.BaseLevelSize
+	}
+	if p.NumLevelZeroTables <= 0 {
+		p.NumLevelZeroTables = d.NumLevelZeroTables
+	}
+	if p.NumLevelZeroTablesStall <= 0 {
+		p.NumLevelZeroTablesStall = d.NumLevelZeroTablesStall
+	}
+	if p.NumCompactors <= 0 {
+		p.NumCompactors = d.NumCompactors
+	}
+	if p.ValueThreshold <= 0 {
+		p.ValueThreshold = d.ValueThreshold
+	}
+	if p.ValueLogFileSize <= 0 {
+		p.ValueLogFileSize = d.ValueLogFileSize
+	}
+	return p
+}
+
+// Validate reports options Badger would refuse or that break the queue.
+func (o Options) Validate() error {
+	if o.Dir == "" {
+		return fmt.Errorf("%w: Dir is empty", ErrOptions)
+	}
+	if o.MaxBatch < 0 {
+		return fmt.Errorf("%w: MaxBatch %d is negative", ErrOptions, o.MaxBatch)
+	}
+	if o.GCInterval < 0 {
+		return fmt.Errorf("%w: GCInterval %v is negative", ErrOptions, o.GCInterval)
+	}
+	p := o.Profile.withDefaults()
+	if p.NumCompactors < 2 {
+		return fmt.Errorf("%w: Profile.NumCompactors %d: Badger needs at least 2", ErrOptions, p.NumCompactors)
+	}
+	if p.NumLevelZeroTablesStall <= p.NumLevelZeroTables {
+		return fmt.Errorf("%w: Profile.NumLevelZeroTablesStall %d must exceed NumLevelZeroTables %d",
+			ErrOptions, p.NumLevelZeroTablesStall, p.NumLevelZeroTables)
+	}
+	if maxBatch := 15 * p.MemTableSize / 100; p.ValueThreshold > maxBatch {
+		return fmt.Errorf("%w: Profile.ValueThreshold %d exceeds 15%% of MemTableSize (%d)",
+			ErrOptions, p.ValueThreshold, maxBatch)
+	}
+	if p.ValueLogFileSize < 1<<20 || p.ValueLogFileSize >= 2<<30 {
+		return fmt.Errorf("%w: Profile.ValueLogFileSize %d outside [1 MB, 2 GB)", ErrOptions, p.ValueLogFileSize)
+	}
+	return nil
+}
+
+func (o Options) withDefaults() Options {
+	o.Profile = o.Profile.withDefaults()
+	if o.MaxBatch == 0 {
+		o.MaxBatch = 1000
+	}
+	if o.GCInterval == 0 {
+		o.GCInterval = time.Minute
+	}
+	if o.MinFreeBytes == 0 {
+		p := o.Profile
+		o.MinFreeBytes = 4*p.MemTableSize + 2*p.ValueLogFileSize + 8*p.BaseTableSize
+	}
+	return o
+}
+
+// badgerOptions turns the profile into Badger options. SyncWrites is always
+// on: Append promises the data is on disk.
+func (o Options) badgerOptions(log *slog.Logger) badger.Options {
+	p := o.Profile
+	bo := badger.DefaultOptions(o.Dir).
+		WithSyncWrites(true).
+		WithLogger(badgerLogger{log}).
+		WithMetricsEnabled(false).
+		WithDetectConflicts(false). // one writer: the committer
+		WithNumGoroutines(2).
+		WithMemTableSize(p.MemTableSize).
+		WithNumMemtables(p.NumMemtables).
+		WithBaseTableSize(p.BaseTableSize).
+		WithBaseLevelSize(p.BaseLevelSize).
+		WithNumLevelZeroTables(p.NumLevelZeroTables).
+		WithNumLevelZeroTablesStall(p.NumLevelZeroTablesStall).
+		WithNumCompactors(p.NumCompactors).
+		WithValueThreshold(p.ValueThreshold).
+		WithValueLogFileSize(p.ValueLogFileSize).
+		WithBlockCacheSize(p.BlockCacheSize).
+		WithIndexCacheSize(p.IndexCacheSize)
+	if p.Compress {
+		bo = bo.WithCompression(options.Snappy)
+	} else {
+		bo = bo.WithCompression(options.None)
+	}
+	return bo
+}
+
+// badgerLogger sends Badger's log lines to slog. Badger's Info lines are
+// routine (compactions, flushes), so they go out at Debug.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.log(slog.LevelError, f, a) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.log(slog.LevelWarn, f, a) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.log(slog.LevelDebug, f, a) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.log(slog.LevelDebug, f, a) }
+
+func (b badgerLogger) log(level slog.Level, f string, a []any) {
+	ctx := context.Background()
+	if !b.l.Enabled(ctx, level) {
+		return // Badger logs on its write path: do not format for nothing
+	}
+	b.l.Log(ctx, level, trim(fmt.Sprintf(f, a...)), "src", "badger")
+}
+
+func trim(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == ' ') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
