@@ -124,7 +124,7 @@ func TestTailPrintsRecordsAndVerdict(t *testing.T) {
 	if !strings.Contains(out.String(), "#1 m1 power") || !strings.Contains(out.String(), "energy_kwh=123456.78") {
 		t.Errorf("records not printed:\n%s", out.String())
 	}
-	if !strings.Contains(out.String(), "verdict") || !strings.Contains(out.String(), "3") {
+	if !strings.Contains(out.String(), "verdict") || !strings.Contains(out.String(), "MISSING 3") {
 		t.Errorf("no verdict naming the hole:\n%s", out.String())
 	}
 }
