@@ -110,3 +110,27 @@ func TestKill9DuringOutageLosesNothing(t *testing.T) {
 		t.Errorf("received %d of 1..%d (covered %v): seqs must be contiguous from 1", s.Received, s.MaxSeq, s.Covered)
 	}
 }
+
+// A gateway that vanishes (kill -9) is marked offline by its last will.
+func TestLastWillMarksOffline(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	plat := newPlatform(t, broker.URL)
+	unit := simmb.NewUnit(1)
+	unit.SetHolding(0, 1)
+	ptyPath := serve(t, simmb.NewBus(hardware.Mode{Baud: 9600}, unit))
+	path := writeConfig(t, t.TempDir(), broker.URL, `
+- {name: RS485-1, port: "`+ptyPath+`", baud: 9600}`, `
+- {id: m1, kind: enterprise, driver: modbus, line: RS485-1, unit: 1, interval: 200ms, timeout: 100ms, points: [{name: n, table: holding, address: 0, type: uint16}]}`)
+	child := startChild(t, path)
+	state := func() string {
+		plat.mu.Lock()
+		defer plat.mu.Unlock()
+		if plat.status == nil {
+			return ""
+		}
+		return plat.status.State
+	}
+	plat.waitFor("status online", 30*time.Second, func() bool { return state() == "online" })
+	kill9(t, child)
+	plat.waitFor("the last will: status offline", 60*time.Second, func() bool { return state() == "offline" })
+}
