@@ -118,7 +118,7 @@ func (p *platform) malformed() []string {
 
 // writeConfig writes a gateway config into dir with the given lines and
 // devices sections, and returns its path.
-func writeConfig(t *testing.T, dir, broker, lines, devices string) string {
+func writeConfig(t *testing.T, dir, broker, lines, devices string, gatewayExtra ...string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`gateway:
   id: gw-test-01
@@ -126,7 +126,7 @@ func writeConfig(t *testing.T, dir, broker, lines, devices string) string {
   township: "320583104"
   data_dir: %q
   status_interval: 1s
-uplink:
+`+strings.Join(gatewayExtra, "")+`uplink:
   brokers: [%q]
   backoff: {min: 100ms, max: 1s}
 lines:

@@ -222,6 +222,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	goRun("status", g.status.run)
 	goRun("time sync", g.dailyTimeSync)
+	goRun("metrics", g.serveMetrics)
 	g.log.Info("gateway running", "id", g.cfg.Gateway.ID, "lines", len(g.lines), "devices", len(g.cfg.Devices), "brokers", g.cfg.Uplink.Brokers)
 	<-ctx.Done()
 	wg.Wait()

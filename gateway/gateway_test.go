@@ -3,6 +3,9 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
+	"net/http"
 	"log/slog"
 	"os"
 	"strings"
@@ -123,7 +126,7 @@ func TestValuesArriveExactlyThroughMosquitto(t *testing.T) {
   address: "218231000114"
   interval: 1s
   timeout: 500ms
-  read: [energy_kwh, voltage_a_v, current_a_a]`)
+  read: [energy_kwh, voltage_a_v, current_a_a]`, "  metrics_listen: \""+freeAddr(t)+"\"\n")
 	runGateway(t, path)
 
 	plat.waitFor("a record from each device", 30*time.Second, func() bool {
@@ -167,6 +170,29 @@ func TestValuesArriveExactlyThroughMosquitto(t *testing.T) {
 	if rep := plat.report(); !rep.OK() {
 		t.Errorf("audit: %s", rep)
 	}
+	cfg, _ := config.Load(path)
+	resp, err := http.Get("http://" + cfg.Gateway.MetricsListen + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`townlink_line_transactions_total{line="RS485-1",result="ok"}`, `townlink_device_up{device="office-meter",state="ok"} 1`, "townlink_uplink_connected 1"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, body)
+		}
+	}
+}
+
+// freeAddr returns a loopback address nobody listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 func int16ToU(v int16) uint16 { return uint16(v) }
