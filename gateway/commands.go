@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/dlt645"
+	"github.com/townlink/townlink/drivers/modbus"
 	"github.com/townlink/townlink/gateway/clock"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/gateway/pipeline"
@@ -109,7 +112,7 @@ func (g *Gateway) runCommand(ctx context.Context, cmd *wire.Command) (map[string
 		}
 		return map[string]wire.Value{"config": wire.Text(string(b))}, nil
 	case "set":
-		return nil, fmt.Errorf("%w: set: device %q has no output the config allows the platform to set", ErrCommand, cmd.Dev)
+		return g.set(ctx, cmd)
 	}
 	return nil, fmt.Errorf("%w: unknown operation %q (known: %s)", ErrCommand, cmd.Op, ops)
 }
@@ -178,4 +181,78 @@ func (g *Gateway) dailyTimeSync(ctx context.Context) error {
 			g.log.Warn("daily time sync failed", "err", err)
 		}
 	}
+}
+
+// set writes an output the config allows the platform to set:
+// {op: set, dev: ID, args: {point: NAME, value: V}} on a Modbus device
+// whose outputs list names the point.
+func (g *Gateway) set(ctx context.Context, cmd *wire.Command) (map[string]wire.Value, error) {
+	var dev *config.Device
+	for i := range g.cfg.Devices {
+		if g.cfg.Devices[i].ID == cmd.Dev {
+			dev = &g.cfg.Devices[i]
+		}
+	}
+	if dev == nil {
+		return nil, fmt.Errorf("%w: set: no device %q", ErrCommand, cmd.Dev)
+	}
+	pt, _ := cmd.Args["point"].AsText()
+	if pt == "" {
+		return nil, fmt.Errorf("%w: set: args.point names the output to set", ErrCommand)
+	}
+	if !slices.Contains(dev.Outputs, pt) {
+		return nil, fmt.Errorf("%w: set: %s.%s is not an output the config allows (outputs: %v)", ErrCommand, dev.ID, pt, dev.Outputs)
+	}
+	val, ok := cmd.Args["value"]
+	if !ok {
+		return nil, fmt.Errorf("%w: set: args.value is missing", ErrCommand)
+	}
+	dv, err := driverValue(val)
+	if err != nil {
+		return nil, fmt.Errorf("%w: set: %w", ErrCommand, err)
+	}
+	if dev.Driver != config.DriverModbus {
+		return nil, fmt.Errorf("%w: set: driver %s has no writable outputs", ErrCommand, dev.Driver)
+	}
+	mc, err := modbusConfig(*dev)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range g.lines {
+		if l.Name != dev.Line {
+			continue
+		}
+		err := l.Do(ctx, func(ctx context.Context, p hardware.Port) error {
+			md, err := modbus.New(mc, modbus.NewRTU(p, dev.Timeout, dev.Retries))
+			if err != nil {
+				return err
+			}
+			return md.WritePoint(ctx, pt, dv)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("set %s.%s: %w", dev.ID, pt, err)
+		}
+		g.log.Info("output set by the platform", "device", dev.ID, "point", pt, "value", dv.String(), "cmd", cmd.ID)
+		return map[string]wire.Value{pt: val}, nil
+	}
+	return nil, fmt.Errorf("%w: set: line %s of %s is not running", ErrCommand, dev.Line, dev.ID)
+}
+
+// driverValue maps a wire value from a command to a driver value.
+func driverValue(v wire.Value) (drivers.Value, error) {
+	switch v.Kind() {
+	case wire.KindDecimal:
+		m, e, _ := v.Decimal()
+		return drivers.Dec(m, e), nil
+	case wire.KindInt:
+		i, _ := v.AsInt()
+		return drivers.Int(i), nil
+	case wire.KindBool:
+		b, _ := v.AsBool()
+		return drivers.Bool(b), nil
+	case wire.KindFloat:
+		f, _ := v.AsFloat()
+		return drivers.Float(f), nil
+	}
+	return drivers.Value{}, fmt.Errorf("value %s cannot be written to an output", v)
 }
