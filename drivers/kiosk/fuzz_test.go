@@ -1,0 +1,65 @@
+package kiosk
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzDecode: Decode never panics; it refuses with a *FieldError that
+// unwraps to a sentinel (never echoing a refused ID), or returns one
+// reading of this device for a known event; Metrics and Alarms still work
+// on whatever state it left.
+func FuzzDecode(f *testing.F) {
+	raw, err := os.ReadFile("testdata/golden.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var cases []goldenCase
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		f.Fatal(err)
+	}
+	for _, c := range cases {
+		b, err := os.ReadFile(filepath.Join("testdata", c.File))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(c.Event, b)
+	}
+	f.Add("ticket.called", []byte(`{"ticket_no":"A1","called_at":1732950000000,"window_no":1e3}`))
+	k, err := New(Config{Device: "hall-kiosk-1", WaitAlarm: time.Minute, Now: func() time.Time { return testNow }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, event string, payload []byte) {
+		got, err := k.Decode(event, payload)
+		if err != nil {
+			var fe *FieldError
+			if !errors.As(err, &fe) || sentinelName(err)[0] != 'E' || fe.Reason == "" {
+				t.Fatalf("error %T %v", err, err)
+			}
+			if errors.Is(err, ErrPersonalData) && fe.Value != "<redacted>" {
+				t.Fatalf("personal data echoed: %v", err)
+			}
+			return
+		}
+		if len(got) != 1 || got[0].Device != "hall-kiosk-1" || len(got[0].Values) == 0 || !slices.Contains(Events(), event) {
+			t.Fatalf("Decode(%q) = %+v", event, got)
+		}
+		for _, v := range got[0].Values {
+			if s, ok := v.AsText(); ok && ContainsResidentID(s) {
+				t.Fatalf("an ID passed: %q", s)
+			}
+		}
+		if strings.Contains(string(payload), "id_card") && !strings.Contains(string(payload), `\`) {
+			t.Fatalf("an id_card key passed: %q", payload)
+		}
+		k.Metrics(testNow.Add(time.Hour))
+		k.Alarms(testNow.Add(time.Hour))
+	})
+}

@@ -1,0 +1,621 @@
+package kiosk
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/townlink/townlink/drivers"
+)
+
+// Defaults.
+const (
+	DefaultWindow     = time.Minute
+	DefaultMaxPayload = 64 << 10
+	// TicketTTL: a ticket not heard of for this long is forgotten (a hall
+	// works by the day; ticket numbers restart each morning).
+	TicketTTL = 24 * time.Hour
+	// MaxTickets and MaxServices bound the in-memory state; beyond them new
+	// tickets or services are not tracked for metrics (their events are
+	// still decoded and emitted).
+	MaxTickets  = 100000
+	MaxServices = 1000
+)
+
+// Config describes one kiosk (a hall's queue system).
+type Config struct {
+	// Device is the device id from the gateway's config.
+	Device string
+	// WaitAlarm raises one alarm per ticket that has waited longer than
+	// this without being called; 0 = off.
+	WaitAlarm time.Duration
+	// Window is the metrics period (default 1 minute).
+	Window time.Duration
+	// Now is the gateway's clock (nil = time.Now).
+	Now func() time.Time
+	// MaxPayload is the largest payload accepted (default 64 KiB).
+	MaxPayload int
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	switch {
+	case c.Device == "":
+		return fmt.Errorf("%w: kiosk: device id is empty", drivers.ErrConfig)
+	case c.WaitAlarm < 0:
+		return fmt.Errorf("%w: kiosk %s: wait alarm %v is negative", drivers.ErrConfig, c.Device, c.WaitAlarm)
+	case c.Window < 0 || c.Window > 0 && c.Window < time.Second:
+		return fmt.Errorf("%w: kiosk %s: window %v: want at least 1s (0 = default 1m)", drivers.ErrConfig, c.Device, c.Window)
+	case c.MaxPayload < 0:
+		return fmt.Errorf("%w: kiosk %s: max payload %d is negative", drivers.ErrConfig, c.Device, c.MaxPayload)
+	}
+	return nil
+}
+
+// Kiosk decodes one queue system's messages and derives per-service
+// metrics from them. Decode and Run (or Metrics and Alarms) may be called
+// from different goroutines.
+type Kiosk struct {
+	device    string
+	waitAlarm time.Duration
+	window    time.Duration
+	now       func() time.Time
+	max       int
+
+	mu       sync.Mutex
+	tickets  map[string]*ticket
+	services map[string]*service
+	windows  map[string]*counter
+}
+
+// ticket is what the kiosk remembers of one ticket.
+type ticket struct {
+	service  string
+	queued   time.Time // gateway clock: entered its current queue
+	queuedMs int64     // device clock: issued_at, or the transfer time
+	waiting  bool      // not yet called in its current queue
+	alarmed  bool
+	started  int64 // device ms of service.started, 0 if none
+	seen     time.Time
+}
+
+// sample is one value observed at a gateway time.
+type sample struct {
+	at time.Time
+	v  int64
+}
+
+// service holds the samples of the current window for one service.
+type service struct {
+	waits   []sample // ms
+	done    []sample
+	ratings []sample
+}
+
+// counter is one service window (a desk).
+type counter struct {
+	open     bool
+	services []string // declared in window.status; none = serves every service
+	seen     time.Time
+}
+
+var _ drivers.Source = (*Kiosk)(nil)
+
+// New returns a kiosk. It does no I/O.
+func New(c Config) (*Kiosk, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	k := &Kiosk{
+		device: c.Device, waitAlarm: c.WaitAlarm, window: c.Window, now: c.Now, max: c.MaxPayload,
+		tickets: map[string]*ticket{}, services: map[string]*service{}, windows: map[string]*counter{},
+	}
+	if k.window == 0 {
+		k.window = DefaultWindow
+	}
+	if k.now == nil {
+		k.now = time.Now
+	}
+	if k.max == 0 {
+		k.max = DefaultMaxPayload
+	}
+	return k, nil
+}
+
+// Events returns the topic levels Decode understands.
+func Events() []string {
+	return []string{
+		"ticket.issued", "ticket.called", "ticket.transferred", "ticket.skipped",
+		"service.started", "service.finished", "service.rated", "window.status", "device.status",
+	}
+}
+
+const maxText = 256
+
+// Decode turns one message into readings and updates the metrics state.
+// event is the topic's last level; payload is a JSON object or a CBOR map,
+// the gw.v1 envelope or the bare payload. A refused message leaves the
+// state untouched.
+func (k *Kiosk) Decode(event string, payload []byte) ([]drivers.Reading, error) {
+	if len(payload) > k.max {
+		return nil, &FieldError{Device: k.device, Event: event, Reason: fmt.Sprintf("payload of %d bytes exceeds %d", len(payload), k.max), Err: ErrTooLarge}
+	}
+	known := false
+	for _, e := range Events() {
+		known = known || e == event
+	}
+	if !known {
+		return nil, &FieldError{Device: k.device, Event: strconv.Quote(event), Reason: "unknown event", Err: ErrUnknownEvent}
+	}
+	top, _, err := parseMessage(payload)
+	if err != nil {
+		var se *syntaxError
+		reason := err.Error()
+		if errors.As(err, &se) {
+			reason = se.reason
+		}
+		return nil, &FieldError{Device: k.device, Event: event, Reason: reason, Err: ErrMalformed}
+	}
+	if path, why := findPersonalData(top, ""); path != "" {
+		// Never echo the value: errors end up in logs.
+		return nil, &FieldError{Device: k.device, Event: event, Field: path, Value: "<redacted>", Reason: why, Err: ErrPersonalData}
+	}
+	now := k.now()
+	env := &fields{device: k.device, event: event, obj: top.obj}
+	body := env
+	if p := top.obj["payload"]; p != nil {
+		if p.k != nObj {
+			env.fail(ErrSchema, "payload", p, fmt.Sprintf("is %s, want an object", p.k))
+			return nil, env.err()
+		}
+		if s, ok := env.text("schema", false, 32); ok && s != "gw.v1" {
+			env.fail(ErrSchema, "schema", top.obj["schema"], `want "gw.v1"`)
+		}
+		if e, ok := env.text("event", false, 64); ok && e != event {
+			env.fail(ErrSchema, "event", top.obj["event"], "does not match the topic's event "+strconv.Quote(event))
+		}
+		if t, ok := env.text("device_type", false, 32); ok && t != "queue" {
+			env.fail(ErrSchema, "device_type", top.obj["device_type"], `want "queue"`)
+		}
+		env.integer("seq", false, 0, 1<<62)
+		body = &fields{device: k.device, event: event, obj: p.obj}
+	}
+	if id, ok := env.text("device_id", false, maxText); ok && id != k.device {
+		env.fail(ErrWrongDevice, "device_id", top.obj["device_id"], "names another device; a device may not speak for another")
+	}
+	msgID, hasMsgID := env.text("msg_id", false, 128)
+	ts, hasTS := env.instantOrStale("ts", now)
+	if err := env.err(); err != nil {
+		return nil, err
+	}
+	if n := body.obj["citizen_ref"]; n != nil && n.k != nNull && (n.k != nStr || !isHashRef(n.s)) {
+		return nil, &FieldError{Device: k.device, Event: event, Field: "citizen_ref", Value: "<redacted>", Reason: "must be a hash of 32 to 128 hex digits, never a raw identifier", Err: ErrPersonalData}
+	}
+	m := &msg{k: k, f: body, event: event, now: now, ts: ts, hasTS: hasTS,
+		rd: drivers.Reading{Device: k.device, Class: drivers.Event, Values: map[string]drivers.Value{}}}
+	if hasTS {
+		m.rd.Time, m.rd.DeviceTime = time.UnixMilli(ts).UTC(), true
+	}
+	if hasMsgID {
+		m.rd.Values["msg_id"] = drivers.Text(msgID)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := m.decode(); err != nil {
+		return nil, err
+	}
+	m.commit()
+	return []drivers.Reading{m.rd}, nil
+}
+
+// instantOrStale reads an optional ms timestamp: a wrong type is an error,
+// an implausible value is ignored (ok = false).
+func (f *fields) instantOrStale(name string, now time.Time) (int64, bool) {
+	n := f.get(name, false)
+	if n == nil {
+		return 0, false
+	}
+	if n.k != nNum {
+		f.fail(ErrSchema, name, n, fmt.Sprintf("is %s, want ms since the epoch", n.k))
+		return 0, false
+	}
+	ms, err := integerText(n.s)
+	if err != nil {
+		f.fail(ErrSchema, name, n, "not milliseconds since the epoch: "+err.Error())
+		return 0, false
+	}
+	return ms, ms >= epoch2020 && ms <= now.Add(24*time.Hour).UnixMilli()
+}
+
+// label reads an identifier given as text or as a whole number.
+func (f *fields) label(name string, required bool) (string, bool) {
+	n := f.get(name, required)
+	if n == nil {
+		return "", false
+	}
+	if n.k == nNum {
+		v, err := integerText(n.s)
+		if err != nil || v < 0 {
+			f.fail(ErrSchema, name, n, "want a text or a non-negative whole number")
+			return "", false
+		}
+		return strconv.FormatInt(v, 10), true
+	}
+	return f.text(name, required, 64)
+}
+
+// msg is one message being decoded: the reading under construction and
+// the state changes to commit once the whole message is valid.
+type msg struct {
+	k      *Kiosk
+	f      *fields
+	event  string
+	now    time.Time
+	ts     int64
+	hasTS  bool
+	rd     drivers.Reading
+	commit func()
+}
+
+func (m *msg) put(point string, v drivers.Value) { m.rd.Values[point] = v }
+
+func (m *msg) putText(point string) func(string, bool) {
+	return func(s string, ok bool) {
+		if ok {
+			m.put(point, drivers.Text(s))
+		}
+	}
+}
+
+func (m *msg) putInt(point string) func(int64, bool) {
+	return func(i int64, ok bool) {
+		if ok {
+			m.put(point, drivers.Int(i))
+		}
+	}
+}
+
+// when reads the event's own time field, falling back to the message ts
+// and then to the gateway's clock; device ms.
+func (m *msg) when(name string) int64 {
+	if ms, ok := m.f.instant(name, false, m.now); ok {
+		if !m.hasTS { // no envelope ts: the event's own time stamps the reading
+			m.rd.Time, m.rd.DeviceTime = time.UnixMilli(ms).UTC(), true
+		}
+		return ms
+	}
+	if m.hasTS {
+		return m.ts
+	}
+	return m.now.UnixMilli()
+}
+
+// serviceOf reads business_type, else queue_id.
+func (m *msg) serviceOf(required bool) (string, bool) {
+	if s, ok := m.f.label("business_type", false); ok {
+		return s, true
+	}
+	if s, ok := m.f.label("queue_id", false); ok {
+		return s, true
+	}
+	if required {
+		m.f.fail(ErrSchema, "business_type", nil, "missing, and no queue_id either (one is required)")
+	}
+	return "", false
+}
+
+func seconds(ms int64) drivers.Value { return drivers.Dec(ms, -3) }
+
+// decode validates the message, fills m.rd and prepares m.commit. Called
+// with k.mu held; it must not change state itself.
+func (m *msg) decode() error {
+	k, f := m.k, m.f
+	m.commit = func() {}
+	switch m.event {
+	case "ticket.issued":
+		no, _ := f.label("ticket_no", true)
+		svc, _ := m.serviceOf(true)
+		at := m.when("issued_at")
+		m.put("event", drivers.Text("ticket_issued"))
+		m.putText("channel")(f.enum("channel", false, "kiosk", "wechat", "appointment", "web", "app"))
+		m.putText("priority")(f.enum("priority", false, "normal", "elderly", "disabled", "vip"))
+		m.putInt("waiting_ahead")(f.integer("waiting_ahead", false, 0, 1<<31))
+		if f.err() != nil {
+			return f.err()
+		}
+		m.put("ticket", drivers.Text(no))
+		m.put("service", drivers.Text(svc))
+		m.commit = func() {
+			if k.track(svc) {
+				k.enqueue(no, svc, at, m.now)
+			}
+		}
+
+	case "ticket.called":
+		no, _ := f.label("ticket_no", true)
+		win, okW := f.label("window_no", false)
+		staff, okS := f.label("staff_id", false)
+		calls, okC := f.integer("call_count", false, 1, 1000)
+		svc, okSvc := m.serviceOf(false)
+		at := m.when("called_at")
+		if f.err() != nil {
+			return f.err()
+		}
+		m.put("event", drivers.Text("ticket_called"))
+		m.put("ticket", drivers.Text(no))
+		m.putText("window")(win, okW)
+		m.putText("staff")(staff, okS)
+		m.putInt("call_count")(calls, okC)
+		t := k.tickets[no]
+		if !okSvc && t != nil {
+			svc, okSvc = t.service, true
+		}
+		m.putText("service")(svc, okSvc)
+		first := t != nil && t.waiting && (!okC || calls == 1)
+		if first {
+			wait := at - t.queuedMs
+			if wait < 0 {
+				return &FieldError{Device: k.device, Event: m.event, Field: "called_at", Value: strconv.FormatInt(at, 10),
+					Reason: fmt.Sprintf("is %d ms before the ticket was issued", -wait), Err: ErrSchema}
+			}
+			m.put("wait_s", seconds(wait))
+			m.commit = func() {
+				t.waiting = false
+				t.seen = m.now
+				if s := k.services[t.service]; s != nil {
+					s.waits = append(s.waits, sample{m.now, wait})
+				}
+			}
+		} else if t != nil {
+			m.commit = func() { t.waiting, t.seen = false, m.now }
+		}
+
+	case "ticket.transferred":
+		no, _ := f.label("ticket_no", true)
+		from, okF := f.label("from_window", false)
+		to, _ := f.label("to_queue", true)
+		reason, okR := f.text("reason", false, maxText)
+		at := m.when("transferred_at")
+		if f.err() != nil {
+			return f.err()
+		}
+		m.put("event", drivers.Text("ticket_transferred"))
+		m.put("ticket", drivers.Text(no))
+		m.put("service", drivers.Text(to))
+		m.putText("window")(from, okF)
+		m.putText("reason")(reason, okR)
+		m.commit = func() {
+			// The ticket waits again, in its new queue, from now on.
+			if k.track(to) {
+				alarmed := false
+				if t := k.tickets[no]; t != nil {
+					alarmed = t.alarmed
+				}
+				k.enqueue(no, to, at, m.now)
+				if t := k.tickets[no]; t != nil { // nil when MaxTickets is reached
+					t.alarmed = alarmed
+				}
+			}
+		}
+
+	case "ticket.skipped":
+		no, _ := f.label("ticket_no", true)
+		win, okW := f.label("from_window", false)
+		if !okW {
+			win, okW = f.label("window_no", false)
+		}
+		reason, okR := f.text("reason", false, maxText)
+		if f.err() != nil {
+			return f.err()
+		}
+		m.put("event", drivers.Text("ticket_skipped"))
+		m.put("ticket", drivers.Text(no))
+		m.putText("window")(win, okW)
+		m.putText("reason")(reason, okR)
+		if t := k.tickets[no]; t != nil {
+			m.put("service", drivers.Text(t.service))
+			m.commit = func() { t.waiting, t.seen = false, m.now }
+		}
+
+	case "service.started", "service.finished":
+		no, _ := f.label("ticket_no", true)
+		m.common()
+		svc, okSvc := m.serviceOf(false)
+		t := k.tickets[no]
+		if !okSvc && t != nil {
+			svc, okSvc = t.service, true
+		}
+		if m.event == "service.started" {
+			at := m.when("started_at")
+			if f.err() != nil {
+				return f.err()
+			}
+			m.put("event", drivers.Text("service_started"))
+			m.put("ticket", drivers.Text(no))
+			m.putText("service")(svc, okSvc)
+			if t != nil {
+				m.commit = func() { t.started, t.seen, t.waiting = at, m.now, false }
+			}
+			break
+		}
+		m.putText("result")(f.enum("result", false, "done", "incomplete", "rejected"))
+		handle, okH := f.decimal("service_s", false, bound{lo: "0", hi: "604800"})
+		end := m.when("finished_at")
+		if !okH && f.err() == nil {
+			start, okStart := f.instant("started_at", false, m.now)
+			if !okStart && t != nil && t.started != 0 {
+				start, okStart = t.started, true
+			}
+			if okStart {
+				if end < start {
+					f.fail(ErrSchema, "finished_at", f.obj["finished_at"], "is before the service started")
+				}
+				handle, okH = seconds(end-start), true
+			}
+		}
+		if f.err() != nil {
+			return f.err()
+		}
+		m.put("event", drivers.Text("service_done"))
+		m.put("ticket", drivers.Text(no))
+		m.putText("service")(svc, okSvc)
+		if okH {
+			m.put("handle_s", handle)
+		}
+		if okSvc {
+			m.commit = func() {
+				if s := k.services[svc]; s != nil {
+					s.done = append(s.done, sample{at: m.now})
+				}
+				if t != nil {
+					t.seen = m.now
+				}
+			}
+		}
+
+	case "service.rated":
+		no, okNo := f.label("ticket_no", false)
+		m.common()
+		timeout, _ := f.boolean("timeout", false)
+		rating, okR := f.integer("rating", !timeout, 1, 5)
+		var reasons []string
+		if n := f.get("reasons", okR && rating <= 2); n != nil {
+			if n.k != nArr || len(n.arr) == 0 || len(n.arr) > 32 {
+				f.fail(ErrSchema, "reasons", n, "want a non-empty array of reason codes")
+			}
+			for i, e := range n.arr {
+				if e.k != nStr || e.s == "" || len(e.s) > 64 || !printable(e.s) || strings.Contains(e.s, ",") {
+					f.fail(ErrSchema, "reasons["+strconv.Itoa(i)+"]", e, "want a reason code (1–64 characters, no comma)")
+					break
+				}
+				reasons = append(reasons, e.s)
+			}
+		}
+		dims := map[string]int64{}
+		if n := f.typed("dimensions", false, nObj); n != nil {
+			d := &fields{device: f.device, event: f.event, obj: n.obj}
+			for _, name := range []string{"overall", "efficiency", "level", "attitude"} {
+				if v, ok := d.integer(name, false, 1, 5); ok {
+					dims[name] = v
+				}
+			}
+			if fe, ok := d.err().(*FieldError); ok {
+				fe.Field = "dimensions." + fe.Field
+				f.first = fe
+			}
+		}
+		svc, okSvc := m.serviceOf(false)
+		if f.err() != nil {
+			return f.err()
+		}
+		var t *ticket
+		if okNo {
+			t = k.tickets[no]
+			m.put("ticket", drivers.Text(no))
+		}
+		if !okSvc && t != nil {
+			svc, okSvc = t.service, true
+		}
+		m.put("event", drivers.Text("rated"))
+		m.putText("service")(svc, okSvc)
+		if timeout {
+			m.put("timeout", drivers.Bool(true))
+		}
+		if okR {
+			m.put("rating", drivers.Int(rating))
+		}
+		for name, v := range dims {
+			m.put("rating_"+name, drivers.Int(v))
+		}
+		if len(reasons) > 0 {
+			m.put("reasons", drivers.Text(strings.Join(reasons, ",")))
+		}
+		if okR && okSvc {
+			m.commit = func() {
+				if s := k.services[svc]; s != nil {
+					s.ratings = append(s.ratings, sample{m.now, rating})
+				}
+			}
+		}
+
+	case "window.status":
+		win, _ := f.label("window_no", true)
+		state, _ := f.enum("state", true, "open", "paused", "closed")
+		staff, okS := f.label("staff_id", false)
+		var svcs []string
+		if n := f.typed("services", false, nArr); n != nil {
+			for i, e := range n.arr {
+				if e.k != nStr || e.s == "" || len(e.s) > 64 {
+					f.fail(ErrSchema, "services["+strconv.Itoa(i)+"]", e, "want a service name")
+					break
+				}
+				svcs = append(svcs, e.s)
+			}
+		} else if s, ok := m.serviceOf(false); ok {
+			svcs = []string{s}
+		}
+		if f.err() != nil {
+			return f.err()
+		}
+		m.put("event", drivers.Text("window_status"))
+		m.put("window", drivers.Text(win))
+		m.put("state", drivers.Text(state))
+		m.putText("staff")(staff, okS)
+		m.commit = func() {
+			if _, ok := k.windows[win]; !ok && len(k.windows) >= MaxServices {
+				return
+			}
+			for _, s := range svcs {
+				k.track(s)
+			}
+			k.windows[win] = &counter{open: state == "open", services: svcs, seen: m.now}
+		}
+
+	case "device.status":
+		online, ok := f.boolean("online", false)
+		if ok && !online {
+			// A last will is composed at connect time: the gateway stamps it.
+			m.rd.Time, m.rd.DeviceTime = time.Time{}, false
+			m.put("event", drivers.Text("offline"))
+			return f.err()
+		}
+		m.rd.Class = drivers.Telemetry
+		m.put("online", drivers.Bool(true))
+		m.putText("printer_paper")(f.enum("printer_paper", false, "ok", "low", "out"))
+		m.putText("screen")(f.text("screen", false, 64))
+		m.putText("firmware")(f.text("firmware", false, 64))
+		return f.err()
+	}
+	return f.err()
+}
+
+// common reads the fields service.* events share.
+func (m *msg) common() {
+	f := m.f
+	m.putText("window")(f.label("window_no", false))
+	m.putText("staff")(f.label("staff_id", false))
+	m.putText("matter_code")(f.text("matter_code", false, 64))
+	m.putText("case_no")(f.text("case_no", false, 64))
+}
+
+// track makes sure a service exists; false when the cap is reached.
+func (k *Kiosk) track(svc string) bool {
+	if _, ok := k.services[svc]; ok {
+		return true
+	}
+	if len(k.services) >= MaxServices {
+		return false
+	}
+	k.services[svc] = &service{}
+	return true
+}
+
+func (k *Kiosk) enqueue(no, svc string, atMs int64, now time.Time) {
+	if _, ok := k.tickets[no]; !ok && len(k.tickets) >= MaxTickets {
+		return
+	}
+	k.tickets[no] = &ticket{service: svc, queued: now, queuedMs: atMs, waiting: true, seen: now}
+}

@@ -1,0 +1,325 @@
+package recorder
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/townlink/townlink/drivers"
+)
+
+// DefaultMaxPayload is the payload limit when Config.MaxPayload is 0.
+const DefaultMaxPayload = 64 << 10
+
+// Config describes one recorder.
+type Config struct {
+	// Device is the device id from the gateway's config; an envelope's
+	// device_id must equal it.
+	Device string
+	// MaxPayload is the largest payload accepted, in bytes (default 64 KiB).
+	MaxPayload int
+	// Now is the gateway's clock, used to judge device times (nil =
+	// time.Now).
+	Now func() time.Time
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.Device == "" {
+		return fmt.Errorf("%w: recorder: device id is empty", drivers.ErrConfig)
+	}
+	if c.MaxPayload < 0 {
+		return fmt.Errorf("%w: recorder %s: max payload %d is negative", drivers.ErrConfig, c.Device, c.MaxPayload)
+	}
+	return nil
+}
+
+// Recorder decodes the messages of one enforcement recorder. It holds no
+// state between messages: Decode is safe for concurrent use.
+type Recorder struct {
+	device string
+	max    int
+	now    func() time.Time
+}
+
+// New returns a decoder for one recorder. It does no I/O.
+func New(c Config) (*Recorder, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Recorder{device: c.Device, max: c.MaxPayload, now: c.Now}
+	if r.max == 0 {
+		r.max = DefaultMaxPayload
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	return r, nil
+}
+
+// Events returns the topic levels Decode understands.
+func Events() []string {
+	return []string{
+		"device.status", "device.position", "recording.started", "recording.stopped",
+		"evidence.file", "alarm.sos", "alarm.device", "command.ack",
+	}
+}
+
+// QualityInvalidFields is set on an SOS alarm that carried invalid
+// optional fields: they are left out and named in the "invalid" point
+// instead of refusing the alarm.
+const QualityInvalidFields uint32 = 1
+
+// Value limits.
+var (
+	latBound     = bound{lo: "-90", hi: "90"}
+	lonBound     = bound{lo: "-180", hi: "180"}
+	headingBound = bound{lo: "0", hi: "360", hiOpen: true}
+	altBound     = bound{lo: "-1000", hi: "20000"}
+	speedBound   = bound{lo: "0", hi: "1000"}
+	tempBound    = bound{lo: "-60", hi: "150"}
+	durBound     = bound{lo: "0", hi: "1000000"}
+)
+
+const maxText = 256
+
+// Decode turns one message into readings. event is the topic's last level;
+// payload is a JSON object or a CBOR map, either the gw.v1 envelope (a
+// map with a "payload" object) or the bare payload object. Unknown keys
+// are ignored. It returns one reading, or a *FieldError.
+func (r *Recorder) Decode(event string, payload []byte) ([]drivers.Reading, error) {
+	if len(payload) > r.max {
+		return nil, &FieldError{Device: r.device, Event: event, Reason: fmt.Sprintf("payload of %d bytes exceeds %d", len(payload), r.max), Err: ErrTooLarge}
+	}
+	known := false
+	for _, e := range Events() {
+		known = known || e == event
+	}
+	if !known {
+		return nil, &FieldError{Device: r.device, Event: strconv.Quote(event), Reason: "unknown event", Err: ErrUnknownEvent}
+	}
+	top, _, err := parseMessage(payload)
+	if err != nil {
+		var se *syntaxError
+		reason := err.Error()
+		if errors.As(err, &se) {
+			reason = se.reason
+		}
+		return nil, &FieldError{Device: r.device, Event: event, Reason: reason, Err: ErrMalformed}
+	}
+	now := r.now()
+	env := &fields{device: r.device, event: event, obj: top.obj}
+	body := env
+	if p := top.obj["payload"]; p != nil {
+		if p.k != nObj {
+			env.fail(ErrSchema, "payload", p, fmt.Sprintf("is %s, want an object", p.k))
+			return nil, env.err()
+		}
+		if s, ok := env.text("schema", false, 32); ok && s != "gw.v1" {
+			env.fail(ErrSchema, "schema", top.obj["schema"], `want "gw.v1"`)
+		}
+		if e, ok := env.text("event", false, 64); ok && e != event {
+			env.fail(ErrSchema, "event", top.obj["event"], "does not match the topic's event "+strconv.Quote(event))
+		}
+		if t, ok := env.text("device_type", false, 32); ok && t != "bodycam" {
+			env.fail(ErrSchema, "device_type", top.obj["device_type"], `want "bodycam"`)
+		}
+		env.integer("seq", false, 0, 1<<62)
+		body = &fields{device: r.device, event: event, obj: p.obj}
+	}
+	if id, ok := env.text("device_id", false, maxText); ok && id != r.device {
+		env.fail(ErrWrongDevice, "device_id", top.obj["device_id"], "names another device; a device may not speak for another")
+	}
+	msgID, hasMsgID := env.text("msg_id", false, 128)
+	rd := drivers.Reading{Device: r.device, Values: map[string]drivers.Value{}}
+	if n := top.obj["ts"]; n != nil && n.k != nNull {
+		if n.k != nNum {
+			env.fail(ErrSchema, "ts", n, fmt.Sprintf("is %s, want ms since the epoch", n.k))
+		} else if ms, err := integerText(n.s); err != nil {
+			env.fail(ErrSchema, "ts", n, "not milliseconds since the epoch: "+err.Error())
+		} else if ms >= epoch2020 && ms <= now.Add(24*time.Hour).UnixMilli() {
+			rd.Time, rd.DeviceTime = time.UnixMilli(ms).UTC(), true
+		}
+	}
+	if err := env.err(); err != nil {
+		return nil, err
+	}
+	if hasMsgID {
+		rd.Values["msg_id"] = drivers.Text(msgID)
+	}
+	if err := r.fill(event, body, &rd, now); err != nil {
+		return nil, err
+	}
+	return []drivers.Reading{rd}, nil
+}
+
+// fill maps one event's payload to rd.
+func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, now time.Time) error {
+	v := rd.Values
+	// put stores a point when its field was present and valid; curried so
+	// that put("x")(f.integer(…)) reads the (value, ok) pair directly.
+	putText := func(point string) func(string, bool) {
+		return func(s string, ok bool) {
+			if ok {
+				v[point] = drivers.Text(s)
+			}
+		}
+	}
+	putInt := func(point string) func(int64, bool) {
+		return func(i int64, ok bool) {
+			if ok {
+				v[point] = drivers.Int(i)
+			}
+		}
+	}
+	putBool := func(point string) func(bool, bool) {
+		return func(b, ok bool) {
+			if ok {
+				v[point] = drivers.Bool(b)
+			}
+		}
+	}
+	putDec := func(point string) func(drivers.Value, bool) {
+		return func(d drivers.Value, ok bool) {
+			if ok {
+				v[point] = d
+			}
+		}
+	}
+	// position reads lat/lon (both or neither) and the datum with them.
+	position := func(f *fields, required bool) {
+		lat, okLat := f.decimal("lat", required, latBound)
+		lon, okLon := f.decimal("lon", required || okLat, lonBound)
+		if okLon && !okLat {
+			f.get("lat", true)
+		}
+		d, okD := f.enum("datum", okLat && required, "WGS84", "GCJ02", "BD09")
+		if okLat && okLon {
+			v["lat"], v["lon"] = lat, lon
+			putText("datum")(d, okD)
+		}
+	}
+
+	switch event {
+	case "device.status":
+		online, ok := f.boolean("online", false)
+		if ok && !online {
+			// A last will is composed at connect time: its ts is not the
+			// time the device went away. The gateway stamps it.
+			rd.Class = drivers.Event
+			rd.Time, rd.DeviceTime = time.Time{}, false
+			v["event"] = drivers.Text("offline")
+			return f.err()
+		}
+		rd.Class = drivers.Telemetry
+		putInt("battery_pct")(f.integer("battery_pct", true, 0, 100))
+		putInt("storage_free_mb")(f.integer("storage_free_mb", true, 0, 1<<40))
+		putBool("recording")(f.boolean("recording", true))
+		putBool("charging")(f.boolean("charging", false))
+		putText("network")(f.text("network", false, 16))
+		putInt("signal_dbm")(f.integer("signal_dbm", false, -150, 0))
+		putDec("temperature_c")(f.decimal("temperature_c", false, tempBound))
+		putText("officer")(f.alnum("officer_id", false, 16))
+		putText("serial")(f.text("serial", false, 64))
+
+	case "device.position":
+		rd.Class = drivers.Telemetry
+		position(f, true)
+		putDec("alt_m")(f.decimal("alt_m", false, altBound))
+		putDec("speed_kmh")(f.decimal("speed_kmh", false, speedBound))
+		putDec("heading_deg")(f.decimal("heading_deg", false, headingBound))
+		putText("fix")(f.enum("fix", false, "none", "2d", "3d", "lbs", "wifi"))
+		putInt("sats")(f.integer("sats", false, 0, 255))
+
+	case "recording.started", "recording.stopped":
+		rd.Class = drivers.Event
+		if event == "recording.started" {
+			v["event"] = drivers.Text("record_start")
+		} else {
+			v["event"] = drivers.Text("record_stop")
+		}
+		putText("file_id")(f.text("file_id", true, 128))
+		putText("trigger")(f.enum("trigger", false, "manual", "remote", "pre-record", "sos", "auto"))
+		position(f, false)
+
+	case "alarm.sos":
+		// An SOS is never refused for a bad optional field: each is checked
+		// on its own, a bad one is left out, named in "invalid" and the
+		// reading marked QualityInvalidFields. active defaults to true,
+		// priority to 1 (the highest, GB/T 28181).
+		rd.Class = drivers.Alarm
+		v["event"] = drivers.Text("sos")
+		var invalid []string
+		try := func(read func(g *fields)) {
+			g := &fields{device: f.device, event: f.event, obj: f.obj}
+			read(g)
+			var fe *FieldError
+			if errors.As(g.err(), &fe) {
+				invalid = append(invalid, fe.Field+": "+fe.Reason)
+			}
+		}
+		try(func(g *fields) {
+			position(g, false)
+			if g.err() != nil {
+				delete(v, "lat")
+				delete(v, "lon")
+				delete(v, "datum")
+			}
+		})
+		active, priority := true, int64(1)
+		try(func(g *fields) {
+			if b, ok := g.boolean("active", false); ok {
+				active = b
+			}
+		})
+		try(func(g *fields) {
+			if p, ok := g.integer("priority", false, 1, 4); ok {
+				priority = p
+			}
+		})
+		v["active"], v["priority"] = drivers.Bool(active), drivers.Int(priority)
+		if len(invalid) > 0 {
+			rd.Quality |= QualityInvalidFields
+			v["invalid"] = drivers.Text(strings.Join(invalid, "; "))
+		}
+
+	case "alarm.device":
+		rd.Class = drivers.Alarm
+		v["event"] = drivers.Text("device_alarm")
+		putText("code")(f.enum("code", true, "low_battery", "storage_full", "tamper", "overheat", "video_loss", "fall"))
+		active, ok := f.boolean("active", false)
+		v["active"] = drivers.Bool(active || !ok)
+		putInt("priority")(f.integer("priority", false, 1, 4))
+
+	case "evidence.file":
+		rd.Class = drivers.Evidence
+		putText("file_id")(f.text("file_id", true, 128))
+		putText("sha256")(f.hex("sha256", true, 64))
+		putInt("size_bytes")(f.integer("size_bytes", true, 1, 1<<50))
+		putDec("duration_s")(f.decimal("duration_s", false, durBound))
+		putText("officer")(f.alnum("officer_id", true, 16))
+		putText("serial")(f.text("serial", false, 64))
+		start, okS := f.instant("start_at", true, now)
+		end, okE := f.instant("end_at", true, now)
+		if okS && okE && end < start {
+			f.fail(ErrSchema, "end_at", f.obj["end_at"], "is before start_at")
+		}
+		putInt("started")(start, okS)
+		putInt("ended")(end, okE)
+		putBool("important")(f.boolean("important", false))
+		putText("media_type")(f.enum("media_type", false, "video", "audio", "photo", "log"))
+		putText("file_name")(f.text("file_name", false, maxText))
+		putText("sm3")(f.hex("sm3", false, 64))
+		putText("md5")(f.hex("md5", false, 32))
+
+	case "command.ack":
+		rd.Class = drivers.Event
+		v["event"] = drivers.Text("command_ack")
+		putText("cmd_id")(f.text("cmd_id", true, 128))
+		putText("result")(f.enum("result", true, "ok", "error"))
+		putText("detail")(f.text("detail", false, maxText))
+	}
+	return f.err()
+}
