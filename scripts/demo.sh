@@ -18,7 +18,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 bin/townlink broker -listen "127.0.0.1:$port" >"$demo/broker.log" 2>&1 & pids+=($!)
-bin/townsim -dir "$demo/dev" >"$demo/townsim.log" 2>&1 & pids+=($!)
+mkfifo "$demo/townsim.ctl"
+# townsim reads commands from a FIFO (opened read-write so it never sees EOF):
+#   echo 'fault 2 silent' > .demo/townsim.ctl
+bin/townsim -dir "$demo/dev" <>"$demo/townsim.ctl" >"$demo/townsim.log" 2>&1 & pids+=($!)
 for _ in $(seq 100); do grep -q '^ready' "$demo/townsim.log" 2>/dev/null && break; sleep 0.1; done
 grep -q '^ready' "$demo/townsim.log" || { echo "townsim did not start:"; cat "$demo/townsim.log"; exit 1; }
 sed -e "s|@DEMO@|$demo|g" -e "s|@BROKER@|127.0.0.1:$port|g" examples/demo.yaml >"$demo/townlink.yaml"
@@ -31,6 +34,7 @@ cat <<MSG
    field devices (townsim):  $(grep -c '^line' "$demo/townsim.log") serial lines on PTYs, see $demo/townsim.log
    gateway log:              $demo/gateway.log
    county broker:            tcp://127.0.0.1:$port   (watch raw: mosquitto_sub -h 127.0.0.1 -p $port -v -t 'townlink/#')
+   make a device misbehave:  echo 'fault 2 silent' > $demo/townsim.ctl   (and 'fault 2 none'; 'help' in townsim.log)
    Ctrl-C stops everything and prints the platform's verdict.
 
 MSG
