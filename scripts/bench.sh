@@ -4,6 +4,7 @@
 #   raw Badger group commit (1000 synced entries per transaction)  — the disk's limit
 #   the queue's append rate (badgerq, concurrent appenders)
 #   raw paho → mosquitto QoS 1 (100 readings per message, window)  — the broker's limit
+#   the raw pipeline: the same path with none of Townlink's code               — the path's limit
 #   Townlink end to end: pipeline → Badger queue → forwarder → paho → mosquitto → subscriber
 # Raw output goes to bench.out (BENCH_OUT to change); the table to stdout.
 set -euo pipefail
@@ -17,6 +18,7 @@ run -bench 'BenchmarkRawBadgerGroupCommit$' -benchtime "${N}x" ./uplink/badgerq
 run -bench 'BenchmarkQueueAppend/appenders=1024$' -benchtime "${N}x" ./uplink/badgerq
 run -bench 'BenchmarkDrain$' -benchtime 3x ./uplink/badgerq
 run -bench 'BenchmarkRawPahoQoS1$' -benchtime 3000x ./uplink/mqttpub
+run -bench 'BenchmarkRawPipeline$' -benchtime "${N}x" ./gateway
 run -bench 'BenchmarkEndToEnd$' -benchtime "${N}x" ./gateway
 
 metric() { # metric BENCH-REGEX UNIT
@@ -27,7 +29,7 @@ queue=$(metric 'BenchmarkQueueAppend/appenders=1024' entries/s)
 drain=$(metric 'BenchmarkDrain' entries/s)
 paho=$(metric 'BenchmarkRawPahoQoS1' readings/s)
 e2e=$(metric 'BenchmarkEndToEnd' readings/s)
-limit=$(( badger < paho ? badger : paho ))
+rawpipe=$(metric 'BenchmarkRawPipeline' readings/s)
 echo
 echo "Townlink bench on $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ) (raw output: $out)"
 printf '%-52s %14s\n' "measure" "per second"
@@ -35,7 +37,8 @@ printf '%-52s %14s\n' "raw Badger group commit (limit: disk)" "$badger"
 printf '%-52s %14s\n' "badgerq append, 1024 appenders" "$queue"
 printf '%-52s %14s\n' "badgerq drain (peek+ack of a backlog)" "$drain"
 printf '%-52s %14s\n' "raw paho→mosquitto QoS 1 (limit: broker)" "$paho"
-printf '%-52s %14s\n' "Townlink end to end (durable, to a subscriber)" "$e2e"
-if [ -n "$e2e" ] && [ -n "$limit" ] && [ "$limit" -gt 0 ]; then
-  awk -v e="$e2e" -v l="$limit" 'BEGIN{printf "%-52s %13.0f%%\n", "end to end / min(raw Badger, raw broker)", 100*e/l}'
+printf '%-52s %14s\n' "raw pipeline (Badger 1000/txn → 100/msg QoS 1) (limit)" "$rawpipe"
+printf '%-52s %14s   (goal ≥ 50000)\n' "Townlink end to end (durable, to a subscriber)" "$e2e"
+if [ -n "$e2e" ] && [ -n "$rawpipe" ] && [ "$rawpipe" -gt 0 ]; then
+  awk -v e="$e2e" -v l="$rawpipe" 'BEGIN{printf "%-52s %13.0f%%   (goal ≥ 50%%)\n", "end to end / raw pipeline", 100*e/l}'
 fi
