@@ -147,6 +147,9 @@ func retries(n int) int {
 
 // sourceState is the state of a device that is not on a serial line.
 func (g *Gateway) sourceState(id string) string {
+	if st, ok := g.fieldState(id); ok {
+		return st
+	}
 	for _, s := range g.sources {
 		if s.id == id {
 			return string(bus.OK)

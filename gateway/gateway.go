@@ -20,6 +20,7 @@ import (
 	"github.com/townlink/townlink/gateway/bus"
 	"github.com/townlink/townlink/gateway/clock"
 	"github.com/townlink/townlink/gateway/config"
+	"github.com/townlink/townlink/gateway/fieldbroker"
 	"github.com/townlink/townlink/gateway/pipeline"
 	"github.com/townlink/townlink/uplink"
 	"github.com/townlink/townlink/uplink/badgerq"
@@ -46,11 +47,16 @@ type Gateway struct {
 	lines   []*bus.Line
 	sources []source
 	status  *statusReporter
+
+	field       map[string]decoder // recorders and kiosks by device id
+	fieldDevs   []fieldbroker.Device
+	fieldBroker *fieldbroker.Broker
 }
 
 type source struct {
-	id  string
-	src drivers.Source
+	id    string
+	src   drivers.Source
+	field bool // its state comes from the field broker
 }
 
 // ErrStart reports that the gateway cannot start at all.
@@ -95,6 +101,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	}
 	g.pipe = &pipeline.Pipeline{Gateway: cfg.Gateway.ID, Devices: devs, Queues: queues, ClockSynced: clock.Synced}
 	if err := g.buildDevices(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := g.buildField(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -178,6 +188,13 @@ func (g *Gateway) newClient() (*mqttpub.Client, error) {
 // a missing serial port or a silent device degrade one part and are logged.
 func (g *Gateway) Run(ctx context.Context) error {
 	defer g.db.Close()
+	if err := g.startField(); err != nil {
+		return err
+	}
+	if g.fieldBroker != nil {
+		// Closed before the store: no message is acknowledged after it.
+		defer g.fieldBroker.Close()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -1,0 +1,123 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/drivers/kiosk"
+	"github.com/townlink/townlink/drivers/recorder"
+	"github.com/townlink/townlink/gateway/config"
+	"github.com/townlink/townlink/gateway/fieldbroker"
+)
+
+// decoder is what the field broker's devices have in common.
+type decoder interface {
+	Decode(event string, payload []byte) ([]drivers.Reading, error)
+}
+
+// buildField sets up the recorders and kiosks that publish to the
+// embedded field broker. It reads their password files; the broker itself
+// opens its sockets in Run.
+func (g *Gateway) buildField() error {
+	g.field = map[string]decoder{}
+	for _, d := range g.cfg.Devices {
+		switch d.Driver {
+		case config.DriverRecorder:
+			r, err := recorder.New(recorder.Config{Device: d.ID})
+			if err != nil {
+				return fmt.Errorf("%w: device %s: %w", ErrStart, d.ID, err)
+			}
+			g.field[d.ID] = r
+		case config.DriverKiosk:
+			k, err := kiosk.New(kiosk.Config{Device: d.ID, WaitAlarm: d.WaitAlarm})
+			if err != nil {
+				return fmt.Errorf("%w: device %s: %w", ErrStart, d.ID, err)
+			}
+			g.field[d.ID] = k
+			g.sources = append(g.sources, source{id: d.ID, src: k, field: true})
+		default:
+			continue
+		}
+		pw, err := os.ReadFile(d.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("%w: device %s: password_file: %w (create it with the device's MQTT password, mode 0600)", ErrStart, d.ID, err)
+		}
+		g.fieldDevs = append(g.fieldDevs, fieldbroker.Device{ID: d.ID, Username: d.Username, Password: []byte(strings.TrimRight(string(pw), "\r\n"))})
+	}
+	return nil
+}
+
+// handleField turns one field message into readings and returns nil once
+// they are durably queued: only then does the device get its PUBACK.
+func (g *Gateway) handleField(ctx context.Context, id, event string, payload []byte) error {
+	dec, ok := g.field[id]
+	if !ok {
+		return fmt.Errorf("%w: %s", fieldbroker.ErrRejected, id)
+	}
+	var rs []drivers.Reading
+	if event == fieldbroker.EventOffline {
+		rs = []drivers.Reading{{Device: id, Class: drivers.Event, Values: map[string]drivers.Value{"event": drivers.Text("offline")}}}
+	} else {
+		var err error
+		rs, err = dec.Decode(event, payload)
+		if err != nil {
+			g.status.countDrop("rejected_"+id, 1)
+			g.log.Warn("field message rejected", "device", id, "event", event, "err", err)
+			return fmt.Errorf("%w: %w", fieldbroker.ErrRejected, err)
+		}
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	return g.pipe.Emit(ctx, rs)
+}
+
+// startField starts the field broker when the config has one.
+func (g *Gateway) startField() error {
+	fb := g.cfg.FieldBroker
+	if !fb.Enabled() {
+		return nil
+	}
+	var tc *tls.Config
+	if fb.TLSListen != "" {
+		cert, err := tls.LoadX509KeyPair(fb.Cert, fb.Key)
+		if err != nil {
+			return fmt.Errorf("%w: field_broker cert/key: %w", ErrStart, err)
+		}
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	b, err := fieldbroker.Start(fieldbroker.Options{
+		Listen: fb.Listen, TLSListen: fb.TLSListen, TLS: tc, Devices: g.fieldDevs,
+		MaxPayload: int(fb.MaxPayload), Handle: g.handleField, Logger: g.log.With("part", "field-broker"),
+	})
+	if err != nil {
+		return fmt.Errorf("%w: field broker: %w", ErrStart, err)
+	}
+	g.fieldBroker = b
+	g.log.Info("field broker listening", "addr", b.Addr(), "tls", b.TLSAddr(), "devices", len(g.fieldDevs))
+	return nil
+}
+
+// FieldAddr is the field broker's plain listener address ("" if none).
+func (g *Gateway) FieldAddr() string {
+	if g.fieldBroker == nil {
+		return ""
+	}
+	return g.fieldBroker.Addr()
+}
+
+// fieldState is a field device's state: ok while it is connected.
+func (g *Gateway) fieldState(id string) (string, bool) {
+	if _, ok := g.field[id]; !ok || g.fieldBroker == nil {
+		return "", false
+	}
+	if g.fieldBroker.Online()[id] {
+		return "ok", true
+	}
+	return "down", true
+}
+
