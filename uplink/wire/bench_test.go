@@ -94,3 +94,16 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAppendRecord is EncodeRecord into a reused buffer.
+func BenchmarkAppendRecord(b *testing.B) {
+	r := benchRecord()
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = AppendRecord(buf[:0], r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -14,7 +14,8 @@
 // the shortest float (16, 32 or 64 bits) that holds the value exactly.
 // Encoders validate first: what they write, the decoders accept. Floats
 // must be finite. Value.Equal and Record.Equal compare encodings, so
-// Dec(10, -1) is not Dec(1, 0).
+// Dec(10, -1) is not Dec(1, 0). Records and batches are encoded without
+// reflection; AppendRecord encodes into a caller's buffer.
 //
 // The gateway encodes a record once (EncodeRecord, seq still 0), its queue
 // assigns the seq with Seal (SetSeq, plus prev and hash on the evidence

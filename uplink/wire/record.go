@@ -122,7 +122,20 @@ func textProblem(s string) string {
 
 // checkRecord validates what can be checked on a record alone. Seq 0 is
 // allowed: EncodeRecord runs before the queue assigns the seq.
+// appendRecord runs the same three steps, checking each point as it
+// encodes it, so its errors are the same.
 func checkRecord(r *Record) error {
+	if err := checkRecordFields(r); err != nil {
+		return err
+	}
+	if err := checkVals("vals", r.Vals); err != nil {
+		return err
+	}
+	return checkRecordChain(r)
+}
+
+// checkRecordFields checks dev, kind, tsrc and grid.
+func checkRecordFields(r *Record) error {
 	if err := validText("dev", r.Dev); err != nil {
 		return err
 	}
@@ -135,9 +148,12 @@ func checkRecord(r *Record) error {
 	if !utf8.ValidString(r.Grid) {
 		return schemaErr("grid", "not valid UTF-8")
 	}
-	if err := checkVals("vals", r.Vals); err != nil {
-		return err
-	}
+	return nil
+}
+
+// checkRecordChain checks prev and hash, then the points of a gap record;
+// it runs after the points are checked one by one.
+func checkRecordChain(r *Record) error {
 	if len(r.Prev) != 0 && len(r.Prev) != HashSize {
 		return schemaErr("prev", fmt.Sprintf("%d bytes, want %d", len(r.Prev), HashSize))
 	}
@@ -151,16 +167,31 @@ func checkRecord(r *Record) error {
 }
 
 func checkVals(name string, vals map[string]Value) error {
+	if err := checkValsLen(name, vals); err != nil {
+		return err
+	}
+	for k, v := range vals {
+		if err := checkPoint(name, k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkValsLen(name string, vals map[string]Value) error {
 	if len(vals) > maxMapPairs {
 		return &Error{Err: ErrTooLarge, Path: name, Msg: fmt.Sprintf("%d points, limit %d", len(vals), maxMapPairs)}
 	}
-	for k, v := range vals {
-		if msg := textProblem(k); msg != "" {
-			return schemaErr(keyed(name, k), msg)
-		}
-		if err := v.check(); err != nil {
-			return schemaErr(keyed(name, k), err.Error())
-		}
+	return nil
+}
+
+// checkPoint checks one entry of a map of values.
+func checkPoint(name, k string, v Value) error {
+	if msg := textProblem(k); msg != "" {
+		return schemaErr(keyed(name, k), msg)
+	}
+	if err := v.check(); err != nil {
+		return schemaErr(keyed(name, k), err.Error())
 	}
 	return nil
 }
@@ -242,20 +273,10 @@ func checkInBatch(r *Record, b *Batch, last uint64) error {
 }
 
 // EncodeRecord encodes r in core deterministic CBOR (RFC 8949 §4.2.1).
-// r.Seq may still be 0 (see SetSeq and Seal).
+// r.Seq may still be 0 (see SetSeq and Seal). AppendRecord does the same
+// into a caller's buffer.
 func EncodeRecord(r *Record) ([]byte, error) {
-	if err := checkRecord(r); err != nil {
-		return nil, err
-	}
-	return encodeRecord(r)
-}
-
-func encodeRecord(r *Record) ([]byte, error) {
-	p, err := modes.enc.Marshal(r)
-	if err != nil {
-		return nil, &Error{Err: ErrSchema, Msg: err.Error()}
-	}
-	return p, nil
+	return appendRecord(nil, r)
 }
 
 // Encode validates b fully (as Decode would) and encodes it in core
@@ -265,11 +286,7 @@ func Encode(b *Batch) ([]byte, error) {
 	if err := checkBatch(b); err != nil {
 		return nil, err
 	}
-	p, err := modes.enc.Marshal(b)
-	if err != nil {
-		return nil, &Error{Err: ErrSchema, Msg: err.Error()}
-	}
-	return p, nil
+	return appendBatch(nil, b)
 }
 
 // DecodeRecord decodes one record (as EncodeRecord writes it). It checks
