@@ -10,7 +10,7 @@ TESTFLAGS ?= -count=1 -timeout 25m $(if $(SHORT),-short,)
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./gateway/cmd/townlink ./firmware-sim/cmd/townsim
+	$(GO) build -o $(BIN)/ ./gateway/cmd/townlink ./firmware-sim/cmd/townsim ./firmware-sim/cmd/fieldsim
 
 ## deps: install the system packages tests need (mosquitto, pymodbus, mbpoll, socat, cbor2)
 deps:

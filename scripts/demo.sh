@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 demo="$root/.demo"
 port=${DEMO_PORT:-18830}
-rm -rf "$demo"; mkdir -p "$demo/dev" "$demo/data"
+field=${DEMO_FIELD_PORT:-18831}
+rm -rf "$demo"; mkdir -p "$demo/dev" "$demo/data" "$demo/secrets"
+for d in zfy-001 hall-kiosk-1; do head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$demo/secrets/$d.pw"; done
+chmod 600 "$demo"/secrets/*.pw
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -24,14 +27,19 @@ mkfifo "$demo/townsim.ctl"
 bin/townsim -dir "$demo/dev" <>"$demo/townsim.ctl" >"$demo/townsim.log" 2>&1 & pids+=($!)
 for _ in $(seq 100); do grep -q '^ready' "$demo/townsim.log" 2>/dev/null && break; sleep 0.1; done
 grep -q '^ready' "$demo/townsim.log" || { echo "townsim did not start:"; cat "$demo/townsim.log"; exit 1; }
-sed -e "s|@DEMO@|$demo|g" -e "s|@BROKER@|127.0.0.1:$port|g" examples/demo.yaml >"$demo/townlink.yaml"
+sed -e "s|@DEMO@|$demo|g" -e "s|@BROKER@|127.0.0.1:$port|g" -e "s|@FIELD@|$field|g" examples/demo.yaml >"$demo/townlink.yaml"
 bin/townlink check "$demo/townlink.yaml"
 bin/townlink run -c "$demo/townlink.yaml" >"$demo/gateway.log" 2>&1 & pids+=($!)
+# A recorder on an officer's shift and the hall's kiosk, 60× faster than life.
+bin/fieldsim -broker "tcp://127.0.0.1:$field" -speed 60 \
+  -recorder "zfy-001:$(cat "$demo/secrets/zfy-001.pw")" -kiosk "hall-kiosk-1:$(cat "$demo/secrets/hall-kiosk-1.pw")" \
+  >"$demo/fieldsim.log" 2>&1 & pids+=($!)
 
 cat <<MSG
 
 == Townlink demo
    field devices (townsim):  $(grep -c '^line' "$demo/townsim.log") serial lines on PTYs, see $demo/townsim.log
+   recorder and kiosk:       fieldsim → the gateway's field broker on 127.0.0.1:$field, see $demo/fieldsim.log
    gateway log:              $demo/gateway.log
    county broker:            tcp://127.0.0.1:$port   (watch raw: mosquitto_sub -h 127.0.0.1 -p $port -v -t 'townlink/#')
    make a device misbehave:  echo 'fault 2 silent' > $demo/townsim.ctl   (and 'fault 2 none'; 'help' in townsim.log)

@@ -29,7 +29,11 @@ func demoConfig(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	s := strings.NewReplacer("@DEMO@", dir, "@BROKER@", "127.0.0.1:18830").Replace(string(b))
+	os.MkdirAll(filepath.Join(dir, "secrets"), 0o700)
+	for _, d := range []string{"zfy-001", "hall-kiosk-1"} {
+		os.WriteFile(filepath.Join(dir, "secrets", d+".pw"), []byte("pw\n"), 0o600)
+	}
+	s := strings.NewReplacer("@DEMO@", dir, "@BROKER@", "127.0.0.1:18830", "@FIELD@", "18831").Replace(string(b))
 	path := filepath.Join(dir, "townlink.yaml")
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
