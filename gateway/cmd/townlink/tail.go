@@ -25,6 +25,7 @@ func cmdTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	broker := fs.String("broker", "tcp://127.0.0.1:1883", "county broker `URL` (tcp:// or tls://)")
 	topic := fs.String("topic", "townlink/v1/#", "topic `filter`; a shared subscription works too: $share/platform/townlink/v1/#")
 	jsonOut := fs.String("json", "", "also write every record as a JSON line to `FILE` (- for stdout)")
+	capture := fs.String("capture", "", "write every batch exactly as received to `FILE`, for `townlink verify`")
 	n := fs.Int("n", 0, "stop after `N` records (0: no limit)")
 	dur := fs.Duration("for", 0, "stop after this long (0: until Ctrl-C)")
 	quiet := fs.Bool("q", false, "print only the verdict")
@@ -67,6 +68,14 @@ func cmdTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		jw = f
 	}
 	t := &tailer{out: stdout, json: jw, quiet: *quiet, audit: wire.NewAudit(), limit: *n, stop: stop}
+	if *capture != "" {
+		f, err := os.Create(*capture)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		t.capture = f
+	}
 	c.Start(ctx)
 	defer c.Close()
 	if err := c.Subscribe(ctx, *topic, t.handle); err != nil {
@@ -95,6 +104,8 @@ type tailer struct {
 	msgs  int
 	bad   int
 	recs  int
+	// capture receives every batch as received (a CBOR sequence).
+	capture io.Writer
 }
 
 func (t *tailer) handle(topic string, payload []byte) {
@@ -130,6 +141,11 @@ func (t *tailer) handle(topic string, payload []byte) {
 		t.bad++
 		fmt.Fprintf(t.out, "?? %s: %v\n", topic, err)
 		return
+	}
+	if t.capture != nil {
+		if _, err := t.capture.Write(payload); err != nil {
+			fmt.Fprintf(t.out, "?? capture: %v\n", err)
+		}
 	}
 	t.audit.Add(b)
 	for i := range b.Recs {
