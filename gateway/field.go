@@ -120,4 +120,3 @@ func (g *Gateway) fieldState(id string) (string, bool) {
 	}
 	return "down", true
 }
-
