@@ -45,12 +45,17 @@ var (
 func (p *Pipeline) Emit(ctx context.Context, rs []drivers.Reading) error {
 	var byClass [drivers.Evidence + 1][][]byte
 	synced := p.ClockSynced == nil || p.ClockSynced()
+	// One buffer for the call: the queue copies what it is given.
+	buf := make([]byte, 0, 192*len(rs))
 	for i := range rs {
-		b, err := p.encode(&rs[i], synced)
+		start := len(buf)
+		var err error
+		buf, err = p.encode(buf, &rs[i], synced)
 		if err != nil {
 			p.rejected.Add(1)
 			return err
 		}
+		b := buf[start:len(buf):len(buf)]
 		if int(rs[i].Class) >= len(byClass) {
 			p.rejected.Add(1)
 			return fmt.Errorf("%w: class %d", ErrNoQueue, rs[i].Class)
@@ -79,10 +84,10 @@ func (p *Pipeline) Counts() (accepted, rejected uint64) {
 	return p.accepted.Load(), p.rejected.Load()
 }
 
-func (p *Pipeline) encode(r *drivers.Reading, synced bool) ([]byte, error) {
+func (p *Pipeline) encode(dst []byte, r *drivers.Reading, synced bool) ([]byte, error) {
 	d, ok := p.Devices[r.Device]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownDevice, r.Device)
+		return dst, fmt.Errorf("%w: %q", ErrUnknownDevice, r.Device)
 	}
 	ts := r.Time
 	if ts.IsZero() {
@@ -113,15 +118,15 @@ func (p *Pipeline) encode(r *drivers.Reading, synced bool) ([]byte, error) {
 		}
 		wv, err := Value(v)
 		if err != nil {
-			return nil, fmt.Errorf("pipeline: device %s point %s: %w", r.Device, name, err)
+			return dst, fmt.Errorf("pipeline: device %s point %s: %w", r.Device, name, err)
 		}
 		rec.Vals[name] = wv
 	}
-	b, err := wire.EncodeRecord(&rec)
+	out, err := wire.AppendRecord(dst, &rec)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline: device %s: %w", r.Device, err)
+		return dst, fmt.Errorf("pipeline: device %s: %w", r.Device, err)
 	}
-	return b, nil
+	return out, nil
 }
 
 // QualityInvalidPoint flags a record from which a point was left out
