@@ -22,7 +22,7 @@ import (
 
 // helperEnv selects what TestHelperProcess does when the test binary is
 // re-executed as a child: "crash:<dir>:<round>", "diskfull:<dir>" or
-// "mem:<profile>:<n>:<dir>".
+// "mem:<profile>:<n>:<dir>" or "overflow:<dir>:<round>".
 const helperEnv = "TOWNLINK_BADGERQ_HELPER"
 
 // TestHelperProcess is not a test: it is the child of TestCrashRecovery,
@@ -41,6 +41,8 @@ func TestHelperProcess(t *testing.T) {
 		err = diskFullChild(arg)
 	case "mem":
 		err = memChild(arg)
+	case "overflow":
+		err = overflowChild(arg)
 	default:
 		err = fmt.Errorf("unknown helper mode %q", mode)
 	}

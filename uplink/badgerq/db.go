@@ -24,6 +24,12 @@ var (
 	ErrSeal        = errors.New("badgerq: seal failed")
 	ErrCommit      = errors.New("badgerq: commit failed")
 	ErrArgument    = errors.New("badgerq: invalid argument")
+	// ErrQuota: the Append would exceed a quota and not enough droppable
+	// records were left to make room; nothing of it was stored.
+	ErrQuota = errors.New("badgerq: quota exceeded")
+	// ErrGap: a stream's Gap function failed; the Append that needed room
+	// was not stored.
+	ErrGap = errors.New("badgerq: gap record failed")
 )
 
 // DB is one Badger database holding every stream's queue. It owns the
@@ -44,6 +50,12 @@ type DB struct {
 	dels     []delReq
 	stopping bool
 	streams  map[string]*Queue
+
+	closeMu sync.RWMutex // Peek reads hold it shared; Close exclusively
+	closed  bool         // Badger is closed (under closeMu)
+
+	statMu  sync.Mutex
+	dropped [2]uint64 // records discarded since Open, by reason index
 
 	closing   chan struct{} // closed by Close: wakes Peek waiters and GC
 	wg        sync.WaitGroup
@@ -137,6 +149,9 @@ func (db *DB) Stream(name string, o StreamOptions) (*Queue, error) {
 	if err := validName(name); err != nil {
 		return nil, err
 	}
+	if o.Quota < 0 || (o.Quota > 0 && o.Quota < MinQuota) {
+		return nil, fmt.Errorf("%w: stream %s: Quota %d: want 0 (none) or at least %d bytes", ErrOptions, name, o.Quota, MinQuota)
+	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.stopping {
@@ -152,7 +167,17 @@ func (db *DB) Stream(name string, o StreamOptions) (*Queue, error) {
 	}
 	q.opened = true
 	q.seal = o.Seal
+	q.gap = o.Gap
+	q.quota = o.Quota
 	return q, nil
+}
+
+// Dropped returns how many records were discarded since Open, by reason
+// (ReasonQuota, ReasonDiskFull); gap records themselves are not counted.
+func (db *DB) Dropped() map[string]uint64 {
+	db.statMu.Lock()
+	defer db.statMu.Unlock()
+	return map[string]uint64{ReasonQuota: db.dropped[0], ReasonDiskFull: db.dropped[1]}
 }
 
 // Close flushes queued appends and acks, stops the committer and GC
@@ -166,9 +191,12 @@ func (db *DB) Close() error {
 		db.mu.Unlock()
 		close(db.closing)
 		db.wg.Wait()
+		db.closeMu.Lock()
+		db.closed = true
 		if err := db.bdb.Close(); err != nil {
 			db.closeErr = fmt.Errorf("badgerq: close: %w", err)
 		}
+		db.closeMu.Unlock()
 	})
 	return db.closeErr
 }
@@ -208,14 +236,11 @@ func (db *DB) commitLoop() {
 	}
 }
 
-type tentative struct {
-	last  uint64
-	state []byte
-	n     int64
-	bytes int64
+type kv struct {
+	k, v []byte
+	del  bool
+	meta byte
 }
-
-type kv struct{ k, v []byte }
 
 func (db *DB) estimate(k, v []byte) int64 {
 	// Mirrors badger's Txn.checkSize: value inline or a 12-byte pointer,
@@ -256,11 +281,12 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 	}
 
 	var full error
+	var pressure bool
 	if len(reqs) > 0 {
-		full = db.checkFree()
+		full, pressure = db.checkFree()
 	}
-	tent := make(map[*Queue]*tentative)
-	var metaSize int64
+	plan := db.newPlan(pressure)
+	defer plan.unlock() // after the commit is applied (defers run last-in first-out)
 	var included []*appendReq
 	var nEntries int64
 	for ; nr < len(reqs); nr++ {
@@ -273,36 +299,40 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 			r.done <- full
 			continue
 		}
-		cur := tent[r.q]
-		var oldMeta int64
-		if cur == nil {
-			cur = &tentative{last: r.q.last, state: r.q.state}
-		} else {
-			oldMeta = db.metaEstimate(r.q, cur)
-		}
-		next := *cur
-		kvs, reqSize, err := db.prepare(r, &next)
+		ch, err := plan.admit(r)
 		if err != nil {
 			r.done <- err
 			continue
 		}
-		newMeta := metaSize - oldMeta + db.metaEstimate(r.q, &next)
-		n := int64(len(kvs))
-		metas := int64(len(tent)) + 1
-		fitsBadger := size+reqSize+newMeta <= db.budgetBytes && count+n+metas < db.budgetCount
+		var metaSize int64
+		for q, t := range ch.work {
+			metaSize += db.metaEstimate(q, t)
+		}
+		n := int64(len(ch.kvs))
+		metas := int64(len(ch.work))
+		fitsBadger := size+ch.size+metaSize <= db.budgetBytes && count+n+metas < db.budgetCount
 		if !fitsBadger || count+n > maxBatch {
 			if count > 0 {
 				break // next transaction
 			}
 			if !fitsBadger {
 				r.done <- fmt.Errorf("%w: stream %s: %d entries, ~%d bytes; one transaction holds ~%d bytes, %d entries",
-					ErrTooLarge, r.q.name, n, reqSize, db.budgetBytes, db.budgetCount)
+					ErrTooLarge, r.q.name, n, ch.size, db.budgetBytes, db.budgetCount)
 				continue
 			}
 			// Alone and larger than MaxBatch: commit it by itself.
 		}
-		for _, e := range kvs {
-			if err := txn.Set(e.k, e.v); err != nil {
+		for _, e := range ch.kvs {
+			var err error
+			switch {
+			case e.del:
+				err = txn.Delete(e.k)
+			case e.meta != 0:
+				err = txn.SetEntry(badger.NewEntry(e.k, e.v).WithMeta(e.meta))
+			default:
+				err = txn.Set(e.k, e.v)
+			}
+			if err != nil {
 				// Estimates mirror Badger's checks, so this is unexpected.
 				err = fmt.Errorf("%w: stream %s: set: %w", ErrCommit, r.q.name, err)
 				r.done <- err
@@ -310,17 +340,16 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 				return nr + 1, nd
 			}
 		}
-		tent[r.q] = &next
-		metaSize = newMeta
+		plan.tent = ch.work
 		count += n
-		size += reqSize
+		size += ch.size
 		nEntries += n
 		included = append(included, r)
 	}
-	if count == 0 && len(tent) == 0 {
+	if count == 0 && len(plan.tent) == 0 {
 		return nr, nd
 	}
-	for q, t := range tent {
+	for q, t := range plan.tent {
 		if err := txn.Set(q.metaKey, encodeMeta(t.last, t.state)); err != nil {
 			db.fail(included, fmt.Errorf("%w: stream %s: set meta: %w", ErrCommit, q.name, err))
 			return nr, nd
@@ -332,8 +361,21 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 		db.fail(included, err)
 		return nr, nd
 	}
-	for q, t := range tent {
-		q.committed(t)
+	var dropped [2]int64
+	for q, t := range plan.tent {
+		d := q.committed(t)
+		dropped[0] += d[0]
+		dropped[1] += d[1]
+		if d[0]+d[1] > 0 {
+			db.log.Debug("discarded oldest records to make room", "stream", q.name,
+				"quota", d[0], "disk_full", d[1], "first_kept", q.Stats().FirstSeq)
+		}
+	}
+	if dropped[0]+dropped[1] > 0 {
+		db.statMu.Lock()
+		db.dropped[0] += uint64(dropped[0])
+		db.dropped[1] += uint64(dropped[1])
+		db.statMu.Unlock()
 	}
 	for _, r := range included {
 		r.done <- nil
@@ -356,16 +398,17 @@ func (db *DB) prepare(r *appendReq, t *tentative) ([]kv, int64, error) {
 			}
 			stored, t.state = s, ns
 		}
-		if int64(len(stored)) > db.maxValue {
-			return nil, 0, fmt.Errorf("%w: stream %s: entry of %d bytes exceeds the value-log file size %d",
+		if int64(len(stored)) > min(db.maxValue, maxEntrySize) {
+			return nil, 0, fmt.Errorf("%w: stream %s: entry of %d bytes exceeds the value-log file size %d (or 1 GB)",
 				ErrTooLarge, r.q.name, len(stored), db.maxValue)
 		}
 		k := entryKey(make([]byte, 0, len(r.q.prefix)+8), r.q.prefix, seq)
 		size += db.estimate(k, stored)
-		kvs = append(kvs, kv{k, stored})
+		kvs = append(kvs, kv{k: k, v: stored})
 		t.last = seq
 		t.n++
 		t.bytes += int64(len(stored))
+		t.sizes = append(t.sizes, uint32(len(stored)))
 	}
 	return kvs, size, nil
 }
@@ -376,20 +419,21 @@ func (db *DB) fail(rs []*appendReq, err error) {
 	}
 }
 
-// checkFree returns ErrDiskFull when the filesystem is below MinFreeBytes.
-func (db *DB) checkFree() error {
-	if db.opt.MinFreeBytes < 0 {
-		return nil
+// checkFree returns ErrDiskFull when the filesystem is below MinFreeBytes,
+// and pressure when it is below DropFreeBytes.
+func (db *DB) checkFree() (full error, pressure bool) {
+	if db.opt.MinFreeBytes < 0 && db.opt.DropFreeBytes <= 0 {
+		return nil, false
 	}
 	free, err := freeBytes(db.opt.Dir)
 	if err != nil {
 		db.log.Warn("cannot read free space", "dir", db.opt.Dir, "err", err)
-		return nil
+		return nil, false
 	}
-	if free < db.opt.MinFreeBytes {
-		return fmt.Errorf("%w: %s has %d bytes free, need at least %d", ErrDiskFull, db.opt.Dir, free, db.opt.MinFreeBytes)
+	if db.opt.MinFreeBytes >= 0 && free < db.opt.MinFreeBytes {
+		return fmt.Errorf("%w: %s has %d bytes free, need at least %d", ErrDiskFull, db.opt.Dir, free, db.opt.MinFreeBytes), false
 	}
-	return nil
+	return nil, db.opt.DropFreeBytes > 0 && free < db.opt.DropFreeBytes
 }
 
 // gcLoop runs value-log GC every GCInterval until Close.

@@ -65,7 +65,7 @@ func diskFullChild(mnt string) error {
 	}
 	dir := filepath.Join(mnt, "db")
 	open := func() (*badgerq.DB, *badgerq.Queue, error) {
-		db, err := badgerq.Open(badgerq.Options{Dir: dir, MinFreeBytes: diskFullFree})
+		db, err := badgerq.Open(badgerq.Options{Dir: dir, MinFreeBytes: diskFullFree, DropFreeBytes: -1})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -23,8 +23,9 @@
 //
 // # Reading and acknowledging
 //
-// Each stream keeps its head (lowest unacked seq), last committed seq and the
-// set of seqs acked out of order in memory. Peek seeks straight to
+// Each stream keeps its head (lowest unacked seq), last committed seq and,
+// for every seq from head to last, the entry's stored size and whether it
+// was acked (4 bytes per entry of backlog) in memory. Peek seeks straight to
 // max(after+1, head), so draining never walks over the tombstones of
 // deleted entries. Ack updates memory at once and queues the deletes; the
 // committer writes them in its next transaction, shared with any appends.
@@ -35,6 +36,46 @@
 // A background goroutine runs value-log GC (RunValueLogGC(0.5) until
 // ErrNoRewrite) every Options.GCInterval. Close stops both goroutines, waits
 // for them, flushes queued work and closes Badger.
+//
+// # Quotas and gap records
+//
+// StreamOptions.Quota caps one stream's stored bytes, Options.Quota all
+// streams together, and Options.DropFreeBytes puts the queue under disk
+// pressure when free space runs low. An Append that would go over makes
+// room first, in its own transaction:
+//
+//   - over its stream's quota: it discards that stream's oldest records, if
+//     the stream is droppable, else fails with ErrQuota;
+//   - over the database quota: it discards the oldest records of the
+//     droppable streams in Options.DropOrder (telemetry, then events), all
+//     of the first before any of the second, else fails with ErrQuota;
+//   - under disk pressure: it discards as many bytes as it adds, in the
+//     same order, best effort (below MinFreeBytes every Append fails with
+//     ErrDiskFull anyway).
+//
+// A stream is droppable only if it is in DropOrder and was opened with a
+// StreamOptions.Gap function: each discarded range is reported by a gap
+// record {from, to, reason} appended to the same stream, in the same
+// transaction as the deletes, so a crash never leaves a discard without its
+// report. Gap records take ordinary seqs and are flagged in Badger's
+// per-key user meta, so a reopened queue knows them. A refused Append
+// stores nothing (and drops nothing).
+//
+// Discards take records in seq order from the head, including records a
+// Peek has handed out but nobody acked (the forwarder's later Ack of them
+// is a no-op). A gap record is never discarded as data. While no Peek has
+// handed out the newest gap record, the next contiguous discard grows it
+// in place (same seq, rewritten: only on streams whose Seal keeps no
+// state) instead of adding another; when the walk reaches that gap record
+// itself it is deleted and the new record covers its range too. Peek and
+// the committer synchronise on a per-stream lock so a gap record is never
+// rewritten after being handed out: every discarded seq is reported by
+// exactly one gap record. A gap record that was handed out is kept, which
+// may split reports into several records. An Ack racing with a discard can
+// leave a seq both delivered and reported discarded, never neither.
+//
+// Stats.Dropped and DB.Dropped count discarded records since Open (not
+// persisted; gap records themselves are not counted).
 //
 // # Memory
 //

@@ -8,6 +8,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/townlink/townlink/uplink/wire"
 )
 
 // Options configures Open. Zero values take the defaults shown.
@@ -32,7 +34,39 @@ type Options struct {
 	// Default: 4×MemTableSize + 2×ValueLogFileSize + 8×BaseTableSize.
 	// Negative disables the check.
 	MinFreeBytes int64
+
+	// Quota caps the stored bytes of all streams together (0: no cap). An
+	// Append that would exceed it first discards the oldest records of the
+	// streams in DropOrder (see the package doc, "Quotas and gap records");
+	// when nothing droppable is left it fails with ErrQuota.
+	Quota int64
+
+	// DropOrder lists the streams whose oldest records may be discarded to
+	// make room, lowest priority first: all droppable records of the first
+	// go before any of the second. nil means DefaultDropOrder (telemetry,
+	// then events); an empty non-nil slice means no stream is ever dropped.
+	// A stream not listed here (alarms, evidence) is never dropped; a listed
+	// stream is dropped only once opened with a StreamOptions.Gap function,
+	// since every discarded range must be reported by a gap record.
+	DropOrder []string
+
+	// DropFreeBytes: while the filesystem holding Dir has less free space
+	// than this (but at least MinFreeBytes), every Append discards as many
+	// bytes of the oldest droppable records as it adds, reason "disk_full"
+	// (best effort: without droppable records it is still stored). Deleted
+	// records free disk space only once Badger compacts, so this starts
+	// well before the hard MinFreeBytes limit, below which every Append
+	// fails with ErrDiskFull. Default 2×MinFreeBytes; negative disables
+	// disk-pressure drops.
+	DropFreeBytes int64
 }
+
+// DefaultDropOrder is the contract's discard order: telemetry first, then
+// events; alarms and evidence are never discarded.
+func DefaultDropOrder() []string { return []string{wire.StreamTelemetry, wire.StreamEvents} }
+
+// MinQuota is the smallest non-zero quota: room for a few gap records.
+const MinQuota = 4 << 10
 
 // Profile is the part of Badger's options worth tuning on a gateway.
 type Profile struct {
@@ -139,6 +173,22 @@ func (o Options) Validate() error {
 	if o.GCInterval < 0 {
 		return fmt.Errorf("%w: GCInterval %v is negative", ErrOptions, o.GCInterval)
 	}
+	if o.Quota < 0 || (o.Quota > 0 && o.Quota < MinQuota) {
+		return fmt.Errorf("%w: Quota %d: want 0 (none) or at least %d bytes", ErrOptions, o.Quota, MinQuota)
+	}
+	seen := map[string]bool{}
+	for _, name := range o.DropOrder {
+		if err := validName(name); err != nil {
+			return fmt.Errorf("%w: DropOrder: %w", ErrOptions, err)
+		}
+		if seen[name] {
+			return fmt.Errorf("%w: DropOrder lists %q twice", ErrOptions, name)
+		}
+		seen[name] = true
+	}
+	if o.MinFreeBytes > 0 && o.DropFreeBytes > 0 && o.DropFreeBytes < o.MinFreeBytes {
+		return fmt.Errorf("%w: DropFreeBytes %d is below MinFreeBytes %d", ErrOptions, o.DropFreeBytes, o.MinFreeBytes)
+	}
 	p := o.Profile.withDefaults()
 	if p.NumCompactors < 2 {
 		return fmt.Errorf("%w: Profile.NumCompactors %d: Badger needs at least 2", ErrOptions, p.NumCompactors)
@@ -168,6 +218,12 @@ func (o Options) withDefaults() Options {
 	if o.MinFreeBytes == 0 {
 		p := o.Profile
 		o.MinFreeBytes = 4*p.MemTableSize + 2*p.ValueLogFileSize + 8*p.BaseTableSize
+	}
+	if o.DropOrder == nil {
+		o.DropOrder = DefaultDropOrder()
+	}
+	if o.DropFreeBytes == 0 && o.MinFreeBytes > 0 {
+		o.DropFreeBytes = 2 * o.MinFreeBytes
 	}
 	return o
 }

@@ -23,6 +23,22 @@ type StreamOptions struct {
 	// or a commit fails, and only the committed result counts. A Seal error
 	// fails that Append alone. Nil stores payloads as they are.
 	Seal func(seq uint64, payload, state []byte) (stored, newState []byte, err error)
+
+	// Quota caps this stream's stored bytes (0: no cap; else at least
+	// MinQuota). An Append that would exceed it discards this stream's
+	// oldest records first if the stream is in Options.DropOrder and has a
+	// Gap function, else it fails with ErrQuota.
+	Quota int64
+
+	// Gap builds the payload of a gap record reporting that records
+	// from..to (inclusive) of this stream were discarded, reason "quota" or
+	// "disk_full" (the gateway passes wire.GapRecord + wire.EncodeRecord).
+	// The queue stores it like any payload (Seal gives it its seq) in the
+	// same transaction as the deletes. It runs on the committer goroutine
+	// and must be fast and pure; its error fails the Append that needed
+	// room. Without Gap the stream is never dropped: a discard must always
+	// be reported.
+	Gap func(from, to uint64, reason string) ([]byte, error)
 }
 
 // Queue is one stream's durable FIFO. It implements uplink.Queue.
@@ -35,25 +51,44 @@ type Queue struct {
 	// Set by Stream before first use, read by the committer.
 	opened bool
 	seal   func(seq uint64, payload, state []byte) (stored, newState []byte, err error)
+	gap    func(from, to uint64, reason string) ([]byte, error)
+	quota  int64
 	state  []byte // committed seal state; committer only after recovery
 
+	// readMu orders Peek's reads against the committer rewriting or
+	// deleting a gap record that no Peek has handed out yet: Peek holds it
+	// shared while it reads and marks what it returns, the committer holds
+	// it exclusively from that check until the commit is applied.
+	readMu sync.RWMutex
+
 	mu      sync.Mutex
-	last    uint64              // last committed seq
-	head    uint64              // lowest unacked seq; last+1 when empty
-	acked   map[uint64]struct{} // acked seqs in (head, last]
+	last    uint64 // last committed seq
+	head    uint64 // lowest unacked seq; last+1 when empty
+	slots   slots  // sizes and flags of head..last
 	backlog int64
-	bytes   int64
+	bytes   int64         // stored bytes of the backlog
+	peeked  uint64        // highest seq Peek has returned
+	open    *openGap      // the newest gap record, while it may still grow
+	openWhy string        // its reason
+	dropped int64         // records discarded since Open
 	wake    chan struct{} // closed and replaced when last advances
+}
+
+// openGap is a gap record that may absorb the next contiguous drop by being
+// rewritten in place, as long as no Peek has handed it out.
+type openGap struct {
+	seq, from, to uint64
 }
 
 var _ uplink.Queue = (*Queue)(nil)
 
 // Stats is a snapshot of a stream.
 type Stats struct {
-	Backlog  int64  // entries appended and not acked
+	Backlog  int64  // entries appended and not acked (gap records included)
 	FirstSeq uint64 // oldest unacked seq; 0 when Backlog is 0
 	LastSeq  uint64 // last assigned seq (0 before the first Append)
-	Bytes    int64  // approximate stored bytes of the backlog
+	Bytes    int64  // stored bytes of the backlog (exact while open; within a few bytes per value-log entry after a reopen)
+	Dropped  int64  // records discarded by quota or disk pressure since Open (gap records not counted)
 }
 
 func newQueue(db *DB, name string, last uint64, state []byte) *Queue {
@@ -65,16 +100,22 @@ func newQueue(db *DB, name string, last uint64, state []byte) *Queue {
 		state:   state,
 		last:    last,
 		head:    last + 1,
-		acked:   make(map[uint64]struct{}),
+		slots:   slots{base: last + 1},
 		wake:    make(chan struct{}),
 	}
 }
 
-// scan recovers head, backlog, bytes and holes from the entry keys.
+// scan recovers head, backlog, bytes, entry sizes and holes from the entry
+// keys (keys only: sizes and the gap flag come from the key index).
 func (q *Queue) scan(txn *badger.Txn) error {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: q.prefix})
 	defer it.Close()
-	var first, prev uint64
+	var first uint64
+	type ent struct {
+		seq uint64
+		v   uint32
+	}
+	var ents []ent
 	for it.Rewind(); it.Valid(); it.Next() {
 		item := it.Item()
 		seq, err := parseEntryKey(q.prefix, item.Key())
@@ -88,18 +129,30 @@ func (q *Queue) scan(txn *badger.Txn) error {
 		}
 		if first == 0 {
 			first = seq
-		} else {
-			for s := prev + 1; s < seq; s++ {
-				q.acked[s] = struct{}{}
-			}
 		}
-		prev = seq
+		v := uint32(min(max(item.ValueSize(), 0), slotSize))
+		if item.UserMeta()&metaGap != 0 {
+			v |= slotGap
+		}
+		ents = append(ents, ent{seq, v})
 		q.backlog++
-		q.bytes += item.ValueSize()
+		q.bytes += sizeOf(v)
 	}
 	q.head = q.last + 1
 	if first != 0 {
 		q.head = first
+	}
+	q.slots = slots{base: q.head, v: make([]uint32, 0, len(ents))}
+	next := q.head
+	for _, e := range ents {
+		for ; next < e.seq; next++ {
+			q.slots.push(slotRemoved) // a hole left by an out-of-order ack
+		}
+		q.slots.push(e.v)
+		next++
+	}
+	for ; next <= q.last; next++ {
+		q.slots.push(slotRemoved)
 	}
 	return nil
 }
@@ -140,16 +193,12 @@ func (q *Queue) Append(ctx context.Context, data ...[]byte) error {
 	}
 }
 
-// committed publishes a committed transaction's effect on this stream.
-func (q *Queue) committed(t *tentative) {
-	q.state = t.state
+// LastSeq is the last assigned seq (0 before the first Append). A paced
+// uplink.Forwarder uses it to tell backlog from live records.
+func (q *Queue) LastSeq() uint64 {
 	q.mu.Lock()
-	q.last = t.last
-	q.backlog += t.n
-	q.bytes += t.bytes
-	close(q.wake)
-	q.wake = make(chan struct{})
-	q.mu.Unlock()
+	defer q.mu.Unlock()
+	return q.last
 }
 
 // Peek returns up to n entries with seq > after, oldest first, skipping
@@ -162,15 +211,24 @@ func (q *Queue) Peek(ctx context.Context, after uint64, n int) ([]uplink.Entry, 
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		q.readMu.RLock()
 		q.mu.Lock()
 		start, last, wake := max(after+1, q.head), q.last, q.wake
 		q.mu.Unlock()
 		if start <= last {
 			out, err := q.read(start, last, n)
+			if len(out) > 0 {
+				q.mu.Lock()
+				q.peeked = max(q.peeked, out[len(out)-1].Seq)
+				q.mu.Unlock()
+			}
+			q.readMu.RUnlock()
 			if err != nil || len(out) > 0 {
 				return out, err
 			}
 			// Everything in range was acked: wait for more.
+		} else {
+			q.readMu.RUnlock()
 		}
 		select {
 		case <-wake:
@@ -183,6 +241,12 @@ func (q *Queue) Peek(ctx context.Context, after uint64, n int) ([]uplink.Entry, 
 }
 
 func (q *Queue) read(start, last uint64, n int) ([]uplink.Entry, error) {
+	// Close waits for reads in progress: Badger panics on a read after Close.
+	q.db.closeMu.RLock()
+	defer q.db.closeMu.RUnlock()
+	if q.db.closed {
+		return nil, fmt.Errorf("badgerq: peek %s: %w", q.name, errClosed)
+	}
 	txn := q.db.bdb.NewTransaction(false)
 	defer txn.Discard()
 	it := txn.NewIterator(badger.IteratorOptions{
@@ -216,11 +280,38 @@ func (q *Queue) read(start, last uint64, n int) ([]uplink.Entry, error) {
 func (q *Queue) isAcked(seq uint64) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if seq < q.head {
-		return true
+	return q.removedLocked(seq)
+}
+
+func (q *Queue) removedLocked(seq uint64) bool {
+	return seq < q.head || seq > q.last || q.slots.get(seq)&slotRemoved != 0
+}
+
+// removeLocked marks one committed entry acked or dropped and reports
+// whether it was still there.
+func (q *Queue) removeLocked(seq uint64) bool {
+	if q.removedLocked(seq) {
+		return false
 	}
-	_, ok := q.acked[seq]
-	return ok
+	v := q.slots.get(seq)
+	q.slots.set(seq, v|slotRemoved)
+	q.backlog--
+	q.bytes -= sizeOf(v)
+	if q.open != nil && q.open.seq == seq {
+		q.open = nil
+	}
+	return true
+}
+
+// advanceLocked moves head past removed entries.
+func (q *Queue) advanceLocked() {
+	for q.head <= q.last && q.slots.get(q.head)&slotRemoved != 0 {
+		q.head++
+	}
+	q.slots.trim(q.head)
+	if q.backlog == 0 {
+		q.bytes = 0
+	}
 }
 
 // Ack deletes delivered entries, in any order; unknown or already acked
@@ -243,29 +334,11 @@ func (q *Queue) Ack(seqs ...uint64) error {
 	defer q.mu.Unlock()
 	queued := len(q.db.dels)
 	for _, s := range seqs {
-		if s < q.head || s > q.last {
-			continue
-		}
-		if _, ok := q.acked[s]; ok {
-			continue
-		}
-		q.acked[s] = struct{}{}
-		q.db.dels = append(q.db.dels, delReq{q, s})
-		if q.backlog > 0 {
-			q.bytes -= q.bytes / q.backlog // approximate: the average entry
-			q.backlog--
+		if q.removeLocked(s) {
+			q.db.dels = append(q.db.dels, delReq{q, s})
 		}
 	}
-	for q.head <= q.last {
-		if _, ok := q.acked[q.head]; !ok {
-			break
-		}
-		delete(q.acked, q.head)
-		q.head++
-	}
-	if q.backlog == 0 {
-		q.bytes = 0
-	}
+	q.advanceLocked()
 	if len(q.db.dels) > queued {
 		q.db.cond.Signal()
 	}
@@ -276,7 +349,7 @@ func (q *Queue) Ack(seqs ...uint64) error {
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	s := Stats{Backlog: q.backlog, LastSeq: q.last, Bytes: q.bytes}
+	s := Stats{Backlog: q.backlog, LastSeq: q.last, Bytes: q.bytes, Dropped: q.dropped}
 	if q.backlog > 0 {
 		s.FirstSeq = q.head
 	}

@@ -1,0 +1,449 @@
+package badgerq
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// Reasons reported in gap records and by DB.Dropped.
+const (
+	ReasonQuota    = "quota"     // a stream's or the database's quota
+	ReasonDiskFull = "disk_full" // free space below Options.DropFreeBytes
+)
+
+func reasonIndex(reason string) int {
+	if reason == ReasonDiskFull {
+		return 1
+	}
+	return 0
+}
+
+// metaGap is the Badger UserMeta bit of a gap record entry, so that a
+// reopened queue still knows which entries are gap records.
+const metaGap byte = 1
+
+type seqRun struct{ from, to uint64 }
+
+type resize struct {
+	seq uint64
+	v   uint32
+}
+
+// tentative is one stream's state as the transaction being built would
+// leave it. Its slices are append-only (sizes is copied before an element
+// changes), so a struct copy is a snapshot.
+type tentative struct {
+	last  uint64
+	state []byte
+	n     int64    // entries appended, gap records included
+	bytes int64    // their stored bytes
+	sizes []uint32 // their slots: seqs base+1…, base = the stream's last at the start
+
+	dropping bool     // the fields below are set up
+	cursor   uint64   // next seq the drop walk looks at
+	removed  []uint64 // committed entries this transaction deletes
+	freed    int64    // their stored bytes
+	resizes  []resize // committed gap records rewritten in place (last one wins)
+	resized  int64    // bytes those rewrites add
+	open     openGap  // the gap record the next contiguous drop may grow
+	openWhy  string   // its reason
+	hasOpen  bool
+	dropN    [2]int64 // data records dropped, by reason index
+}
+
+// delta is the change of the stream's stored bytes.
+func (t *tentative) delta() int64 { return t.bytes + t.resized - t.freed }
+
+// txnPlan is the committer's view of the transaction being built.
+type txnPlan struct {
+	db       *DB
+	tent     map[*Queue]*tentative
+	locked   []*Queue
+	streams  []*Queue // every stream (for Options.Quota)
+	order    []*Queue // droppable streams, in DropOrder
+	pressure bool     // free space below DropFreeBytes
+}
+
+func (db *DB) newPlan(pressure bool) *txnPlan {
+	p := &txnPlan{db: db, tent: make(map[*Queue]*tentative), pressure: pressure}
+	db.mu.Lock()
+	for _, q := range db.streams {
+		p.streams = append(p.streams, q)
+	}
+	for _, name := range db.opt.DropOrder {
+		if q := db.streams[name]; q != nil && q.opened && q.gap != nil {
+			p.order = append(p.order, q)
+		}
+	}
+	db.mu.Unlock()
+	return p
+}
+
+// lock takes q's readMu for the rest of the transaction: from deciding that
+// a gap record was not handed out until the commit is applied, no Peek
+// reads q.
+func (p *txnPlan) lock(q *Queue) {
+	if slices.Contains(p.locked, q) {
+		return
+	}
+	q.readMu.Lock()
+	p.locked = append(p.locked, q)
+}
+
+func (p *txnPlan) unlock() {
+	for _, q := range p.locked {
+		q.readMu.Unlock()
+	}
+	p.locked = nil
+}
+
+func (p *txnPlan) droppable(q *Queue) bool { return slices.Contains(p.order, q) }
+
+// change is what one Append adds to the plan: private copies of the
+// tentatives it touches and its key/values.
+type change struct {
+	work map[*Queue]*tentative
+	own  map[*Queue]bool
+	kvs  []kv
+	size int64 // estimated transaction bytes of kvs
+}
+
+func (c *change) tent(q *Queue) *tentative {
+	if c.own[q] {
+		return c.work[q]
+	}
+	var t tentative
+	if b := c.work[q]; b != nil {
+		t = *b
+	} else {
+		t = tentative{last: q.last, state: q.state}
+	}
+	c.work[q] = &t
+	c.own[q] = true
+	return &t
+}
+
+func (q *Queue) storedBytes() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes
+}
+
+func (p *txnPlan) totalBytes(c *change) int64 {
+	var sum int64
+	for _, q := range p.streams {
+		sum += q.storedBytes()
+		if t := c.work[q]; t != nil {
+			sum += t.delta()
+		}
+	}
+	return sum
+}
+
+// admit prepares one Append: its entries, then whatever drops the quotas
+// and free space require. An error means nothing of it is kept.
+func (p *txnPlan) admit(r *appendReq) (*change, error) {
+	db := p.db
+	q := r.q
+	c := &change{work: maps.Clone(p.tent), own: make(map[*Queue]bool, 2)}
+	var before int64
+	if p.pressure {
+		before = p.totalBytes(c)
+	}
+	t := c.tent(q)
+	kvs, size, err := db.prepare(r, t)
+	if err != nil {
+		return nil, err
+	}
+	c.kvs, c.size = kvs, size
+
+	if q.quota > 0 {
+		if over := q.storedBytes() + t.delta() - q.quota; over > 0 {
+			if !p.droppable(q) {
+				return nil, fmt.Errorf("%w: stream %s: %d more bytes would exceed its quota of %d, and it is not droppable",
+					ErrQuota, q.name, over, q.quota)
+			}
+			got, err := p.drop(c, q, over, ReasonQuota)
+			if err != nil {
+				return nil, err
+			}
+			if got < over {
+				return nil, fmt.Errorf("%w: stream %s: %d more bytes would exceed its quota of %d; only %d bytes of old records could be dropped",
+					ErrQuota, q.name, over, q.quota, got)
+			}
+		}
+	}
+	if db.opt.Quota > 0 {
+		if over := p.totalBytes(c) - db.opt.Quota; over > 0 {
+			want := over
+			for _, dq := range p.order {
+				if over <= 0 {
+					break
+				}
+				got, err := p.drop(c, dq, over, ReasonQuota)
+				if err != nil {
+					return nil, err
+				}
+				over -= got
+			}
+			if over > 0 {
+				return nil, fmt.Errorf("%w: stream %s: %d more bytes would exceed the database quota of %d; only %d bytes of droppable records could be dropped",
+					ErrQuota, q.name, want, db.opt.Quota, want-over)
+			}
+		}
+	}
+	if p.pressure {
+		// Best effort: what cannot be dropped is still stored until free
+		// space falls below MinFreeBytes, where every Append fails.
+		over := p.totalBytes(c) - before
+		for _, dq := range p.order {
+			if over <= 0 {
+				break
+			}
+			got, err := p.drop(c, dq, over, ReasonDiskFull)
+			if err != nil {
+				return nil, err
+			}
+			over -= got
+		}
+	}
+	return c, nil
+}
+
+// drop discards the oldest droppable records of q until its stored bytes
+// shrink by want, net of the gap records written, or nothing droppable is
+// left. It returns the net bytes freed.
+func (p *txnPlan) drop(c *change, q *Queue, want int64, reason string) (int64, error) {
+	p.lock(q)
+	t := c.tent(q)
+	reserve, err := gapReserve(q, t, reason)
+	if err != nil {
+		return 0, err
+	}
+	var net int64
+	for net < want {
+		got, progressed, err := p.dropPass(c, q, t, want-net, reserve, reason)
+		if err != nil {
+			return net, err
+		}
+		net += got
+		if !progressed {
+			break
+		}
+	}
+	return net, nil
+}
+
+// gapReserve bounds the size of one gap record of q.
+func gapReserve(q *Queue, t *tentative, reason string) (int64, error) {
+	const big = 1 << 62
+	stored, err := buildGap(q, big, big, big, reason, t.state)
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(stored)) + 16, nil
+}
+
+func buildGap(q *Queue, seq, from, to uint64, reason string, state []byte) ([]byte, error) {
+	payload, err := q.gap(from, to, reason)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stream %s: gap record %d..%d: %w", ErrGap, q.name, from, to, err)
+	}
+	if q.seal == nil {
+		return payload, nil
+	}
+	stored, _, err := q.seal(seq, payload, state)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stream %s gap record seq %d: %w", ErrSeal, q.name, seq, err)
+	}
+	return stored, nil
+}
+
+// dropPass walks q from its oldest entry, deleting data records and the
+// open gap record when it joins the range, until the bytes freed cover
+// want plus a reserve per gap record to write; then it writes one gap
+// record per contiguous range (growing the open one in place where the
+// range continues it). A gap record that Peek has handed out is kept: it
+// may already be delivered. It returns the net bytes freed.
+func (p *txnPlan) dropPass(c *change, q *Queue, t *tentative, want, reserve int64, reason string) (net int64, progressed bool, err error) {
+	var (
+		runs    []seqRun // ranges to report
+		removed []uint64 // entries to delete
+		freed   int64
+		recs    int64
+		cur     = -1 // index of the run being extended
+	)
+	q.mu.Lock()
+	if !t.dropping {
+		t.dropping = true
+		t.cursor = q.head
+		if o := q.open; o != nil && o.seq > q.peeked && !q.removedLocked(o.seq) {
+			t.open, t.openWhy, t.hasOpen = *o, q.openWhy, true
+		}
+	}
+	need := want
+	s := max(t.cursor, q.head)
+	for ; s <= q.last && freed < need; s++ {
+		v := q.slots.get(s)
+		if v&slotRemoved != 0 {
+			cur = -1
+			continue
+		}
+		if v&slotGap != 0 {
+			lo := s
+			if cur >= 0 {
+				lo = runs[cur].from
+			}
+			if t.hasOpen && t.open.seq == s && t.open.to+1 == lo && t.openWhy == reason {
+				// The open gap record joins the range: delete it and report
+				// its range, what follows it and itself in one record.
+				if cur < 0 {
+					runs = append(runs, seqRun{t.open.from, s})
+					cur = len(runs) - 1
+					need += reserve
+				} else {
+					runs[cur] = seqRun{t.open.from, s}
+				}
+				for _, r := range t.resizes {
+					if r.seq == s {
+						v = r.v // grown in place earlier in this transaction
+					}
+				}
+				removed = append(removed, s)
+				freed += sizeOf(v)
+				t.hasOpen = false
+				continue
+			}
+			cur = -1 // kept: it ends the range
+			continue
+		}
+		if cur < 0 {
+			runs = append(runs, seqRun{s, s})
+			cur = len(runs) - 1
+			need += reserve
+		} else {
+			runs[cur].to = s
+		}
+		removed = append(removed, s)
+		freed += sizeOf(v)
+		recs++
+	}
+	t.cursor = s
+	q.mu.Unlock()
+	if len(runs) == 0 {
+		return 0, false, nil
+	}
+
+	db := p.db
+	var gapBytes int64
+	for i, run := range runs {
+		if i == 0 && t.hasOpen && t.openWhy == reason && run.from == t.open.to+1 && len(t.state) == 0 {
+			// Grow the open gap record in place (same seq). Only for streams
+			// whose Seal keeps no state, so sealing it again is harmless.
+			stored, err := buildGap(q, t.open.seq, t.open.from, run.to, reason, t.state)
+			if err != nil {
+				return 0, false, err
+			}
+			nv := uint32(len(stored)) | slotGap
+			k := entryKey(make([]byte, 0, len(q.prefix)+8), q.prefix, t.open.seq)
+			if t.open.seq > q.last {
+				idx := t.open.seq - q.last - 1
+				t.sizes = slices.Clone(t.sizes)
+				d := sizeOf(nv) - sizeOf(t.sizes[idx])
+				t.sizes[idx] = nv
+				t.bytes += d
+				gapBytes += d
+			} else {
+				old := q.slotOf(t.open.seq)
+				for _, r := range t.resizes {
+					if r.seq == t.open.seq {
+						old = r.v
+					}
+				}
+				d := sizeOf(nv) - sizeOf(old)
+				t.resizes = append(t.resizes, resize{t.open.seq, nv})
+				t.resized += d
+				gapBytes += d
+			}
+			c.kvs = append(c.kvs, kv{k: k, v: stored, meta: metaGap})
+			c.size += db.estimate(k, stored)
+			t.open.to = run.to
+			continue
+		}
+		seq := t.last + 1
+		payload, err := q.gap(run.from, run.to, reason)
+		if err != nil {
+			return 0, false, fmt.Errorf("%w: stream %s: gap record %d..%d: %w", ErrGap, q.name, run.from, run.to, err)
+		}
+		stored := payload
+		if q.seal != nil {
+			s, ns, err := q.seal(seq, payload, t.state)
+			if err != nil {
+				return 0, false, fmt.Errorf("%w: stream %s gap record seq %d: %w", ErrSeal, q.name, seq, err)
+			}
+			stored, t.state = s, ns
+		}
+		k := entryKey(make([]byte, 0, len(q.prefix)+8), q.prefix, seq)
+		c.kvs = append(c.kvs, kv{k: k, v: stored, meta: metaGap})
+		c.size += db.estimate(k, stored)
+		t.last = seq
+		t.n++
+		t.bytes += int64(len(stored))
+		t.sizes = append(t.sizes, uint32(len(stored))|slotGap)
+		gapBytes += int64(len(stored))
+		t.open, t.openWhy, t.hasOpen = openGap{seq: seq, from: run.from, to: run.to}, reason, true
+	}
+	for _, seq := range removed {
+		k := entryKey(make([]byte, 0, len(q.prefix)+8), q.prefix, seq)
+		c.kvs = append(c.kvs, kv{k: k, del: true})
+		c.size += int64(len(k)) + 2 + 10
+	}
+	t.removed = append(t.removed, removed...)
+	t.freed += freed
+	t.dropN[reasonIndex(reason)] += recs
+	return freed - gapBytes, true, nil
+}
+
+func (q *Queue) slotOf(seq uint64) uint32 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.slots.get(seq)
+}
+
+// committed publishes a committed transaction's effect on this stream.
+func (q *Queue) committed(t *tentative) (dropped [2]int64) {
+	q.state = t.state
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, v := range t.sizes {
+		q.slots.push(v)
+	}
+	grew := t.last > q.last
+	q.last = t.last
+	q.backlog += t.n
+	q.bytes += t.bytes
+	for _, r := range t.resizes {
+		if old := q.slots.get(r.seq); old&slotRemoved == 0 {
+			q.bytes += sizeOf(r.v) - sizeOf(old)
+			q.slots.set(r.seq, r.v)
+		}
+	}
+	for _, seq := range t.removed {
+		q.removeLocked(seq)
+	}
+	if t.dropping {
+		q.open = nil
+		if t.hasOpen {
+			o := t.open
+			q.open, q.openWhy = &o, t.openWhy
+		}
+		q.dropped += t.dropN[0] + t.dropN[1]
+	}
+	q.advanceLocked()
+	if grew {
+		close(q.wake)
+		q.wake = make(chan struct{})
+	}
+	return t.dropN
+}
