@@ -82,7 +82,7 @@ func serialDevice(d config.Device) (bus.Device, error) {
 		if err := mc.Validate(); err != nil {
 			return bd, err
 		}
-		bd.Gap = 50 * time.Millisecond // DL/T 645: ≥ 50 ms after the last byte
+		bd.Gap = 20 * time.Millisecond // DL/T 645 §1.4: the meter may answer after Td ≥ 20 ms; 20 ms of silence keeps frames apart
 		bd.New = func(p hardware.Port) (drivers.Poller, error) { return dlt645.New(mc, p) }
 	case config.DriverCJT188:
 		mc := cjt188.Config{Device: d.ID, Address: d.Address, MeterType: byte(d.MeterType), DIOrder: d.DIOrder,

@@ -6,11 +6,15 @@
 #   raw paho → mosquitto QoS 1 (100 readings per message, window)  — the broker's limit
 #   the raw pipeline: the same path with none of Townlink's code               — the path's limit
 #   Townlink end to end: pipeline → Badger queue → forwarder → paho → mosquitto → subscriber
+#   the serial line owner: 32 DL/T 645 meters on one 2400 8E1 line (wire time
+#   emulated by the simulators) against the computed wire-time limit, and the
+#   cost of one dead meter per back-off window
 # Raw output goes to bench.out (BENCH_OUT to change); the table to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${BENCH_OUT:-bench.out}
 N=${BENCH_N:-300000}
+LINE_N=${BENCH_LINE_N:-64} # line-owner transactions (~0.24 s each at 2400 8E1)
 : >"$out"
 run() { echo "== go test $*" | tee -a "$out" >&2; go test -run '^$' "$@" 2>&1 | tee -a "$out" | grep -E '^Benchmark' >&2 || true; }
 
@@ -20,9 +24,11 @@ run -bench 'BenchmarkDrain$' -benchtime 3x ./uplink/badgerq
 run -bench 'BenchmarkRawPahoQoS1$' -benchtime 3000x ./uplink/mqttpub
 run -bench 'BenchmarkRawPipeline$' -benchtime "${N}x" ./gateway
 run -bench 'BenchmarkEndToEnd$' -benchtime "${N}x" ./gateway
+run -bench 'BenchmarkLineOwner32Meters' -benchtime "${LINE_N}x" ./gateway/bus
+run -bench 'BenchmarkLineOwnerDeadMeter$' -benchtime "${LINE_N}x" ./gateway/bus
 
-metric() { # metric BENCH-REGEX UNIT
-  grep -E "^$1" "$out" | tail -1 | awk -v u="$2" '{for (i=2;i<=NF;i++) if ($i==u) {printf "%.0f", $(i-1); exit}}'
+metric() { # metric BENCH-REGEX UNIT [DECIMALS]
+  grep -E "^$1" "$out" | tail -1 | awk -v u="$2" -v d="${3:-0}" '{for (i=2;i<=NF;i++) if ($i==u) {printf "%.*f", d, $(i-1); exit}}'
 }
 badger=$(metric 'BenchmarkRawBadgerGroupCommit' entries/s)
 queue=$(metric 'BenchmarkQueueAppend/appenders=1024' entries/s)
@@ -42,3 +48,15 @@ printf '%-52s %14s   (goal ≥ 50000)\n' "Townlink end to end (durable, to a sub
 if [ -n "$e2e" ] && [ -n "$rawpipe" ] && [ "$rawpipe" -gt 0 ]; then
   awk -v e="$e2e" -v l="$rawpipe" 'BEGIN{printf "%-52s %13.0f%%   (goal ≥ 50%%)\n", "end to end / raw pipeline", 100*e/l}'
 fi
+echo
+printf '%-52s %9s %9s %7s\n' "line owner, 32 meters at 2400 8E1 (wire time)" "tx/s" "limit/s" "%"
+for gap in t3.5 20ms 50ms; do
+  b="BenchmarkLineOwner32Meters/gap=$gap"
+  printf '%-52s %9s %9s %7s\n' "  silence before a request: $gap" \
+    "$(metric "$b" tx/s 3)" "$(metric "$b" limit_tx/s 3)" "$(metric "$b" %_of_limit 1)"
+done
+b=BenchmarkLineOwnerDeadMeter
+printf '%-52s %9s %9s %7s\n' "  + 1 dead meter (gap 20ms), live meters" \
+  "$(metric $b live_tx/s 3)" "$(metric 'BenchmarkLineOwner32Meters/gap=20ms' limit_tx/s 3)" "$(metric $b live_%_of_limit 1)"
+printf '%-52s %s requests, %s ms of line time per back-off window (%s windows, %s %% of the line)\n' "  dead meter cost" \
+  "$(metric $b dead_timeouts_per_window 2)" "$(metric $b dead_ms_per_window 0)" "$(metric $b windows 0)" "$(metric $b dead_line_% 1)"

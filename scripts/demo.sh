@@ -38,7 +38,7 @@ bin/fieldsim -broker "tcp://127.0.0.1:$field" -speed 60 \
 cat <<MSG
 
 == Townlink demo
-   field devices (townsim):  $(grep -c '^line' "$demo/townsim.log") serial lines on PTYs, see $demo/townsim.log
+   field devices (townsim):  $(grep -c '^line' "$demo/townsim.log") serial lines on PTYs and $(grep -c '^gpio' "$demo/townsim.log") GPIO inputs, see $demo/townsim.log
    recorder and kiosk:       fieldsim → the gateway's field broker on 127.0.0.1:$field, see $demo/fieldsim.log
    gateway log:              $demo/gateway.log
    county broker:            tcp://127.0.0.1:$port   (watch raw: mosquitto_sub -h 127.0.0.1 -p $port -v -t 'townlink/#')

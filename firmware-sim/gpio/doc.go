@@ -18,5 +18,17 @@
 // that opens and closes, a flood sensor that trips and clears). Play
 // pushes any edge sequence into a Sim, waiting when the Sim's queue is
 // full, so endless trains work on the wall clock as well as on a virtual
-// one.
+// one. Traffic is a loop detector's output: vehicles arriving at random
+// (Poisson), one pulse each.
+//
+// # Across processes
+//
+// Server serves one line on a Unix-domain socket for another process: the
+// gateway opens it with hardware/gpio.OpenRemote (pin "sim:/path" in its
+// config). Listen binds the socket; Serve plays an edge sequence in real
+// time, sending each edge with its exact timestamp when its time has come,
+// to every connected client; a client (re)connecting first gets the
+// line's current level. The protocol, one text line per message
+// ("<unix-nanos> <0|1>"), is described in hardware/gpio's doc. townsim
+// serves its township's digital inputs this way.
 package gpio

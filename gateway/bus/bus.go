@@ -3,6 +3,29 @@
 // gaps, gives each device its own interval, backs a silent device off so it
 // cannot stall the others, tracks each device's state (ok, degraded, down)
 // and counts per-line figures (transactions, errors by kind, utilisation).
+//
+// Scheduling: each device has its own interval and keeps its phase (a late
+// poll does not shift the following ones; a slot that is missed entirely
+// is skipped, never made up in a burst). When several devices are due, the
+// one due longest goes first; when the next one is already due, the owner
+// does not sleep. Interval 0 means "poll continuously": the device is due
+// again as soon as it has been polled, and devices with interval 0 take
+// turns.
+//
+// Silence: before every request the owner keeps the line quiet for
+// max(InterFrameGap(Mode), Line.Gap, Device.Gap) after the last byte on the
+// wire, whoever sent it (the end of a request is computed from Mode, since
+// a serial port's write returns before its bytes have left).
+//
+// A silent device: after DownAfter polls in a row without an answer it is
+// down. A down device is tried once per back-off window (doubling from
+// max(Interval, MinBackoff) up to MaxBackoff, tried at a random point in
+// the second half of each window), and such a try is a probe: the owner
+// lets at most one request go unanswered in it, whatever the driver's
+// retries, so a dead device costs at most one timeout per window. A device
+// whose last poll got not one byte back (all its retries unanswered) is
+// polled the same way until it answers, so a meter that dies costs its
+// retries once, not DownAfter times.
 package bus
 
 import (
@@ -37,10 +60,15 @@ type Port interface {
 
 // Device is one device on the line.
 type Device struct {
-	ID       string
+	ID string
+	// Interval between polls; 0 means poll continuously (see the package
+	// documentation).
 	Interval time.Duration
-	// Gap is the silence this device's protocol needs before a request,
-	// on top of the line's own (3.5 characters).
+	// Gap is the silence this device's protocol needs before a request
+	// (the line keeps the longest of this, Line.Gap and InterFrameGap).
+	// Per device so that it can be configured: DL/T 645 gateway practice
+	// is 50 ms, but the standard's timing only justifies 20 ms (see
+	// BenchmarkLineOwner32Meters).
 	Gap time.Duration
 	// New builds the device's poller on the line's (gap-keeping) port. It
 	// is called again after the line is reopened.
@@ -62,7 +90,11 @@ type Line struct {
 	DownAfter int
 	// MaxBackoff bounds how rarely a down device is tried (default 5m).
 	MaxBackoff time.Duration
-	// Gap is extra silence between frames (0: 3.5 characters).
+	// MinBackoff is the first back-off window of a down device whose
+	// interval is shorter (default 1s).
+	MinBackoff time.Duration
+	// Gap is the least silence between frames on this line (0 or less than
+	// InterFrameGap(Mode): InterFrameGap(Mode)).
 	Gap time.Duration
 
 	jobs chan job
@@ -87,19 +119,38 @@ type devState struct {
 	state   State
 	lastErr error
 	backoff time.Duration
+	polls   uint64
+	lastOK  time.Time
+	mute    bool // the last poll got no byte back at all
 }
 
-// Stats are a line's figures since it started.
+// Stats are a line's figures since it started. Every poll counts once in
+// Transactions and once in exactly one of OK, Timeouts, FrameErrors,
+// DeviceErrors and OtherErrors (a poll cut short because the line is
+// stopping counts in none).
 type Stats struct {
 	Transactions uint64 // polls attempted
-	OK           uint64
-	Timeouts     uint64
+	OK           uint64 // polls answered fully
+	Timeouts     uint64 // polls that got no answer (probes included)
 	FrameErrors  uint64 // bad checksum, cut-off, garbage
 	DeviceErrors uint64 // exception or abnormal replies
 	OtherErrors  uint64
-	Busy         time.Duration // time spent in polls
-	Uptime       time.Duration
-	PortOpen     bool
+	// Probes are polls allowed one unanswered request only: of a down
+	// device, or of one whose last poll got no byte back.
+	Probes uint64
+
+	Requests   uint64 // frames written to the line: every request, retry and Do job's write
+	Unanswered uint64 // requests after which not one byte came back (broadcasts included)
+	BytesOut   uint64
+	BytesIn    uint64
+	Jobs       uint64 // Do and PollNow calls run on the line
+	Reopens    uint64 // times the port failed and was reopened
+
+	Busy    time.Duration // time spent in polls and jobs (silence kept inside them included)
+	Silence time.Duration // time spent keeping inter-frame silence before requests
+	Uptime  time.Duration
+	// PortOpen says whether the port is open now.
+	PortOpen bool
 }
 
 // Utilisation is the fraction of time the line was busy.
@@ -118,6 +169,9 @@ func (l *Line) init() {
 		}
 		if l.MaxBackoff <= 0 {
 			l.MaxBackoff = 5 * time.Minute
+		}
+		if l.MinBackoff <= 0 {
+			l.MinBackoff = time.Second
 		}
 		if l.Logger == nil {
 			l.Logger = slog.New(slog.DiscardHandler)
@@ -165,6 +219,9 @@ func (l *Line) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		l.mu.Lock()
+		l.stats.Reopens++
+		l.mu.Unlock()
 		l.setAll(Down, err)
 		l.Logger.Error("serial line failed; reopening", "err", err)
 		if !l.wait(ctx, retry) {
@@ -190,11 +247,7 @@ func (l *Line) wait(ctx context.Context, d time.Duration) bool {
 }
 
 func (l *Line) serve(ctx context.Context, raw Port) error {
-	gap := l.Gap
-	if g := 35 * l.Mode.CharTime() / 10; gap < g {
-		gap = g
-	}
-	gp := &gapPort{Port: raw, gap: gap}
+	gp := &gapPort{Port: raw, l: l, mode: l.Mode, gap: max(l.Gap, InterFrameGap(l.Mode))}
 	now := time.Now()
 	l.mu.Lock()
 	for i, d := range l.devs {
@@ -210,7 +263,7 @@ func (l *Line) serve(ctx context.Context, raw Port) error {
 		d.next = now.Add(time.Duration(i) * min(d.Interval, time.Second) / time.Duration(len(l.devs)))
 	}
 	l.mu.Unlock()
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var readings []drivers.Reading
 	for {
@@ -220,25 +273,34 @@ func (l *Line) serve(ctx context.Context, raw Port) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			case j := <-l.jobs:
-				j.done <- j.fn(ctx, gp)
+				j.done <- l.runJob(ctx, gp, j)
 			}
 			continue
 		}
-		timer.Reset(time.Until(d.next))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case j := <-l.jobs:
-			if !timer.Stop() {
-				<-timer.C
+		if wait := time.Until(d.next); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case j := <-l.jobs:
+				timer.Stop() // Go ≥ 1.23: no stale tick after Stop
+				j.done <- l.runJob(ctx, gp, j)
+				continue
+			case <-timer.C:
 			}
-			j.done <- j.fn(ctx, gp)
-			continue
-		case <-timer.C:
+		} else {
+			// Already due: no sleep, but jobs and a stop still go first.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case j := <-l.jobs:
+				j.done <- l.runJob(ctx, gp, j)
+				continue
+			default:
+			}
 		}
-		gp.gapDev = d.Gap
 		var err error
-		readings, err = l.poll(ctx, d, readings[:0])
+		readings, err = l.poll(ctx, gp, d, readings[:0])
 		if err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -246,6 +308,29 @@ func (l *Line) serve(ctx context.Context, raw Port) error {
 			return err
 		}
 	}
+}
+
+func (l *Line) runJob(ctx context.Context, gp *gapPort, j job) error {
+	t0 := time.Now()
+	gp.begin(0, nil)
+	err := j.fn(ctx, gp)
+	gp.end()
+	l.mu.Lock()
+	l.stats.Jobs++
+	l.stats.Busy += time.Since(t0)
+	l.mu.Unlock()
+	return err
+}
+
+// InterFrameGap is the silence a line at mode m needs between two frames:
+// 3.5 characters, and at least 1.75 ms above 19200 bit/s (Modbus over
+// Serial Line §2.5.1.1, protocols.md §4.1).
+func InterFrameGap(m hardware.Mode) time.Duration {
+	g := 35 * m.CharTime() / 10
+	if m.Baud > 19200 {
+		g = max(g, 1750*time.Microsecond)
+	}
+	return g
 }
 
 // isPortFailure reports errors after which the port must be reopened.
@@ -272,10 +357,31 @@ func (l *Line) nextDue() *devState {
 	return best
 }
 
-func (l *Line) poll(ctx context.Context, d *devState, buf []drivers.Reading) ([]drivers.Reading, error) {
+// errProbe ends a probe (see Stats.Probes) once one request went unanswered.
+var errProbe = errors.New("bus: probe of a silent device: its one request went unanswered")
+
+func (l *Line) poll(ctx context.Context, gp *gapPort, d *devState, buf []drivers.Reading) ([]drivers.Reading, error) {
+	l.mu.Lock()
+	probe := d.state == Down || d.mute
+	l.mu.Unlock()
+	pctx := ctx
+	var cut func()
+	if probe {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		cut = cancel
+	}
 	t0 := time.Now()
-	rs, err := d.poller.Poll(ctx, buf)
+	gp.begin(d.Gap, cut)
+	rs, err := d.poller.Poll(pctx, buf)
+	cutShort, heard := gp.end()
 	busy := time.Since(t0)
+	if cutShort && ctx.Err() == nil {
+		// The driver saw its context cancelled; what happened is that the
+		// device did not answer.
+		err = fmt.Errorf("%w: %s: %w", drivers.ErrTimeout, d.ID, errProbe)
+	}
 	for i := range rs {
 		if rs[i].Device == "" {
 			rs[i].Device = d.ID
@@ -295,14 +401,19 @@ func (l *Line) poll(ctx context.Context, d *devState, buf []drivers.Reading) ([]
 	defer l.mu.Unlock()
 	l.stats.Transactions++
 	l.stats.Busy += busy
+	d.polls++
+	d.mute = err != nil && len(rs) == 0 && !heard
+	if probe {
+		l.stats.Probes++
+	}
 	switch {
 	case err == nil:
 		l.stats.OK++
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 	case errors.Is(err, drivers.ErrTimeout):
 		l.stats.Timeouts++
 	case errors.Is(err, drivers.ErrFrame):
 		l.stats.FrameErrors++
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 	case isDeviceError(err):
 		l.stats.DeviceErrors++
 	default:
@@ -311,10 +422,10 @@ func (l *Line) poll(ctx context.Context, d *devState, buf []drivers.Reading) ([]
 	prev := d.state
 	switch {
 	case err == nil:
-		d.fails, d.backoff, d.state, d.lastErr = 0, 0, OK, nil
+		d.fails, d.backoff, d.state, d.lastErr, d.lastOK = 0, 0, OK, nil, time.Now()
 	case len(rs) > 0:
 		// Answered in part: the device is alive.
-		d.fails, d.backoff, d.state, d.lastErr = 0, 0, Degraded, err
+		d.fails, d.backoff, d.state, d.lastErr, d.lastOK = 0, 0, Degraded, err, time.Now()
 	default:
 		d.fails++
 		d.lastErr = err
@@ -330,22 +441,31 @@ func (l *Line) poll(ctx context.Context, d *devState, buf []drivers.Reading) ([]
 		}
 		l.Logger.Log(ctx, level, "device state changed", "device", d.ID, "from", prev, "to", d.state, "err", err)
 	}
-	// Schedule: keep the device's phase; never burst to catch up.
-	next := d.next.Add(d.Interval)
-	if now := time.Now(); next.Before(now) {
-		next = now.Add(d.Interval - (now.Sub(d.next) % d.Interval))
-	}
+	d.next = l.schedule(d, time.Now())
+	return rs, errors.Join(err, emitErr)
+}
+
+// schedule returns when d is next due after a poll that ended at now.
+// Called with l.mu held.
+func (l *Line) schedule(d *devState, now time.Time) time.Time {
 	if d.state == Down {
 		// A silent device is tried ever more rarely, with jitter, so it
-		// costs at most one timeout per back-off window.
+		// costs at most one timeout (a probe) per back-off window.
 		if d.backoff == 0 {
-			d.backoff = d.Interval
+			d.backoff = max(d.Interval, l.MinBackoff)
 		}
 		d.backoff = min(d.backoff*2, l.MaxBackoff)
-		next = time.Now().Add(d.backoff/2 + rand.N(d.backoff/2+1))
+		return now.Add(d.backoff/2 + rand.N(d.backoff/2+1))
 	}
-	d.next = next
-	return rs, errors.Join(err, emitErr)
+	if d.Interval <= 0 {
+		return now // continuous: due again at once, behind those waiting longer
+	}
+	// Keep the device's phase; never burst to catch up.
+	next := d.next.Add(d.Interval)
+	if next.Before(now) {
+		next = now.Add(d.Interval - (now.Sub(d.next) % d.Interval))
+	}
+	return next
 }
 
 // deviceError is implemented by protocol exception errors that know they
@@ -377,7 +497,7 @@ func (l *Line) Do(ctx context.Context, fn func(ctx context.Context, p hardware.P
 // also queued as usual).
 func (l *Line) PollNow(ctx context.Context, id string) ([]drivers.Reading, error) {
 	var out []drivers.Reading
-	err := l.Do(ctx, func(ctx context.Context, _ hardware.Port) error {
+	err := l.Do(ctx, func(ctx context.Context, p hardware.Port) error {
 		l.mu.Lock()
 		var d *devState
 		for _, x := range l.devs {
@@ -389,8 +509,12 @@ func (l *Line) PollNow(ctx context.Context, id string) ([]drivers.Reading, error
 		if d == nil || d.poller == nil {
 			return fmt.Errorf("%w: device %s is not set up on %s", ErrLine, id, l.Name)
 		}
+		gp, ok := p.(*gapPort)
+		if !ok {
+			return fmt.Errorf("%w: %s: job port is %T", ErrLine, l.Name, p)
+		}
 		var err error
-		out, err = l.poll(ctx, d, nil)
+		out, err = l.poll(ctx, gp, d, nil)
 		return err
 	})
 	return out, err
@@ -406,10 +530,17 @@ func (l *Line) Has(id string) bool {
 	return false
 }
 
-// DeviceStatus is one device's state and last error.
+// DeviceStatus is one device's state, last error and schedule.
 type DeviceStatus struct {
 	State   State
 	LastErr string
+	Polls   uint64    // polls (and probes) since the line started
+	Fails   int       // polls in a row without an answer
+	LastOK  time.Time // end of the last poll that got an answer; zero if none
+	Next    time.Time // when the device is next due
+	// Backoff is the current back-off window of a down device (0 when
+	// the device is not backed off).
+	Backoff time.Duration
 }
 
 // States returns every device's state.
@@ -419,7 +550,7 @@ func (l *Line) States() map[string]DeviceStatus {
 	defer l.mu.Unlock()
 	m := make(map[string]DeviceStatus, len(l.devs))
 	for _, d := range l.devs {
-		s := DeviceStatus{State: d.state}
+		s := DeviceStatus{State: d.state, Polls: d.polls, Fails: d.fails, LastOK: d.lastOK, Next: d.next, Backoff: d.backoff}
 		if d.lastErr != nil {
 			s.LastErr = d.lastErr.Error()
 		}
@@ -454,13 +585,22 @@ func (l *Line) setPortOpen(open bool) {
 	l.mu.Unlock()
 }
 
-// gapPort keeps the silence a line needs between frames and turns I/O
-// failures of the port itself into portError so the owner reopens it.
+// gapPort keeps the silence a line needs between frames, counts the
+// line's traffic, limits a probe to one unanswered request, and turns I/O
+// failures of the port itself into portError so the owner reopens it. Only
+// the line's goroutine uses it.
 type gapPort struct {
 	Port
-	gap    time.Duration
-	gapDev time.Duration
-	last   time.Time
+	l    *Line
+	mode hardware.Mode
+	gap  time.Duration // the line's: max(InterFrameGap(mode), Line.Gap)
+
+	gapDev     time.Duration // the device's being polled
+	quiet      time.Time     // when the last byte was (or will have been) on the wire
+	unanswered bool          // a request went out and no byte has come back since
+	cut        func()        // non-nil during a probe: ends it
+	wasCut     bool
+	heard      bool // a byte came back during this poll
 }
 
 type portError struct{ err error }
@@ -468,14 +608,54 @@ type portError struct{ err error }
 func (e *portError) Error() string { return e.err.Error() }
 func (e *portError) Unwrap() error { return e.err }
 
+// begin starts a poll (cut non-nil: a probe) or a job.
+func (g *gapPort) begin(gapDev time.Duration, cut func()) {
+	g.gapDev, g.cut, g.wasCut, g.unanswered, g.heard = gapDev, cut, false, false, false
+}
+
+// end finishes a poll or job and reports whether a probe was cut short and
+// whether any byte came back.
+func (g *gapPort) end() (cut, heard bool) {
+	g.countUnanswered()
+	cut, heard = g.wasCut, g.heard
+	g.gapDev, g.cut, g.wasCut = 0, nil, false
+	return cut, heard
+}
+
+func (g *gapPort) countUnanswered() {
+	if g.unanswered {
+		g.unanswered = false
+		g.l.mu.Lock()
+		g.l.stats.Unanswered++
+		g.l.mu.Unlock()
+	}
+}
+
 func (g *gapPort) Write(b []byte) (int, error) {
-	if !g.last.IsZero() {
-		if wait := max(g.gap, g.gapDev) - time.Since(g.last); wait > 0 {
+	if g.cut != nil && g.unanswered {
+		// A probe: the device already left one request unanswered.
+		g.wasCut = true
+		g.cut()
+		return 0, errProbe
+	}
+	g.countUnanswered()
+	var waited time.Duration
+	if !g.quiet.IsZero() {
+		if wait := max(g.gap, g.gapDev) - time.Since(g.quiet); wait > 0 {
 			time.Sleep(wait)
+			waited = wait
 		}
 	}
 	n, err := g.Port.Write(b)
-	g.last = time.Now()
+	// The write returns once the bytes are queued; the line is busy until
+	// the last one has left.
+	g.quiet = time.Now().Add(g.mode.WireTime(n))
+	g.unanswered = n > 0
+	g.l.mu.Lock()
+	g.l.stats.Requests++
+	g.l.stats.BytesOut += uint64(n)
+	g.l.stats.Silence += waited
+	g.l.mu.Unlock()
 	if err != nil {
 		return n, &portError{err}
 	}
@@ -485,7 +665,11 @@ func (g *gapPort) Write(b []byte) (int, error) {
 func (g *gapPort) Read(b []byte) (int, error) {
 	n, err := g.Port.Read(b)
 	if n > 0 {
-		g.last = time.Now()
+		g.quiet = time.Now()
+		g.unanswered, g.heard = false, true
+		g.l.mu.Lock()
+		g.l.stats.BytesIn += uint64(n)
+		g.l.mu.Unlock()
 	}
 	if err != nil && !isTimeout(err) {
 		return n, &portError{err}

@@ -6,8 +6,8 @@
 // Labels are matched case-insensitively, with '_' or ' ' taken as '-'
 // (rs485_1 is RS485-1). A value that already names a device passes
 // through unchanged: for Serial any path (it contains '/'), for GPIO a
-// "/dev/…" path, a "gpiochipN:offset" line, or a line name the profile
-// itself maps to.
+// "/dev/…" path, a "gpiochipN:offset" line, a simulated line ("sim:/…" or
+// "unix:/…", served by townsim), or a line name the profile itself maps to.
 package board
 
 import (
@@ -125,10 +125,11 @@ func (p *Profile) GPIO(label string) (line string, err error) {
 	return p.resolve(label, p.gpio, "GPIO input")
 }
 
-// isLine reports whether s already names a GPIO line: /dev/… or
-// gpiochipN:offset.
+// isLine reports whether s already names a GPIO line: /dev/…,
+// gpiochipN:offset, or a simulated line served on a socket (sim:/… or
+// unix:/…, hardware/gpio.OpenRemote).
 func isLine(s string) bool {
-	if strings.HasPrefix(s, "/dev/") {
+	if strings.HasPrefix(s, "/dev/") || strings.HasPrefix(s, "sim:") || strings.HasPrefix(s, "unix:") {
 		return true
 	}
 	chip, off, ok := strings.Cut(s, ":")

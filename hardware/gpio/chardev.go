@@ -29,7 +29,13 @@ const waitSlice = 200 * time.Millisecond
 // Edge.Time is taken when the event is read: periph drops the kernel's
 // timestamp. Use it through an Input, which requests the line again after
 // an error.
+//
+// A name "sim:PATH" or "unix:PATH" is a simulated line served by another
+// process on a Unix-domain socket: Open returns OpenRemote(PATH).
 func Open(name string) (Line, error) {
+	if path, ok := RemotePath(name); ok {
+		return OpenRemote(path)
+	}
 	if _, err := host.Init(); err != nil {
 		return nil, fmt.Errorf("%w: %s: periph host init: %w", ErrLine, name, err)
 	}

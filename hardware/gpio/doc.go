@@ -8,7 +8,8 @@
 //     line's own clock), Now, Close. Two backends implement it: Open, the
 //     Linux GPIO character device through periph.io/x/host/v3/gpioioctl
 //     (the only code in the module that imports periph.io/x/host, all in
-//     chardev.go), and Sim, a simulated line.
+//     chardev.go), Sim, a simulated line, and OpenRemote, a simulated line
+//     served by another process (townsim) on a Unix-domain socket.
 //   - Input sits above a Line: it requests the line through an opener,
 //     and after a line error closes it, backs off, requests it again and,
 //     when the level changed while the line was away, reports that change
@@ -31,6 +32,30 @@
 //
 // Debouncing is not done here: drivers/pulse debounces from the edge
 // timestamps.
+//
+// # Remote simulated lines
+//
+// A simulator in another process (townsim, through firmware-sim/gpio's
+// Server) serves a simulated line on a Unix-domain socket; OpenRemote(path),
+// or Open("sim:/path") / Open("unix:/path"), is that line, so a gateway
+// config can say pin: "sim:/abs/.demo/gpio/DI1" on a machine without a GPIO
+// chip. The protocol is text, one message a line, server to client only
+// (inspect it with socat - UNIX-CONNECT:/abs/.demo/gpio/DI1):
+//
+//	<unix-nanos> <0|1>\n
+//
+// the time in nanoseconds since 1970-01-01 UTC as 1-19 decimal digits (no
+// sign), one space, the level (1: high). Lines are at most MaxRemoteLine
+// bytes; a line starting with '#' is a comment and is ignored. The first
+// message after connecting is the state: the line's level and the time it
+// took that level. Every later message is an edge: it changes the level
+// and is not earlier than the edge before it. The server sends an edge
+// shortly before its time on its clock (the same machine's wall clock;
+// the state line is never ahead of that clock) and the reader delivers it
+// when its time has come, so Edge.Time is the simulator's exact
+// timestamp; see OpenRemote for an edge that arrives after the reader
+// gave out a later time. Anything else is a line error wrapping
+// ErrRemote; ParseRemoteEdge and the stream decoder are fuzzed.
 //
 // # Linux
 //

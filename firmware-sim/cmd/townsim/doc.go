@@ -2,16 +2,22 @@
 // pseudo-terminals, so that the gateway can be run and demonstrated
 // without hardware:
 //
-//	townsim -dir .demo/dev [-scenario township] [-wire-time] [-faults 2=silent]
+//	townsim -dir .demo/dev [-gpio .demo/gpio] [-scenario township] [-wire-time] [-faults 2=silent]
 //
 // For each serial line of the scenario it opens a PTY, links DIR/<line>
 // to it (replacing a stale link, never a file), prints
 //
 //	line RS485-1 /abs/.demo/dev/RS485-1 -> /dev/pts/5 (modbus units 1,2,3)
 //
+// and for each digital input of the scenario it serves a Unix-domain
+// socket GPIODIR/<input> (-gpio GPIODIR; by default "gpio" beside DIR, so
+// -dir .demo/dev gives .demo/gpio; -gpio none serves no inputs) and prints
+//
+//	gpio DI1 /abs/.demo/gpio/DI1 (pulse water meter, 10 L/pulse, …)
+//
 // then a line "ready", and serves until SIGINT or SIGTERM, when it removes
-// its links. The gateway opens DIR/<line> like any serial device (a PTY
-// accepts any baud rate and parity). With -wire-time each reply is delayed
+// its links and sockets. The gateway opens DIR/<line> like any serial
+// device (a PTY accepts any baud rate and parity). With -wire-time each reply is delayed
 // by the request's and reply's time on the wire at the line's mode, plus
 // t3.5, so that line timing is realistic.
 //
@@ -40,6 +46,20 @@
 // add a line, append a Line with its name, mode and devices; other device
 // types (DL/T 645, CJ/T 188 meters) get a field of their own in Line and a
 // case in Line.build.
+//
+// # Digital inputs
+//
+// Digital inputs, played in real time from the start (firmware-sim/gpio;
+// the gateway opens them with pin "sim:/abs/GPIODIR/DIn", see
+// hardware/gpio's doc for the socket protocol):
+//
+//	input  wiring             signal
+//	DI1    pulse water meter  10 L/pulse, 2 Hz from 1 s after start (72 m³/h, demo-accelerated), idle low, high 250 ms, 2 bounces within 3 ms of every edge
+//	DI2    traffic loop       vehicles at random (Poisson, 0.5/s), idle low, high 300 ms per vehicle, ≥ 100 ms low between, 1 bounce within 1 ms
+//
+// Debounce 20 ms (the gateway's default) counts both exactly. A gateway
+// that connects late, or again, gets the current level and the edges from
+// then on: pulses while it is away are not seen, as on a real line.
 //
 // # Misbehaving devices
 //

@@ -57,13 +57,16 @@ func pollableStdin() (io.Reader, func()) {
 const usageHead = `townsim runs a simulated township's field devices on pseudo-terminals.
 
 Usage:
-  townsim -dir .demo/dev [-scenario township] [-wire-time] [-faults 2=silent] [-v]
+  townsim -dir .demo/dev [-gpio .demo/gpio] [-scenario township] [-wire-time] [-faults 2=silent] [-v]
   townsim -list
 
 For each line it links DIR/<line> to its PTY, prints
   line RS485-1 /abs/DIR/RS485-1 -> /dev/pts/5 (modbus units 1,2,3)
-then "ready", and serves until SIGINT/SIGTERM, when it removes its links.
-Open DIR/<line> from the gateway like a serial device.
+for each digital input it serves a Unix socket GPIODIR/<input> and prints
+  gpio DI1 /abs/GPIODIR/DI1 (pulse water meter, ...)
+then "ready", and serves until SIGINT/SIGTERM, when it removes its links
+and sockets. Open DIR/<line> from the gateway like a serial device, and
+an input as pin "sim:/abs/GPIODIR/DI1".
 
 Flags:
 `
@@ -82,6 +85,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	name := fs.String("scenario", "township", "scenario to run: "+strings.Join(scenarioNames(), ", "))
 	wire := fs.Bool("wire-time", false, "delay each reply by the request's and reply's time on the wire at the line's baud rate, plus t3.5")
 	faults := fs.String("faults", "", "faults from the start: UNIT=FAULT[,UNIT=FAULT...], e.g. 2=silent,3=exception:4 (FAULT as in the fault command)")
+	gpioFlag := fs.String("gpio", "", "directory for the digital inputs' Unix sockets (default: beside -dir, DIR/../gpio; \"none\": no inputs)")
 	list := fs.Bool("list", false, "print the scenario's register map and exit")
 	verbose := fs.Bool("v", false, "log every request and reply on stderr")
 	fs.Usage = func() {
@@ -153,7 +157,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			cleanups[i]()
 		}
 	}()
-	errc := make(chan error, len(lines))
+	errc := make(chan error, len(lines)+len(sc.Inputs))
 	for _, sl := range lines {
 		pty, err := serialsim.OpenPTY()
 		if err != nil {
@@ -174,6 +178,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 				cancel()
 			}
 		}()
+	}
+
+	if err := serveInputs(ctx, cancel, &wg, errc, gpioDir(*gpioFlag, abs), sc.Inputs, start, stdout, log); err != nil {
+		return err
 	}
 
 	cmds := make(chan string)

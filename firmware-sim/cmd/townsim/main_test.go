@@ -53,6 +53,7 @@ type townsim struct {
 	done  chan struct{} // closed when run has returned err
 	err   error
 	stop  context.CancelFunc
+	gpio  []string // "gpio" lines before ready
 }
 
 func startTownsim(t *testing.T, args ...string) *townsim {
@@ -90,7 +91,8 @@ func startTownsim(t *testing.T, args ...string) *townsim {
 }
 
 // next returns the next stdout line.
-// untilReady returns the "line" lines printed before "ready".
+// untilReady returns the "line" lines printed before "ready"; the "gpio"
+// lines go to ts.gpio.
 func (ts *townsim) untilReady() []string {
 	ts.t.Helper()
 	var lines []string
@@ -99,10 +101,14 @@ func (ts *townsim) untilReady() []string {
 		if l == "ready" {
 			return lines
 		}
-		if !strings.HasPrefix(l, "line ") {
-			ts.t.Fatalf("want a line or ready, got %q", l)
+		switch {
+		case strings.HasPrefix(l, "line "):
+			lines = append(lines, l)
+		case strings.HasPrefix(l, "gpio "):
+			ts.gpio = append(ts.gpio, l)
+		default:
+			ts.t.Fatalf("want a line, gpio or ready, got %q", l)
 		}
-		lines = append(lines, l)
 	}
 }
 

@@ -24,6 +24,8 @@ import (
 type Scenario struct {
 	Name  string
 	Lines []Line
+	// Inputs are digital inputs, served on Unix sockets (gpio.go).
+	Inputs []Input
 }
 
 // Line is one serial line, served on one PTY and linked as DIR/<Name>.

@@ -62,6 +62,10 @@ func township() Scenario {
 			Mode:  hardware.Mode{Baud: 1200, Parity: hardware.ParityEven},
 			Power: []PowerMeter{{Name: "pumping station", Address: "199700000042", Version: simdlt.V1997, Energy: "45678.90", Phases: 3}},
 		}},
+		Inputs: []Input{
+			waterMeterInput("DI1", 1),
+			trafficInput("DI2", 2),
+		},
 	}
 }
 

@@ -1,0 +1,220 @@
+package gpio_test
+
+// OpenRemote against the real other end: firmware-sim/gpio's Server, and
+// drivers/pulse counting over the socket.
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/drivers/pulse"
+	fw "github.com/townlink/townlink/firmware-sim/gpio"
+	hw "github.com/townlink/townlink/hardware/gpio"
+)
+
+// serve runs a Server until the test (or stop) ends it.
+func serve(t *testing.T, srv *fw.Server, edges iter.Seq[hw.Edge]) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ctx, edges); err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
+}
+
+// afterClient is edges made once srv has accepted a connection, starting
+// lead after that: the train does not begin before the reader listens.
+func afterClient(ctx context.Context, srv *fw.Server, lead time.Duration, mk func(start time.Time) iter.Seq[hw.Edge]) iter.Seq[hw.Edge] {
+	return func(yield func(hw.Edge) bool) {
+		for srv.Stats().Accepted == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+		for e := range mk(time.Now().Add(lead)) {
+			if !yield(e) {
+				return
+			}
+		}
+	}
+}
+
+func TestRemoteDeliversTheSimulatorsEdgesExactly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "DI1")
+	srv, err := fw.Listen(path, fw.ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantc := make(chan []hw.Edge, 1)
+	serve(t, srv, afterClient(ctx, srv, 50*time.Millisecond, func(start time.Time) iter.Seq[hw.Edge] {
+		tr := fw.Train{Start: start, Period: 20 * time.Millisecond, Pulses: 25, Bounce: 2 * time.Millisecond, Bounces: 3, Seed: 9}
+		wantc <- slices.Collect(tr.Edges())
+		return tr.Edges()
+	}))
+	l, err := hw.Open("sim:" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var got []hw.Edge
+	for len(got) < 25*2*7 {
+		e, err := l.WaitEdge(ctx, time.Time{})
+		if err != nil {
+			t.Fatalf("after %d edges: %v", len(got), err)
+		}
+		got = append(got, e)
+	}
+	want := <-wantc
+	for i := range want {
+		if got[i].Level != want[i].Level || !got[i].Time.Equal(want[i].Time) {
+			t.Fatalf("edge %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+	if st := srv.Stats(); st.Edges != len(want) || st.Clients != 1 || st.Dropped != 0 {
+		t.Fatalf("server stats %+v", st)
+	}
+}
+
+// counter runs a pulse counter on the remote line at path and sends every
+// count it reports.
+func counter(t *testing.T, ctx context.Context, path string, in *hw.Input) <-chan int64 {
+	t.Helper()
+	dev, err := pulse.New(pulse.Config{Device: "water-1", Input: pulse.Counter, Debounce: 5 * time.Millisecond,
+		Interval: 100 * time.Millisecond, Store: pulse.FileStore(t.TempDir())}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := make(chan int64, 1000)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := dev.Run(ctx, func(rd drivers.Reading) error {
+			n, _ := rd.Values["count"].AsInt()
+			select {
+			case counts <- n:
+			default:
+				t.Error("counts not read")
+			}
+			return nil
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+	t.Cleanup(wg.Wait)
+	return counts
+}
+
+// waitCount reads counts until one is want; a count above want fails.
+func waitCount(t *testing.T, counts <-chan int64, want int64) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	last := int64(-1)
+	for {
+		select {
+		case n := <-counts:
+			last = n
+			if n > want {
+				t.Fatalf("count %d, want %d: a bounce was counted", n, want)
+			}
+			if n == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("count never reached %d (last %d)", want, last)
+		}
+	}
+}
+
+func TestPulseCountsARemoteTrainWithBounceExactly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "DI1")
+	srv, err := fw.Listen(path, fw.ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pulses = 150
+	tr := fw.Train{Period: 20 * time.Millisecond, High: 10 * time.Millisecond, Pulses: pulses,
+		Bounce: 3 * time.Millisecond, Bounces: 3, Seed: 4}
+	serve(t, srv, afterClient(ctx, srv, 100*time.Millisecond, func(start time.Time) iter.Seq[hw.Edge] {
+		tr.Start = start
+		return tr.Edges()
+	}))
+	in := hw.NewInput("DI1", func(context.Context) (hw.Line, error) { return hw.Open("sim:" + path) }, hw.InputConfig{})
+	defer in.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	counts := counter(t, runCtx, path, in)
+	waitCount(t, counts, pulses)
+	// Reports go on after the train: the count stays.
+	for range 3 {
+		if n := <-counts; n != pulses {
+			t.Fatalf("count %d after the train, want %d", n, pulses)
+		}
+	}
+	if st := srv.Stats(); st.Edges != pulses*2*7 || in.LineErrors() != 0 {
+		t.Fatalf("server played %d edges (want %d), line errors %d", st.Edges, pulses*2*7, in.LineErrors())
+	}
+}
+
+func TestRemoteInputReconnectsWhenTheSimulatorRestarts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "DI1")
+	train := func(seed uint64) func(time.Time) iter.Seq[hw.Edge] {
+		return func(start time.Time) iter.Seq[hw.Edge] {
+			return fw.Train{Start: start, Period: 20 * time.Millisecond, Pulses: 20, Bounce: 2 * time.Millisecond, Bounces: 2, Seed: seed}.Edges()
+		}
+	}
+	srv1, err := fw.Listen(path, fw.ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop1 := serve(t, srv1, afterClient(ctx, srv1, 50*time.Millisecond, train(1)))
+
+	in := hw.NewInput("DI1", func(context.Context) (hw.Line, error) { return hw.Open("sim:" + path) },
+		hw.InputConfig{Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	defer in.Close()
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	counts := counter(t, runCtx, path, in)
+	waitCount(t, counts, 20)
+
+	// The simulator stops (its socket goes) and starts again.
+	stop1()
+	for in.LineErrors() == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the Input saw no line error after the simulator stopped")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	srv2, err := fw.Listen(path, fw.ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, srv2, afterClient(ctx, srv2, 50*time.Millisecond, train(2)))
+	waitCount(t, counts, 40)
+	if st := srv2.Stats(); st.Accepted != 1 || st.Edges != 20*2*5 {
+		t.Fatalf("second simulator: %+v", st)
+	}
+}
