@@ -51,6 +51,7 @@ type Gateway struct {
 	field       map[string]decoder // recorders and kiosks by device id
 	fieldDevs   []fieldbroker.Device
 	fieldBroker *fieldbroker.Broker
+	fwds        map[string]*uplink.Forwarder // by stream
 }
 
 type source struct {
@@ -86,7 +87,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	queues := make(map[drivers.Class]uplink.Queue)
 	for _, c := range streams {
 		name := pipeline.StreamOf(c)
-		q, err := db.Stream(name, badgerq.StreamOptions{Seal: sealer(name)})
+		q, err := db.Stream(name, badgerq.StreamOptions{Seal: sealer(name), Gap: g.gapRecord, Quota: quotaOf(cfg, name)})
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("%w: stream %s: %w", ErrStart, name, err)
@@ -115,7 +116,96 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	g.client = client
+	if err := g.buildForwarders(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return g, nil
+}
+
+// quotaOf is a stream's disk quota from the config (0: none).
+func quotaOf(cfg *config.Config, stream string) int64 {
+	q := cfg.Uplink.Quota
+	switch stream {
+	case wire.StreamTelemetry:
+		return int64(q.Telemetry)
+	case wire.StreamEvents:
+		return int64(q.Events)
+	case wire.StreamAlarms:
+		return int64(q.Alarms)
+	case wire.StreamEvidence:
+		return int64(q.Evidence)
+	}
+	return 0
+}
+
+// gapRecord is the record the queue stores in a stream when it had to
+// discard records from..to of it (quota or disk full): the platform sees
+// exactly what was dropped, never a silent hole.
+func (g *Gateway) gapRecord(from, to uint64, reason string) ([]byte, error) {
+	r := wire.GapRecord(g.cfg.Gateway.ID, from, to, reason, time.Now().UnixMilli())
+	if !clock.Synced() {
+		r.TSrc = wire.TSrcUnsynced
+	}
+	g.log.Warn("records discarded, gap record written", "from", from, "to", to, "reason", reason)
+	return wire.EncodeRecord(&r)
+}
+
+// buildForwarders sets up one forwarder per stream: telemetry and events
+// share a paced backlog; alarms and evidence are never paced.
+func (g *Gateway) buildForwarders() error {
+	var pacer *uplink.Pacer
+	if rate := g.cfg.Uplink.DrainRate; rate > 0 {
+		var err error
+		if pacer, err = uplink.NewPacer(float64(rate), 0); err != nil {
+			return fmt.Errorf("%w: uplink.drain_rate: %w", ErrStart, err)
+		}
+	}
+	g.fwds = map[string]*uplink.Forwarder{}
+	for _, c := range streams {
+		name := pipeline.StreamOf(c)
+		f := &uplink.Forwarder{
+			Queue:     g.queues[c],
+			Publisher: g.client,
+			Topic:     g.topic(name),
+			Frame: func(recs [][]byte) ([]byte, error) {
+				return wire.AppendBatch(nil, g.cfg.Gateway.ID, name, recs), nil
+			},
+			MaxBatch: g.cfg.Uplink.Batch.MaxRecords,
+			Window:   g.cfg.Uplink.Window,
+			MaxRetry: 30 * time.Second,
+			Logger:   g.log.With("part", "forwarder", "stream", name),
+		}
+		if c == drivers.Telemetry || c == drivers.Event {
+			f.Pacer = pacer
+		}
+		if g.cfg.Uplink.Ack == config.AckPlatform {
+			f.Ack = uplink.AckPlatform
+		}
+		g.fwds[name] = f
+	}
+	return nil
+}
+
+// subscribeAcks takes the platform's {stream, upto} acknowledgements in
+// ack: platform mode.
+func (g *Gateway) subscribeAcks(ctx context.Context) error {
+	if g.cfg.Uplink.Ack != config.AckPlatform {
+		return nil
+	}
+	return g.client.Subscribe(ctx, g.topic(wire.StreamAck), func(_ string, p []byte) {
+		a, err := wire.DecodeAck(p)
+		if err != nil {
+			g.log.Warn("malformed platform ack", "err", err)
+			return
+		}
+		f, ok := g.fwds[a.Stream]
+		if !ok {
+			g.log.Warn("platform ack for an unknown stream", "stream", a.Stream)
+			return
+		}
+		f.PlatformAck(a.Upto)
+	})
 }
 
 // sealer gives each stored record its seq (and, on the evidence stream, its
@@ -160,6 +250,10 @@ func (g *Gateway) newClient() (*mqttpub.Client, error) {
 		Logger:   g.log.With("part", "uplink"),
 		OnConnect: func() {
 			g.status.kick()
+			// Resend at once what waited for the broker.
+			for _, f := range g.fwds {
+				f.Reconnected()
+			}
 		},
 	}
 	if u.PasswordFile != "" {
@@ -211,21 +305,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err := g.subscribeCommands(ctx); err != nil {
 		g.log.Warn("command subscription will be retried on connect", "err", err)
 	}
-	for _, c := range streams {
-		name := pipeline.StreamOf(c)
-		f := &uplink.Forwarder{
-			Queue:     g.queues[c],
-			Publisher: g.client,
-			Topic:     g.topic(name),
-			Frame: func(recs [][]byte) ([]byte, error) {
-				return wire.AppendBatch(nil, g.cfg.Gateway.ID, name, recs), nil
-			},
-			MaxBatch: g.cfg.Uplink.Batch.MaxRecords,
-			Window:   g.cfg.Uplink.Window,
-			// After an outage, resend soon after the broker is back.
-			MaxRetry: 5 * time.Second,
-			Logger:   g.log.With("part", "forwarder", "stream", name),
-		}
+	if err := g.subscribeAcks(ctx); err != nil {
+		g.log.Warn("ack subscription will be retried on connect", "err", err)
+	}
+	for name, f := range g.fwds {
 		goRun("forwarder "+name, f.Run)
 	}
 	for _, l := range g.lines {

@@ -92,6 +92,9 @@ func (s *statusReporter) snapshot(state string) *wire.Status {
 	s.mu.Lock()
 	maps.Copy(st.Dropped, s.dropped)
 	s.mu.Unlock()
+	for reason, n := range s.g.db.Dropped() {
+		st.Dropped[reason] += n
+	}
 	if s.g.lines != nil || s.g.sources != nil {
 		st.Devices = s.devices()
 	}

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
 // Errors. Every error the package returns wraps one of these.
@@ -149,7 +148,7 @@ func Start(o Options) (*Broker, error) {
 	// broker must not (DESIGN.md, library facts).
 	caps.MaximumInflight = 65535
 	caps.ReceiveMaximum = 65535
-	caps.MaximumClientWritesPending = 4096 // only PUBACK-independent writes (downlink) use this queue
+	caps.MaximumClientWritesPending = 4096 // queued deliveries (downlink commands); PUBACKs are written directly
 	caps.MaximumSessionExpiryInterval = sessionExpiry
 	caps.MaximumPacketSize = wireLimit(maxPayload)
 	srv := mqtt.New(&mqtt.Options{Capabilities: caps, Logger: log.With("component", "mochi"), InlineClient: true})
@@ -165,9 +164,10 @@ func Start(o Options) (*Broker, error) {
 		if ln.addr == "" {
 			continue
 		}
-		l, nl, err := listen(ln.addr, ln.tls)
+		l, err := listen(ln.id, ln.addr, ln.tls, &srv.Listeners.ClientsWg)
 		if err == nil {
-			err = srv.AddListener(listeners.NewNet(ln.id, nl))
+			*ln.dst = l // before AddListener: shutdownListeners must see it
+			err = srv.AddListener(l)
 		}
 		if err != nil {
 			b.stop()
@@ -175,7 +175,6 @@ func Start(o Options) (*Broker, error) {
 			_ = srv.Close()
 			return nil, fmt.Errorf("%w on %s: %w", ErrListen, ln.addr, err)
 		}
-		*ln.dst = l
 	}
 	if err := srv.Serve(); err != nil {
 		b.stop()
@@ -238,7 +237,7 @@ func (b *Broker) Addr() string {
 	if b.tcp == nil {
 		return ""
 	}
-	return b.tcp.Addr().String()
+	return b.tcp.Address()
 }
 
 // TLSAddr is the TLS listener's address, "" if none.
@@ -246,7 +245,7 @@ func (b *Broker) TLSAddr() string {
 	if b.tlsL == nil {
 		return ""
 	}
-	return b.tlsL.Addr().String()
+	return b.tlsL.Address()
 }
 
 // Command publishes payload (QoS 1, not retained) to the device's downlink

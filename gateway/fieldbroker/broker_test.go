@@ -295,7 +295,7 @@ func TestRejectedIsAcknowledgedOnce(t *testing.T) {
 	}
 	b := startBroker(t, fieldbroker.Options{Handle: rec.handle})
 	o := clientOpts(b.Addr(), "u-kiosk-1", "pw-kiosk-1", "kiosk-1", false).
-		SetAutoReconnect(true).SetMaxReconnectInterval(50 * time.Millisecond)
+		SetAutoReconnect(true).SetMaxReconnectInterval(50 * time.Millisecond).SetStore(fileStore(t))
 	c := connect(t, o)
 	publish(t, c, "field/kiosk-1/ticket.issued", "bad")
 	publish(t, c, "field/kiosk-1/ticket.issued", "good")
@@ -322,7 +322,8 @@ func TestTransientFailureResent(t *testing.T) {
 	b := startBroker(t, fieldbroker.Options{Handle: rec.handle})
 	o := clientOpts(b.Addr(), "u-cam-01", "pw-cam-01", "cam-01-persistent", false).
 		SetAutoReconnect(true).
-		SetMaxReconnectInterval(50 * time.Millisecond)
+		SetMaxReconnectInterval(50 * time.Millisecond).
+		SetStore(fileStore(t))
 	c := connect(t, o)
 	const n = 30
 	for i := range n {
@@ -379,6 +380,9 @@ func burst(t *testing.T, failEvery int) {
 	for _, d := range testDevices {
 		o := clientOpts(b.Addr(), d.Username, string(d.Password), d.ID, false).
 			SetAutoReconnect(true).SetMaxReconnectInterval(50 * time.Millisecond)
+		if failEvery > 0 {
+			o.SetStore(fileStore(t))
+		}
 		c := connect(t, o)
 		wg.Add(1)
 		go func() {
@@ -562,7 +566,7 @@ func TestTLS(t *testing.T) {
 	}
 	// The transient-failure path over TLS (close_notify, drain, reconnect).
 	o3 := clientOpts(b.TLSAddr(), "u-cam-02", "pw-cam-02", "cam-02", false).
-		SetAutoReconnect(true).SetMaxReconnectInterval(50 * time.Millisecond)
+		SetAutoReconnect(true).SetMaxReconnectInterval(50 * time.Millisecond).SetStore(fileStore(t))
 	o3.Servers = nil
 	o3.AddBroker("ssl://" + b.TLSAddr()).SetTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
 	c3 := connect(t, o3)

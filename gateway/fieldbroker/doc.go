@@ -36,13 +36,14 @@
 //     returns the bare packets.Code; server.go:920-925 writes it). Counted
 //     as malformed.
 //   - Any other error (store full, disk error, ctx cancelled): transient.
-//     The hook closes the connection (MQTT 5: DISCONNECT 0x89 first) and
-//     returns packets.ErrRejectPacket, for which processPublish returns nil
-//     before any acknowledgement is built (server.go:916-917), for 3.1.1
-//     and 5 alike. Returning ErrRejectPacket alone would not be enough: a
+//     The hook closes the connection (MQTT 5: DISCONNECT 0x89 first; the
+//     socket is half-closed and drained so that PUBACKs already written
+//     are not destroyed by a RST) and returns packets.ErrRejectPacket, for
+//     which processPublish returns nil before any acknowledgement is built
+//     (server.go:916-917), for 3.1.1 and 5 alike. Returning ErrRejectPacket alone would not be enough: a
 //     3.1.1 client resends an unacknowledged PUBLISH only after it
-//     reconnects, and the Handler's goroutine keeps reading its later
-//     messages. Closing the connection forces the reconnect, and a
+//     reconnects, and mochi keeps reading its later messages
+//     on the same connection. Closing the connection forces the reconnect, and a
 //     persistent-session client (CleanSession=false) resends the message
 //     with DUP set. Counted as handler_errors. A QoS 0 message is lost.
 //     (Any other error type from a hook would be a trap: for 3.1.1 mochi
@@ -80,4 +81,11 @@
 // goroutine, so a Handler that blocks stalls only that device; Close
 // cancels the Handler's context and waits for every client goroutine.
 // Sessions of disconnected persistent clients expire after 7 days.
+//
+// The listeners are the package's own (listen.go): a connection must
+// complete CONNECT (and TLS) within 30 s, because mochi sets no deadline
+// before CONNECT; Close drops sockets that never logged in, which mochi's
+// Close would otherwise wait for forever; and the accept loop counts each
+// connection in mochi's ClientsWg before starting its goroutine, which
+// mochi's own listeners do not (a WaitGroup race with Close).
 package fieldbroker

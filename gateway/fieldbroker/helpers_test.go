@@ -197,6 +197,13 @@ func waitStats(t *testing.T, b *fieldbroker.Broker, what string, cond func(field
 	}
 }
 
+// fileStore is the paho outbox of a reconnecting test device. paho's
+// MemoryStore hands resume() the same packet the writer goroutine may still
+// be writing, and resume sets its DUP flag: a data race inside paho v1.5.1
+// (eclipse-paho/paho.mqtt.golang#703) that fails -race runs. The FileStore
+// decodes a fresh packet.
+func fileStore(t *testing.T) paho.Store { return paho.NewFileStore(t.TempDir()) }
+
 // connHolder lets a test cut a paho client's TCP connection (an unclean end).
 type connHolder struct {
 	mu sync.Mutex

@@ -243,7 +243,7 @@ func (b *Broker) dropConnection(cl *mqtt.Client) {
 			Properties:  packets.Properties{ReasonString: packets.ErrServerBusy.Reason},
 		})
 	}
-	if nc := cl.Net.Conn; nc != nil {
+	if nc := cl.Net.Conn; nc != nil && !b.closing.Load() {
 		if hc, ok := nc.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil {
 			_ = nc.SetReadDeadline(time.Now().Add(drainTimeout))
 			_, _ = io.Copy(io.Discard, nc)
