@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,6 +89,14 @@ func Open(o Options) (*DB, error) {
 	}
 	log = log.With("queue", "badgerq")
 	bdb, err := badger.Open(o.badgerOptions(log))
+	if err != nil && strings.Contains(err.Error(), "Create a new file") {
+		// A kill -9 between Badger creating a .mem or .vlog file and sizing
+		// it leaves an empty file that fails the next open once; that open
+		// removes it (dgraph-io/badger#2207). Badger flattens the cause to
+		// text, so errors.Is cannot match it.
+		log.Warn("store: retrying open after an interrupted file creation", "err", err)
+		bdb, err = badger.Open(o.badgerOptions(log))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("badgerq: open %s: %w", o.Dir, err)
 	}
