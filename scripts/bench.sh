@@ -60,3 +60,15 @@ printf '%-52s %9s %9s %7s\n' "  + 1 dead meter (gap 20ms), live meters" \
   "$(metric $b live_tx/s 3)" "$(metric 'BenchmarkLineOwner32Meters/gap=20ms' limit_tx/s 3)" "$(metric $b live_%_of_limit 1)"
 printf '%-52s %s requests, %s ms of line time per back-off window (%s windows, %s %% of the line)\n' "  dead meter cost" \
   "$(metric $b dead_timeouts_per_window 2)" "$(metric $b dead_ms_per_window 0)" "$(metric $b windows 0)" "$(metric $b dead_line_% 1)"
+
+# Memory: the queue holding a 1M-record backlog while it is written (a child
+# process per run), with the gateway's default soft heap limit and without;
+# then a running gateway at about ten readings a second.
+echo
+echo "memory (1M records of 200 B written into the queue, then held after a reopen)"
+for lim in 56MiB off; do
+  GOMEMLIMIT=$lim TOWNLINK_MEM=1 go test -count=1 -run 'TestBacklogMemory$' -v ./uplink/badgerq 2>&1 | tee -a "$out" |
+    grep 'lowmem' | sed -E "s/.*lowmem, [0-9]+ entries of 200 B: /  GOMEMLIMIT=$lim: /; s/VmHWM [0-9]+ kB, //; s/, RssFile.*//"
+done
+echo "  goal: RssAnon ≤ 64 MB while holding a 1M-record backlog and ingesting"
+scripts/memory.sh

@@ -93,10 +93,10 @@ type Profile struct {
 // to trade memory for flash.
 func LowMemory() Profile {
 	return Profile{
-		MemTableSize:            8 << 20,
+		MemTableSize:            4 << 20,
 		NumMemtables:            2,
-		BaseTableSize:           2 << 20,
-		BaseLevelSize:           8 << 20,
+		BaseTableSize:           1 << 20,
+		BaseLevelSize:           4 << 20,
 		NumLevelZeroTables:      2,
 		NumLevelZeroTablesStall: 8,
 		NumCompactors:           2,

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/debug"
 
 	"github.com/townlink/townlink/gateway"
 	"github.com/townlink/townlink/gateway/config"
@@ -18,6 +20,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := newFlags("run", "-c FILE", "Run the gateway with a config file until SIGINT/SIGTERM.", stderr)
 	path := fs.String("c", "/etc/townlink/townlink.yaml", "config `file`")
 	jsonLogs := fs.Bool("json", false, "log as JSON lines (for journald/log shippers)")
+	memLimit := fs.String("memory-limit", "56MiB", "soft limit for the Go heap (GC works harder near it; 0 = none; GOMEMLIMIT overrides)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -27,6 +30,18 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg, err := config.Load(*path)
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		lim, err := config.ParseByteSize(*memLimit)
+		if err != nil {
+			return fmt.Errorf("%w: -memory-limit: %v", errUsage, err)
+		}
+		if lim > 0 {
+			// Badger's table builders are most of the gateway's private
+			// memory while a backlog is written; a soft limit keeps it
+			// near 50 MB at some cost in peak ingest rate (docs/benchmarks.md).
+			debug.SetMemoryLimit(int64(lim))
+		}
 	}
 	opts := &slog.HandlerOptions{Level: cfg.Gateway.LogLevel}
 	var h slog.Handler = slog.NewTextHandler(stderr, opts)
