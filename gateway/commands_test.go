@@ -143,3 +143,45 @@ func TestCommandsFromThePlatform(t *testing.T) {
 		t.Error("config leaks a secret")
 	}
 }
+
+// A command sent while the gateway is away waits in its persistent
+// session and is answered when it is back.
+func TestCommandQueuedWhileGatewayAway(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	unit := simmb.NewUnit(1)
+	unit.SetHolding(0, 1)
+	ptyPath := serve(t, simmb.NewBus(hardware.Mode{Baud: 9600}, unit))
+	path := writeConfig(t, t.TempDir(), broker.URL, `
+- {name: RS485-1, port: "`+ptyPath+`", baud: 9600}`, `
+- {id: m1, kind: enterprise, driver: modbus, line: RS485-1, unit: 1, interval: 1h, timeout: 200ms, points: [{name: n, table: holding, address: 0, type: uint16}]}`)
+	cm := newCommander(t, broker.URL)
+	stop := runGateway(t, path)
+	if r := cm.do("ping", "", nil); !r.OK {
+		t.Fatalf("ping = %+v", r)
+	}
+	stop() // a clean stop: the session stays at the broker
+
+	b, _ := wire.EncodeCommand(&wire.Command{ID: "while-away", Op: "ping"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cm.c.Publish(ctx, wire.Topic("320583", "320583104", "gw-test-01", wire.StreamCmd), b); err != nil {
+		t.Fatal(err)
+	}
+	runGateway(t, path)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cm.mu.Lock()
+		r := cm.results["while-away"]
+		cm.mu.Unlock()
+		if r != nil {
+			if !r.OK {
+				t.Errorf("queued ping = %+v", r)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the command sent while the gateway was away was never answered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

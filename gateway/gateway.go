@@ -172,6 +172,8 @@ func (g *Gateway) buildForwarders() error {
 				return wire.AppendBatch(nil, g.cfg.Gateway.ID, name, recs), nil
 			},
 			MaxBatch: g.cfg.Uplink.Batch.MaxRecords,
+			MaxBytes: int(g.cfg.Uplink.Batch.MaxBytes),
+			MaxDelay: g.cfg.Uplink.Batch.MaxDelay,
 			Window:   g.cfg.Uplink.Window,
 			MaxRetry: 30 * time.Second,
 			Logger:   g.log.With("part", "forwarder", "stream", name),
@@ -247,7 +249,9 @@ func (g *Gateway) newClient() (*mqttpub.Client, error) {
 		Username: u.Username,
 		Will:     &mqttpub.Message{Topic: g.topic(wire.StreamStatus), Payload: will},
 		Backoff:  mqttpub.Backoff{Min: u.Backoff.Min, Max: u.Backoff.Max},
-		Logger:   g.log.With("part", "uplink"),
+		// The broker keeps commands sent while the gateway is away.
+		PersistentSession: true,
+		Logger:            g.log.With("part", "uplink"),
 		OnConnect: func() {
 			g.status.kick()
 			// Resend at once what waited for the broker.

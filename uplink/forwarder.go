@@ -77,7 +77,14 @@ type Forwarder struct {
 	// Frame builds one MQTT payload from stored records (the gateway passes
 	// wire.AppendBatch). It is called from Run's goroutine only.
 	Frame    func(recs [][]byte) ([]byte, error)
-	MaxBatch int           // records per message; default 100
+	MaxBatch int // records per message; default 100
+	// MaxBytes bounds the stored bytes of one message's records (0: no
+	// bound); a single larger record still goes alone.
+	MaxBytes int
+	// MaxDelay lets a live batch that is not full wait up to this long for
+	// more records, so a quiet township sends fewer, fuller messages
+	// (0: publish at once). The backlog never waits.
+	MaxDelay time.Duration
 	Window   int           // batches in flight at once (per lane); default 8
 	Retry    time.Duration // pause after a failed publish or peek; default 1s, doubling
 	MaxRetry time.Duration // the pause stops doubling here; default 30s
@@ -358,6 +365,17 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		go func(l *lane, after, bound uint64, n int) { // owned by Run: waited for by wg
 			defer wg.Done()
 			e, err := f.Queue.Peek(pctx, after, n)
+			if err == nil && !l.bounded && f.MaxDelay > 0 && len(e) < n {
+				t := time.NewTimer(f.MaxDelay)
+				select {
+				case <-t.C:
+					if more, err2 := f.Queue.Peek(pctx, after, n); err2 == nil {
+						e = more
+					}
+				case <-pctx.Done():
+				}
+				t.Stop()
+			}
 			if err == nil && l.bounded {
 				k := 0
 				for k < len(e) && e[k].Seq <= bound {
@@ -466,6 +484,16 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			entries := r.entries
 			if len(entries) > maxBatch {
 				entries = entries[:maxBatch]
+			}
+			if f.MaxBytes > 0 {
+				size := 0
+				for i, e := range entries {
+					size += len(e.Data)
+					if size > f.MaxBytes && i > 0 {
+						entries = entries[:i]
+						break
+					}
+				}
 			}
 			if len(entries) == 0 {
 				if l.bounded {

@@ -802,3 +802,35 @@ func TestForwarderMosquittoBrokerRestart(t *testing.T) {
 	})
 	t.Logf("acked %d before the outage; %d failed publishes", stalled, pub.fails.Load())
 }
+
+// MaxBytes cuts a message before its records exceed the bound; MaxDelay
+// lets a short live batch wait for more records.
+func TestForwarderBatchesByBytesAndDelay(t *testing.T) {
+	l := newLedger()
+	q := newMemQueue(t, l)
+	q.add(10)
+	p := newCtlPublisher(t, l)
+	rec := len(record(1))
+	stop, _ := runForwarder(t, &uplink.Forwarder{Queue: q, Publisher: p, Topic: "t/telemetry", Frame: frame,
+		MaxBatch: 100, MaxBytes: 3*rec + rec/2, Window: 1, MaxDelay: 300 * time.Millisecond})
+	for want := uint64(1); want <= 10; {
+		c := p.next(t)
+		if c.seqs[0] != want || len(c.seqs) > 3 {
+			t.Fatalf("batch %v: want it to start at %d with at most 3 records (bytes bound)", c.seqs, want)
+		}
+		want += uint64(len(c.seqs))
+		c.res <- nil
+	}
+	// A quiet stream: one record, then two more within the delay, go as one message.
+	q.add(1)
+	time.Sleep(50 * time.Millisecond)
+	q.add(2)
+	c := p.next(t)
+	if !slices.Equal(c.seqs, []uint64{11, 12, 13}) {
+		t.Fatalf("with MaxDelay the live batch was %v, want 11..13 together", c.seqs)
+	}
+	c.res <- nil
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -423,14 +424,54 @@ func (c *Client) pahoOptions(cn *conn) *mqtt.ClientOptions {
 	po.SetWriteTimeout(writeTimeout(o.PublishTimeout))
 	po.SetAutoReconnect(false) // our run loop reconnects, with our backoff and failover
 	po.SetConnectRetry(false)
-	po.SetCleanSession(true)
+	po.SetCleanSession(!o.PersistentSession)
 	po.SetResumeSubs(false)
+	if o.PersistentSession {
+		// The broker may deliver queued messages right after CONNACK,
+		// before this connection has subscribed again: route them.
+		po.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { c.route(m.Topic(), m.Payload()) })
+	}
 	po.SetOrderMatters(false)
 	if o.Will != nil {
 		po.SetBinaryWill(o.Will.Topic, o.Will.Payload, 1, true)
 	}
 	po.SetConnectionLostHandler(func(_ mqtt.Client, err error) { cn.dropped(err) })
 	return po
+}
+
+// route hands a message that arrived outside a live subscription (queued
+// for a persistent session) to every subscription whose filter matches.
+func (c *Client) route(topic string, payload []byte) {
+	c.mu.Lock()
+	subs := append([]*subscription(nil), c.subs...)
+	c.mu.Unlock()
+	for _, s := range subs {
+		if TopicMatches(s.filter, topic) {
+			s.handler(topic, payload)
+		}
+	}
+}
+
+// TopicMatches reports whether an MQTT topic filter (with + and #, and an
+// optional $share/GROUP/ prefix) matches a topic.
+func TopicMatches(filter, topic string) bool {
+	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
+		_, f, found := strings.Cut(rest, "/")
+		if !found {
+			return false
+		}
+		filter = f
+	}
+	fs, ts := strings.Split(filter, "/"), strings.Split(topic, "/")
+	for i, f := range fs {
+		if f == "#" {
+			return i < len(ts) || i == len(ts)
+		}
+		if i >= len(ts) || (f != "+" && f != ts[i]) {
+			return false
+		}
+	}
+	return len(fs) == len(ts)
 }
 
 func (c *Client) resubscribe(ctx context.Context, cn *conn) {

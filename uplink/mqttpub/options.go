@@ -74,7 +74,12 @@ type Options struct {
 	// status. It runs on the connection goroutine: it may call Publish, but
 	// should not block for long.
 	OnConnect func()
-	Logger    *slog.Logger // nil: discard
+	// PersistentSession asks the broker to keep this client's session
+	// (CleanSession false): QoS 1 messages for its subscriptions, such as
+	// the platform's commands, are queued while it is away and delivered
+	// when it reconnects.
+	PersistentSession bool
+	Logger            *slog.Logger // nil: discard
 }
 
 // Defaults, applied by New to zero fields.

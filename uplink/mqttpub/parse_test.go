@@ -44,3 +44,22 @@ func FuzzParseBroker(f *testing.F) {
 		}
 	})
 }
+
+func TestTopicMatches(t *testing.T) {
+	for _, c := range []struct {
+		filter, topic string
+		want          bool
+	}{
+		{"townlink/v1/#", "townlink/v1/320583/320583104/gw/cmd", true},
+		{"townlink/v1/+/+/gw/cmd", "townlink/v1/320583/320583104/gw/cmd", true},
+		{"townlink/v1/+/+/gw/cmd", "townlink/v1/320583/320583104/gw/ack", false},
+		{"a/b", "a/b/c", false},
+		{"a/#", "a", true},
+		{"$share/platform/townlink/#", "townlink/x", true},
+		{"a/+", "a", false},
+	} {
+		if got := mqttpub.TopicMatches(c.filter, c.topic); got != c.want {
+			t.Errorf("TopicMatches(%q, %q) = %v, want %v", c.filter, c.topic, got, c.want)
+		}
+	}
+}
