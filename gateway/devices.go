@@ -33,6 +33,14 @@ func (g *Gateway) buildDevices() error {
 		byLine[d.Line] = append(byLine[d.Line], bd)
 	}
 	for _, d := range g.cfg.Devices {
+		if d.Driver == config.DriverModbusTCP {
+			td, err := g.modbusTCPDevice(d)
+			if err != nil {
+				return fmt.Errorf("%w: device %s: %w", ErrStart, d.ID, err)
+			}
+			g.sources = append(g.sources, source{id: d.ID, src: td})
+			continue
+		}
 		if d.Driver != config.DriverPulse {
 			continue
 		}
@@ -151,9 +159,13 @@ func (g *Gateway) sourceState(id string) string {
 		return st
 	}
 	for _, s := range g.sources {
-		if s.id == id {
-			return string(bus.OK)
+		if s.id != id {
+			continue
 		}
+		if st, ok := s.src.(interface{ State() string }); ok {
+			return st.State()
+		}
+		return string(bus.OK)
 	}
 	return string(bus.Down)
 }

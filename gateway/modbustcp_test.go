@@ -1,0 +1,80 @@
+package gateway_test
+
+import (
+	"bufio"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/townlink/townlink/uplink/mqttpub/mosquittotest"
+	"github.com/townlink/townlink/uplink/wire"
+)
+
+// A Modbus TCP device (Debian's pymodbus TCP server, which nobody here
+// wrote) polled by the gateway: its registers arrive exactly.
+func TestModbusTCPDevice(t *testing.T) {
+	const py = "/usr/bin/python3"
+	cmd := exec.Command(py, "../drivers/modbus/testdata/pymodbus_server.py", "tcp")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%v: apt-get install python3 python3-pymodbus", err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if port, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
+				ready <- port
+				return
+			}
+		}
+		close(ready)
+	}()
+	var port string
+	select {
+	case p, ok := <-ready:
+		if !ok {
+			t.Fatal("pymodbus TCP server ended without READY (apt-get install python3-pymodbus)")
+		}
+		port = p
+	case <-time.After(30 * time.Second):
+		t.Fatal("pymodbus TCP server did not start")
+	}
+
+	broker := mosquittotest.Start(t)
+	plat := newPlatform(t, broker.URL)
+	path := writeConfig(t, t.TempDir(), broker.URL, `
+- {name: RS485-1, port: /dev/null, baud: 9600}`, `
+- id: pump-house-tcp
+  kind: enterprise
+  driver: modbus-tcp
+  host: "127.0.0.1:`+port+`"
+  unit: 1
+  interval: 300ms
+  timeout: 200ms
+  points:
+    - {name: temp_c, table: holding, address: 1, type: uint16, scale: 0.1}
+    - {name: f32, table: holding, address: 4, type: float32}
+    - {name: energy_kwh, table: holding, address: 14, type: uint32, scale: 0.001}`)
+	runGateway(t, path)
+	plat.waitFor("a record from the TCP device", 30*time.Second, func() bool {
+		_, ok := plat.latest(wire.StreamTelemetry, "pump-house-tcp")
+		return ok
+	})
+	r, _ := plat.latest(wire.StreamTelemetry, "pump-house-tcp")
+	for k, want := range map[string]string{"temp_c": "25.3", "f32": "12.5", "energy_kwh": "4000000.000"} {
+		if got := r.Vals[k].String(); got != want {
+			t.Errorf("%s = %s, want %s", k, got, want)
+		}
+	}
+	plat.waitFor("the TCP device ok in status", 20*time.Second, func() bool { return plat.deviceState("pump-house-tcp") == "ok" })
+}

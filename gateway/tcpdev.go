@@ -1,0 +1,86 @@
+package gateway
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/drivers/modbus"
+	"github.com/townlink/townlink/gateway/bus"
+	"github.com/townlink/townlink/gateway/config"
+)
+
+// tcpDevice polls a Modbus TCP device at its interval. Unlike a serial
+// line, a TCP device has the connection to itself, so it runs as a source
+// of its own.
+type tcpDevice struct {
+	id       string
+	interval time.Duration
+	dev      *modbus.Device
+	tr       *modbus.TCP
+
+	mu    sync.Mutex
+	fails int
+	polls int
+}
+
+func (g *Gateway) modbusTCPDevice(d config.Device) (*tcpDevice, error) {
+	mc, err := modbusConfig(d)
+	if err != nil {
+		return nil, err
+	}
+	host := d.Host
+	var dialer net.Dialer
+	tr := modbus.NewTCP(func(ctx context.Context) (net.Conn, error) { return dialer.DialContext(ctx, "tcp", host) }, d.Timeout)
+	dev, err := modbus.New(mc, tr)
+	if err != nil {
+		return nil, err
+	}
+	return &tcpDevice{id: d.ID, interval: d.Interval, dev: dev, tr: tr}, nil
+}
+
+// Run polls until ctx ends.
+func (t *tcpDevice) Run(ctx context.Context, emit func(drivers.Reading) error) error {
+	defer t.tr.Close()
+	tick := time.NewTicker(t.interval)
+	defer tick.Stop()
+	for {
+		rs, err := t.dev.Poll(ctx, nil)
+		t.mu.Lock()
+		t.polls++
+		if err != nil && len(rs) == 0 {
+			t.fails++
+		} else {
+			t.fails = 0
+		}
+		t.mu.Unlock()
+		for _, r := range rs {
+			if r.Device == "" {
+				r.Device = t.id
+			}
+			emit(r) // a failure to queue is logged and counted by the pipeline
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// State is the device's state for the status message.
+func (t *tcpDevice) State() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.polls == 0:
+		return string(bus.Degraded)
+	case t.fails == 0:
+		return string(bus.OK)
+	case t.fails < 3:
+		return string(bus.Degraded)
+	}
+	return string(bus.Down)
+}
