@@ -21,27 +21,28 @@ import (
 // ops are the operations of the contract, with what they do.
 var ops = "ping, read, time-sync, set, config"
 
-// subscribeCommands listens on the gateway's cmd topic. Commands are
-// handled one at a time on their own goroutine, owned by Run.
+// subscribeCommands listens on the gateway's cmd topic. The handler only
+// queues a command; commandLoop, run by Run, handles them one at a time.
 func (g *Gateway) subscribeCommands(ctx context.Context) error {
-	cmds := make(chan []byte, 16)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case p := <-cmds:
-				g.handleCommand(ctx, p)
-			}
-		}
-	}()
 	return g.client.Subscribe(ctx, g.topic(wire.StreamCmd), func(_ string, payload []byte) {
 		select {
-		case cmds <- append([]byte(nil), payload...):
+		case g.cmds <- append([]byte(nil), payload...):
 		default:
 			g.log.Warn("command dropped: too many commands waiting")
 		}
 	})
+}
+
+// commandLoop handles queued commands until ctx ends.
+func (g *Gateway) commandLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case p := <-g.cmds:
+			g.handleCommand(ctx, p)
+		}
+	}
 }
 
 func (g *Gateway) handleCommand(ctx context.Context, payload []byte) {

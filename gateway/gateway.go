@@ -52,6 +52,7 @@ type Gateway struct {
 	fieldDevs   []fieldbroker.Device
 	fieldBroker *fieldbroker.Broker
 	fwds        map[string]*uplink.Forwarder // by stream
+	cmds        chan []byte                  // commands from the platform, handled by commandLoop
 }
 
 type source struct {
@@ -69,7 +70,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, log: log, boot: bootID()}
+	g := &Gateway{cfg: cfg, log: log, boot: bootID(), cmds: make(chan []byte, 16)}
 	dir := filepath.Join(cfg.Gateway.DataDir, "queue")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("%w: data_dir %s: %v (create it and give the townlink user write access)", ErrStart, cfg.Gateway.DataDir, err)
@@ -325,6 +326,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		})
 	}
 	goRun("status", g.status.run)
+	goRun("commands", g.commandLoop)
 	goRun("time sync", g.dailyTimeSync)
 	goRun("metrics", g.serveMetrics)
 	g.log.Info("gateway running", "id", g.cfg.Gateway.ID, "lines", len(g.lines), "devices", len(g.cfg.Devices), "brokers", g.cfg.Uplink.Brokers)
