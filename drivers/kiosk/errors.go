@@ -1,6 +1,10 @@
 package kiosk
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/townlink/townlink/drivers/internal/fieldmsg"
+)
 
 // Errors. Every rejection is a *FieldError that unwraps to one of these.
 var (
@@ -25,27 +29,18 @@ var (
 // FieldError says why one message was refused: which device and event,
 // which field (a dotted path, "" for the whole message), the value as
 // received (shortened; "" when missing) and the reason. It unwraps to one
-// of the package's sentinel errors.
-type FieldError struct {
-	Device string
-	Event  string
-	Field  string
-	Value  string
-	Reason string
-	Err    error
-}
+// of the package's sentinel errors. Its fields are Device, Event, Field,
+// Value, Reason and Err; it is this package's own type (the shared
+// definition is instantiated with this package's driver type).
+type FieldError = fieldmsg.FieldError[driver]
 
-func (e *FieldError) Error() string {
-	s := "kiosk: " + e.Device + " " + e.Event + ": "
-	switch {
-	case e.Field == "":
-	case e.Value == "":
-		s += e.Field + ": "
-	default:
-		s += e.Field + " = " + e.Value + ": "
-	}
-	return s + e.Reason
-}
+// driver ties the shared message code to this package: the prefix of its
+// error texts and its sentinels.
+type driver struct{}
 
-// Unwrap returns the sentinel error.
-func (e *FieldError) Unwrap() error { return e.Err }
+func (driver) Name() string       { return "kiosk" }
+func (driver) Schema() error      { return ErrSchema }
+func (driver) WrongDevice() error { return ErrWrongDevice }
+
+// fields reads the typed fields of one message object.
+type fields = fieldmsg.Fields[driver]

@@ -1,7 +1,6 @@
 package kiosk
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/drivers/internal/fieldmsg"
 )
 
 // Defaults.
@@ -150,48 +150,21 @@ func (k *Kiosk) Decode(event string, payload []byte) ([]drivers.Reading, error) 
 	if !known {
 		return nil, &FieldError{Device: k.device, Event: strconv.Quote(event), Reason: "unknown event", Err: ErrUnknownEvent}
 	}
-	top, _, err := parseMessage(payload)
+	top, _, err := fieldmsg.Parse(payload)
 	if err != nil {
-		var se *syntaxError
-		reason := err.Error()
-		if errors.As(err, &se) {
-			reason = se.reason
-		}
-		return nil, &FieldError{Device: k.device, Event: event, Reason: reason, Err: ErrMalformed}
+		return nil, &FieldError{Device: k.device, Event: event, Reason: err.Error(), Err: ErrMalformed}
 	}
 	if path, why := findPersonalData(top, ""); path != "" {
 		// Never echo the value: errors end up in logs.
 		return nil, &FieldError{Device: k.device, Event: event, Field: path, Value: "<redacted>", Reason: why, Err: ErrPersonalData}
 	}
 	now := k.now()
-	env := &fields{device: k.device, event: event, obj: top.obj}
-	body := env
-	if p := top.obj["payload"]; p != nil {
-		if p.k != nObj {
-			env.fail(ErrSchema, "payload", p, fmt.Sprintf("is %s, want an object", p.k))
-			return nil, env.err()
-		}
-		if s, ok := env.text("schema", false, 32); ok && s != "gw.v1" {
-			env.fail(ErrSchema, "schema", top.obj["schema"], `want "gw.v1"`)
-		}
-		if e, ok := env.text("event", false, 64); ok && e != event {
-			env.fail(ErrSchema, "event", top.obj["event"], "does not match the topic's event "+strconv.Quote(event))
-		}
-		if t, ok := env.text("device_type", false, 32); ok && t != "queue" {
-			env.fail(ErrSchema, "device_type", top.obj["device_type"], `want "queue"`)
-		}
-		env.integer("seq", false, 0, 1<<62)
-		body = &fields{device: k.device, event: event, obj: p.obj}
-	}
-	if id, ok := env.text("device_id", false, maxText); ok && id != k.device {
-		env.fail(ErrWrongDevice, "device_id", top.obj["device_id"], "names another device; a device may not speak for another")
-	}
-	msgID, hasMsgID := env.text("msg_id", false, 128)
-	ts, hasTS := env.instantOrStale("ts", now)
-	if err := env.err(); err != nil {
+	env, err := fieldmsg.ReadEnvelope[driver](top, k.device, event, "queue", now)
+	if err != nil {
 		return nil, err
 	}
-	if n := body.obj["citizen_ref"]; n != nil && n.k != nNull && (n.k != nStr || !isHashRef(n.s)) {
+	body, ts, hasTS := env.Body, env.TS, env.HasTS
+	if n := body.Obj["citizen_ref"]; n != nil && n.Kind != fieldmsg.KindNull && (n.Kind != fieldmsg.KindStr || !isHashRef(n.Text)) {
 		return nil, &FieldError{Device: k.device, Event: event, Field: "citizen_ref", Value: "<redacted>", Reason: "must be a hash of 32 to 128 hex digits, never a raw identifier", Err: ErrPersonalData}
 	}
 	m := &msg{k: k, f: body, event: event, now: now, ts: ts, hasTS: hasTS,
@@ -199,8 +172,8 @@ func (k *Kiosk) Decode(event string, payload []byte) ([]drivers.Reading, error) 
 	if hasTS {
 		m.rd.Time, m.rd.DeviceTime = time.UnixMilli(ts).UTC(), true
 	}
-	if hasMsgID {
-		m.rd.Values["msg_id"] = drivers.Text(msgID)
+	if env.MsgID != "" {
+		m.rd.Values["msg_id"] = drivers.Text(env.MsgID)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -211,40 +184,21 @@ func (k *Kiosk) Decode(event string, payload []byte) ([]drivers.Reading, error) 
 	return []drivers.Reading{m.rd}, nil
 }
 
-// instantOrStale reads an optional ms timestamp: a wrong type is an error,
-// an implausible value is ignored (ok = false).
-func (f *fields) instantOrStale(name string, now time.Time) (int64, bool) {
-	n := f.get(name, false)
-	if n == nil {
-		return 0, false
-	}
-	if n.k != nNum {
-		f.fail(ErrSchema, name, n, fmt.Sprintf("is %s, want ms since the epoch", n.k))
-		return 0, false
-	}
-	ms, err := integerText(n.s)
-	if err != nil {
-		f.fail(ErrSchema, name, n, "not milliseconds since the epoch: "+err.Error())
-		return 0, false
-	}
-	return ms, ms >= epoch2020 && ms <= now.Add(24*time.Hour).UnixMilli()
-}
-
 // label reads an identifier given as text or as a whole number.
-func (f *fields) label(name string, required bool) (string, bool) {
-	n := f.get(name, required)
+func label(f *fields, name string, required bool) (string, bool) {
+	n := f.Get(name, required)
 	if n == nil {
 		return "", false
 	}
-	if n.k == nNum {
-		v, err := integerText(n.s)
+	if n.Kind == fieldmsg.KindNum {
+		v, err := fieldmsg.ParseInteger(n.Text)
 		if err != nil || v < 0 {
-			f.fail(ErrSchema, name, n, "want a text or a non-negative whole number")
+			f.Fail(ErrSchema, name, n, "want a text or a non-negative whole number")
 			return "", false
 		}
 		return strconv.FormatInt(v, 10), true
 	}
-	return f.text(name, required, 64)
+	return f.Text(name, required, 64)
 }
 
 // msg is one message being decoded: the reading under construction and
@@ -281,7 +235,7 @@ func (m *msg) putInt(point string) func(int64, bool) {
 // when reads the event's own time field, falling back to the message ts
 // and then to the gateway's clock; device ms.
 func (m *msg) when(name string) int64 {
-	if ms, ok := m.f.instant(name, false, m.now); ok {
+	if ms, ok := m.f.Instant(name, false, m.now); ok {
 		if !m.hasTS { // no envelope ts: the event's own time stamps the reading
 			m.rd.Time, m.rd.DeviceTime = time.UnixMilli(ms).UTC(), true
 		}
@@ -295,14 +249,14 @@ func (m *msg) when(name string) int64 {
 
 // serviceOf reads business_type, else queue_id.
 func (m *msg) serviceOf(required bool) (string, bool) {
-	if s, ok := m.f.label("business_type", false); ok {
+	if s, ok := label(m.f, "business_type", false); ok {
 		return s, true
 	}
-	if s, ok := m.f.label("queue_id", false); ok {
+	if s, ok := label(m.f, "queue_id", false); ok {
 		return s, true
 	}
 	if required {
-		m.f.fail(ErrSchema, "business_type", nil, "missing, and no queue_id either (one is required)")
+		m.f.Fail(ErrSchema, "business_type", nil, "missing, and no queue_id either (one is required)")
 	}
 	return "", false
 }
@@ -316,15 +270,15 @@ func (m *msg) decode() error {
 	m.commit = func() {}
 	switch m.event {
 	case "ticket.issued":
-		no, _ := f.label("ticket_no", true)
+		no, _ := label(f, "ticket_no", true)
 		svc, _ := m.serviceOf(true)
 		at := m.when("issued_at")
 		m.put("event", drivers.Text("ticket_issued"))
-		m.putText("channel")(f.enum("channel", false, "kiosk", "wechat", "appointment", "web", "app"))
-		m.putText("priority")(f.enum("priority", false, "normal", "elderly", "disabled", "vip"))
-		m.putInt("waiting_ahead")(f.integer("waiting_ahead", false, 0, 1<<31))
-		if f.err() != nil {
-			return f.err()
+		m.putText("channel")(f.Enum("channel", false, "kiosk", "wechat", "appointment", "web", "app"))
+		m.putText("priority")(f.Enum("priority", false, "normal", "elderly", "disabled", "vip"))
+		m.putInt("waiting_ahead")(f.Int("waiting_ahead", false, 0, 1<<31))
+		if f.Err() != nil {
+			return f.Err()
 		}
 		m.put("ticket", drivers.Text(no))
 		m.put("service", drivers.Text(svc))
@@ -335,14 +289,14 @@ func (m *msg) decode() error {
 		}
 
 	case "ticket.called":
-		no, _ := f.label("ticket_no", true)
-		win, okW := f.label("window_no", false)
-		staff, okS := f.label("staff_id", false)
-		calls, okC := f.integer("call_count", false, 1, 1000)
+		no, _ := label(f, "ticket_no", true)
+		win, okW := label(f, "window_no", false)
+		staff, okS := label(f, "staff_id", false)
+		calls, okC := f.Int("call_count", false, 1, 1000)
 		svc, okSvc := m.serviceOf(false)
 		at := m.when("called_at")
-		if f.err() != nil {
-			return f.err()
+		if f.Err() != nil {
+			return f.Err()
 		}
 		m.put("event", drivers.Text("ticket_called"))
 		m.put("ticket", drivers.Text(no))
@@ -374,13 +328,13 @@ func (m *msg) decode() error {
 		}
 
 	case "ticket.transferred":
-		no, _ := f.label("ticket_no", true)
-		from, okF := f.label("from_window", false)
-		to, _ := f.label("to_queue", true)
-		reason, okR := f.text("reason", false, maxText)
+		no, _ := label(f, "ticket_no", true)
+		from, okF := label(f, "from_window", false)
+		to, _ := label(f, "to_queue", true)
+		reason, okR := f.Text("reason", false, maxText)
 		at := m.when("transferred_at")
-		if f.err() != nil {
-			return f.err()
+		if f.Err() != nil {
+			return f.Err()
 		}
 		m.put("event", drivers.Text("ticket_transferred"))
 		m.put("ticket", drivers.Text(no))
@@ -402,14 +356,14 @@ func (m *msg) decode() error {
 		}
 
 	case "ticket.skipped":
-		no, _ := f.label("ticket_no", true)
-		win, okW := f.label("from_window", false)
+		no, _ := label(f, "ticket_no", true)
+		win, okW := label(f, "from_window", false)
 		if !okW {
-			win, okW = f.label("window_no", false)
+			win, okW = label(f, "window_no", false)
 		}
-		reason, okR := f.text("reason", false, maxText)
-		if f.err() != nil {
-			return f.err()
+		reason, okR := f.Text("reason", false, maxText)
+		if f.Err() != nil {
+			return f.Err()
 		}
 		m.put("event", drivers.Text("ticket_skipped"))
 		m.put("ticket", drivers.Text(no))
@@ -421,7 +375,7 @@ func (m *msg) decode() error {
 		}
 
 	case "service.started", "service.finished":
-		no, _ := f.label("ticket_no", true)
+		no, _ := label(f, "ticket_no", true)
 		m.common()
 		svc, okSvc := m.serviceOf(false)
 		t := k.tickets[no]
@@ -430,8 +384,8 @@ func (m *msg) decode() error {
 		}
 		if m.event == "service.started" {
 			at := m.when("started_at")
-			if f.err() != nil {
-				return f.err()
+			if f.Err() != nil {
+				return f.Err()
 			}
 			m.put("event", drivers.Text("service_started"))
 			m.put("ticket", drivers.Text(no))
@@ -441,23 +395,23 @@ func (m *msg) decode() error {
 			}
 			break
 		}
-		m.putText("result")(f.enum("result", false, "done", "incomplete", "rejected"))
-		handle, okH := f.decimal("service_s", false, bound{lo: "0", hi: "604800"})
+		m.putText("result")(f.Enum("result", false, "done", "incomplete", "rejected"))
+		handle, okH := f.Decimal("service_s", false, fieldmsg.Bound{Lo: "0", Hi: "604800"})
 		end := m.when("finished_at")
-		if !okH && f.err() == nil {
-			start, okStart := f.instant("started_at", false, m.now)
+		if !okH && f.Err() == nil {
+			start, okStart := f.Instant("started_at", false, m.now)
 			if !okStart && t != nil && t.started != 0 {
 				start, okStart = t.started, true
 			}
 			if okStart {
 				if end < start {
-					f.fail(ErrSchema, "finished_at", f.obj["finished_at"], "is before the service started")
+					f.Fail(ErrSchema, "finished_at", f.Obj["finished_at"], "is before the service started")
 				}
 				handle, okH = seconds(end-start), true
 			}
 		}
-		if f.err() != nil {
-			return f.err()
+		if f.Err() != nil {
+			return f.Err()
 		}
 		m.put("event", drivers.Text("service_done"))
 		m.put("ticket", drivers.Text(no))
@@ -477,39 +431,35 @@ func (m *msg) decode() error {
 		}
 
 	case "service.rated":
-		no, okNo := f.label("ticket_no", false)
+		no, okNo := label(f, "ticket_no", false)
 		m.common()
-		timeout, _ := f.boolean("timeout", false)
-		rating, okR := f.integer("rating", !timeout, 1, 5)
+		timeout, _ := f.Bool("timeout", false)
+		rating, okR := f.Int("rating", !timeout, 1, 5)
 		var reasons []string
-		if n := f.get("reasons", okR && rating <= 2); n != nil {
-			if n.k != nArr || len(n.arr) == 0 || len(n.arr) > 32 {
-				f.fail(ErrSchema, "reasons", n, "want a non-empty array of reason codes")
+		if n := f.Get("reasons", okR && rating <= 2); n != nil {
+			if n.Kind != fieldmsg.KindArr || len(n.Arr) == 0 || len(n.Arr) > 32 {
+				f.Fail(ErrSchema, "reasons", n, "want a non-empty array of reason codes")
 			}
-			for i, e := range n.arr {
-				if e.k != nStr || e.s == "" || len(e.s) > 64 || !printable(e.s) || strings.Contains(e.s, ",") {
-					f.fail(ErrSchema, "reasons["+strconv.Itoa(i)+"]", e, "want a reason code (1–64 characters, no comma)")
+			for i, e := range n.Arr {
+				if e.Kind != fieldmsg.KindStr || e.Text == "" || len(e.Text) > 64 || !fieldmsg.Printable(e.Text) || strings.Contains(e.Text, ",") {
+					f.Fail(ErrSchema, "reasons["+strconv.Itoa(i)+"]", e, "want a reason code (1–64 characters, no comma)")
 					break
 				}
-				reasons = append(reasons, e.s)
+				reasons = append(reasons, e.Text)
 			}
 		}
 		dims := map[string]int64{}
-		if n := f.typed("dimensions", false, nObj); n != nil {
-			d := &fields{device: f.device, event: f.event, obj: n.obj}
+		if n := f.Typed("dimensions", false, fieldmsg.KindObj); n != nil {
+			d := f.Nested("dimensions", n.Obj)
 			for _, name := range []string{"overall", "efficiency", "level", "attitude"} {
-				if v, ok := d.integer(name, false, 1, 5); ok {
+				if v, ok := d.Int(name, false, 1, 5); ok {
 					dims[name] = v
 				}
 			}
-			if fe, ok := d.err().(*FieldError); ok {
-				fe.Field = "dimensions." + fe.Field
-				f.first = fe
-			}
 		}
 		svc, okSvc := m.serviceOf(false)
-		if f.err() != nil {
-			return f.err()
+		if f.Err() != nil {
+			return f.Err()
 		}
 		var t *ticket
 		if okNo {
@@ -542,23 +492,23 @@ func (m *msg) decode() error {
 		}
 
 	case "window.status":
-		win, _ := f.label("window_no", true)
-		state, _ := f.enum("state", true, "open", "paused", "closed")
-		staff, okS := f.label("staff_id", false)
+		win, _ := label(f, "window_no", true)
+		state, _ := f.Enum("state", true, "open", "paused", "closed")
+		staff, okS := label(f, "staff_id", false)
 		var svcs []string
-		if n := f.typed("services", false, nArr); n != nil {
-			for i, e := range n.arr {
-				if e.k != nStr || e.s == "" || len(e.s) > 64 {
-					f.fail(ErrSchema, "services["+strconv.Itoa(i)+"]", e, "want a service name")
+		if n := f.Typed("services", false, fieldmsg.KindArr); n != nil {
+			for i, e := range n.Arr {
+				if e.Kind != fieldmsg.KindStr || e.Text == "" || len(e.Text) > 64 {
+					f.Fail(ErrSchema, "services["+strconv.Itoa(i)+"]", e, "want a service name")
 					break
 				}
-				svcs = append(svcs, e.s)
+				svcs = append(svcs, e.Text)
 			}
 		} else if s, ok := m.serviceOf(false); ok {
 			svcs = []string{s}
 		}
-		if f.err() != nil {
-			return f.err()
+		if f.Err() != nil {
+			return f.Err()
 		}
 		m.put("event", drivers.Text("window_status"))
 		m.put("window", drivers.Text(win))
@@ -575,30 +525,30 @@ func (m *msg) decode() error {
 		}
 
 	case "device.status":
-		online, ok := f.boolean("online", false)
+		online, ok := f.Bool("online", false)
 		if ok && !online {
 			// A last will is composed at connect time: the gateway stamps it.
 			m.rd.Time, m.rd.DeviceTime = time.Time{}, false
 			m.put("event", drivers.Text("offline"))
-			return f.err()
+			return f.Err()
 		}
 		m.rd.Class = drivers.Telemetry
 		m.put("online", drivers.Bool(true))
-		m.putText("printer_paper")(f.enum("printer_paper", false, "ok", "low", "out"))
-		m.putText("screen")(f.text("screen", false, 64))
-		m.putText("firmware")(f.text("firmware", false, 64))
-		return f.err()
+		m.putText("printer_paper")(f.Enum("printer_paper", false, "ok", "low", "out"))
+		m.putText("screen")(f.Text("screen", false, 64))
+		m.putText("firmware")(f.Text("firmware", false, 64))
+		return f.Err()
 	}
-	return f.err()
+	return f.Err()
 }
 
 // common reads the fields service.* events share.
 func (m *msg) common() {
 	f := m.f
-	m.putText("window")(f.label("window_no", false))
-	m.putText("staff")(f.label("staff_id", false))
-	m.putText("matter_code")(f.text("matter_code", false, 64))
-	m.putText("case_no")(f.text("case_no", false, 64))
+	m.putText("window")(label(f, "window_no", false))
+	m.putText("staff")(label(f, "staff_id", false))
+	m.putText("matter_code")(f.Text("matter_code", false, 64))
+	m.putText("case_no")(f.Text("case_no", false, 64))
 }
 
 // track makes sure a service exists; false when the cap is reached.

@@ -1,6 +1,7 @@
 package kiosk
 
 import (
+	"github.com/townlink/townlink/drivers/internal/fieldmsg"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,21 +23,21 @@ func normKey(k string) string {
 // findPersonalData walks a message and returns the path of the first field
 // that carries a raw citizen ID (by key or by value) and why, or "".
 // Object keys are visited in sorted order so the answer is stable.
-func findPersonalData(n *node, path string) (string, string) {
-	switch n.k {
-	case nStr, nNum:
-		if ContainsResidentID(n.s) {
+func findPersonalData(n *fieldmsg.Node, path string) (string, string) {
+	switch n.Kind {
+	case fieldmsg.KindStr, fieldmsg.KindNum:
+		if ContainsResidentID(n.Text) {
 			return path, "holds a PRC resident ID number"
 		}
-	case nArr:
-		for i, e := range n.arr {
+	case fieldmsg.KindArr:
+		for i, e := range n.Arr {
 			if p, why := findPersonalData(e, path+"["+strconv.Itoa(i)+"]"); p != "" {
 				return p, why
 			}
 		}
-	case nObj:
-		keys := make([]string, 0, len(n.obj))
-		for k := range n.obj {
+	case fieldmsg.KindObj:
+		keys := make([]string, 0, len(n.Obj))
+		for k := range n.Obj {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
@@ -51,7 +52,7 @@ func findPersonalData(n *node, path string) (string, string) {
 			if ContainsResidentID(k) {
 				return path + ".<key>", "a key holds a PRC resident ID number"
 			}
-			if p, why := findPersonalData(n.obj[k], p); p != "" {
+			if p, why := findPersonalData(n.Obj[k], p); p != "" {
 				return p, why
 			}
 		}

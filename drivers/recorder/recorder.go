@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/drivers/internal/fieldmsg"
 )
 
 // DefaultMaxPayload is the payload limit when Config.MaxPayload is 0.
@@ -74,13 +75,13 @@ const QualityInvalidFields uint32 = 1
 
 // Value limits.
 var (
-	latBound     = bound{lo: "-90", hi: "90"}
-	lonBound     = bound{lo: "-180", hi: "180"}
-	headingBound = bound{lo: "0", hi: "360", hiOpen: true}
-	altBound     = bound{lo: "-1000", hi: "20000"}
-	speedBound   = bound{lo: "0", hi: "1000"}
-	tempBound    = bound{lo: "-60", hi: "150"}
-	durBound     = bound{lo: "0", hi: "1000000"}
+	latBound     = fieldmsg.Bound{Lo: "-90", Hi: "90"}
+	lonBound     = fieldmsg.Bound{Lo: "-180", Hi: "180"}
+	headingBound = fieldmsg.Bound{Lo: "0", Hi: "360", HiOpen: true}
+	altBound     = fieldmsg.Bound{Lo: "-1000", Hi: "20000"}
+	speedBound   = fieldmsg.Bound{Lo: "0", Hi: "1000"}
+	tempBound    = fieldmsg.Bound{Lo: "-60", Hi: "150"}
+	durBound     = fieldmsg.Bound{Lo: "0", Hi: "1000000"}
 )
 
 const maxText = 256
@@ -100,56 +101,23 @@ func (r *Recorder) Decode(event string, payload []byte) ([]drivers.Reading, erro
 	if !known {
 		return nil, &FieldError{Device: r.device, Event: strconv.Quote(event), Reason: "unknown event", Err: ErrUnknownEvent}
 	}
-	top, _, err := parseMessage(payload)
+	top, _, err := fieldmsg.Parse(payload)
 	if err != nil {
-		var se *syntaxError
-		reason := err.Error()
-		if errors.As(err, &se) {
-			reason = se.reason
-		}
-		return nil, &FieldError{Device: r.device, Event: event, Reason: reason, Err: ErrMalformed}
+		return nil, &FieldError{Device: r.device, Event: event, Reason: err.Error(), Err: ErrMalformed}
 	}
 	now := r.now()
-	env := &fields{device: r.device, event: event, obj: top.obj}
-	body := env
-	if p := top.obj["payload"]; p != nil {
-		if p.k != nObj {
-			env.fail(ErrSchema, "payload", p, fmt.Sprintf("is %s, want an object", p.k))
-			return nil, env.err()
-		}
-		if s, ok := env.text("schema", false, 32); ok && s != "gw.v1" {
-			env.fail(ErrSchema, "schema", top.obj["schema"], `want "gw.v1"`)
-		}
-		if e, ok := env.text("event", false, 64); ok && e != event {
-			env.fail(ErrSchema, "event", top.obj["event"], "does not match the topic's event "+strconv.Quote(event))
-		}
-		if t, ok := env.text("device_type", false, 32); ok && t != "bodycam" {
-			env.fail(ErrSchema, "device_type", top.obj["device_type"], `want "bodycam"`)
-		}
-		env.integer("seq", false, 0, 1<<62)
-		body = &fields{device: r.device, event: event, obj: p.obj}
-	}
-	if id, ok := env.text("device_id", false, maxText); ok && id != r.device {
-		env.fail(ErrWrongDevice, "device_id", top.obj["device_id"], "names another device; a device may not speak for another")
-	}
-	msgID, hasMsgID := env.text("msg_id", false, 128)
-	rd := drivers.Reading{Device: r.device, Values: map[string]drivers.Value{}}
-	if n := top.obj["ts"]; n != nil && n.k != nNull {
-		if n.k != nNum {
-			env.fail(ErrSchema, "ts", n, fmt.Sprintf("is %s, want ms since the epoch", n.k))
-		} else if ms, err := integerText(n.s); err != nil {
-			env.fail(ErrSchema, "ts", n, "not milliseconds since the epoch: "+err.Error())
-		} else if ms >= epoch2020 && ms <= now.Add(24*time.Hour).UnixMilli() {
-			rd.Time, rd.DeviceTime = time.UnixMilli(ms).UTC(), true
-		}
-	}
-	if err := env.err(); err != nil {
+	env, err := fieldmsg.ReadEnvelope[driver](top, r.device, event, "bodycam", now)
+	if err != nil {
 		return nil, err
 	}
-	if hasMsgID {
-		rd.Values["msg_id"] = drivers.Text(msgID)
+	rd := drivers.Reading{Device: r.device, Values: map[string]drivers.Value{}}
+	if env.HasTS {
+		rd.Time, rd.DeviceTime = time.UnixMilli(env.TS).UTC(), true
 	}
-	if err := r.fill(event, body, &rd, now); err != nil {
+	if env.MsgID != "" {
+		rd.Values["msg_id"] = drivers.Text(env.MsgID)
+	}
+	if err := r.fill(event, env.Body, &rd, now); err != nil {
 		return nil, err
 	}
 	return []drivers.Reading{rd}, nil
@@ -159,7 +127,7 @@ func (r *Recorder) Decode(event string, payload []byte) ([]drivers.Reading, erro
 func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, now time.Time) error {
 	v := rd.Values
 	// put stores a point when its field was present and valid; curried so
-	// that put("x")(f.integer(…)) reads the (value, ok) pair directly.
+	// that put("x")(f.Int(…)) reads the (value, ok) pair directly.
 	putText := func(point string) func(string, bool) {
 		return func(s string, ok bool) {
 			if ok {
@@ -190,12 +158,12 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, now time.T
 	}
 	// position reads lat/lon (both or neither) and the datum with them.
 	position := func(f *fields, required bool) {
-		lat, okLat := f.decimal("lat", required, latBound)
-		lon, okLon := f.decimal("lon", required || okLat, lonBound)
+		lat, okLat := f.Decimal("lat", required, latBound)
+		lon, okLon := f.Decimal("lon", required || okLat, lonBound)
 		if okLon && !okLat {
-			f.get("lat", true)
+			f.Get("lat", true)
 		}
-		d, okD := f.enum("datum", okLat && required, "WGS84", "GCJ02", "BD09")
+		d, okD := f.Enum("datum", okLat && required, "WGS84", "GCJ02", "BD09")
 		if okLat && okLon {
 			v["lat"], v["lon"] = lat, lon
 			putText("datum")(d, okD)
@@ -204,34 +172,34 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, now time.T
 
 	switch event {
 	case "device.status":
-		online, ok := f.boolean("online", false)
+		online, ok := f.Bool("online", false)
 		if ok && !online {
 			// A last will is composed at connect time: its ts is not the
 			// time the device went away. The gateway stamps it.
 			rd.Class = drivers.Event
 			rd.Time, rd.DeviceTime = time.Time{}, false
 			v["event"] = drivers.Text("offline")
-			return f.err()
+			return f.Err()
 		}
 		rd.Class = drivers.Telemetry
-		putInt("battery_pct")(f.integer("battery_pct", true, 0, 100))
-		putInt("storage_free_mb")(f.integer("storage_free_mb", true, 0, 1<<40))
-		putBool("recording")(f.boolean("recording", true))
-		putBool("charging")(f.boolean("charging", false))
-		putText("network")(f.text("network", false, 16))
-		putInt("signal_dbm")(f.integer("signal_dbm", false, -150, 0))
-		putDec("temperature_c")(f.decimal("temperature_c", false, tempBound))
-		putText("officer")(f.alnum("officer_id", false, 16))
-		putText("serial")(f.text("serial", false, 64))
+		putInt("battery_pct")(f.Int("battery_pct", true, 0, 100))
+		putInt("storage_free_mb")(f.Int("storage_free_mb", true, 0, 1<<40))
+		putBool("recording")(f.Bool("recording", true))
+		putBool("charging")(f.Bool("charging", false))
+		putText("network")(f.Text("network", false, 16))
+		putInt("signal_dbm")(f.Int("signal_dbm", false, -150, 0))
+		putDec("temperature_c")(f.Decimal("temperature_c", false, tempBound))
+		putText("officer")(f.Alnum("officer_id", false, 16))
+		putText("serial")(f.Text("serial", false, 64))
 
 	case "device.position":
 		rd.Class = drivers.Telemetry
 		position(f, true)
-		putDec("alt_m")(f.decimal("alt_m", false, altBound))
-		putDec("speed_kmh")(f.decimal("speed_kmh", false, speedBound))
-		putDec("heading_deg")(f.decimal("heading_deg", false, headingBound))
-		putText("fix")(f.enum("fix", false, "none", "2d", "3d", "lbs", "wifi"))
-		putInt("sats")(f.integer("sats", false, 0, 255))
+		putDec("alt_m")(f.Decimal("alt_m", false, altBound))
+		putDec("speed_kmh")(f.Decimal("speed_kmh", false, speedBound))
+		putDec("heading_deg")(f.Decimal("heading_deg", false, headingBound))
+		putText("fix")(f.Enum("fix", false, "none", "2d", "3d", "lbs", "wifi"))
+		putInt("sats")(f.Int("sats", false, 0, 255))
 
 	case "recording.started", "recording.stopped":
 		rd.Class = drivers.Event
@@ -240,8 +208,8 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, now time.T
 		} else {
 			v["event"] = drivers.Text("record_stop")
 		}
-		putText("file_id")(f.text("file_id", true, 128))
-		putText("trigger")(f.enum("trigger", false, "manual", "remote", "pre-record", "sos", "auto"))
+		putText("file_id")(f.Text("file_id", true, 128))
+		putText("trigger")(f.Enum("trigger", false, "manual", "remote", "pre-record", "sos", "auto"))
 		position(f, false)
 
 	case "alarm.sos":
@@ -253,16 +221,16 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, now time.T
 		v["event"] = drivers.Text("sos")
 		var invalid []string
 		try := func(read func(g *fields)) {
-			g := &fields{device: f.device, event: f.event, obj: f.obj}
+			g := f.Fork()
 			read(g)
 			var fe *FieldError
-			if errors.As(g.err(), &fe) {
+			if errors.As(g.Err(), &fe) {
 				invalid = append(invalid, fe.Field+": "+fe.Reason)
 			}
 		}
 		try(func(g *fields) {
 			position(g, false)
-			if g.err() != nil {
+			if g.Err() != nil {
 				delete(v, "lat")
 				delete(v, "lon")
 				delete(v, "datum")
@@ -270,12 +238,12 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, now time.T
 		})
 		active, priority := true, int64(1)
 		try(func(g *fields) {
-			if b, ok := g.boolean("active", false); ok {
+			if b, ok := g.Bool("active", false); ok {
 				active = b
 			}
 		})
 		try(func(g *fields) {
-			if p, ok := g.integer("priority", false, 1, 4); ok {
+			if p, ok := g.Int("priority", false, 1, 4); ok {
 				priority = p
 			}
 		})
@@ -288,38 +256,38 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, now time.T
 	case "alarm.device":
 		rd.Class = drivers.Alarm
 		v["event"] = drivers.Text("device_alarm")
-		putText("code")(f.enum("code", true, "low_battery", "storage_full", "tamper", "overheat", "video_loss", "fall"))
-		active, ok := f.boolean("active", false)
+		putText("code")(f.Enum("code", true, "low_battery", "storage_full", "tamper", "overheat", "video_loss", "fall"))
+		active, ok := f.Bool("active", false)
 		v["active"] = drivers.Bool(active || !ok)
-		putInt("priority")(f.integer("priority", false, 1, 4))
+		putInt("priority")(f.Int("priority", false, 1, 4))
 
 	case "evidence.file":
 		rd.Class = drivers.Evidence
-		putText("file_id")(f.text("file_id", true, 128))
-		putText("sha256")(f.hex("sha256", true, 64))
-		putInt("size_bytes")(f.integer("size_bytes", true, 1, 1<<50))
-		putDec("duration_s")(f.decimal("duration_s", false, durBound))
-		putText("officer")(f.alnum("officer_id", true, 16))
-		putText("serial")(f.text("serial", false, 64))
-		start, okS := f.instant("start_at", true, now)
-		end, okE := f.instant("end_at", true, now)
+		putText("file_id")(f.Text("file_id", true, 128))
+		putText("sha256")(f.Hex("sha256", true, 64))
+		putInt("size_bytes")(f.Int("size_bytes", true, 1, 1<<50))
+		putDec("duration_s")(f.Decimal("duration_s", false, durBound))
+		putText("officer")(f.Alnum("officer_id", true, 16))
+		putText("serial")(f.Text("serial", false, 64))
+		start, okS := f.Instant("start_at", true, now)
+		end, okE := f.Instant("end_at", true, now)
 		if okS && okE && end < start {
-			f.fail(ErrSchema, "end_at", f.obj["end_at"], "is before start_at")
+			f.Fail(ErrSchema, "end_at", f.Obj["end_at"], "is before start_at")
 		}
 		putInt("started")(start, okS)
 		putInt("ended")(end, okE)
-		putBool("important")(f.boolean("important", false))
-		putText("media_type")(f.enum("media_type", false, "video", "audio", "photo", "log"))
-		putText("file_name")(f.text("file_name", false, maxText))
-		putText("sm3")(f.hex("sm3", false, 64))
-		putText("md5")(f.hex("md5", false, 32))
+		putBool("important")(f.Bool("important", false))
+		putText("media_type")(f.Enum("media_type", false, "video", "audio", "photo", "log"))
+		putText("file_name")(f.Text("file_name", false, maxText))
+		putText("sm3")(f.Hex("sm3", false, 64))
+		putText("md5")(f.Hex("md5", false, 32))
 
 	case "command.ack":
 		rd.Class = drivers.Event
 		v["event"] = drivers.Text("command_ack")
-		putText("cmd_id")(f.text("cmd_id", true, 128))
-		putText("result")(f.enum("result", true, "ok", "error"))
-		putText("detail")(f.text("detail", false, maxText))
+		putText("cmd_id")(f.Text("cmd_id", true, 128))
+		putText("result")(f.Enum("result", true, "ok", "error"))
+		putText("detail")(f.Text("detail", false, maxText))
 	}
-	return f.err()
+	return f.Err()
 }

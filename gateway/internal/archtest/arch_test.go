@@ -30,7 +30,7 @@ var rules = []rule{
 	{pkg: "hardware/board", inModule: []string{"hardware"}, external: []string{}},
 	{pkg: "drivers", inModule: nil, external: []string{}},
 	{pkg: "drivers/serialio", inModule: []string{"drivers", "hardware"}, external: []string{}},
-	{pkg: "drivers/...", inModule: []string{"drivers", "drivers/serialio", "hardware"}},
+	{pkg: "drivers/...", inModule: []string{"drivers", "drivers/serialio", "drivers/internal/...", "hardware"}},
 	{pkg: "firmware-sim/cmd/...", inModule: []string{"hardware", "hardware/...", "firmware-sim/..."}},
 	{pkg: "firmware-sim/...", inModule: []string{"hardware", "hardware/serialsim", "hardware/gpio", "firmware-sim/..."}},
 	{pkg: "uplink/wire", inModule: nil, external: []string{"github.com/fxamacker/cbor/v2", "github.com/x448/float16"}},
