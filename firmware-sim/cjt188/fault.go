@@ -1,8 +1,9 @@
 package cjt188
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/townlink/townlink/firmware-sim/internal/rs485"
 )
 
 // Fault is a misbehaviour injected into a meter's replies. The plain ones
@@ -12,68 +13,25 @@ type Fault uint64
 
 // Faults.
 const (
-	None         Fault = iota // behave
-	Silent                    // never reply
-	BadChecksum               // reply with CS + 1
-	NoiseBefore               // 1-8 random bytes (never 0x68) before the reply's preamble
-	WrongAddress              // reply carrying another address (A0 with its low bit flipped)
-	CutOff                    // only the first half of the frame (after the preamble): no CS, no 16
-	OldSER                    // reply echoing the SER of the previous request instead of this one
-	faultSlow
-	faultGarbage
+	None         = Fault(rs485.None)         // behave
+	Silent       = Fault(rs485.Silent)       // never reply
+	BadChecksum  = Fault(rs485.BadChecksum)  // reply with CS + 1
+	NoiseBefore  = Fault(rs485.NoiseBefore)  // 1-8 random bytes (never 0x68) before the reply's preamble
+	WrongAddress = Fault(rs485.WrongAddress) // reply carrying another address (A0 with its low bit flipped)
+	CutOff       = Fault(rs485.CutOff)       // only the first half of the frame (after the preamble): no CS, no 16
+	OldSER       = Fault(rs485.FirstCustom)  // reply echoing the SER of the previous request instead of this one
 )
 
-const faultKindBits = 8
-
 // Slow delays every reply by d on top of the turnaround.
-func Slow(d time.Duration) Fault {
-	return faultSlow | Fault(max(d, 0))<<faultKindBits
-}
+func Slow(d time.Duration) Fault { return Fault(rs485.Slow(d)) }
 
 // Garbage garbles a fraction p (0..1) of the replies: 1-3 bytes after the
 // preamble get random bits flipped, so the checksum no longer holds.
-func Garbage(p float64) Fault {
-	ppm := uint64(min(max(p, 0), 1) * 1e6)
-	return faultGarbage | Fault(ppm)<<faultKindBits
-}
-
-func (f Fault) kind() Fault { return f & (1<<faultKindBits - 1) }
-
-func (f Fault) delay() time.Duration {
-	if f.kind() != faultSlow {
-		return 0
-	}
-	return time.Duration(f >> faultKindBits)
-}
-
-// garblePPM is the chance (parts per million) that a reply is garbled.
-func (f Fault) garblePPM() uint64 {
-	if f.kind() != faultGarbage {
-		return 0
-	}
-	return uint64(f >> faultKindBits)
-}
+func Garbage(p float64) Fault { return Fault(rs485.Garbage(p)) }
 
 func (f Fault) String() string {
-	switch f.kind() {
-	case None:
-		return "none"
-	case Silent:
-		return "silent"
-	case BadChecksum:
-		return "bad-checksum"
-	case NoiseBefore:
-		return "noise-before"
-	case WrongAddress:
-		return "wrong-address"
-	case CutOff:
-		return "cut-off"
-	case OldSER:
+	if f == OldSER {
 		return "old-ser"
-	case faultSlow:
-		return fmt.Sprintf("slow(%s)", f.delay())
-	case faultGarbage:
-		return fmt.Sprintf("garbage(%g)", float64(f.garblePPM())/1e6)
 	}
-	return fmt.Sprintf("Fault(%d)", uint64(f))
+	return rs485.Fault(f).String()
 }

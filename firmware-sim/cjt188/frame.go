@@ -1,5 +1,7 @@
 package cjt188
 
+import "github.com/townlink/townlink/firmware-sim/internal/rs485"
+
 // Link layer (protocols.md §3.2):
 //
 //	[FE…] 68 T A0..A6 C L DATA(L) CS 16
@@ -24,53 +26,42 @@ type frame struct {
 	data []byte
 }
 
-// scan finds the first complete, valid frame in buf.
+// scan finds the first complete, valid frame in buf, resynchronising on
+// every 0x68 (see rs485.Resync).
 //
 // ok: the frame occupies buf[start:end] (start is its 0x68).
 // !ok: buf[:keep] is garbage that can be dropped; buf[keep:] may still
 // become a frame when more bytes arrive.
-//
-// Every 0x68 is tried as a frame start, so noise, a false start or a frame
-// with a bad checksum costs one byte; an incomplete candidate does not
-// hide a complete frame that starts after it.
 func scan(buf []byte) (f frame, start, end, keep int, ok bool) {
-	keep = len(buf)
-	for i := 0; i < len(buf); i++ {
-		if buf[i] != frameStart {
-			continue
-		}
-		rest := buf[i:]
-		if len(rest) < 11 {
-			keep = min(keep, i)
-			continue
-		}
-		n := int(rest[10])
-		if n > maxDataLen {
-			continue
-		}
-		total := frameOverhead + n
-		if len(rest) < total {
-			keep = min(keep, i)
-			continue
-		}
-		if rest[total-1] != frameEnd || rest[total-2] != checksum(rest[:total-2]) {
-			continue
-		}
-		f.typ = rest[1]
-		copy(f.addr[:], rest[2:9])
-		f.c = rest[9]
-		f.data = append([]byte(nil), rest[11:11+n]...)
-		return f, i, i + total, 0, true
+	start, end, keep, ok = rs485.Resync(buf, frameStart, candidate)
+	if !ok {
+		return frame{}, 0, 0, keep, false
 	}
-	return frame{}, 0, 0, keep, false
+	rest := buf[start:end]
+	f.typ = rest[1]
+	copy(f.addr[:], rest[2:9])
+	f.c = rest[9]
+	f.data = append([]byte(nil), rest[11:end-start-2]...)
+	return f, start, end, 0, true
 }
 
-func checksum(b []byte) byte {
-	var s byte
-	for _, c := range b {
-		s += c
+// candidate judges the bytes from one 0x68 on.
+func candidate(rest []byte) (rs485.Candidate, int) {
+	if len(rest) < 11 {
+		return rs485.Incomplete, 0
 	}
-	return s
+	n := int(rest[10])
+	if n > maxDataLen {
+		return rs485.Invalid, 0
+	}
+	total := frameOverhead + n
+	if len(rest) < total {
+		return rs485.Incomplete, 0
+	}
+	if rest[total-1] != frameEnd || rest[total-2] != rs485.Checksum(rest[:total-2]) {
+		return rs485.Invalid, 0
+	}
+	return rs485.Complete, total
 }
 
 // encode builds the wire bytes of f with preamble FE bytes in front.
@@ -83,6 +74,6 @@ func (f frame) encode(preamble int) []byte {
 	b = append(b, f.addr[:]...)
 	b = append(b, f.c, byte(len(f.data)))
 	b = append(b, f.data...)
-	b = append(b, checksum(b[preamble:]), frameEnd)
+	b = append(b, rs485.Checksum(b[preamble:]), frameEnd)
 	return b
 }

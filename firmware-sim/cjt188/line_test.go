@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/townlink/townlink/firmware-sim/dlt645"
+	"github.com/townlink/townlink/firmware-sim/internal/rs485"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serial"
 	"github.com/townlink/townlink/hardware/serialsim"
@@ -121,11 +122,11 @@ func TestMixedProtocolsOnOneLine(t *testing.T) {
 
 	// DL/T 645 read of forward energy, hand-built: FE FE 68 A0..A5 68 11 04 DI+33 CS 16.
 	req := []byte{0xFE, 0xFE, 0x68, 0x07, 0, 0, 0, 0, 0, 0x68, 0x11, 0x04, 0x33, 0x33, 0x34, 0x33}
-	req = append(req, checksum(req[2:]), 0x16)
+	req = append(req, rs485.Checksum(req[2:]), 0x16)
 	b.send(t, req)
 	got := b.quiet(t, 300*time.Millisecond)
 	want := []byte{0xFE, 0xFE, 0xFE, 0xFE, 0x68, 0x07, 0, 0, 0, 0, 0, 0x68, 0x91, 0x08, 0x33, 0x33, 0x34, 0x33, 0x33 + 0x77, 0x33 + 0x07, 0x33, 0x33}
-	want = append(want, checksum(want[4:]), 0x16)
+	want = append(want, rs485.Checksum(want[4:]), 0x16)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("DL/T 645 meter on the shared line:\n got % X\nwant % X", got, want)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/townlink/townlink/firmware-sim/internal/rs485"
 )
 
 // Errors.
@@ -56,25 +58,22 @@ type Meter struct {
 	typ  byte
 	addr [7]byte // wire order, A0 first
 
-	mu        sync.Mutex
-	flow      int64 // 10^-5 m³
-	settle    int64 // 10^-5 m³
-	valve     string
-	battLow   bool
-	st1       byte
-	unit      byte
-	fault     Fault
-	preamble  int
-	lastSER   byte
-	haveSER   bool
-	now       func() time.Time
-	rng       *rand.Rand
-	clockOff  time.Duration
-	clockBase time.Time
-	driftPPM  float64
-	anim      *Animation
-	last      time.Time
-	flowAcc   int64 // sub-0.01 L remainder, in mL/h × ns
+	mu       sync.Mutex
+	flow     int64 // 10^-5 m³
+	settle   int64 // 10^-5 m³
+	valve    string
+	battLow  bool
+	st1      byte
+	unit     byte
+	fault    Fault
+	preamble int
+	lastSER  byte
+	haveSER  bool
+	clock    rs485.Clock // also the time source of the animation
+	rng      *rand.Rand
+	anim     *Animation
+	last     time.Time
+	flowAcc  int64 // sub-0.01 L remainder, in mL/h × ns
 }
 
 // NewMeter returns a meter with address addr14 (1-14 hex digits, most
@@ -92,10 +91,9 @@ func NewMeter(addr14 string, meterType byte) *Meter {
 	}
 	m := &Meter{
 		typ: meterType, addr: a, valve: ValveOpen, unit: UnitCubicMetre,
-		preamble: defaultPreamble, now: time.Now,
+		preamble: defaultPreamble, clock: rs485.NewClock(time.Now),
 		rng: rand.New(rand.NewPCG(uint64(a[0])|uint64(a[1])<<8, 188)),
 	}
-	m.clockBase = m.now()
 	return m
 }
 
@@ -144,13 +142,13 @@ func (m *Meter) Set(item, value string) {
 func (m *Meter) SetValue(item, value string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
+	now := m.clock.Now()
 	m.advance(now)
 	switch item {
 	case "flow_m3", "settle_m3":
-		v, err := parseFixed(value, flowScale, 6)
+		v, err := rs485.ParseFixed(value, flowScale, 6)
 		if err != nil {
-			return fmt.Errorf("%s: %w", item, err)
+			return fmt.Errorf("%s: %w: %w", item, ErrValue, err)
 		}
 		if v < 0 {
 			return fmt.Errorf("%w: %s cannot be negative (%q)", ErrValue, item, value)
@@ -187,7 +185,7 @@ func (m *Meter) SetValue(item, value string) error {
 		if err != nil {
 			return fmt.Errorf("%w: clock %q: %v", ErrValue, value, err)
 		}
-		m.setClock(t, now)
+		m.clock.Set(t, now)
 	default:
 		return fmt.Errorf("%w: %q (want flow_m3, settle_m3, valve, battery_low, st1 or clock)", ErrItem, item)
 	}
@@ -198,13 +196,13 @@ func (m *Meter) SetValue(item, value string) error {
 func (m *Meter) Get(item string) (string, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
+	now := m.clock.Now()
 	m.advance(now)
 	switch item {
 	case "flow_m3":
-		return formatFixed(m.flow, flowScale), true
+		return rs485.FormatFixed(m.flow, flowScale), true
 	case "settle_m3":
-		return formatFixed(m.settle, flowScale), true
+		return rs485.FormatFixed(m.settle, flowScale), true
 	case "valve":
 		return m.valve, true
 	case "battery_low":
@@ -212,7 +210,7 @@ func (m *Meter) Get(item string) (string, bool) {
 	case "st1":
 		return fmt.Sprintf("%02X", m.st1), true
 	case "clock":
-		return m.clockAt(now).Format(time.DateTime), true
+		return m.clock.At(now).Format(time.DateTime), true
 	}
 	return "", false
 }
@@ -248,26 +246,14 @@ func (m *Meter) SetPreamble(n int) {
 func (m *Meter) SetTimeSource(now func() time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.now = now
-	m.clockBase = now()
-	m.last = m.clockBase
+	m.last = m.clock.SetSource(now)
 }
 
 // Clock is the meter's real-time clock now, in time.Local.
 func (m *Meter) Clock() time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.clockAt(m.now())
-}
-
-func (m *Meter) clockAt(now time.Time) time.Time {
-	drift := time.Duration(float64(now.Sub(m.clockBase)) * m.driftPPM / 1e6)
-	return now.Add(m.clockOff + drift).In(time.Local)
-}
-
-func (m *Meter) setClock(t, now time.Time) {
-	m.clockOff = t.Sub(now)
-	m.clockBase = now
+	return m.clock.At(m.clock.Now())
 }
 
 // Animation makes a meter's values change like a real meter's, computed
@@ -285,9 +271,8 @@ type Animation struct {
 func (m *Meter) Animate(a Animation) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
-	m.setClock(m.clockAt(now).Add(a.ClockOffset), now)
-	m.driftPPM = a.ClockDriftPPM
+	now := m.clock.Now()
+	m.clock.Adjust(a.ClockOffset, a.ClockDriftPPM, now)
 	a.FlowMLPerHour = min(max(a.FlowMLPerHour, 0), maxFlowRate)
 	if a.SettleDay < 1 || a.SettleDay > 28 {
 		a.SettleDay = 1
@@ -308,7 +293,7 @@ func (m *Meter) advance(now time.Time) {
 	from := m.last
 	m.last = now
 	// The settlement boundary, if the meter clock crossed one.
-	before, after := m.clockAt(from), m.clockAt(now)
+	before, after := m.clock.At(from), m.clock.At(now)
 	b := settlementBefore(after, m.anim.SettleDay)
 	if b.After(before) {
 		mid := from.Add(b.Sub(before))
@@ -362,7 +347,7 @@ func (m *Meter) flowBytes(v int64) []byte {
 	if m.unit == UnitCubicMetre {
 		v /= 1000 // to 0.01 m³; a register shows the completed hundredths
 	}
-	return bcd(v%100000000, 4)
+	return rs485.BCD(v%100000000, 4)
 }
 
 // result is what a meter does with one request frame.
@@ -392,7 +377,7 @@ func (m *Meter) handle(req frame) result {
 	if req.c&0x80 != 0 || !m.matches(req) {
 		return result{}
 	}
-	now := m.now()
+	now := m.clock.Now()
 	m.advance(now)
 	r := result{mine: true}
 	if len(req.data) < 3 {
@@ -404,7 +389,7 @@ func (m *Meter) handle(req frame) result {
 		old = m.lastSER
 	}
 	m.lastSER, m.haveSER = ser, true
-	if m.fault.kind() == OldSER {
+	if m.fault == OldSER {
 		ser = old
 	}
 	head := []byte{di[0], di[1], ser}
@@ -415,9 +400,9 @@ func (m *Meter) handle(req frame) result {
 		data = append(data, m.unit)
 		data = append(data, m.flowBytes(m.settle)...)
 		data = append(data, m.unit)
-		c := m.clockAt(now)
-		data = append(data, bcdByte(c.Second()), bcdByte(c.Minute()), bcdByte(c.Hour()),
-			bcdByte(c.Day()), bcdByte(int(c.Month())), bcdByte(c.Year()%100), bcdByte(c.Year()/100))
+		c := m.clock.At(now)
+		data = append(data, rs485.BCDByte(c.Second()), rs485.BCDByte(c.Minute()), rs485.BCDByte(c.Hour()),
+			rs485.BCDByte(c.Day()), rs485.BCDByte(int(c.Month())), rs485.BCDByte(c.Year()%100), rs485.BCDByte(c.Year()/100))
 		rep = m.reply(0x81, append(data, m.st0(), m.st1))
 	case req.c == 0x03 && isDI(di, 0x81, 0x0A): // read address: the address is in the header
 		rep = m.reply(0x83, head)
@@ -453,40 +438,14 @@ func (m *Meter) reply(c byte, data []byte) *frame {
 	return &frame{typ: m.typ, addr: m.addr, c: c, data: data}
 }
 
-// emit encodes a reply with the meter's preamble and applies its fault.
+// emit encodes a reply with the meter's preamble and applies its fault
+// (OldSER is applied by handle: the reply is counted as faulted here).
 func (m *Meter) emit(f frame) (b []byte, delay time.Duration, faulted bool) {
-	switch m.fault.kind() {
-	case None:
-		return f.encode(m.preamble), 0, false
-	case OldSER:
-		return f.encode(m.preamble), 0, true
-	case Silent:
-		return nil, 0, true
-	case WrongAddress:
-		f.addr[0] ^= 0x01
-	}
-	b = f.encode(m.preamble)
-	switch m.fault.kind() {
-	case BadChecksum:
-		b[len(b)-2]++
-	case CutOff:
-		b = b[:m.preamble+(len(b)-m.preamble)/2]
-	case NoiseBefore:
-		noise := make([]byte, 1+m.rng.IntN(8))
-		for i := range noise {
-			for noise[i] = byte(m.rng.Uint32()); noise[i] == frameStart; noise[i] = byte(m.rng.Uint32()) {
-			}
+	b, delay, faulted = rs485.Fault(m.fault).Apply(func(wrongAddress bool) []byte {
+		if wrongAddress {
+			f.addr[0] ^= 0x01
 		}
-		b = append(noise, b...)
-	case faultSlow:
-		return b, m.fault.delay(), true
-	case faultGarbage:
-		if m.rng.Uint64N(1e6) >= m.fault.garblePPM() {
-			return b, 0, false
-		}
-		for range 1 + m.rng.IntN(3) {
-			b[m.preamble+m.rng.IntN(len(b)-m.preamble)] ^= byte(1 + m.rng.IntN(255))
-		}
-	}
-	return b, 0, true
+		return f.encode(m.preamble)
+	}, m.preamble, frameStart, m.rng)
+	return b, delay, faulted || m.fault == OldSER
 }

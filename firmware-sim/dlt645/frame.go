@@ -1,5 +1,7 @@
 package dlt645
 
+import "github.com/townlink/townlink/firmware-sim/internal/rs485"
+
 // Link layer (protocols.md §1.1, the same for 1997 §2):
 //
 //	[FE…] 68 A0..A5 68 C L DATA(L, each byte +0x33) CS 16
@@ -23,59 +25,47 @@ type frame struct {
 	data []byte
 }
 
-// scan finds the first complete, valid frame in buf.
+// scan finds the first complete, valid frame in buf, resynchronising on
+// every 0x68 (see rs485.Resync).
 //
 // ok: the frame occupies buf[start:end] (start is its first 0x68).
 // !ok: buf[:keep] is garbage that can be dropped; buf[keep:] may still
 // become a frame when more bytes arrive.
-//
-// Every 0x68 is tried as a frame start, so noise, a false start or a frame
-// with a bad checksum costs one byte and the scan resynchronises on the
-// next 0x68. An incomplete candidate does not hide a complete frame that
-// starts after it.
 func scan(buf []byte) (f frame, start, end, keep int, ok bool) {
-	keep = len(buf)
-	for i := 0; i < len(buf); i++ {
-		if buf[i] != frameStart {
-			continue
-		}
-		rest := buf[i:]
-		if len(rest) >= 8 && rest[7] != frameStart {
-			continue
-		}
-		if len(rest) < 10 {
-			keep = min(keep, i)
-			continue
-		}
-		n := int(rest[9])
-		if n > maxDataLen {
-			continue
-		}
-		total := frameOverhead + n
-		if len(rest) < total {
-			keep = min(keep, i)
-			continue
-		}
-		if rest[total-1] != frameEnd || rest[total-2] != checksum(rest[:total-2]) {
-			continue
-		}
-		copy(f.addr[:], rest[1:7])
-		f.c = rest[8]
-		f.data = make([]byte, n)
-		for j := range n {
-			f.data[j] = rest[10+j] - dataOffset
-		}
-		return f, i, i + total, 0, true
+	start, end, keep, ok = rs485.Resync(buf, frameStart, candidate)
+	if !ok {
+		return frame{}, 0, 0, keep, false
 	}
-	return frame{}, 0, 0, keep, false
+	rest := buf[start:end]
+	copy(f.addr[:], rest[1:7])
+	f.c = rest[8]
+	f.data = make([]byte, int(rest[9]))
+	for j := range f.data {
+		f.data[j] = rest[10+j] - dataOffset
+	}
+	return f, start, end, 0, true
 }
 
-func checksum(b []byte) byte {
-	var s byte
-	for _, c := range b {
-		s += c
+// candidate judges the bytes from one 0x68 on.
+func candidate(rest []byte) (rs485.Candidate, int) {
+	if len(rest) >= 8 && rest[7] != frameStart {
+		return rs485.Invalid, 0
 	}
-	return s
+	if len(rest) < 10 {
+		return rs485.Incomplete, 0
+	}
+	n := int(rest[9])
+	if n > maxDataLen {
+		return rs485.Invalid, 0
+	}
+	total := frameOverhead + n
+	if len(rest) < total {
+		return rs485.Incomplete, 0
+	}
+	if rest[total-1] != frameEnd || rest[total-2] != rs485.Checksum(rest[:total-2]) {
+		return rs485.Invalid, 0
+	}
+	return rs485.Complete, total
 }
 
 // encode builds the wire bytes of f with the given number of FE bytes in
@@ -91,6 +81,6 @@ func (f frame) encode(preamble int) []byte {
 	for _, d := range f.data {
 		b = append(b, d+dataOffset)
 	}
-	b = append(b, checksum(b[preamble:]), frameEnd)
+	b = append(b, rs485.Checksum(b[preamble:]), frameEnd)
 	return b
 }

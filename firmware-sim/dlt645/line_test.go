@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/townlink/townlink/firmware-sim/internal/rs485"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serial"
 	"github.com/townlink/townlink/hardware/serialsim"
@@ -147,7 +148,7 @@ func TestMultiDropLine(t *testing.T) {
 		if f.addr != m.addr || f.c != 0x91 {
 			t.Fatalf("meter %d: reply from % X C %02X", i, f.addr, f.c)
 		}
-		if want := bcd(int64(111*(i+1)), 4); !bytes.Equal(f.data[4:], want) {
+		if want := rs485.BCD(int64(111*(i+1)), 4); !bytes.Equal(f.data[4:], want) {
 			t.Errorf("meter %d: energy % X, want % X", i, f.data[4:], want)
 		}
 		if !bytes.HasPrefix(raw, bytes.Repeat([]byte{0xFE}, i)) {
@@ -171,8 +172,8 @@ func TestMultiDropLine(t *testing.T) {
 	// Broadcast time sync, 2 minutes ahead of every clock: applied by all, no reply.
 	target := time.Now().Add(2 * time.Minute).Truncate(time.Second)
 	sync := frame{addr: [6]byte{0x99, 0x99, 0x99, 0x99, 0x99, 0x99}, c: 0x08, data: []byte{
-		bcdByte(target.Second()), bcdByte(target.Minute()), bcdByte(target.Hour()),
-		bcdByte(target.Day()), bcdByte(int(target.Month())), bcdByte(target.Year() % 100)}}
+		rs485.BCDByte(target.Second()), rs485.BCDByte(target.Minute()), rs485.BCDByte(target.Hour()),
+		rs485.BCDByte(target.Day()), rs485.BCDByte(int(target.Month())), rs485.BCDByte(target.Year() % 100)}}
 	send(t, gw, sync.encode(4))
 	if got := readQuiet(t, gw, 500*time.Millisecond); len(got) > 0 {
 		t.Fatalf("broadcast answered: % X", got)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/townlink/townlink/firmware-sim/internal/rs485"
 )
 
 // Version is the edition of DL/T 645 a meter speaks.
@@ -53,11 +55,8 @@ type Meter struct {
 	phases    int
 	fault     Fault
 	preamble  int
-	now       func() time.Time
+	clock     rs485.Clock // also the time source of the animation
 	rng       *rand.Rand
-	clockOff  time.Duration // meter clock = now + clockOff + drift since clockBase
-	clockBase time.Time
-	driftPPM  float64
 	animating bool
 	last      time.Time // last animation step
 	energyAcc int64     // sub-0.01 kWh remainder, in 1e-4 kW·ns
@@ -87,7 +86,7 @@ func NewMeter(addr string, v Version) *Meter {
 	m := &Meter{
 		addr: a, ver: v, meterNo: a,
 		specs: registerSpecs(), vals: map[string]int64{},
-		phases: 3, preamble: defaultPreamble, now: time.Now,
+		phases: 3, preamble: defaultPreamble, clock: rs485.NewClock(time.Now),
 		rng: rand.New(rand.NewPCG(1, uint64(a[0])|uint64(a[1])<<8|uint64(a[2])<<16)),
 	}
 	for name, val := range defaults() {
@@ -95,7 +94,6 @@ func NewMeter(addr string, v Version) *Meter {
 			panic(err)
 		}
 	}
-	m.clockBase = m.now()
 	return m
 }
 
@@ -165,7 +163,7 @@ func (m *Meter) setLocked(item, value string) error {
 		if err != nil {
 			return fmt.Errorf("%w: clock %q: %v", ErrValue, value, err)
 		}
-		m.setClock(t, m.now())
+		m.clock.Set(t, m.clock.Now())
 		return nil
 	case "meter_number":
 		a, err := parseAddress(value)
@@ -179,17 +177,17 @@ func (m *Meter) setLocked(item, value string) error {
 	if !ok {
 		return fmt.Errorf("%w: %q (see Meter.Items)", ErrItem, item)
 	}
-	v, err := parseFixed(value, sp.scale, 12)
+	v, err := rs485.ParseFixed(value, sp.scale, 12)
 	if err != nil {
-		return fmt.Errorf("%s: %w", item, err)
+		return fmt.Errorf("%s: %w: %w", item, ErrValue, err)
 	}
 	if v < 0 && !sp.signed {
 		return fmt.Errorf("%w: %s cannot be negative (%q)", ErrValue, item, value)
 	}
 	if v > sp.maxAbs || -v > sp.maxAbs {
-		return fmt.Errorf("%w: %s %q is out of range (max %s)", ErrValue, item, value, formatFixed(sp.maxAbs, sp.scale))
+		return fmt.Errorf("%w: %s %q is out of range (max %s)", ErrValue, item, value, rs485.FormatFixed(sp.maxAbs, sp.scale))
 	}
-	m.advance(m.now())
+	m.advance(m.clock.Now())
 	m.vals[item] = v
 	return nil
 }
@@ -202,8 +200,8 @@ func (m *Meter) Get(item string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	m.advance(m.now())
-	return formatFixed(m.vals[item], sp.scale), true
+	m.advance(m.clock.Now())
+	return rs485.FormatFixed(m.vals[item], sp.scale), true
 }
 
 // SetPhases sets the number of phases: 1 (single-phase: phase B and C
@@ -244,9 +242,7 @@ func (m *Meter) SetPreamble(n int) {
 func (m *Meter) SetTimeSource(now func() time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.now = now
-	m.clockBase = now()
-	m.last = m.clockBase
+	m.last = m.clock.SetSource(now)
 }
 
 // Clock is the meter's clock now, in time.Local. It runs from the host's
@@ -255,17 +251,7 @@ func (m *Meter) SetTimeSource(now func() time.Time) {
 func (m *Meter) Clock() time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.clockAt(m.now())
-}
-
-func (m *Meter) clockAt(now time.Time) time.Time {
-	drift := time.Duration(float64(now.Sub(m.clockBase)) * m.driftPPM / 1e6)
-	return now.Add(m.clockOff + drift).In(time.Local)
-}
-
-func (m *Meter) setClock(t, now time.Time) {
-	m.clockOff = t.Sub(now)
-	m.clockBase = now
+	return m.clock.At(m.clock.Now())
 }
 
 // Animation makes a meter's values change like a real meter's. Values are
@@ -285,9 +271,8 @@ type Animation struct {
 func (m *Meter) Animate(a Animation) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
-	m.setClock(m.clockAt(now).Add(a.ClockOffset), now)
-	m.driftPPM = a.ClockDriftPPM
+	now := m.clock.Now()
+	m.clock.Adjust(a.ClockOffset, a.ClockDriftPPM, now)
 	m.rng = rand.New(rand.NewPCG(a.Seed, 0x645))
 	m.animating = true
 	m.last = now
@@ -324,7 +309,7 @@ func (m *Meter) advance(now time.Time) {
 	if p < 0 {
 		p, base = -p, "energy_rev"
 	}
-	t := tariff(m.clockAt(now).Hour())
+	t := tariff(m.clock.At(now).Hour())
 	for rest := dt; rest > 0; {
 		step := min(rest, time.Hour) // keeps p·step inside int64
 		rest -= step
@@ -350,15 +335,15 @@ func (m *Meter) advance(now time.Time) {
 
 // encodeField renders one value of a reply (before the +0x33).
 func (m *Meter) encodeField(f field, now time.Time) []byte {
-	c := m.clockAt(now)
+	c := m.clock.At(now)
 	switch f.kind {
 	case fDate:
-		return []byte{bcdByte(int(c.Weekday())), bcdByte(c.Day()), bcdByte(int(c.Month())), bcdByte(c.Year() % 100)}
+		return []byte{rs485.BCDByte(int(c.Weekday())), rs485.BCDByte(c.Day()), rs485.BCDByte(int(c.Month())), rs485.BCDByte(c.Year() % 100)}
 	case fTime:
-		return []byte{bcdByte(c.Second()), bcdByte(c.Minute()), bcdByte(c.Hour())}
+		return []byte{rs485.BCDByte(c.Second()), rs485.BCDByte(c.Minute()), rs485.BCDByte(c.Hour())}
 	case fDateTime:
-		return []byte{bcdByte(c.Second()), bcdByte(c.Minute()), bcdByte(c.Hour()),
-			bcdByte(int(c.Weekday())), bcdByte(c.Day()), bcdByte(int(c.Month())), bcdByte(c.Year() % 100)}
+		return []byte{rs485.BCDByte(c.Second()), rs485.BCDByte(c.Minute()), rs485.BCDByte(c.Hour()),
+			rs485.BCDByte(int(c.Weekday())), rs485.BCDByte(c.Day()), rs485.BCDByte(int(c.Month())), rs485.BCDByte(c.Year() % 100)}
 	case fAddr:
 		return append([]byte(nil), m.addr[:]...)
 	case fMeterNo:
@@ -374,7 +359,7 @@ func (m *Meter) encodeField(f field, now time.Time) []byte {
 		}
 		return b
 	}
-	v := rescale(m.vals[f.reg], sp.scale, f.dec)
+	v := rs485.Rescale(m.vals[f.reg], sp.scale, f.dec)
 	neg := v < 0
 	if neg {
 		v = -v
@@ -387,7 +372,7 @@ func (m *Meter) encodeField(f field, now time.Time) []byte {
 			v = limit - 1
 		}
 	}
-	b := bcd(v, f.size)
+	b := rs485.BCD(v, f.size)
 	if neg && f.signed && v != 0 {
 		b[f.size-1] |= 0x80
 	}
@@ -429,7 +414,7 @@ func (m *Meter) matches(a [6]byte) bool {
 func (m *Meter) handle(req frame) result {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
+	now := m.clock.Now()
 	m.advance(now)
 	if req.c&0x80 != 0 { // a reply from some other device
 		return result{}
@@ -527,10 +512,10 @@ func (m *Meter) handle1997(req frame, now time.Time) *frame {
 // frame, the rest on 0x12 follow-ups.
 func (m *Meter) loadProfile(data []byte, now time.Time) *frame {
 	n := lpDefaultCount
-	c := m.clockAt(now)
+	c := m.clock.At(now)
 	start := c.Truncate(lpInterval).Add(-lpInterval * time.Duration(n-1))
 	if len(data) >= 5 {
-		v, ok := unbcdByte(data[4])
+		v, ok := rs485.UnBCDByte(data[4])
 		if !ok || v < 1 || v > lpMaxCount {
 			return m.reply(0xD1, []byte{0x01})
 		}
@@ -540,7 +525,7 @@ func (m *Meter) loadProfile(data []byte, now time.Time) *frame {
 	if len(data) >= 10 {
 		var d [5]int
 		for i := range 5 {
-			v, ok := unbcdByte(data[5+i])
+			v, ok := rs485.UnBCDByte(data[5+i])
 			if !ok {
 				return m.reply(0xD1, []byte{0x01})
 			}
@@ -558,7 +543,7 @@ func (m *Meter) loadProfile(data []byte, now time.Time) *frame {
 	var cur []byte
 	for i := range n {
 		t := start.Add(lpInterval * time.Duration(i))
-		cur = append(cur, bcdByte(t.Minute()), bcdByte(t.Hour()), bcdByte(t.Day()), bcdByte(int(t.Month())), bcdByte(t.Year()%100))
+		cur = append(cur, rs485.BCDByte(t.Minute()), rs485.BCDByte(t.Hour()), rs485.BCDByte(t.Day()), rs485.BCDByte(int(t.Month())), rs485.BCDByte(t.Year()%100))
 		cur = append(cur, m.encodeFields(rec, now)...)
 		if (i+1)%lpPerFrame == 0 || i == n-1 {
 			chunks = append(chunks, cur)
@@ -583,7 +568,7 @@ func (m *Meter) timeSync(data []byte, now time.Time) (applied, rejected bool) {
 	}
 	var d [6]int
 	for i := range 6 {
-		v, ok := unbcdByte(data[i])
+		v, ok := rs485.UnBCDByte(data[i])
 		if !ok {
 			return false, true
 		}
@@ -593,46 +578,20 @@ func (m *Meter) timeSync(data []byte, now time.Time) (applied, rejected bool) {
 	if t.Year() != 2000+d[5] || int(t.Month()) != d[4] || t.Day() != d[3] || t.Hour() != d[2] || t.Minute() != d[1] || t.Second() != d[0] {
 		return false, true // 31 February and the like
 	}
-	diff := t.Sub(m.clockAt(now))
+	diff := t.Sub(m.clock.At(now))
 	if diff > maxClockCorrect || diff < -maxClockCorrect {
 		return false, true
 	}
-	m.setClock(t, now)
+	m.clock.Set(t, now)
 	return true, false
 }
 
 // emit encodes a reply with the meter's preamble and applies its fault.
 func (m *Meter) emit(f frame) (b []byte, delay time.Duration, faulted bool) {
-	switch m.fault.kind() {
-	case None:
-		return f.encode(m.preamble), 0, false
-	case Silent:
-		return nil, 0, true
-	case WrongAddress:
-		f.addr[0] ^= 0x01
-	}
-	b = f.encode(m.preamble)
-	switch m.fault.kind() {
-	case BadChecksum:
-		b[len(b)-2]++
-	case CutOff:
-		b = b[:m.preamble+(len(b)-m.preamble)/2]
-	case NoiseBefore:
-		noise := make([]byte, 1+m.rng.IntN(8))
-		for i := range noise {
-			for noise[i] = byte(m.rng.Uint32()); noise[i] == frameStart; noise[i] = byte(m.rng.Uint32()) {
-			}
+	return rs485.Fault(m.fault).Apply(func(wrongAddress bool) []byte {
+		if wrongAddress {
+			f.addr[0] ^= 0x01
 		}
-		b = append(noise, b...)
-	case faultSlow:
-		return b, m.fault.delay(), true
-	case faultGarbage:
-		if m.rng.Uint64N(1e6) >= m.fault.garblePPM() {
-			return b, 0, false
-		}
-		for range 1 + m.rng.IntN(3) {
-			b[m.preamble+m.rng.IntN(len(b)-m.preamble)] ^= byte(1 + m.rng.IntN(255))
-		}
-	}
-	return b, 0, true
+		return f.encode(m.preamble)
+	}, m.preamble, frameStart, m.rng)
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/townlink/townlink/firmware-sim/internal/rs485"
 )
 
 // fakeClock is an injected time source.
@@ -352,8 +354,8 @@ func TestTimeSync(t *testing.T) {
 	m.SetTimeSource(clk.now)
 	bcast := [6]byte{0x99, 0x99, 0x99, 0x99, 0x99, 0x99}
 	sync := func(tm time.Time) result {
-		return m.handle(frame{addr: bcast, c: 0x08, data: []byte{bcdByte(tm.Second()), bcdByte(tm.Minute()), bcdByte(tm.Hour()),
-			bcdByte(tm.Day()), bcdByte(int(tm.Month())), bcdByte(tm.Year() % 100)}})
+		return m.handle(frame{addr: bcast, c: 0x08, data: []byte{rs485.BCDByte(tm.Second()), rs485.BCDByte(tm.Minute()), rs485.BCDByte(tm.Hour()),
+			rs485.BCDByte(tm.Day()), rs485.BCDByte(int(tm.Month())), rs485.BCDByte(tm.Year() % 100)}})
 	}
 	target := clk.now().Add(4*time.Minute + 59*time.Second)
 	if r := sync(target); !r.syncApplied || r.reply != nil {

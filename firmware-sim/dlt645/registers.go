@@ -1,6 +1,10 @@
 package dlt645
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/townlink/townlink/firmware-sim/internal/rs485"
+)
 
 // spec describes one settable register: it is stored as an integer count
 // of 10^-scale units (the finest resolution any DI gives it), limited to
@@ -62,9 +66,9 @@ func energyBase(di2 byte) string {
 
 func maxAbs(size int, signed bool) int64 {
 	if signed { // bit 7 of the top byte is the sign: top digit 0..7
-		return 8*pow10(2*size-1) - 1
+		return 8*rs485.Pow10(2*size-1) - 1
 	}
-	return pow10(2*size) - 1
+	return rs485.Pow10(2*size) - 1
 }
 
 // registerSpecs lists every register a Meter holds, by name.
