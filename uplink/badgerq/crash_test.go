@@ -85,6 +85,8 @@ func crashChild(arg string) error {
 	}
 	ctx := context.Background()
 	errc := make(chan error, 8)
+	// READY before any goroutine can report: the parent reads it first.
+	say("READY")
 	for g := range 4 {
 		go func() {
 			for i := 0; ; i++ {
@@ -136,7 +138,6 @@ func crashChild(arg string) error {
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	say("READY")
 	return <-errc
 }
 

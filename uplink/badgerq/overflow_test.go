@@ -90,6 +90,8 @@ func overflowChild(arg string) error {
 			}
 		}
 	}
+	// READY before any writer can report: the parent reads it first.
+	say("READY")
 	go writer(wire.StreamTelemetry, 0, 5, 0)
 	go writer(wire.StreamTelemetry, 1, 5, 0)
 	go writer(wire.StreamEvents, 2, 3, 0)
@@ -142,7 +144,6 @@ func overflowChild(arg string) error {
 			}
 		}()
 	}
-	say("READY")
 	return <-errc
 }
 
