@@ -281,7 +281,7 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	}
 	if err := run(); err != nil {
-		c.abort()
+		c.Abort()
 		return err
 	}
 	if o.Count > 0 && sent >= o.Count {
@@ -290,7 +290,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	for _, d := range h.desks {
 		if err := publish(h.windowStatus(d, "closed")); err != nil {
-			c.abort()
+			c.Abort()
 			return err
 		}
 	}

@@ -294,7 +294,7 @@ func Run(ctx context.Context, o Options) error {
 		s.advance(it.at)
 		for _, m := range it.f() {
 			if err := publish(m); err != nil {
-				c.abort()
+				c.Abort()
 				return err
 			}
 			if o.Count > 0 && sent >= o.Count {
@@ -310,7 +310,7 @@ func Run(ctx context.Context, o Options) error {
 // disconnect (no will).
 func finish(ctx context.Context, c *conn, publish func(out) error) error {
 	if ctx.Err() != nil {
-		c.abort()
+		c.Abort()
 		return ctx.Err()
 	}
 	err := publish(out{event: "device.status", payload: map[string]any{"online": false}})
