@@ -97,25 +97,26 @@ func (g *Gateway) startField() error {
 	if err != nil {
 		return fmt.Errorf("%w: field broker: %w", ErrStart, err)
 	}
-	g.fieldBroker = b
+	g.fieldBroker.Store(b)
 	g.log.Info("field broker listening", "addr", b.Addr(), "tls", b.TLSAddr(), "devices", len(g.fieldDevs))
 	return nil
 }
 
 // FieldAddr is the field broker's plain listener address ("" if none).
 func (g *Gateway) FieldAddr() string {
-	if g.fieldBroker == nil {
-		return ""
+	if b := g.fieldBroker.Load(); b != nil {
+		return b.Addr()
 	}
-	return g.fieldBroker.Addr()
+	return ""
 }
 
 // fieldState is a field device's state: ok while it is connected.
 func (g *Gateway) fieldState(id string) (string, bool) {
-	if _, ok := g.field[id]; !ok || g.fieldBroker == nil {
+	b := g.fieldBroker.Load()
+	if _, ok := g.field[id]; !ok || b == nil {
 		return "", false
 	}
-	if g.fieldBroker.Online()[id] {
+	if b.Online()[id] {
 		return "ok", true
 	}
 	return "down", true

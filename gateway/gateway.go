@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/townlink/townlink/drivers"
@@ -50,9 +51,9 @@ type Gateway struct {
 
 	field       map[string]decoder // recorders and kiosks by device id
 	fieldDevs   []fieldbroker.Device
-	fieldBroker *fieldbroker.Broker
-	fwds        map[string]*uplink.Forwarder // by stream
-	cmds        chan []byte                  // commands from the platform, handled by commandLoop
+	fieldBroker atomic.Pointer[fieldbroker.Broker] // set by Run once listening
+	fwds        map[string]*uplink.Forwarder       // by stream
+	cmds        chan []byte                        // commands from the platform, handled by commandLoop
 }
 
 type source struct {
@@ -290,9 +291,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err := g.startField(); err != nil {
 		return err
 	}
-	if g.fieldBroker != nil {
+	if b := g.fieldBroker.Load(); b != nil {
 		// Closed before the store: no message is acknowledged after it.
-		defer g.fieldBroker.Close()
+		defer b.Close()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,7 +86,7 @@ func TestTailPrintsRecordsAndVerdict(t *testing.T) {
 	defer b.Close()
 	url := "tcp://" + b.Addr()
 
-	var out, errOut bytes.Buffer
+	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Main(context.Background(), []string{"tail", "-broker", url, "-n", "3", "-for", "20s", "-id", "tail-test"}, &out, &errOut)
@@ -131,4 +132,22 @@ func TestTailPrintsRecordsAndVerdict(t *testing.T) {
 	if !strings.Contains(out.String(), "verdict") || !strings.Contains(out.String(), "MISSING 3") {
 		t.Errorf("no verdict naming the hole:\n%s", out.String())
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
