@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/townlink/townlink/drivers/serialio"
 	"strings"
 )
 
@@ -218,30 +219,7 @@ func Decode(b []byte) (Frame, error) {
 // and skips one byte to re-synchronise after a false start. It never
 // returns an error.
 func Split(buf []byte) (skip, n int, err error) {
-	i := bytes.IndexByte(buf, startByte)
-	if i < 0 {
-		return len(buf), 0, nil
-	}
-	if i > 0 {
-		return i, 0, nil
-	}
-	n, bad := frameAt(buf)
-	switch {
-	case n > 0:
-		return 0, n, nil
-	case bad:
-		return 1, 0, nil
-	}
-	// Incomplete: a false 68 with a large L could hide a whole frame that
-	// is already buffered behind it.
-	for j := 1; j < len(buf); j++ {
-		if buf[j] == startByte {
-			if m, _ := frameAt(buf[j:]); m > 0 {
-				return j, 0, nil
-			}
-		}
-	}
-	return 0, 0, nil
+	return serialio.Resync(buf, startByte, frameAt)
 }
 
 func frameAt(b []byte) (n int, bad bool) {

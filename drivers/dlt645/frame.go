@@ -3,6 +3,7 @@ package dlt645
 import (
 	"bytes"
 	"fmt"
+	"github.com/townlink/townlink/drivers/serialio"
 	"strings"
 )
 
@@ -244,30 +245,7 @@ func Decode(b []byte) (Frame, error) {
 // checksum and end byte, and skips one byte to re-synchronise after a
 // false start. It never returns an error.
 func Split(buf []byte) (skip, n int, err error) {
-	i := bytes.IndexByte(buf, startByte)
-	if i < 0 {
-		return len(buf), 0, nil
-	}
-	if i > 0 {
-		return i, 0, nil
-	}
-	n, bad := frameAt(buf)
-	switch {
-	case n > 0:
-		return 0, n, nil
-	case bad:
-		return 1, 0, nil
-	}
-	// Incomplete: a false 68 with a large L could hide a whole frame that
-	// is already buffered behind it.
-	for j := 1; j < len(buf); j++ {
-		if buf[j] == startByte {
-			if m, _ := frameAt(buf[j:]); m > 0 {
-				return j, 0, nil
-			}
-		}
-	}
-	return 0, 0, nil
+	return serialio.Resync(buf, startByte, frameAt)
 }
 
 // frameAt checks the frame starting at b[0] == 68: its length if whole and

@@ -4,6 +4,7 @@
 package serialio
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -90,4 +91,36 @@ func ReadFrame(ctx context.Context, p hardware.Port, deadline time.Time, split S
 			return nil, fmt.Errorf("read: %w", err)
 		}
 	}
+}
+
+// Resync is the split of the 68-framed meter protocols (DL/T 645, CJ/T
+// 188): it skips preamble and noise before start, returns a frame that
+// frameAt accepts whole, and skips one byte after a false start. frameAt
+// reports a frame beginning at b[0] == start: its length when whole and
+// valid, bad when it cannot be one, (0, false) when more bytes are needed.
+func Resync(buf []byte, start byte, frameAt func(b []byte) (n int, bad bool)) (skip, n int, err error) {
+	i := bytes.IndexByte(buf, start)
+	if i < 0 {
+		return len(buf), 0, nil
+	}
+	if i > 0 {
+		return i, 0, nil
+	}
+	n, bad := frameAt(buf)
+	switch {
+	case n > 0:
+		return 0, n, nil
+	case bad:
+		return 1, 0, nil
+	}
+	// Incomplete: a false start byte with a large length could hide a
+	// whole frame that is already buffered behind it.
+	for j := 1; j < len(buf); j++ {
+		if buf[j] == start {
+			if m, _ := frameAt(buf[j:]); m > 0 {
+				return j, 0, nil
+			}
+		}
+	}
+	return 0, 0, nil
 }
