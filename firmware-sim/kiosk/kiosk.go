@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/townlink/townlink/firmware-sim/internal/fielddev"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -204,7 +205,7 @@ func Run(ctx context.Context, o Options) error {
 	n := 0
 	at := func(d time.Duration, f func() []out) {
 		n++
-		heap.Push(q, &item{at: h.now.Add(d), seq: n, f: f})
+		heap.Push(q, &item{At: h.now.Add(d), Seq: n, F: f})
 	}
 	for _, s := range o.Services {
 		var arrive func() []out
@@ -264,12 +265,12 @@ func Run(ctx context.Context, o Options) error {
 		}
 		for q.Len() > 0 {
 			it := heap.Pop(q).(*item)
-			if !end.IsZero() && it.at.After(end) {
+			if !end.IsZero() && it.At.After(end) {
 				h.now = end
 				break
 			}
-			h.now = it.at
-			for _, m := range it.f() {
+			h.now = it.At
+			for _, m := range it.F() {
 				if err := publish(m); err != nil {
 					return err
 				}
@@ -424,26 +425,7 @@ func (h *hall) rate(t *tkt) []out {
 }
 
 // agenda is the simulator's event queue, ordered by simulated time.
-type item struct {
-	at  time.Time
-	seq int
-	f   func() []out
-}
-
-type agenda []*item
-
-func (a agenda) Len() int { return len(a) }
-func (a agenda) Less(i, j int) bool {
-	if !a[i].at.Equal(a[j].at) {
-		return a[i].at.Before(a[j].at)
-	}
-	return a[i].seq < a[j].seq
-}
-func (a agenda) Swap(i, j int) { a[i], a[j] = a[j], a[i] }
-func (a *agenda) Push(x any)   { *a = append(*a, x.(*item)) }
-func (a *agenda) Pop() any {
-	old := *a
-	it := old[len(old)-1]
-	*a = old[:len(old)-1]
-	return it
-}
+type (
+	item   = fielddev.Item[func() []out]
+	agenda = fielddev.Agenda[func() []out]
+)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/fxamacker/cbor/v2"
+	"github.com/townlink/townlink/firmware-sim/internal/fielddev"
 	"io"
 	"log/slog"
 	"math"
@@ -218,7 +219,7 @@ func Run(ctx context.Context, o Options) error {
 	n := 0
 	at := func(d time.Duration, f func() []out) {
 		n++
-		heap.Push(q, &item{at: s.now.Add(d), seq: n, f: f})
+		heap.Push(q, &item{At: s.now.Add(d), Seq: n, F: f})
 	}
 	var status, position, record, sos func() []out
 	status = func() []out { at(o.StatusEvery, status); return s.status() }
@@ -288,11 +289,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	for q.Len() > 0 {
 		it := heap.Pop(q).(*item)
-		if !end.IsZero() && it.at.After(end) {
+		if !end.IsZero() && it.At.After(end) {
 			break
 		}
-		s.advance(it.at)
-		for _, m := range it.f() {
+		s.advance(it.At)
+		for _, m := range it.F() {
 			if err := publish(m); err != nil {
 				c.Abort()
 				return err
@@ -468,26 +469,7 @@ func cutDot(s string) (string, string, bool) {
 }
 
 // agenda is the simulator's event queue, ordered by simulated time.
-type item struct {
-	at  time.Time
-	seq int
-	f   func() []out
-}
-
-type agenda []*item
-
-func (a agenda) Len() int { return len(a) }
-func (a agenda) Less(i, j int) bool {
-	if !a[i].at.Equal(a[j].at) {
-		return a[i].at.Before(a[j].at)
-	}
-	return a[i].seq < a[j].seq
-}
-func (a agenda) Swap(i, j int) { a[i], a[j] = a[j], a[i] }
-func (a *agenda) Push(x any)   { *a = append(*a, x.(*item)) }
-func (a *agenda) Pop() any {
-	old := *a
-	it := old[len(old)-1]
-	*a = old[:len(old)-1]
-	return it
-}
+type (
+	item   = fielddev.Item[func() []out]
+	agenda = fielddev.Agenda[func() []out]
+)
