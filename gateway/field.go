@@ -65,7 +65,7 @@ func (g *Gateway) handleField(ctx context.Context, id, event string, payload []b
 		var err error
 		rs, err = dec.Decode(event, payload)
 		if err != nil {
-			g.status.countDrop("rejected_"+id, 1)
+			g.status.countDrop("field_rejected", 1)
 			g.log.Warn("field message rejected", "device", id, "event", event, "err", err)
 			return fmt.Errorf("%w: %w", fieldbroker.ErrRejected, err)
 		}
