@@ -1,12 +1,10 @@
 package gateway_test
 
 import (
-	"bufio"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/townlink/townlink/internal/testkit"
 	"github.com/townlink/townlink/uplink/mqttpub/mosquittotest"
 	"github.com/townlink/townlink/uplink/wire"
 )
@@ -14,41 +12,8 @@ import (
 // A Modbus TCP device (Debian's pymodbus TCP server, which nobody here
 // wrote) polled by the gateway: its registers arrive exactly.
 func TestModbusTCPDevice(t *testing.T) {
-	const py = "/usr/bin/python3"
-	cmd := exec.Command(py, "../drivers/modbus/testdata/pymodbus_server.py", "tcp")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%v: apt-get install python3 python3-pymodbus", err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if port, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
-				ready <- port
-				return
-			}
-		}
-		close(ready)
-	}()
-	var port string
-	select {
-	case p, ok := <-ready:
-		if !ok {
-			t.Fatal("pymodbus TCP server ended without READY (apt-get install python3-pymodbus)")
-		}
-		port = p
-	case <-time.After(30 * time.Second):
-		t.Fatal("pymodbus TCP server did not start")
-	}
+	port := testkit.StartPython(t, []string{"pymodbus.server", "pymodbus.datastore", "pymodbus.payload", "serial_asyncio"},
+		"../drivers/modbus/testdata/pymodbus_server.py", "tcp")
 
 	broker := mosquittotest.Start(t)
 	plat := newPlatform(t, broker.URL)

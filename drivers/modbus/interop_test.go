@@ -1,16 +1,10 @@
 package modbus
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net"
-	"os"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,85 +12,17 @@ import (
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serial"
 	"github.com/townlink/townlink/hardware/serialsim"
+	"github.com/townlink/townlink/internal/testkit"
 )
+
+// pymodbusModules are what testdata/pymodbus_server.py imports.
+var pymodbusModules = []string{"pymodbus.server", "pymodbus.datastore", "pymodbus.payload", "serial_asyncio", "serial"}
 
 // startPymodbus runs testdata/pymodbus_server.py under Debian's python3
 // and returns what it printed after READY (the device path or TCP port).
-// The process is stopped and waited for when the test ends.
 func startPymodbus(t *testing.T, args ...string) string {
 	t.Helper()
-	const py = "/usr/bin/python3"
-	if _, err := os.Stat(py); err != nil {
-		t.Fatalf("%s missing: apt-get install python3 python3-pymodbus", py)
-	}
-	if out, err := exec.Command(py, "-c", "import pymodbus.server, pymodbus.payload").CombinedOutput(); err != nil {
-		t.Fatalf("pymodbus does not import (%v: %s): apt-get install python3-pymodbus", err, out)
-	}
-	cmd := exec.Command(py, append([]string{"testdata/pymodbus_server.py"}, args...)...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan string, 1)
-	done := make(chan struct{})
-	go func() { // owned by this test: it ends when the process closes stdout
-		defer close(done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
-				ready <- rest
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	t.Cleanup(func() {
-		stdin.Close() // the script exits when stdin closes
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("pymodbus stderr:\n%s", stderr.String())
-		}
-	})
-	select {
-	case s := <-ready:
-		return s
-	case <-done:
-		t.Fatalf("pymodbus server exited before it was ready:\n%s", stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("pymodbus server not ready after 30 s:\n%s", stderr.String())
-	}
-	return ""
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return testkit.StartPython(t, pymodbusModules, "testdata/pymodbus_server.py", args...)
 }
 
 // interopConfig mirrors the map in testdata/pymodbus_server.py.
