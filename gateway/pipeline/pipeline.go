@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,8 +32,13 @@ type Pipeline struct {
 	Queues map[drivers.Class]uplink.Queue
 	// ClockSynced reports whether the gateway clock is synced (tsrc).
 	ClockSynced func() bool
+	// DropReason names why a queue refused an append (for the status's
+	// dropped counts); nil names every failure "store_error".
+	DropReason func(error) string
 
 	accepted, rejected atomic.Uint64
+	dropMu             sync.Mutex
+	drops              map[string]uint64
 }
 
 // Errors.
@@ -72,11 +79,36 @@ func (p *Pipeline) Emit(ctx context.Context, rs []drivers.Reading) error {
 		}
 		if err := q.Append(ctx, recs...); err != nil {
 			p.rejected.Add(uint64(len(recs)))
+			p.countDrop(err, len(recs))
 			return fmt.Errorf("pipeline: queue %s: %w", drivers.Class(c), err)
 		}
 		p.accepted.Add(uint64(len(recs)))
 	}
 	return nil
+}
+
+// countDrop counts n readings a queue would not keep, by reason: they
+// were never accepted (the caller got the error), but they are lost, and
+// the status says so.
+func (p *Pipeline) countDrop(err error, n int) {
+	reason := "store_error"
+	if p.DropReason != nil {
+		reason = p.DropReason(err)
+	}
+	p.dropMu.Lock()
+	if p.drops == nil {
+		p.drops = map[string]uint64{}
+	}
+	p.drops["readings_"+reason] += uint64(n)
+	p.dropMu.Unlock()
+}
+
+// Drops returns readings that could not be queued, by reason
+// ("readings_disk_full", "readings_store_error", …).
+func (p *Pipeline) Drops() map[string]uint64 {
+	p.dropMu.Lock()
+	defer p.dropMu.Unlock()
+	return maps.Clone(p.drops)
 }
 
 // Counts returns readings accepted (queued) and rejected so far.
