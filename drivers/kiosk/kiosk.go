@@ -2,6 +2,7 @@ package kiosk
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,8 +14,7 @@ import (
 
 // Defaults.
 const (
-	DefaultWindow     = time.Minute
-	DefaultMaxPayload = 64 << 10
+	DefaultWindow = time.Minute
 	// TicketTTL: a ticket not heard of for this long is forgotten (a hall
 	// works by the day; ticket numbers restart each morning).
 	TicketTTL = 24 * time.Hour
@@ -36,8 +36,6 @@ type Config struct {
 	Window time.Duration
 	// Now is the gateway's clock (nil = time.Now).
 	Now func() time.Time
-	// MaxPayload is the largest payload accepted (default 64 KiB).
-	MaxPayload int
 }
 
 // Validate checks the configuration.
@@ -49,8 +47,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: kiosk %s: wait alarm %v is negative", drivers.ErrConfig, c.Device, c.WaitAlarm)
 	case c.Window < 0 || c.Window > 0 && c.Window < time.Second:
 		return fmt.Errorf("%w: kiosk %s: window %v: want at least 1s (0 = default 1m)", drivers.ErrConfig, c.Device, c.Window)
-	case c.MaxPayload < 0:
-		return fmt.Errorf("%w: kiosk %s: max payload %d is negative", drivers.ErrConfig, c.Device, c.MaxPayload)
 	}
 	return nil
 }
@@ -63,7 +59,6 @@ type Kiosk struct {
 	waitAlarm time.Duration
 	window    time.Duration
 	now       func() time.Time
-	max       int
 
 	mu       sync.Mutex
 	tickets  map[string]*ticket
@@ -110,7 +105,7 @@ func New(c Config) (*Kiosk, error) {
 		return nil, err
 	}
 	k := &Kiosk{
-		device: c.Device, waitAlarm: c.WaitAlarm, window: c.Window, now: c.Now, max: c.MaxPayload,
+		device: c.Device, waitAlarm: c.WaitAlarm, window: c.Window, now: c.Now,
 		tickets: map[string]*ticket{}, services: map[string]*service{}, windows: map[string]*counter{},
 	}
 	if k.window == 0 {
@@ -118,9 +113,6 @@ func New(c Config) (*Kiosk, error) {
 	}
 	if k.now == nil {
 		k.now = time.Now
-	}
-	if k.max == 0 {
-		k.max = DefaultMaxPayload
 	}
 	return k, nil
 }
@@ -133,22 +125,19 @@ func Events() []string {
 	}
 }
 
-const maxText = 256
+const (
+	maxText     = 256
+	maxEventLen = 64 // an unknown event is named in the error up to this
+)
 
 // Decode turns one message into readings and updates the metrics state.
 // event is the topic's last level; payload is a JSON object or a CBOR map,
-// the gw.v1 envelope or the bare payload. A refused message leaves the
+// the gw.v1 envelope or the bare payload. There is no size limit: the
+// field broker's max_payload is the only one. A refused message leaves the
 // state untouched.
 func (k *Kiosk) Decode(event string, payload []byte) ([]drivers.Reading, error) {
-	if len(payload) > k.max {
-		return nil, &FieldError{Device: k.device, Event: event, Reason: fmt.Sprintf("payload of %d bytes exceeds %d", len(payload), k.max), Err: ErrTooLarge}
-	}
-	known := false
-	for _, e := range Events() {
-		known = known || e == event
-	}
-	if !known {
-		return nil, &FieldError{Device: k.device, Event: strconv.Quote(event), Reason: "unknown event", Err: ErrUnknownEvent}
+	if !slices.Contains(Events(), event) {
+		return nil, &FieldError{Device: k.device, Event: strconv.Quote(fieldmsg.Clip(event, maxEventLen)), Reason: "unknown event", Err: ErrUnknownEvent}
 	}
 	top, _, err := fieldmsg.Parse(payload)
 	if err != nil {
@@ -158,16 +147,20 @@ func (k *Kiosk) Decode(event string, payload []byte) ([]drivers.Reading, error) 
 		// Never echo the value: errors end up in logs.
 		return nil, &FieldError{Device: k.device, Event: event, Field: path, Value: "<redacted>", Reason: why, Err: ErrPersonalData}
 	}
-	now := k.now()
-	env, err := fieldmsg.ReadEnvelope[driver](top, k.device, event, "queue", now)
+	env, err := fieldmsg.ReadEnvelope[driver](top, k.device, event, "queue")
 	if err != nil {
 		return nil, err
 	}
-	body, ts, hasTS := env.Body, env.TS, env.HasTS
+	now := k.now()
+	skew := fieldmsg.NewSkew(now)
+	if env.HasTS {
+		skew.Message(env.TS)
+	}
+	body, ts, hasTS := env.Body, env.TS, env.HasTS && fieldmsg.Plausible(env.TS)
 	if n := body.Obj["citizen_ref"]; n != nil && n.Kind != fieldmsg.KindNull && (n.Kind != fieldmsg.KindStr || !isHashRef(n.Text)) {
 		return nil, &FieldError{Device: k.device, Event: event, Field: "citizen_ref", Value: "<redacted>", Reason: "must be a hash of 32 to 128 hex digits, never a raw identifier", Err: ErrPersonalData}
 	}
-	m := &msg{k: k, f: body, event: event, now: now, ts: ts, hasTS: hasTS,
+	m := &msg{k: k, f: body, event: event, now: now, ts: ts, hasTS: hasTS, skew: skew,
 		rd: drivers.Reading{Device: k.device, Class: drivers.Event, Values: map[string]drivers.Value{}}}
 	if hasTS {
 		m.rd.Time, m.rd.DeviceTime = time.UnixMilli(ts).UTC(), true
@@ -179,6 +172,9 @@ func (k *Kiosk) Decode(event string, payload []byte) ([]drivers.Reading, error) 
 	defer k.mu.Unlock()
 	if err := m.decode(); err != nil {
 		return nil, err
+	}
+	if !m.lastWill {
+		skew.Mark(&m.rd)
 	}
 	m.commit()
 	return []drivers.Reading{m.rd}, nil
@@ -209,9 +205,23 @@ type msg struct {
 	event  string
 	now    time.Time
 	ts     int64
-	hasTS  bool
+	hasTS  bool // ts is present and plausible
+	skew   *fieldmsg.Skew
 	rd     drivers.Reading
 	commit func()
+	// lastWill: a device.status online:false, stamped by the gateway and
+	// not judged for clock skew.
+	lastWill bool
+	invalid  []string // see flagInvalid
+}
+
+// flagInvalid leaves a derived point out instead of refusing the message:
+// the point and why are named in the "invalid" point and the reading is
+// flagged drivers.QualityInvalidFields.
+func (m *msg) flagInvalid(point, why string) {
+	m.invalid = append(m.invalid, point+": "+why)
+	m.rd.Quality |= drivers.QualityInvalidFields
+	m.put("invalid", drivers.Text(strings.Join(m.invalid, "; ")))
 }
 
 func (m *msg) put(point string, v drivers.Value) { m.rd.Values[point] = v }
@@ -235,9 +245,12 @@ func (m *msg) putInt(point string) func(int64, bool) {
 // when reads the event's own time field, falling back to the message ts
 // and then to the gateway's clock; device ms.
 func (m *msg) when(name string) int64 {
-	if ms, ok := m.f.Instant(name, false, m.now); ok {
+	if ms, ok := m.f.Instant(name, false); ok {
 		if !m.hasTS { // no envelope ts: the event's own time stamps the reading
 			m.rd.Time, m.rd.DeviceTime = time.UnixMilli(ms).UTC(), true
+			m.skew.Message(ms)
+		} else {
+			m.skew.Event(ms)
 		}
 		return ms
 	}
@@ -309,12 +322,16 @@ func (m *msg) decode() error {
 		}
 		m.putText("service")(svc, okSvc)
 		first := t != nil && t.waiting && (!okC || calls == 1)
+		wait := int64(0)
 		if first {
-			wait := at - t.queuedMs
-			if wait < 0 {
-				return &FieldError{Device: k.device, Event: m.event, Field: "called_at", Value: strconv.FormatInt(at, 10),
-					Reason: fmt.Sprintf("is %d ms before the ticket was issued", -wait), Err: ErrSchema}
-			}
+			wait = at - t.queuedMs
+		}
+		if first && wait < 0 {
+			// Two clocks disagree (a time missing from one message was
+			// taken from the gateway's): the call happened all the same.
+			m.flagInvalid("wait_s", fmt.Sprintf("called %d ms before the ticket was issued", -wait))
+			m.commit = func() { t.waiting, t.seen = false, m.now }
+		} else if first {
 			m.put("wait_s", seconds(wait))
 			m.commit = func() {
 				t.waiting = false
@@ -399,14 +416,17 @@ func (m *msg) decode() error {
 		handle, okH := f.Decimal("service_s", false, fieldmsg.Bound{Lo: "0", Hi: "604800"})
 		end := m.when("finished_at")
 		if !okH && f.Err() == nil {
-			start, okStart := f.Instant("started_at", false, m.now)
-			if !okStart && t != nil && t.started != 0 {
+			start, okStart := f.Instant("started_at", false)
+			if okStart {
+				m.skew.Event(start)
+			} else if t != nil && t.started != 0 {
 				start, okStart = t.started, true
 			}
-			if okStart {
-				if end < start {
-					f.Fail(ErrSchema, "finished_at", f.Obj["finished_at"], "is before the service started")
-				}
+			switch {
+			case okStart && end < start:
+				// The service happened; only its length is unknown.
+				m.flagInvalid("handle_s", fmt.Sprintf("finished %d ms before the service started", start-end))
+			case okStart:
 				handle, okH = seconds(end-start), true
 			}
 		}
@@ -528,7 +548,7 @@ func (m *msg) decode() error {
 		online, ok := f.Bool("online", false)
 		if ok && !online {
 			// A last will is composed at connect time: the gateway stamps it.
-			m.rd.Time, m.rd.DeviceTime = time.Time{}, false
+			m.rd.Time, m.rd.DeviceTime, m.lastWill = time.Time{}, false, true
 			m.put("event", drivers.Text("offline"))
 			return f.Err()
 		}

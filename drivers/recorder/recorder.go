@@ -3,6 +3,7 @@ package recorder
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,18 +12,13 @@ import (
 	"github.com/townlink/townlink/drivers/internal/fieldmsg"
 )
 
-// DefaultMaxPayload is the payload limit when Config.MaxPayload is 0.
-const DefaultMaxPayload = 64 << 10
-
 // Config describes one recorder.
 type Config struct {
 	// Device is the device id from the gateway's config; an envelope's
 	// device_id must equal it.
 	Device string
-	// MaxPayload is the largest payload accepted, in bytes (default 64 KiB).
-	MaxPayload int
-	// Now is the gateway's clock, used to judge device times (nil =
-	// time.Now).
+	// Now is the gateway's clock, used to judge device times for skew (nil
+	// = time.Now).
 	Now func() time.Time
 }
 
@@ -31,9 +27,6 @@ func (c Config) Validate() error {
 	if c.Device == "" {
 		return fmt.Errorf("%w: recorder: device id is empty", drivers.ErrConfig)
 	}
-	if c.MaxPayload < 0 {
-		return fmt.Errorf("%w: recorder %s: max payload %d is negative", drivers.ErrConfig, c.Device, c.MaxPayload)
-	}
 	return nil
 }
 
@@ -41,7 +34,6 @@ func (c Config) Validate() error {
 // state between messages: Decode is safe for concurrent use.
 type Recorder struct {
 	device string
-	max    int
 	now    func() time.Time
 }
 
@@ -50,10 +42,7 @@ func New(c Config) (*Recorder, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Recorder{device: c.Device, max: c.MaxPayload, now: c.Now}
-	if r.max == 0 {
-		r.max = DefaultMaxPayload
-	}
+	r := &Recorder{device: c.Device, now: c.Now}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -70,8 +59,8 @@ func Events() []string {
 
 // QualityInvalidFields is set on an SOS alarm that carried invalid
 // optional fields: they are left out and named in the "invalid" point
-// instead of refusing the alarm.
-const QualityInvalidFields uint32 = 1
+// instead of refusing the alarm. It is drivers.QualityInvalidFields.
+const QualityInvalidFields = drivers.QualityInvalidFields
 
 // Value limits.
 var (
@@ -84,47 +73,54 @@ var (
 	durBound     = fieldmsg.Bound{Lo: "0", Hi: "1000000"}
 )
 
-const maxText = 256
+const (
+	maxText     = 256
+	maxOfficer  = 32  // officer_id: letters, digits, '-', '_'
+	maxFileID   = 128 // file_id
+	maxEventLen = 64  // an unknown event is named in the error up to this
+)
 
 // Decode turns one message into readings. event is the topic's last level;
 // payload is a JSON object or a CBOR map, either the gw.v1 envelope (a
 // map with a "payload" object) or the bare payload object. Unknown keys
-// are ignored. It returns one reading, or a *FieldError.
+// are ignored. There is no size limit: the field broker's max_payload is
+// the only one. It returns one reading, or a *FieldError.
 func (r *Recorder) Decode(event string, payload []byte) ([]drivers.Reading, error) {
-	if len(payload) > r.max {
-		return nil, &FieldError{Device: r.device, Event: event, Reason: fmt.Sprintf("payload of %d bytes exceeds %d", len(payload), r.max), Err: ErrTooLarge}
-	}
-	known := false
-	for _, e := range Events() {
-		known = known || e == event
-	}
-	if !known {
-		return nil, &FieldError{Device: r.device, Event: strconv.Quote(event), Reason: "unknown event", Err: ErrUnknownEvent}
+	if !slices.Contains(Events(), event) {
+		return nil, &FieldError{Device: r.device, Event: strconv.Quote(fieldmsg.Clip(event, maxEventLen)), Reason: "unknown event", Err: ErrUnknownEvent}
 	}
 	top, _, err := fieldmsg.Parse(payload)
 	if err != nil {
 		return nil, &FieldError{Device: r.device, Event: event, Reason: err.Error(), Err: ErrMalformed}
 	}
-	now := r.now()
-	env, err := fieldmsg.ReadEnvelope[driver](top, r.device, event, "bodycam", now)
+	env, err := fieldmsg.ReadEnvelope[driver](top, r.device, event, "bodycam")
 	if err != nil {
 		return nil, err
 	}
+	skew := fieldmsg.NewSkew(r.now())
 	rd := drivers.Reading{Device: r.device, Values: map[string]drivers.Value{}}
 	if env.HasTS {
-		rd.Time, rd.DeviceTime = time.UnixMilli(env.TS).UTC(), true
+		skew.Message(env.TS)
+		if fieldmsg.Plausible(env.TS) {
+			rd.Time, rd.DeviceTime = time.UnixMilli(env.TS).UTC(), true
+		}
 	}
 	if env.MsgID != "" {
 		rd.Values["msg_id"] = drivers.Text(env.MsgID)
 	}
-	if err := r.fill(event, env.Body, &rd, now); err != nil {
+	lastWill, err := r.fill(event, env.Body, &rd, skew)
+	if err != nil {
 		return nil, err
+	}
+	if !lastWill {
+		skew.Mark(&rd)
 	}
 	return []drivers.Reading{rd}, nil
 }
 
-// fill maps one event's payload to rd.
-func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, now time.Time) error {
+// fill maps one event's payload to rd; lastWill reports a last will
+// (device.status online:false), whose ts is stale and not judged.
+func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, skew *fieldmsg.Skew) (lastWill bool, err error) {
 	v := rd.Values
 	// put stores a point when its field was present and valid; curried so
 	// that put("x")(f.Int(…)) reads the (value, ok) pair directly.
@@ -163,7 +159,7 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, now time.T
 		if okLon && !okLat {
 			f.Get("lat", true)
 		}
-		d, okD := f.Enum("datum", okLat && required, "WGS84", "GCJ02", "BD09")
+		d, okD := readDatum(f, okLat && required)
 		if okLat && okLon {
 			v["lat"], v["lon"] = lat, lon
 			putText("datum")(d, okD)
@@ -179,7 +175,7 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, now time.T
 			rd.Class = drivers.Event
 			rd.Time, rd.DeviceTime = time.Time{}, false
 			v["event"] = drivers.Text("offline")
-			return f.Err()
+			return true, f.Err()
 		}
 		rd.Class = drivers.Telemetry
 		putInt("battery_pct")(f.Int("battery_pct", true, 0, 100))
@@ -189,7 +185,7 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, now time.T
 		putText("network")(f.Text("network", false, 16))
 		putInt("signal_dbm")(f.Int("signal_dbm", false, -150, 0))
 		putDec("temperature_c")(f.Decimal("temperature_c", false, tempBound))
-		putText("officer")(f.Alnum("officer_id", false, 16))
+		putText("officer")(f.ID("officer_id", false, maxOfficer))
 		putText("serial")(f.Text("serial", false, 64))
 
 	case "device.position":
@@ -208,7 +204,7 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, now time.T
 		} else {
 			v["event"] = drivers.Text("record_stop")
 		}
-		putText("file_id")(f.Text("file_id", true, 128))
+		putText("file_id")(f.Text("file_id", true, maxFileID))
 		putText("trigger")(f.Enum("trigger", false, "manual", "remote", "pre-record", "sos", "auto"))
 		position(f, false)
 
@@ -263,16 +259,20 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, now time.T
 
 	case "evidence.file":
 		rd.Class = drivers.Evidence
-		putText("file_id")(f.Text("file_id", true, 128))
+		putText("file_id")(f.Text("file_id", true, maxFileID))
 		putText("sha256")(f.Hex("sha256", true, 64))
 		putInt("size_bytes")(f.Int("size_bytes", true, 1, 1<<50))
 		putDec("duration_s")(f.Decimal("duration_s", false, durBound))
-		putText("officer")(f.Alnum("officer_id", true, 16))
+		putText("officer")(f.ID("officer_id", true, maxOfficer))
 		putText("serial")(f.Text("serial", false, 64))
-		start, okS := f.Instant("start_at", true, now)
-		end, okE := f.Instant("end_at", true, now)
+		start, okS := f.Instant("start_at", true)
+		end, okE := f.Instant("end_at", true)
 		if okS && okE && end < start {
 			f.Fail(ErrSchema, "end_at", f.Obj["end_at"], "is before start_at")
+		}
+		if okS && okE {
+			skew.Event(start)
+			skew.Event(end)
 		}
 		putInt("started")(start, okS)
 		putInt("ended")(end, okE)
@@ -289,5 +289,32 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, now time.T
 		putText("result")(f.Enum("result", true, "ok", "error"))
 		putText("detail")(f.Text("detail", false, maxText))
 	}
-	return f.Err()
+	return false, f.Err()
+}
+
+// datums are the coordinate systems a position may be in.
+var datums = []string{"WGS84", "GCJ02", "BD09"}
+
+// readDatum reads datum: one of datums in any ASCII case, with or without
+// hyphens ("wgs-84", "GCJ-02"); it returns the spelling in datums.
+func readDatum(f *fields, required bool) (string, bool) {
+	n := f.Typed("datum", required, fieldmsg.KindStr)
+	if n == nil {
+		return "", false
+	}
+	b := make([]byte, 0, len(n.Text))
+	for i := 0; i < len(n.Text); i++ {
+		switch c := n.Text[i]; {
+		case c == '-':
+		case c >= 'a' && c <= 'z':
+			b = append(b, c-'a'+'A')
+		default:
+			b = append(b, c)
+		}
+	}
+	if i := slices.Index(datums, string(b)); i >= 0 {
+		return datums[i], true
+	}
+	f.Fail(ErrSchema, "datum", n, "is not one of "+strings.Join(datums, ", "))
+	return "", false
 }

@@ -3,7 +3,6 @@ package fieldmsg
 import (
 	"fmt"
 	"strconv"
-	"time"
 )
 
 // Envelope is what surrounds a message's payload: the gw.v1 envelope, or
@@ -12,17 +11,17 @@ type Envelope[D Driver] struct {
 	Body  *Fields[D] // the payload object (the whole message when bare)
 	MsgID string     // "" when absent
 	TS    int64      // the device's time in ms since the epoch, when HasTS
-	HasTS bool       // ts was present and plausible (see Plausible)
+	HasTS bool       // ts was present: plausible or not (see Plausible)
 }
 
 // ReadEnvelope reads the envelope around top, one message of device (a
-// deviceType such as "queue") for the topic's event, now being the
-// gateway's clock. A "payload" key marks the gw.v1 envelope: payload must
+// deviceType such as "queue") for the topic's event. A "payload" key marks the gw.v1 envelope: payload must
 // be an object, and schema, event, device_type and seq are checked when
 // present. device_id (which must be device: else D's WrongDevice), msg_id
-// and ts (an implausible one is ignored) are read from top either way.
+// and ts (ms since the epoch or RFC 3339; the caller judges whether it is
+// plausible) are read from top either way.
 // Every error is a *FieldError[D].
-func ReadEnvelope[D Driver](top *Node, device, event, deviceType string, now time.Time) (Envelope[D], error) {
+func ReadEnvelope[D Driver](top *Node, device, event, deviceType string) (Envelope[D], error) {
 	var d D
 	env := NewFields[D](device, event, top.Obj)
 	out := Envelope[D]{Body: env}
@@ -47,7 +46,7 @@ func ReadEnvelope[D Driver](top *Node, device, event, deviceType string, now tim
 		env.Fail(d.WrongDevice(), "device_id", top.Obj["device_id"], "names another device; a device may not speak for another")
 	}
 	out.MsgID, _ = env.Text("msg_id", false, 128)
-	out.TS, out.HasTS = env.Timestamp("ts", now)
+	out.TS, out.HasTS = env.Timestamp("ts")
 	if err := env.Err(); err != nil {
 		return Envelope[D]{}, err
 	}
