@@ -14,10 +14,10 @@
 //
 //   - the envelope {schema, msg_id, ts, seq, device_id, device_type, event,
 //     payload{…}}: a map with a "payload" object. schema, if present, must
-//     be "gw.v1"; event, if present, must equal the topic's event;
-//     device_type, if present, "bodycam"; device_id, if present, must be
-//     the configured device (ErrWrongDevice: a device may not speak for
-//     another); or
+//     be "gw.v1" and device_type "bodycam" (both in any ASCII case); event,
+//     if present, must equal the topic's event; device_id, if present,
+//     must be the configured device, exactly (ErrWrongDevice: a device may
+//     not speak for another); or
 //   - the bare payload object (the payload fields at the top level, plus
 //     optionally ts and device_id, checked the same way).
 //

@@ -572,7 +572,7 @@ func TestReadEnvelope(t *testing.T) {
 		t.Errorf("wrong device: %v does not unwrap to WrongDevice", err)
 	}
 
-	env, err := ReadEnvelope[alpha](mustParse(t, []byte(`{"schema":"gw.v1","event":"ev","device_type":"queue","seq":3,
+	env, err := ReadEnvelope[alpha](mustParse(t, []byte(`{"schema":"GW.V1","event":"ev","device_type":"Queue","seq":3,
 		"device_id":"dev","msg_id":"m-1","ts":1732950000123,"payload":{"a":1}}`)), "dev", "ev", "queue")
 	if err != nil || env.MsgID != "m-1" || !env.HasTS || env.TS != 1732950000123 {
 		t.Fatalf("envelope %+v, %v", env, err)
