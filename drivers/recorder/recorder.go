@@ -121,51 +121,7 @@ func (r *Recorder) Decode(event string, payload []byte) ([]drivers.Reading, erro
 // fill maps one event's payload to rd; lastWill reports a last will
 // (device.status online:false), whose ts is stale and not judged.
 func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, skew *fieldmsg.Skew) (lastWill bool, err error) {
-	v := rd.Values
-	// put stores a point when its field was present and valid; curried so
-	// that put("x")(f.Int(…)) reads the (value, ok) pair directly.
-	putText := func(point string) func(string, bool) {
-		return func(s string, ok bool) {
-			if ok {
-				v[point] = drivers.Text(s)
-			}
-		}
-	}
-	putInt := func(point string) func(int64, bool) {
-		return func(i int64, ok bool) {
-			if ok {
-				v[point] = drivers.Int(i)
-			}
-		}
-	}
-	putBool := func(point string) func(bool, bool) {
-		return func(b, ok bool) {
-			if ok {
-				v[point] = drivers.Bool(b)
-			}
-		}
-	}
-	putDec := func(point string) func(drivers.Value, bool) {
-		return func(d drivers.Value, ok bool) {
-			if ok {
-				v[point] = d
-			}
-		}
-	}
-	// position reads lat/lon (both or neither) and the datum with them.
-	position := func(f *fields, required bool) {
-		lat, okLat := f.Decimal("lat", required, latBound)
-		lon, okLon := f.Decimal("lon", required || okLat, lonBound)
-		if okLon && !okLat {
-			f.Get("lat", true)
-		}
-		d, okD := readDatum(f, okLat && required)
-		if okLat && okLon {
-			v["lat"], v["lon"] = lat, lon
-			putText("datum")(d, okD)
-		}
-	}
-
+	v := points(rd.Values)
 	switch event {
 	case "device.status":
 		online, ok := f.Bool("online", false)
@@ -178,24 +134,16 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, skew *fiel
 			return true, f.Err()
 		}
 		rd.Class = drivers.Telemetry
-		putInt("battery_pct")(f.Int("battery_pct", true, 0, 100))
-		putInt("storage_free_mb")(f.Int("storage_free_mb", true, 0, 1<<40))
-		putBool("recording")(f.Bool("recording", true))
-		putBool("charging")(f.Bool("charging", false))
-		putText("network")(f.Text("network", false, 16))
-		putInt("signal_dbm")(f.Int("signal_dbm", false, -150, 0))
-		putDec("temperature_c")(f.Decimal("temperature_c", false, tempBound))
-		putText("officer")(f.ID("officer_id", false, maxOfficer))
-		putText("serial")(f.Text("serial", false, 64))
+		status(f, v)
 
 	case "device.position":
 		rd.Class = drivers.Telemetry
-		position(f, true)
-		putDec("alt_m")(f.Decimal("alt_m", false, altBound))
-		putDec("speed_kmh")(f.Decimal("speed_kmh", false, speedBound))
-		putDec("heading_deg")(f.Decimal("heading_deg", false, headingBound))
-		putText("fix")(f.Enum("fix", false, "none", "2d", "3d", "lbs", "wifi"))
-		putInt("sats")(f.Int("sats", false, 0, 255))
+		position(f, v, true)
+		v.dec("alt_m")(f.Decimal("alt_m", false, altBound))
+		v.dec("speed_kmh")(f.Decimal("speed_kmh", false, speedBound))
+		v.dec("heading_deg")(f.Decimal("heading_deg", false, headingBound))
+		v.text("fix")(f.Enum("fix", false, "none", "2d", "3d", "lbs", "wifi"))
+		v.int("sats")(f.Int("sats", false, 0, 255))
 
 	case "recording.started", "recording.stopped":
 		rd.Class = drivers.Event
@@ -204,92 +152,166 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, skew *fiel
 		} else {
 			v["event"] = drivers.Text("record_stop")
 		}
-		putText("file_id")(f.Text("file_id", true, maxFileID))
-		putText("trigger")(f.Enum("trigger", false, "manual", "remote", "pre-record", "sos", "auto"))
-		position(f, false)
+		v.text("file_id")(f.Text("file_id", true, maxFileID))
+		v.text("trigger")(f.Enum("trigger", false, "manual", "remote", "pre-record", "sos", "auto"))
+		position(f, v, false)
 
 	case "alarm.sos":
-		// An SOS is never refused for a bad optional field: each is checked
-		// on its own, a bad one is left out, named in "invalid" and the
-		// reading marked QualityInvalidFields. active defaults to true,
-		// priority to 1 (the highest, GB/T 28181).
 		rd.Class = drivers.Alarm
-		v["event"] = drivers.Text("sos")
-		var invalid []string
-		try := func(read func(g *fields)) {
-			g := f.Fork()
-			read(g)
-			var fe *FieldError
-			if errors.As(g.Err(), &fe) {
-				invalid = append(invalid, fe.Field+": "+fe.Reason)
-			}
-		}
-		try(func(g *fields) {
-			position(g, false)
-			if g.Err() != nil {
-				delete(v, "lat")
-				delete(v, "lon")
-				delete(v, "datum")
-			}
-		})
-		active, priority := true, int64(1)
-		try(func(g *fields) {
-			if b, ok := g.Bool("active", false); ok {
-				active = b
-			}
-		})
-		try(func(g *fields) {
-			if p, ok := g.Int("priority", false, 1, 4); ok {
-				priority = p
-			}
-		})
-		v["active"], v["priority"] = drivers.Bool(active), drivers.Int(priority)
-		if len(invalid) > 0 {
-			rd.Quality |= QualityInvalidFields
-			v["invalid"] = drivers.Text(strings.Join(invalid, "; "))
-		}
+		sos(f, rd)
 
 	case "alarm.device":
 		rd.Class = drivers.Alarm
 		v["event"] = drivers.Text("device_alarm")
-		putText("code")(f.Enum("code", true, "low_battery", "storage_full", "tamper", "overheat", "video_loss", "fall"))
+		v.text("code")(f.Enum("code", true, "low_battery", "storage_full", "tamper", "overheat", "video_loss", "fall"))
 		active, ok := f.Bool("active", false)
 		v["active"] = drivers.Bool(active || !ok)
-		putInt("priority")(f.Int("priority", false, 1, 4))
+		v.int("priority")(f.Int("priority", false, 1, 4))
 
 	case "evidence.file":
 		rd.Class = drivers.Evidence
-		putText("file_id")(f.Text("file_id", true, maxFileID))
-		putText("sha256")(f.Hex("sha256", true, 64))
-		putInt("size_bytes")(f.Int("size_bytes", true, 1, 1<<50))
-		putDec("duration_s")(f.Decimal("duration_s", false, durBound))
-		putText("officer")(f.ID("officer_id", true, maxOfficer))
-		putText("serial")(f.Text("serial", false, 64))
-		start, okS := f.Instant("start_at", true)
-		end, okE := f.Instant("end_at", true)
-		if okS && okE && end < start {
-			f.Fail(ErrSchema, "end_at", f.Obj["end_at"], "is before start_at")
-		}
-		if okS && okE {
-			skew.Event(start)
-			skew.Event(end)
-		}
-		putInt("started")(start, okS)
-		putInt("ended")(end, okE)
-		putBool("important")(f.Bool("important", false))
-		putText("media_type")(f.Enum("media_type", false, "video", "audio", "photo", "log"))
-		putText("file_name")(f.Text("file_name", false, maxText))
-		putText("sm3")(f.Hex("sm3", false, 64))
-		putText("md5")(f.Hex("md5", false, 32))
+		evidence(f, v, skew)
 
 	case "command.ack":
 		rd.Class = drivers.Event
 		v["event"] = drivers.Text("command_ack")
-		putText("cmd_id")(f.Text("cmd_id", true, 128))
-		putText("result")(f.Enum("result", true, "ok", "error"))
-		putText("detail")(f.Text("detail", false, maxText))
+		v.text("cmd_id")(f.Text("cmd_id", true, 128))
+		v.text("result")(f.Enum("result", true, "ok", "error"))
+		v.text("detail")(f.Text("detail", false, maxText))
 	}
 	return false, f.Err()
+}
+
+// points are a reading's points. Each put method takes a reader's (value,
+// ok) pair, as in v.int("x")(f.Int(…)), and stores the value when ok.
+type points map[string]drivers.Value
+
+func (p points) text(name string) func(string, bool) {
+	return func(s string, ok bool) {
+		if ok {
+			p[name] = drivers.Text(s)
+		}
+	}
+}
+
+func (p points) int(name string) func(int64, bool) {
+	return func(i int64, ok bool) {
+		if ok {
+			p[name] = drivers.Int(i)
+		}
+	}
+}
+
+func (p points) bool(name string) func(bool, bool) {
+	return func(b, ok bool) {
+		if ok {
+			p[name] = drivers.Bool(b)
+		}
+	}
+}
+
+func (p points) dec(name string) func(drivers.Value, bool) {
+	return func(d drivers.Value, ok bool) {
+		if ok {
+			p[name] = d
+		}
+	}
+}
+
+// status reads a device.status that is not a last will.
+func status(f *fields, v points) {
+	v.int("battery_pct")(f.Int("battery_pct", true, 0, 100))
+	v.int("storage_free_mb")(f.Int("storage_free_mb", true, 0, 1<<40))
+	v.bool("recording")(f.Bool("recording", true))
+	v.bool("charging")(f.Bool("charging", false))
+	v.text("network")(f.Text("network", false, 16))
+	v.int("signal_dbm")(f.Int("signal_dbm", false, -150, 0))
+	v.dec("temperature_c")(f.Decimal("temperature_c", false, tempBound))
+	v.text("officer")(f.ID("officer_id", false, maxOfficer))
+	v.text("serial")(f.Text("serial", false, 64))
+}
+
+// position reads lat/lon (both or neither) and the datum with them.
+func position(f *fields, v points, required bool) {
+	lat, okLat := f.Decimal("lat", required, latBound)
+	lon, okLon := f.Decimal("lon", required || okLat, lonBound)
+	if okLon && !okLat {
+		f.Get("lat", true)
+	}
+	d, okD := readDatum(f, okLat && required)
+	if okLat && okLon {
+		v["lat"], v["lon"] = lat, lon
+		v.text("datum")(d, okD)
+	}
+}
+
+// sos reads an alarm.sos. An SOS is never refused for a bad optional
+// field: each is checked on its own, a bad one is left out, named in
+// "invalid" and the reading marked QualityInvalidFields. active defaults
+// to true, priority to 1 (the highest, GB/T 28181).
+func sos(f *fields, rd *drivers.Reading) {
+	v := points(rd.Values)
+	v["event"] = drivers.Text("sos")
+	var invalid []string
+	try := func(read func(g *fields)) {
+		g := f.Fork()
+		read(g)
+		var fe *FieldError
+		if errors.As(g.Err(), &fe) {
+			invalid = append(invalid, fe.Field+": "+fe.Reason)
+		}
+	}
+	try(func(g *fields) {
+		position(g, v, false)
+		if g.Err() != nil {
+			delete(v, "lat")
+			delete(v, "lon")
+			delete(v, "datum")
+		}
+	})
+	active, priority := true, int64(1)
+	try(func(g *fields) {
+		if b, ok := g.Bool("active", false); ok {
+			active = b
+		}
+	})
+	try(func(g *fields) {
+		if p, ok := g.Int("priority", false, 1, 4); ok {
+			priority = p
+		}
+	})
+	v["active"], v["priority"] = drivers.Bool(active), drivers.Int(priority)
+	if len(invalid) > 0 {
+		rd.Quality |= QualityInvalidFields
+		v["invalid"] = drivers.Text(strings.Join(invalid, "; "))
+	}
+}
+
+// evidence reads an evidence.file; its start_at and end_at are judged for
+// clock skew too (a recording cannot end in the future).
+func evidence(f *fields, v points, skew *fieldmsg.Skew) {
+	v.text("file_id")(f.Text("file_id", true, maxFileID))
+	v.text("sha256")(f.Hex("sha256", true, 64))
+	v.int("size_bytes")(f.Int("size_bytes", true, 1, 1<<50))
+	v.dec("duration_s")(f.Decimal("duration_s", false, durBound))
+	v.text("officer")(f.ID("officer_id", true, maxOfficer))
+	v.text("serial")(f.Text("serial", false, 64))
+	start, okS := f.Instant("start_at", true)
+	end, okE := f.Instant("end_at", true)
+	if okS && okE && end < start {
+		f.Fail(ErrSchema, "end_at", f.Obj["end_at"], "is before start_at")
+	}
+	if okS && okE {
+		skew.Event(start)
+		skew.Event(end)
+	}
+	v.int("started")(start, okS)
+	v.int("ended")(end, okE)
+	v.bool("important")(f.Bool("important", false))
+	v.text("media_type")(f.Enum("media_type", false, "video", "audio", "photo", "log"))
+	v.text("file_name")(f.Text("file_name", false, maxText))
+	v.text("sm3")(f.Hex("sm3", false, 64))
+	v.text("md5")(f.Hex("md5", false, 32))
 }
 
 // datums are the coordinate systems a position may be in.
