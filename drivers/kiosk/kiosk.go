@@ -279,286 +279,333 @@ func seconds(ms int64) drivers.Value { return drivers.Dec(ms, -3) }
 // decode validates the message, fills m.rd and prepares m.commit. Called
 // with k.mu held; it must not change state itself.
 func (m *msg) decode() error {
-	k, f := m.k, m.f
 	m.commit = func() {}
 	switch m.event {
 	case "ticket.issued":
-		no, _ := label(f, "ticket_no", true)
-		svc, _ := m.serviceOf(true)
-		at := m.when("issued_at")
-		m.put("event", drivers.Text("ticket_issued"))
-		m.putText("channel")(f.Enum("channel", false, "kiosk", "wechat", "appointment", "web", "app"))
-		m.putText("priority")(f.Enum("priority", false, "normal", "elderly", "disabled", "vip"))
-		m.putInt("waiting_ahead")(f.Int("waiting_ahead", false, 0, 1<<31))
-		if f.Err() != nil {
-			return f.Err()
-		}
-		m.put("ticket", drivers.Text(no))
-		m.put("service", drivers.Text(svc))
-		m.commit = func() {
-			if k.track(svc) {
-				k.enqueue(no, svc, at, m.now)
-			}
-		}
-
+		return m.ticketIssued()
 	case "ticket.called":
-		no, _ := label(f, "ticket_no", true)
-		win, okW := label(f, "window_no", false)
-		staff, okS := label(f, "staff_id", false)
-		calls, okC := f.Int("call_count", false, 1, 1000)
-		svc, okSvc := m.serviceOf(false)
-		at := m.when("called_at")
-		if f.Err() != nil {
-			return f.Err()
-		}
-		m.put("event", drivers.Text("ticket_called"))
-		m.put("ticket", drivers.Text(no))
-		m.putText("window")(win, okW)
-		m.putText("staff")(staff, okS)
-		m.putInt("call_count")(calls, okC)
-		t := k.tickets[no]
-		if !okSvc && t != nil {
-			svc, okSvc = t.service, true
-		}
-		m.putText("service")(svc, okSvc)
-		first := t != nil && t.waiting && (!okC || calls == 1)
-		wait := int64(0)
-		if first {
-			wait = at - t.queuedMs
-		}
-		if first && wait < 0 {
-			// Two clocks disagree (a time missing from one message was
-			// taken from the gateway's): the call happened all the same.
-			m.flagInvalid("wait_s", fmt.Sprintf("called %d ms before the ticket was issued", -wait))
-			m.commit = func() { t.waiting, t.seen = false, m.now }
-		} else if first {
-			m.put("wait_s", seconds(wait))
-			m.commit = func() {
-				t.waiting = false
-				t.seen = m.now
-				if s := k.services[t.service]; s != nil {
-					s.waits = append(s.waits, sample{m.now, wait})
-				}
-			}
-		} else if t != nil {
-			m.commit = func() { t.waiting, t.seen = false, m.now }
-		}
-
+		return m.ticketCalled()
 	case "ticket.transferred":
-		no, _ := label(f, "ticket_no", true)
-		from, okF := label(f, "from_window", false)
-		to, _ := label(f, "to_queue", true)
-		reason, okR := f.Text("reason", false, maxText)
-		at := m.when("transferred_at")
-		if f.Err() != nil {
-			return f.Err()
-		}
-		m.put("event", drivers.Text("ticket_transferred"))
-		m.put("ticket", drivers.Text(no))
-		m.put("service", drivers.Text(to))
-		m.putText("window")(from, okF)
-		m.putText("reason")(reason, okR)
-		m.commit = func() {
-			// The ticket waits again, in its new queue, from now on.
-			if k.track(to) {
-				alarmed := false
-				if t := k.tickets[no]; t != nil {
-					alarmed = t.alarmed
-				}
-				k.enqueue(no, to, at, m.now)
-				if t := k.tickets[no]; t != nil { // nil when MaxTickets is reached
-					t.alarmed = alarmed
-				}
-			}
-		}
-
+		return m.ticketTransferred()
 	case "ticket.skipped":
-		no, _ := label(f, "ticket_no", true)
-		win, okW := label(f, "from_window", false)
-		if !okW {
-			win, okW = label(f, "window_no", false)
-		}
-		reason, okR := f.Text("reason", false, maxText)
-		if f.Err() != nil {
-			return f.Err()
-		}
-		m.put("event", drivers.Text("ticket_skipped"))
-		m.put("ticket", drivers.Text(no))
-		m.putText("window")(win, okW)
-		m.putText("reason")(reason, okR)
-		if t := k.tickets[no]; t != nil {
-			m.put("service", drivers.Text(t.service))
-			m.commit = func() { t.waiting, t.seen = false, m.now }
-		}
-
+		return m.ticketSkipped()
 	case "service.started", "service.finished":
-		no, _ := label(f, "ticket_no", true)
-		m.common()
-		svc, okSvc := m.serviceOf(false)
-		t := k.tickets[no]
-		if !okSvc && t != nil {
-			svc, okSvc = t.service, true
-		}
-		if m.event == "service.started" {
-			at := m.when("started_at")
-			if f.Err() != nil {
-				return f.Err()
-			}
-			m.put("event", drivers.Text("service_started"))
-			m.put("ticket", drivers.Text(no))
-			m.putText("service")(svc, okSvc)
-			if t != nil {
-				m.commit = func() { t.started, t.seen, t.waiting = at, m.now, false }
-			}
-			break
-		}
-		m.putText("result")(f.Enum("result", false, "done", "incomplete", "rejected"))
-		handle, okH := f.Decimal("service_s", false, fieldmsg.Bound{Lo: "0", Hi: "604800"})
-		end := m.when("finished_at")
-		if !okH && f.Err() == nil {
-			start, okStart := f.Instant("started_at", false)
-			if okStart {
-				m.skew.Event(start)
-			} else if t != nil && t.started != 0 {
-				start, okStart = t.started, true
-			}
-			switch {
-			case okStart && end < start:
-				// The service happened; only its length is unknown.
-				m.flagInvalid("handle_s", fmt.Sprintf("finished %d ms before the service started", start-end))
-			case okStart:
-				handle, okH = seconds(end-start), true
-			}
-		}
-		if f.Err() != nil {
-			return f.Err()
-		}
-		m.put("event", drivers.Text("service_done"))
-		m.put("ticket", drivers.Text(no))
-		m.putText("service")(svc, okSvc)
-		if okH {
-			m.put("handle_s", handle)
-		}
-		if okSvc {
-			m.commit = func() {
-				if s := k.services[svc]; s != nil {
-					s.done = append(s.done, sample{at: m.now})
-				}
-				if t != nil {
-					t.seen = m.now
-				}
-			}
-		}
-
+		return m.serviceEvent()
 	case "service.rated":
-		no, okNo := label(f, "ticket_no", false)
-		m.common()
-		timeout, _ := f.Bool("timeout", false)
-		rating, okR := f.Int("rating", !timeout, 1, 5)
-		var reasons []string
-		if n := f.Get("reasons", okR && rating <= 2); n != nil {
-			if n.Kind != fieldmsg.KindArr || len(n.Arr) == 0 || len(n.Arr) > 32 {
-				f.Fail(ErrSchema, "reasons", n, "want a non-empty array of reason codes")
-			}
-			for i, e := range n.Arr {
-				if e.Kind != fieldmsg.KindStr || e.Text == "" || len(e.Text) > 64 || !fieldmsg.Printable(e.Text) || strings.Contains(e.Text, ",") {
-					f.Fail(ErrSchema, "reasons["+strconv.Itoa(i)+"]", e, "want a reason code (1–64 characters, no comma)")
-					break
-				}
-				reasons = append(reasons, e.Text)
-			}
-		}
-		dims := map[string]int64{}
-		if n := f.Typed("dimensions", false, fieldmsg.KindObj); n != nil {
-			d := f.Nested("dimensions", n.Obj)
-			for _, name := range []string{"overall", "efficiency", "level", "attitude"} {
-				if v, ok := d.Int(name, false, 1, 5); ok {
-					dims[name] = v
-				}
-			}
-		}
-		svc, okSvc := m.serviceOf(false)
-		if f.Err() != nil {
-			return f.Err()
-		}
-		var t *ticket
-		if okNo {
-			t = k.tickets[no]
-			m.put("ticket", drivers.Text(no))
-		}
-		if !okSvc && t != nil {
-			svc, okSvc = t.service, true
-		}
-		m.put("event", drivers.Text("rated"))
-		m.putText("service")(svc, okSvc)
-		if timeout {
-			m.put("timeout", drivers.Bool(true))
-		}
-		if okR {
-			m.put("rating", drivers.Int(rating))
-		}
-		for name, v := range dims {
-			m.put("rating_"+name, drivers.Int(v))
-		}
-		if len(reasons) > 0 {
-			m.put("reasons", drivers.Text(strings.Join(reasons, ",")))
-		}
-		if okR && okSvc {
-			m.commit = func() {
-				if s := k.services[svc]; s != nil {
-					s.ratings = append(s.ratings, sample{m.now, rating})
-				}
-			}
-		}
-
+		return m.serviceRated()
 	case "window.status":
-		win, _ := label(f, "window_no", true)
-		state, _ := f.Enum("state", true, "open", "paused", "closed")
-		staff, okS := label(f, "staff_id", false)
-		var svcs []string
-		if n := f.Typed("services", false, fieldmsg.KindArr); n != nil {
-			for i, e := range n.Arr {
-				if e.Kind != fieldmsg.KindStr || e.Text == "" || len(e.Text) > 64 {
-					f.Fail(ErrSchema, "services["+strconv.Itoa(i)+"]", e, "want a service name")
-					break
-				}
-				svcs = append(svcs, e.Text)
-			}
-		} else if s, ok := m.serviceOf(false); ok {
-			svcs = []string{s}
-		}
-		if f.Err() != nil {
-			return f.Err()
-		}
-		m.put("event", drivers.Text("window_status"))
-		m.put("window", drivers.Text(win))
-		m.put("state", drivers.Text(state))
-		m.putText("staff")(staff, okS)
-		m.commit = func() {
-			if _, ok := k.windows[win]; !ok && len(k.windows) >= MaxServices {
-				return
-			}
-			for _, s := range svcs {
-				k.track(s)
-			}
-			k.windows[win] = &counter{open: state == "open", services: svcs, seen: m.now}
-		}
-
+		return m.windowStatus()
 	case "device.status":
-		online, ok := f.Bool("online", false)
-		if ok && !online {
-			// A last will is composed at connect time: the gateway stamps it.
-			m.rd.Time, m.rd.DeviceTime, m.lastWill = time.Time{}, false, true
-			m.put("event", drivers.Text("offline"))
-			return f.Err()
-		}
-		m.rd.Class = drivers.Telemetry
-		m.put("online", drivers.Bool(true))
-		m.putText("printer_paper")(f.Enum("printer_paper", false, "ok", "low", "out"))
-		m.putText("screen")(f.Text("screen", false, 64))
-		m.putText("firmware")(f.Text("firmware", false, 64))
+		return m.deviceStatus()
+	}
+	return m.f.Err()
+}
+
+// ticketIssued reads a ticket.issued.
+func (m *msg) ticketIssued() error {
+	k, f := m.k, m.f
+	no, _ := label(f, "ticket_no", true)
+	svc, _ := m.serviceOf(true)
+	at := m.when("issued_at")
+	m.put("event", drivers.Text("ticket_issued"))
+	m.putText("channel")(f.Enum("channel", false, "kiosk", "wechat", "appointment", "web", "app"))
+	m.putText("priority")(f.Enum("priority", false, "normal", "elderly", "disabled", "vip"))
+	m.putInt("waiting_ahead")(f.Int("waiting_ahead", false, 0, 1<<31))
+	if f.Err() != nil {
 		return f.Err()
 	}
+	m.put("ticket", drivers.Text(no))
+	m.put("service", drivers.Text(svc))
+	m.commit = func() {
+		if k.track(svc) {
+			k.enqueue(no, svc, at, m.now)
+		}
+	}
+	return f.Err()
+}
+
+// ticketCalled reads a ticket.called: wait_s on the first call.
+func (m *msg) ticketCalled() error {
+	k, f := m.k, m.f
+	no, _ := label(f, "ticket_no", true)
+	win, okW := label(f, "window_no", false)
+	staff, okS := label(f, "staff_id", false)
+	calls, okC := f.Int("call_count", false, 1, 1000)
+	svc, okSvc := m.serviceOf(false)
+	at := m.when("called_at")
+	if f.Err() != nil {
+		return f.Err()
+	}
+	m.put("event", drivers.Text("ticket_called"))
+	m.put("ticket", drivers.Text(no))
+	m.putText("window")(win, okW)
+	m.putText("staff")(staff, okS)
+	m.putInt("call_count")(calls, okC)
+	t := k.tickets[no]
+	if !okSvc && t != nil {
+		svc, okSvc = t.service, true
+	}
+	m.putText("service")(svc, okSvc)
+	first := t != nil && t.waiting && (!okC || calls == 1)
+	wait := int64(0)
+	if first {
+		wait = at - t.queuedMs
+	}
+	if first && wait < 0 {
+		// Two clocks disagree (a time missing from one message was
+		// taken from the gateway's): the call happened all the same.
+		m.flagInvalid("wait_s", fmt.Sprintf("called %d ms before the ticket was issued", -wait))
+		m.commit = func() { t.waiting, t.seen = false, m.now }
+	} else if first {
+		m.put("wait_s", seconds(wait))
+		m.commit = func() {
+			t.waiting = false
+			t.seen = m.now
+			if s := k.services[t.service]; s != nil {
+				s.waits = append(s.waits, sample{m.now, wait})
+			}
+		}
+	} else if t != nil {
+		m.commit = func() { t.waiting, t.seen = false, m.now }
+	}
+	return f.Err()
+}
+
+// ticketTransferred reads a ticket.transferred: the ticket waits again in its new queue.
+func (m *msg) ticketTransferred() error {
+	k, f := m.k, m.f
+	no, _ := label(f, "ticket_no", true)
+	from, okF := label(f, "from_window", false)
+	to, _ := label(f, "to_queue", true)
+	reason, okR := f.Text("reason", false, maxText)
+	at := m.when("transferred_at")
+	if f.Err() != nil {
+		return f.Err()
+	}
+	m.put("event", drivers.Text("ticket_transferred"))
+	m.put("ticket", drivers.Text(no))
+	m.put("service", drivers.Text(to))
+	m.putText("window")(from, okF)
+	m.putText("reason")(reason, okR)
+	m.commit = func() {
+		// The ticket waits again, in its new queue, from now on.
+		if k.track(to) {
+			alarmed := false
+			if t := k.tickets[no]; t != nil {
+				alarmed = t.alarmed
+			}
+			k.enqueue(no, to, at, m.now)
+			if t := k.tickets[no]; t != nil { // nil when MaxTickets is reached
+				t.alarmed = alarmed
+			}
+		}
+	}
+	return f.Err()
+}
+
+// ticketSkipped reads a ticket.skipped: the ticket stops waiting.
+func (m *msg) ticketSkipped() error {
+	k, f := m.k, m.f
+	no, _ := label(f, "ticket_no", true)
+	win, okW := label(f, "from_window", false)
+	if !okW {
+		win, okW = label(f, "window_no", false)
+	}
+	reason, okR := f.Text("reason", false, maxText)
+	if f.Err() != nil {
+		return f.Err()
+	}
+	m.put("event", drivers.Text("ticket_skipped"))
+	m.put("ticket", drivers.Text(no))
+	m.putText("window")(win, okW)
+	m.putText("reason")(reason, okR)
+	if t := k.tickets[no]; t != nil {
+		m.put("service", drivers.Text(t.service))
+		m.commit = func() { t.waiting, t.seen = false, m.now }
+	}
+	return f.Err()
+}
+
+// serviceEvent reads a service.started or service.finished.
+func (m *msg) serviceEvent() error {
+	k, f := m.k, m.f
+	no, _ := label(f, "ticket_no", true)
+	m.common()
+	svc, okSvc := m.serviceOf(false)
+	t := k.tickets[no]
+	if !okSvc && t != nil {
+		svc, okSvc = t.service, true
+	}
+	if m.event == "service.started" {
+		at := m.when("started_at")
+		if f.Err() != nil {
+			return f.Err()
+		}
+		m.put("event", drivers.Text("service_started"))
+		m.put("ticket", drivers.Text(no))
+		m.putText("service")(svc, okSvc)
+		if t != nil {
+			m.commit = func() { t.started, t.seen, t.waiting = at, m.now, false }
+		}
+		return f.Err()
+	}
+	m.putText("result")(f.Enum("result", false, "done", "incomplete", "rejected"))
+	handle, okH := f.Decimal("service_s", false, fieldmsg.Bound{Lo: "0", Hi: "604800"})
+	end := m.when("finished_at")
+	if !okH && f.Err() == nil {
+		start, okStart := f.Instant("started_at", false)
+		if okStart {
+			m.skew.Event(start)
+		} else if t != nil && t.started != 0 {
+			start, okStart = t.started, true
+		}
+		switch {
+		case okStart && end < start:
+			// The service happened; only its length is unknown.
+			m.flagInvalid("handle_s", fmt.Sprintf("finished %d ms before the service started", start-end))
+		case okStart:
+			handle, okH = seconds(end-start), true
+		}
+	}
+	if f.Err() != nil {
+		return f.Err()
+	}
+	m.put("event", drivers.Text("service_done"))
+	m.put("ticket", drivers.Text(no))
+	m.putText("service")(svc, okSvc)
+	if okH {
+		m.put("handle_s", handle)
+	}
+	if okSvc {
+		m.commit = func() {
+			if s := k.services[svc]; s != nil {
+				s.done = append(s.done, sample{at: m.now})
+			}
+			if t != nil {
+				t.seen = m.now
+			}
+		}
+	}
+	return f.Err()
+}
+
+// serviceRated reads a service.rated.
+func (m *msg) serviceRated() error {
+	k, f := m.k, m.f
+	no, okNo := label(f, "ticket_no", false)
+	m.common()
+	timeout, _ := f.Bool("timeout", false)
+	rating, okR := f.Int("rating", !timeout, 1, 5)
+	var reasons []string
+	if n := f.Get("reasons", okR && rating <= 2); n != nil {
+		if n.Kind != fieldmsg.KindArr || len(n.Arr) == 0 || len(n.Arr) > 32 {
+			f.Fail(ErrSchema, "reasons", n, "want a non-empty array of reason codes")
+		}
+		for i, e := range n.Arr {
+			if e.Kind != fieldmsg.KindStr || e.Text == "" || len(e.Text) > 64 || !fieldmsg.Printable(e.Text) || strings.Contains(e.Text, ",") {
+				f.Fail(ErrSchema, "reasons["+strconv.Itoa(i)+"]", e, "want a reason code (1–64 characters, no comma)")
+				break
+			}
+			reasons = append(reasons, e.Text)
+		}
+	}
+	dims := map[string]int64{}
+	if n := f.Typed("dimensions", false, fieldmsg.KindObj); n != nil {
+		d := f.Nested("dimensions", n.Obj)
+		for _, name := range []string{"overall", "efficiency", "level", "attitude"} {
+			if v, ok := d.Int(name, false, 1, 5); ok {
+				dims[name] = v
+			}
+		}
+	}
+	svc, okSvc := m.serviceOf(false)
+	if f.Err() != nil {
+		return f.Err()
+	}
+	var t *ticket
+	if okNo {
+		t = k.tickets[no]
+		m.put("ticket", drivers.Text(no))
+	}
+	if !okSvc && t != nil {
+		svc, okSvc = t.service, true
+	}
+	m.put("event", drivers.Text("rated"))
+	m.putText("service")(svc, okSvc)
+	if timeout {
+		m.put("timeout", drivers.Bool(true))
+	}
+	if okR {
+		m.put("rating", drivers.Int(rating))
+	}
+	for name, v := range dims {
+		m.put("rating_"+name, drivers.Int(v))
+	}
+	if len(reasons) > 0 {
+		m.put("reasons", drivers.Text(strings.Join(reasons, ",")))
+	}
+	if okR && okSvc {
+		m.commit = func() {
+			if s := k.services[svc]; s != nil {
+				s.ratings = append(s.ratings, sample{m.now, rating})
+			}
+		}
+	}
+	return f.Err()
+}
+
+// windowStatus reads a window.status.
+func (m *msg) windowStatus() error {
+	k, f := m.k, m.f
+	win, _ := label(f, "window_no", true)
+	state, _ := f.Enum("state", true, "open", "paused", "closed")
+	staff, okS := label(f, "staff_id", false)
+	var svcs []string
+	if n := f.Typed("services", false, fieldmsg.KindArr); n != nil {
+		for i, e := range n.Arr {
+			if e.Kind != fieldmsg.KindStr || e.Text == "" || len(e.Text) > 64 {
+				f.Fail(ErrSchema, "services["+strconv.Itoa(i)+"]", e, "want a service name")
+				break
+			}
+			svcs = append(svcs, e.Text)
+		}
+	} else if s, ok := m.serviceOf(false); ok {
+		svcs = []string{s}
+	}
+	if f.Err() != nil {
+		return f.Err()
+	}
+	m.put("event", drivers.Text("window_status"))
+	m.put("window", drivers.Text(win))
+	m.put("state", drivers.Text(state))
+	m.putText("staff")(staff, okS)
+	m.commit = func() {
+		if _, ok := k.windows[win]; !ok && len(k.windows) >= MaxServices {
+			return
+		}
+		for _, s := range svcs {
+			k.track(s)
+		}
+		k.windows[win] = &counter{open: state == "open", services: svcs, seen: m.now}
+	}
+	return f.Err()
+}
+
+// deviceStatus reads a device.status; online:false is the last will.
+func (m *msg) deviceStatus() error {
+	f := m.f
+	online, ok := f.Bool("online", false)
+	if ok && !online {
+		// A last will is composed at connect time: the gateway stamps it.
+		m.rd.Time, m.rd.DeviceTime, m.lastWill = time.Time{}, false, true
+		m.put("event", drivers.Text("offline"))
+		return f.Err()
+	}
+	m.rd.Class = drivers.Telemetry
+	m.put("online", drivers.Bool(true))
+	m.putText("printer_paper")(f.Enum("printer_paper", false, "ok", "low", "out"))
+	m.putText("screen")(f.Text("screen", false, 64))
+	m.putText("firmware")(f.Text("firmware", false, 64))
 	return f.Err()
 }
 
