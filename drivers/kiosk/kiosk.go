@@ -563,7 +563,7 @@ func (m *msg) windowStatus() error {
 	var svcs []string
 	if n := f.Typed("services", false, fieldmsg.KindArr); n != nil {
 		for i, e := range n.Arr {
-			if e.Kind != fieldmsg.KindStr || e.Text == "" || len(e.Text) > 64 {
+			if e.Kind != fieldmsg.KindStr || e.Text == "" || len(e.Text) > 64 || !fieldmsg.Printable(e.Text) {
 				f.Fail(ErrSchema, "services["+strconv.Itoa(i)+"]", e, "want a service name")
 				break
 			}
