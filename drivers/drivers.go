@@ -45,9 +45,24 @@ type Reading struct {
 	// DeviceTime is true when Time came from the device's own clock.
 	DeviceTime bool
 	Values     map[string]Value
-	// Quality flags; 0 is good.
+	// Quality flags; 0 is good. See the Quality constants.
 	Quality uint32
 }
+
+// Quality flags a driver sets on a Reading. Bit 0 is reserved for the
+// gateway's pipeline (a point left out because it has no wire form).
+const (
+	// QualityInvalidFields: optional fields of the message were invalid;
+	// they are left out and named in the reading's "invalid" point instead
+	// of refusing the whole message (an SOS, a kiosk wait that the clocks
+	// made negative).
+	QualityInvalidFields uint32 = 1 << 1
+	// QualityClockSkew: the device's clock disagrees with the gateway's.
+	// The reading keeps the device's time and carries the point
+	// clock_offset_ms (Int, device minus gateway, in milliseconds). The
+	// driver's package doc says when a difference counts as skew.
+	QualityClockSkew uint32 = 1 << 2
+)
 
 // Poller is a device that answers when asked.
 type Poller interface {

@@ -14,12 +14,21 @@
 // dimensions 整体满意度, 服务效率, 服务水平, 服务态度; a bad rating needs
 // a reason). The envelope and the bare payload are both accepted, as JSON
 // or CBOR, exactly as in drivers/recorder (device_type, if present, must
-// be "queue").
+// be "queue"), with the same time rules: clock skew is never a reason to
+// refuse a message; a device time is plausible from 2001 up to 2100
+// whatever the gateway's clock says; a reading whose time (ts, else the
+// event's own time) differs from a plausible gateway clock by more than an
+// hour is kept with the device's time, flagged drivers.QualityClockSkew
+// and given clock_offset_ms (device minus gateway). There is no size
+// limit: the field broker's max_payload is the one limit. Enumerations
+// (state, channel, result, printer_paper, priority) are read in any ASCII
+// case and forwarded in the spelling below.
 //
 //	ticket.issued       event=ticket_issued, ticket (ticket_no), service (business_type, else
 //	                    queue_id; required), channel, priority, waiting_ahead
 //	ticket.called       event=ticket_called, ticket, service, window (window_no), staff (staff_id),
-//	                    call_count, wait_s = called_at − issued_at on the first call
+//	                    call_count, wait_s = called_at − issued_at on the first call (a negative
+//	                    one, from clocks that disagree, is left out: see below)
 //	ticket.transferred  event=ticket_transferred, ticket, service (to_queue, required), window
 //	                    (from_window), reason; the ticket waits again in its new queue
 //	ticket.skipped      event=ticket_skipped, ticket, window, reason; the ticket stops waiting
@@ -37,7 +46,10 @@
 //
 // Times (issued_at, called_at, started_at, finished_at, rated_at,
 // transferred_at) are ms since the epoch or RFC 3339; a missing one falls
-// back to the message ts, then the gateway's clock. Durations are exact
+// back to the message ts, then the gateway's clock. When that mix of clocks
+// makes a wait or a handling time negative, the event is kept all the
+// same: wait_s or handle_s is left out, named in the point "invalid", and
+// the reading is flagged drivers.QualityInvalidFields. Durations are exact
 // decimals in seconds with ms resolution (drivers.Dec(ms, -3)). Free text
 // that may hold personal data (comment, names, phone numbers) is not
 // forwarded; citizen_ref is checked but not forwarded either: a SHA-256 of

@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/drivers/internal/fieldmsg"
 )
 
 // FuzzDecode: Decode never panics; it refuses with a *FieldError that
@@ -46,7 +50,21 @@ func FuzzDecode(f *testing.F) {
 			if errors.Is(err, ErrPersonalData) && fe.Value != "<redacted>" {
 				t.Fatalf("personal data echoed: %v", err)
 			}
+			if s := err.Error(); len(s) > 512 || !utf8.ValidString(s) {
+				t.Fatalf("error text of %d bytes, valid UTF-8 %v: %q", len(s), utf8.ValidString(s), s)
+			}
 			return
+		}
+		rd := got[0]
+		_, hasOff := rd.Values["clock_offset_ms"]
+		if skewed := rd.Quality&drivers.QualityClockSkew != 0; skewed != hasOff {
+			t.Fatalf("quality %b with clock_offset_ms %v", rd.Quality, hasOff)
+		}
+		if rd.DeviceTime && !fieldmsg.Plausible(rd.Time.UnixMilli()) {
+			t.Fatalf("implausible device time %v kept", rd.Time)
+		}
+		if _, ok := rd.Values["invalid"]; ok != (rd.Quality&drivers.QualityInvalidFields != 0) {
+			t.Fatalf("quality %b with invalid point %v", rd.Quality, ok)
 		}
 		if len(got) != 1 || got[0].Device != "hall-kiosk-1" || len(got[0].Values) == 0 || !slices.Contains(Events(), event) {
 			t.Fatalf("Decode(%q) = %+v", event, got)

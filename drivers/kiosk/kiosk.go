@@ -2,6 +2,7 @@ package kiosk
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,8 +14,7 @@ import (
 
 // Defaults.
 const (
-	DefaultWindow     = time.Minute
-	DefaultMaxPayload = 64 << 10
+	DefaultWindow = time.Minute
 	// TicketTTL: a ticket not heard of for this long is forgotten (a hall
 	// works by the day; ticket numbers restart each morning).
 	TicketTTL = 24 * time.Hour
@@ -36,8 +36,6 @@ type Config struct {
 	Window time.Duration
 	// Now is the gateway's clock (nil = time.Now).
 	Now func() time.Time
-	// MaxPayload is the largest payload accepted (default 64 KiB).
-	MaxPayload int
 }
 
 // Validate checks the configuration.
@@ -49,8 +47,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: kiosk %s: wait alarm %v is negative", drivers.ErrConfig, c.Device, c.WaitAlarm)
 	case c.Window < 0 || c.Window > 0 && c.Window < time.Second:
 		return fmt.Errorf("%w: kiosk %s: window %v: want at least 1s (0 = default 1m)", drivers.ErrConfig, c.Device, c.Window)
-	case c.MaxPayload < 0:
-		return fmt.Errorf("%w: kiosk %s: max payload %d is negative", drivers.ErrConfig, c.Device, c.MaxPayload)
 	}
 	return nil
 }
@@ -63,7 +59,6 @@ type Kiosk struct {
 	waitAlarm time.Duration
 	window    time.Duration
 	now       func() time.Time
-	max       int
 
 	mu       sync.Mutex
 	tickets  map[string]*ticket
@@ -110,7 +105,7 @@ func New(c Config) (*Kiosk, error) {
 		return nil, err
 	}
 	k := &Kiosk{
-		device: c.Device, waitAlarm: c.WaitAlarm, window: c.Window, now: c.Now, max: c.MaxPayload,
+		device: c.Device, waitAlarm: c.WaitAlarm, window: c.Window, now: c.Now,
 		tickets: map[string]*ticket{}, services: map[string]*service{}, windows: map[string]*counter{},
 	}
 	if k.window == 0 {
@@ -118,9 +113,6 @@ func New(c Config) (*Kiosk, error) {
 	}
 	if k.now == nil {
 		k.now = time.Now
-	}
-	if k.max == 0 {
-		k.max = DefaultMaxPayload
 	}
 	return k, nil
 }
@@ -133,22 +125,19 @@ func Events() []string {
 	}
 }
 
-const maxText = 256
+const (
+	maxText     = 256
+	maxEventLen = 64 // an unknown event is named in the error up to this
+)
 
 // Decode turns one message into readings and updates the metrics state.
 // event is the topic's last level; payload is a JSON object or a CBOR map,
-// the gw.v1 envelope or the bare payload. A refused message leaves the
+// the gw.v1 envelope or the bare payload. There is no size limit: the
+// field broker's max_payload is the only one. A refused message leaves the
 // state untouched.
 func (k *Kiosk) Decode(event string, payload []byte) ([]drivers.Reading, error) {
-	if len(payload) > k.max {
-		return nil, &FieldError{Device: k.device, Event: event, Reason: fmt.Sprintf("payload of %d bytes exceeds %d", len(payload), k.max), Err: ErrTooLarge}
-	}
-	known := false
-	for _, e := range Events() {
-		known = known || e == event
-	}
-	if !known {
-		return nil, &FieldError{Device: k.device, Event: strconv.Quote(event), Reason: "unknown event", Err: ErrUnknownEvent}
+	if !slices.Contains(Events(), event) {
+		return nil, &FieldError{Device: k.device, Event: strconv.Quote(fieldmsg.Clip(event, maxEventLen)), Reason: "unknown event", Err: ErrUnknownEvent}
 	}
 	top, _, err := fieldmsg.Parse(payload)
 	if err != nil {
@@ -158,16 +147,20 @@ func (k *Kiosk) Decode(event string, payload []byte) ([]drivers.Reading, error) 
 		// Never echo the value: errors end up in logs.
 		return nil, &FieldError{Device: k.device, Event: event, Field: path, Value: "<redacted>", Reason: why, Err: ErrPersonalData}
 	}
-	now := k.now()
-	env, err := fieldmsg.ReadEnvelope[driver](top, k.device, event, "queue", now)
+	env, err := fieldmsg.ReadEnvelope[driver](top, k.device, event, "queue")
 	if err != nil {
 		return nil, err
 	}
-	body, ts, hasTS := env.Body, env.TS, env.HasTS
+	now := k.now()
+	skew := fieldmsg.NewSkew(now)
+	if env.HasTS {
+		skew.Message(env.TS)
+	}
+	body, ts, hasTS := env.Body, env.TS, env.HasTS && fieldmsg.Plausible(env.TS)
 	if n := body.Obj["citizen_ref"]; n != nil && n.Kind != fieldmsg.KindNull && (n.Kind != fieldmsg.KindStr || !isHashRef(n.Text)) {
 		return nil, &FieldError{Device: k.device, Event: event, Field: "citizen_ref", Value: "<redacted>", Reason: "must be a hash of 32 to 128 hex digits, never a raw identifier", Err: ErrPersonalData}
 	}
-	m := &msg{k: k, f: body, event: event, now: now, ts: ts, hasTS: hasTS,
+	m := &msg{k: k, f: body, event: event, now: now, ts: ts, hasTS: hasTS, skew: skew,
 		rd: drivers.Reading{Device: k.device, Class: drivers.Event, Values: map[string]drivers.Value{}}}
 	if hasTS {
 		m.rd.Time, m.rd.DeviceTime = time.UnixMilli(ts).UTC(), true
@@ -179,6 +172,9 @@ func (k *Kiosk) Decode(event string, payload []byte) ([]drivers.Reading, error) 
 	defer k.mu.Unlock()
 	if err := m.decode(); err != nil {
 		return nil, err
+	}
+	if !m.lastWill {
+		skew.Mark(&m.rd)
 	}
 	m.commit()
 	return []drivers.Reading{m.rd}, nil
@@ -209,9 +205,23 @@ type msg struct {
 	event  string
 	now    time.Time
 	ts     int64
-	hasTS  bool
+	hasTS  bool // ts is present and plausible
+	skew   *fieldmsg.Skew
 	rd     drivers.Reading
 	commit func()
+	// lastWill: a device.status online:false, stamped by the gateway and
+	// not judged for clock skew.
+	lastWill bool
+	invalid  []string // see flagInvalid
+}
+
+// flagInvalid leaves a derived point out instead of refusing the message:
+// the point and why are named in the "invalid" point and the reading is
+// flagged drivers.QualityInvalidFields.
+func (m *msg) flagInvalid(point, why string) {
+	m.invalid = append(m.invalid, point+": "+why)
+	m.rd.Quality |= drivers.QualityInvalidFields
+	m.put("invalid", drivers.Text(strings.Join(m.invalid, "; ")))
 }
 
 func (m *msg) put(point string, v drivers.Value) { m.rd.Values[point] = v }
@@ -235,9 +245,12 @@ func (m *msg) putInt(point string) func(int64, bool) {
 // when reads the event's own time field, falling back to the message ts
 // and then to the gateway's clock; device ms.
 func (m *msg) when(name string) int64 {
-	if ms, ok := m.f.Instant(name, false, m.now); ok {
+	if ms, ok := m.f.Instant(name, false); ok {
 		if !m.hasTS { // no envelope ts: the event's own time stamps the reading
 			m.rd.Time, m.rd.DeviceTime = time.UnixMilli(ms).UTC(), true
+			m.skew.Message(ms)
+		} else {
+			m.skew.Event(ms)
 		}
 		return ms
 	}
@@ -266,279 +279,333 @@ func seconds(ms int64) drivers.Value { return drivers.Dec(ms, -3) }
 // decode validates the message, fills m.rd and prepares m.commit. Called
 // with k.mu held; it must not change state itself.
 func (m *msg) decode() error {
-	k, f := m.k, m.f
 	m.commit = func() {}
 	switch m.event {
 	case "ticket.issued":
-		no, _ := label(f, "ticket_no", true)
-		svc, _ := m.serviceOf(true)
-		at := m.when("issued_at")
-		m.put("event", drivers.Text("ticket_issued"))
-		m.putText("channel")(f.Enum("channel", false, "kiosk", "wechat", "appointment", "web", "app"))
-		m.putText("priority")(f.Enum("priority", false, "normal", "elderly", "disabled", "vip"))
-		m.putInt("waiting_ahead")(f.Int("waiting_ahead", false, 0, 1<<31))
-		if f.Err() != nil {
-			return f.Err()
-		}
-		m.put("ticket", drivers.Text(no))
-		m.put("service", drivers.Text(svc))
-		m.commit = func() {
-			if k.track(svc) {
-				k.enqueue(no, svc, at, m.now)
-			}
-		}
-
+		return m.ticketIssued()
 	case "ticket.called":
-		no, _ := label(f, "ticket_no", true)
-		win, okW := label(f, "window_no", false)
-		staff, okS := label(f, "staff_id", false)
-		calls, okC := f.Int("call_count", false, 1, 1000)
-		svc, okSvc := m.serviceOf(false)
-		at := m.when("called_at")
-		if f.Err() != nil {
-			return f.Err()
-		}
-		m.put("event", drivers.Text("ticket_called"))
-		m.put("ticket", drivers.Text(no))
-		m.putText("window")(win, okW)
-		m.putText("staff")(staff, okS)
-		m.putInt("call_count")(calls, okC)
-		t := k.tickets[no]
-		if !okSvc && t != nil {
-			svc, okSvc = t.service, true
-		}
-		m.putText("service")(svc, okSvc)
-		first := t != nil && t.waiting && (!okC || calls == 1)
-		if first {
-			wait := at - t.queuedMs
-			if wait < 0 {
-				return &FieldError{Device: k.device, Event: m.event, Field: "called_at", Value: strconv.FormatInt(at, 10),
-					Reason: fmt.Sprintf("is %d ms before the ticket was issued", -wait), Err: ErrSchema}
-			}
-			m.put("wait_s", seconds(wait))
-			m.commit = func() {
-				t.waiting = false
-				t.seen = m.now
-				if s := k.services[t.service]; s != nil {
-					s.waits = append(s.waits, sample{m.now, wait})
-				}
-			}
-		} else if t != nil {
-			m.commit = func() { t.waiting, t.seen = false, m.now }
-		}
-
+		return m.ticketCalled()
 	case "ticket.transferred":
-		no, _ := label(f, "ticket_no", true)
-		from, okF := label(f, "from_window", false)
-		to, _ := label(f, "to_queue", true)
-		reason, okR := f.Text("reason", false, maxText)
-		at := m.when("transferred_at")
-		if f.Err() != nil {
-			return f.Err()
-		}
-		m.put("event", drivers.Text("ticket_transferred"))
-		m.put("ticket", drivers.Text(no))
-		m.put("service", drivers.Text(to))
-		m.putText("window")(from, okF)
-		m.putText("reason")(reason, okR)
-		m.commit = func() {
-			// The ticket waits again, in its new queue, from now on.
-			if k.track(to) {
-				alarmed := false
-				if t := k.tickets[no]; t != nil {
-					alarmed = t.alarmed
-				}
-				k.enqueue(no, to, at, m.now)
-				if t := k.tickets[no]; t != nil { // nil when MaxTickets is reached
-					t.alarmed = alarmed
-				}
-			}
-		}
-
+		return m.ticketTransferred()
 	case "ticket.skipped":
-		no, _ := label(f, "ticket_no", true)
-		win, okW := label(f, "from_window", false)
-		if !okW {
-			win, okW = label(f, "window_no", false)
-		}
-		reason, okR := f.Text("reason", false, maxText)
-		if f.Err() != nil {
-			return f.Err()
-		}
-		m.put("event", drivers.Text("ticket_skipped"))
-		m.put("ticket", drivers.Text(no))
-		m.putText("window")(win, okW)
-		m.putText("reason")(reason, okR)
-		if t := k.tickets[no]; t != nil {
-			m.put("service", drivers.Text(t.service))
-			m.commit = func() { t.waiting, t.seen = false, m.now }
-		}
-
+		return m.ticketSkipped()
 	case "service.started", "service.finished":
-		no, _ := label(f, "ticket_no", true)
-		m.common()
-		svc, okSvc := m.serviceOf(false)
-		t := k.tickets[no]
-		if !okSvc && t != nil {
-			svc, okSvc = t.service, true
-		}
-		if m.event == "service.started" {
-			at := m.when("started_at")
-			if f.Err() != nil {
-				return f.Err()
-			}
-			m.put("event", drivers.Text("service_started"))
-			m.put("ticket", drivers.Text(no))
-			m.putText("service")(svc, okSvc)
-			if t != nil {
-				m.commit = func() { t.started, t.seen, t.waiting = at, m.now, false }
-			}
-			break
-		}
-		m.putText("result")(f.Enum("result", false, "done", "incomplete", "rejected"))
-		handle, okH := f.Decimal("service_s", false, fieldmsg.Bound{Lo: "0", Hi: "604800"})
-		end := m.when("finished_at")
-		if !okH && f.Err() == nil {
-			start, okStart := f.Instant("started_at", false, m.now)
-			if !okStart && t != nil && t.started != 0 {
-				start, okStart = t.started, true
-			}
-			if okStart {
-				if end < start {
-					f.Fail(ErrSchema, "finished_at", f.Obj["finished_at"], "is before the service started")
-				}
-				handle, okH = seconds(end-start), true
-			}
-		}
-		if f.Err() != nil {
-			return f.Err()
-		}
-		m.put("event", drivers.Text("service_done"))
-		m.put("ticket", drivers.Text(no))
-		m.putText("service")(svc, okSvc)
-		if okH {
-			m.put("handle_s", handle)
-		}
-		if okSvc {
-			m.commit = func() {
-				if s := k.services[svc]; s != nil {
-					s.done = append(s.done, sample{at: m.now})
-				}
-				if t != nil {
-					t.seen = m.now
-				}
-			}
-		}
-
+		return m.serviceEvent()
 	case "service.rated":
-		no, okNo := label(f, "ticket_no", false)
-		m.common()
-		timeout, _ := f.Bool("timeout", false)
-		rating, okR := f.Int("rating", !timeout, 1, 5)
-		var reasons []string
-		if n := f.Get("reasons", okR && rating <= 2); n != nil {
-			if n.Kind != fieldmsg.KindArr || len(n.Arr) == 0 || len(n.Arr) > 32 {
-				f.Fail(ErrSchema, "reasons", n, "want a non-empty array of reason codes")
-			}
-			for i, e := range n.Arr {
-				if e.Kind != fieldmsg.KindStr || e.Text == "" || len(e.Text) > 64 || !fieldmsg.Printable(e.Text) || strings.Contains(e.Text, ",") {
-					f.Fail(ErrSchema, "reasons["+strconv.Itoa(i)+"]", e, "want a reason code (1–64 characters, no comma)")
-					break
-				}
-				reasons = append(reasons, e.Text)
-			}
-		}
-		dims := map[string]int64{}
-		if n := f.Typed("dimensions", false, fieldmsg.KindObj); n != nil {
-			d := f.Nested("dimensions", n.Obj)
-			for _, name := range []string{"overall", "efficiency", "level", "attitude"} {
-				if v, ok := d.Int(name, false, 1, 5); ok {
-					dims[name] = v
-				}
-			}
-		}
-		svc, okSvc := m.serviceOf(false)
-		if f.Err() != nil {
-			return f.Err()
-		}
-		var t *ticket
-		if okNo {
-			t = k.tickets[no]
-			m.put("ticket", drivers.Text(no))
-		}
-		if !okSvc && t != nil {
-			svc, okSvc = t.service, true
-		}
-		m.put("event", drivers.Text("rated"))
-		m.putText("service")(svc, okSvc)
-		if timeout {
-			m.put("timeout", drivers.Bool(true))
-		}
-		if okR {
-			m.put("rating", drivers.Int(rating))
-		}
-		for name, v := range dims {
-			m.put("rating_"+name, drivers.Int(v))
-		}
-		if len(reasons) > 0 {
-			m.put("reasons", drivers.Text(strings.Join(reasons, ",")))
-		}
-		if okR && okSvc {
-			m.commit = func() {
-				if s := k.services[svc]; s != nil {
-					s.ratings = append(s.ratings, sample{m.now, rating})
-				}
-			}
-		}
-
+		return m.serviceRated()
 	case "window.status":
-		win, _ := label(f, "window_no", true)
-		state, _ := f.Enum("state", true, "open", "paused", "closed")
-		staff, okS := label(f, "staff_id", false)
-		var svcs []string
-		if n := f.Typed("services", false, fieldmsg.KindArr); n != nil {
-			for i, e := range n.Arr {
-				if e.Kind != fieldmsg.KindStr || e.Text == "" || len(e.Text) > 64 {
-					f.Fail(ErrSchema, "services["+strconv.Itoa(i)+"]", e, "want a service name")
-					break
-				}
-				svcs = append(svcs, e.Text)
-			}
-		} else if s, ok := m.serviceOf(false); ok {
-			svcs = []string{s}
-		}
-		if f.Err() != nil {
-			return f.Err()
-		}
-		m.put("event", drivers.Text("window_status"))
-		m.put("window", drivers.Text(win))
-		m.put("state", drivers.Text(state))
-		m.putText("staff")(staff, okS)
-		m.commit = func() {
-			if _, ok := k.windows[win]; !ok && len(k.windows) >= MaxServices {
-				return
-			}
-			for _, s := range svcs {
-				k.track(s)
-			}
-			k.windows[win] = &counter{open: state == "open", services: svcs, seen: m.now}
-		}
-
+		return m.windowStatus()
 	case "device.status":
-		online, ok := f.Bool("online", false)
-		if ok && !online {
-			// A last will is composed at connect time: the gateway stamps it.
-			m.rd.Time, m.rd.DeviceTime = time.Time{}, false
-			m.put("event", drivers.Text("offline"))
-			return f.Err()
-		}
-		m.rd.Class = drivers.Telemetry
-		m.put("online", drivers.Bool(true))
-		m.putText("printer_paper")(f.Enum("printer_paper", false, "ok", "low", "out"))
-		m.putText("screen")(f.Text("screen", false, 64))
-		m.putText("firmware")(f.Text("firmware", false, 64))
+		return m.deviceStatus()
+	}
+	return m.f.Err()
+}
+
+// ticketIssued reads a ticket.issued.
+func (m *msg) ticketIssued() error {
+	k, f := m.k, m.f
+	no, _ := label(f, "ticket_no", true)
+	svc, _ := m.serviceOf(true)
+	at := m.when("issued_at")
+	m.put("event", drivers.Text("ticket_issued"))
+	m.putText("channel")(f.Enum("channel", false, "kiosk", "wechat", "appointment", "web", "app"))
+	m.putText("priority")(f.Enum("priority", false, "normal", "elderly", "disabled", "vip"))
+	m.putInt("waiting_ahead")(f.Int("waiting_ahead", false, 0, 1<<31))
+	if f.Err() != nil {
 		return f.Err()
 	}
+	m.put("ticket", drivers.Text(no))
+	m.put("service", drivers.Text(svc))
+	m.commit = func() {
+		if k.track(svc) {
+			k.enqueue(no, svc, at, m.now)
+		}
+	}
+	return f.Err()
+}
+
+// ticketCalled reads a ticket.called: wait_s on the first call.
+func (m *msg) ticketCalled() error {
+	k, f := m.k, m.f
+	no, _ := label(f, "ticket_no", true)
+	win, okW := label(f, "window_no", false)
+	staff, okS := label(f, "staff_id", false)
+	calls, okC := f.Int("call_count", false, 1, 1000)
+	svc, okSvc := m.serviceOf(false)
+	at := m.when("called_at")
+	if f.Err() != nil {
+		return f.Err()
+	}
+	m.put("event", drivers.Text("ticket_called"))
+	m.put("ticket", drivers.Text(no))
+	m.putText("window")(win, okW)
+	m.putText("staff")(staff, okS)
+	m.putInt("call_count")(calls, okC)
+	t := k.tickets[no]
+	if !okSvc && t != nil {
+		svc, okSvc = t.service, true
+	}
+	m.putText("service")(svc, okSvc)
+	first := t != nil && t.waiting && (!okC || calls == 1)
+	wait := int64(0)
+	if first {
+		wait = at - t.queuedMs
+	}
+	if first && wait < 0 {
+		// Two clocks disagree (a time missing from one message was
+		// taken from the gateway's): the call happened all the same.
+		m.flagInvalid("wait_s", fmt.Sprintf("called %d ms before the ticket was issued", -wait))
+		m.commit = func() { t.waiting, t.seen = false, m.now }
+	} else if first {
+		m.put("wait_s", seconds(wait))
+		m.commit = func() {
+			t.waiting = false
+			t.seen = m.now
+			if s := k.services[t.service]; s != nil {
+				s.waits = append(s.waits, sample{m.now, wait})
+			}
+		}
+	} else if t != nil {
+		m.commit = func() { t.waiting, t.seen = false, m.now }
+	}
+	return f.Err()
+}
+
+// ticketTransferred reads a ticket.transferred: the ticket waits again in its new queue.
+func (m *msg) ticketTransferred() error {
+	k, f := m.k, m.f
+	no, _ := label(f, "ticket_no", true)
+	from, okF := label(f, "from_window", false)
+	to, _ := label(f, "to_queue", true)
+	reason, okR := f.Text("reason", false, maxText)
+	at := m.when("transferred_at")
+	if f.Err() != nil {
+		return f.Err()
+	}
+	m.put("event", drivers.Text("ticket_transferred"))
+	m.put("ticket", drivers.Text(no))
+	m.put("service", drivers.Text(to))
+	m.putText("window")(from, okF)
+	m.putText("reason")(reason, okR)
+	m.commit = func() {
+		// The ticket waits again, in its new queue, from now on.
+		if k.track(to) {
+			alarmed := false
+			if t := k.tickets[no]; t != nil {
+				alarmed = t.alarmed
+			}
+			k.enqueue(no, to, at, m.now)
+			if t := k.tickets[no]; t != nil { // nil when MaxTickets is reached
+				t.alarmed = alarmed
+			}
+		}
+	}
+	return f.Err()
+}
+
+// ticketSkipped reads a ticket.skipped: the ticket stops waiting.
+func (m *msg) ticketSkipped() error {
+	k, f := m.k, m.f
+	no, _ := label(f, "ticket_no", true)
+	win, okW := label(f, "from_window", false)
+	if !okW {
+		win, okW = label(f, "window_no", false)
+	}
+	reason, okR := f.Text("reason", false, maxText)
+	if f.Err() != nil {
+		return f.Err()
+	}
+	m.put("event", drivers.Text("ticket_skipped"))
+	m.put("ticket", drivers.Text(no))
+	m.putText("window")(win, okW)
+	m.putText("reason")(reason, okR)
+	if t := k.tickets[no]; t != nil {
+		m.put("service", drivers.Text(t.service))
+		m.commit = func() { t.waiting, t.seen = false, m.now }
+	}
+	return f.Err()
+}
+
+// serviceEvent reads a service.started or service.finished.
+func (m *msg) serviceEvent() error {
+	k, f := m.k, m.f
+	no, _ := label(f, "ticket_no", true)
+	m.common()
+	svc, okSvc := m.serviceOf(false)
+	t := k.tickets[no]
+	if !okSvc && t != nil {
+		svc, okSvc = t.service, true
+	}
+	if m.event == "service.started" {
+		at := m.when("started_at")
+		if f.Err() != nil {
+			return f.Err()
+		}
+		m.put("event", drivers.Text("service_started"))
+		m.put("ticket", drivers.Text(no))
+		m.putText("service")(svc, okSvc)
+		if t != nil {
+			m.commit = func() { t.started, t.seen, t.waiting = at, m.now, false }
+		}
+		return f.Err()
+	}
+	m.putText("result")(f.Enum("result", false, "done", "incomplete", "rejected"))
+	handle, okH := f.Decimal("service_s", false, fieldmsg.Bound{Lo: "0", Hi: "604800"})
+	end := m.when("finished_at")
+	if !okH && f.Err() == nil {
+		start, okStart := f.Instant("started_at", false)
+		if okStart {
+			m.skew.Event(start)
+		} else if t != nil && t.started != 0 {
+			start, okStart = t.started, true
+		}
+		switch {
+		case okStart && end < start:
+			// The service happened; only its length is unknown.
+			m.flagInvalid("handle_s", fmt.Sprintf("finished %d ms before the service started", start-end))
+		case okStart:
+			handle, okH = seconds(end-start), true
+		}
+	}
+	if f.Err() != nil {
+		return f.Err()
+	}
+	m.put("event", drivers.Text("service_done"))
+	m.put("ticket", drivers.Text(no))
+	m.putText("service")(svc, okSvc)
+	if okH {
+		m.put("handle_s", handle)
+	}
+	if okSvc {
+		m.commit = func() {
+			if s := k.services[svc]; s != nil {
+				s.done = append(s.done, sample{at: m.now})
+			}
+			if t != nil {
+				t.seen = m.now
+			}
+		}
+	}
+	return f.Err()
+}
+
+// serviceRated reads a service.rated.
+func (m *msg) serviceRated() error {
+	k, f := m.k, m.f
+	no, okNo := label(f, "ticket_no", false)
+	m.common()
+	timeout, _ := f.Bool("timeout", false)
+	rating, okR := f.Int("rating", !timeout, 1, 5)
+	var reasons []string
+	if n := f.Get("reasons", okR && rating <= 2); n != nil {
+		if n.Kind != fieldmsg.KindArr || len(n.Arr) == 0 || len(n.Arr) > 32 {
+			f.Fail(ErrSchema, "reasons", n, "want a non-empty array of reason codes")
+		}
+		for i, e := range n.Arr {
+			if e.Kind != fieldmsg.KindStr || e.Text == "" || len(e.Text) > 64 || !fieldmsg.Printable(e.Text) || strings.Contains(e.Text, ",") {
+				f.Fail(ErrSchema, "reasons["+strconv.Itoa(i)+"]", e, "want a reason code (1–64 characters, no comma)")
+				break
+			}
+			reasons = append(reasons, e.Text)
+		}
+	}
+	dims := map[string]int64{}
+	if n := f.Typed("dimensions", false, fieldmsg.KindObj); n != nil {
+		d := f.Nested("dimensions", n.Obj)
+		for _, name := range []string{"overall", "efficiency", "level", "attitude"} {
+			if v, ok := d.Int(name, false, 1, 5); ok {
+				dims[name] = v
+			}
+		}
+	}
+	svc, okSvc := m.serviceOf(false)
+	if f.Err() != nil {
+		return f.Err()
+	}
+	var t *ticket
+	if okNo {
+		t = k.tickets[no]
+		m.put("ticket", drivers.Text(no))
+	}
+	if !okSvc && t != nil {
+		svc, okSvc = t.service, true
+	}
+	m.put("event", drivers.Text("rated"))
+	m.putText("service")(svc, okSvc)
+	if timeout {
+		m.put("timeout", drivers.Bool(true))
+	}
+	if okR {
+		m.put("rating", drivers.Int(rating))
+	}
+	for name, v := range dims {
+		m.put("rating_"+name, drivers.Int(v))
+	}
+	if len(reasons) > 0 {
+		m.put("reasons", drivers.Text(strings.Join(reasons, ",")))
+	}
+	if okR && okSvc {
+		m.commit = func() {
+			if s := k.services[svc]; s != nil {
+				s.ratings = append(s.ratings, sample{m.now, rating})
+			}
+		}
+	}
+	return f.Err()
+}
+
+// windowStatus reads a window.status.
+func (m *msg) windowStatus() error {
+	k, f := m.k, m.f
+	win, _ := label(f, "window_no", true)
+	state, _ := f.Enum("state", true, "open", "paused", "closed")
+	staff, okS := label(f, "staff_id", false)
+	var svcs []string
+	if n := f.Typed("services", false, fieldmsg.KindArr); n != nil {
+		for i, e := range n.Arr {
+			if e.Kind != fieldmsg.KindStr || e.Text == "" || len(e.Text) > 64 || !fieldmsg.Printable(e.Text) {
+				f.Fail(ErrSchema, "services["+strconv.Itoa(i)+"]", e, "want a service name")
+				break
+			}
+			svcs = append(svcs, e.Text)
+		}
+	} else if s, ok := m.serviceOf(false); ok {
+		svcs = []string{s}
+	}
+	if f.Err() != nil {
+		return f.Err()
+	}
+	m.put("event", drivers.Text("window_status"))
+	m.put("window", drivers.Text(win))
+	m.put("state", drivers.Text(state))
+	m.putText("staff")(staff, okS)
+	m.commit = func() {
+		if _, ok := k.windows[win]; !ok && len(k.windows) >= MaxServices {
+			return
+		}
+		for _, s := range svcs {
+			k.track(s)
+		}
+		k.windows[win] = &counter{open: state == "open", services: svcs, seen: m.now}
+	}
+	return f.Err()
+}
+
+// deviceStatus reads a device.status; online:false is the last will.
+func (m *msg) deviceStatus() error {
+	f := m.f
+	online, ok := f.Bool("online", false)
+	if ok && !online {
+		// A last will is composed at connect time: the gateway stamps it.
+		m.rd.Time, m.rd.DeviceTime, m.lastWill = time.Time{}, false, true
+		m.put("event", drivers.Text("offline"))
+		return f.Err()
+	}
+	m.rd.Class = drivers.Telemetry
+	m.put("online", drivers.Bool(true))
+	m.putText("printer_paper")(f.Enum("printer_paper", false, "ok", "low", "out"))
+	m.putText("screen")(f.Text("screen", false, 64))
+	m.putText("firmware")(f.Text("firmware", false, 64))
 	return f.Err()
 }
 

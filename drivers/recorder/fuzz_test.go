@@ -7,12 +7,36 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/drivers/internal/fieldmsg"
 )
 
+// checkReading checks what holds for every reading Decode returns.
+func checkReading(t *testing.T, rd drivers.Reading) {
+	t.Helper()
+	_, hasOff := rd.Values["clock_offset_ms"]
+	if skewed := rd.Quality&drivers.QualityClockSkew != 0; skewed != hasOff {
+		t.Fatalf("quality %b with clock_offset_ms %v", rd.Quality, hasOff)
+	}
+	if rd.DeviceTime && !fieldmsg.Plausible(rd.Time.UnixMilli()) {
+		t.Fatalf("implausible device time %v kept", rd.Time)
+	}
+	for _, p := range []string{"sha256", "sm3", "md5"} {
+		if s, ok := rd.Values[p].AsText(); ok && s != strings.ToLower(s) {
+			t.Fatalf("%s = %q not in lower case", p, s)
+		}
+	}
+}
+
 // FuzzDecode: Decode never panics; it either refuses with a *FieldError
-// that unwraps to one sentinel, or returns one reading of this device
-// whose class and points fit the event, the same on a second run.
+// that unwraps to one sentinel and reads as a short text, or returns one
+// reading of this device whose class and points fit the event (digests in
+// lower case, a device time plausible, clock_offset_ms exactly when the
+// reading is flagged skewed), the same on a second run.
 func FuzzDecode(f *testing.F) {
 	raw, err := os.ReadFile("testdata/golden.json")
 	if err != nil {
@@ -45,6 +69,9 @@ func FuzzDecode(f *testing.F) {
 			if fe.Reason == "" {
 				t.Fatalf("error %v has no reason", err)
 			}
+			if s := err.Error(); len(s) > 512 || !utf8.ValidString(s) {
+				t.Fatalf("error text of %d bytes, valid UTF-8 %v: %q", len(s), utf8.ValidString(s), s)
+			}
 			return
 		}
 		if len(got) != 1 || got[0].Device != "zfy-001" || len(got[0].Values) == 0 {
@@ -54,6 +81,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("accepted unknown event %q", event)
 		}
 		rd := got[0]
+		checkReading(t, rd)
 		for _, p := range []string{"lat", "lon"} {
 			if v, ok := rd.Values[p]; ok {
 				lim := int64(90)

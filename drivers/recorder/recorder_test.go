@@ -1,9 +1,10 @@
 package recorder
 
 import (
-	"bytes"
 	"errors"
+	"fmt"
 	"math/big"
+	"strings"
 	"sync"
 	"testing"
 
@@ -13,7 +14,7 @@ import (
 func bigInt(v int64) *big.Int { return big.NewInt(v) }
 
 func TestConfig(t *testing.T) {
-	for _, c := range []Config{{}, {Device: "zfy-1", MaxPayload: -1}} {
+	for _, c := range []Config{{}} {
 		if _, err := New(c); !errors.Is(err, drivers.ErrConfig) {
 			t.Errorf("New(%+v) = %v, want ErrConfig", c, err)
 		}
@@ -23,25 +24,30 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-func TestTooLarge(t *testing.T) {
-	r, err := New(Config{Device: "zfy-001", MaxPayload: 64})
-	if err != nil {
-		t.Fatal(err)
+// There is no size limit in the decoder: the field broker's max_payload
+// (256 KiB by default) is the only one. A message of that size, valid but
+// for its vendor extras (a GPS track), decodes.
+func TestNoSizeLimit(t *testing.T) {
+	r := newTest(t)
+	var track strings.Builder
+	for i := 0; track.Len() < 256<<10; i++ {
+		fmt.Fprintf(&track, `{"t":%d,"lat":31.2987654,"lon":120.5854321},`, 1732950002000+i*1000)
 	}
-	ok := []byte(`{"battery_pct":5,"storage_free_mb":1,"recording":false}`)
-	if _, err := r.Decode("device.status", ok); err != nil {
-		t.Fatalf("%d bytes: %v", len(ok), err)
-	}
-	big := append(ok[:len(ok):len(ok)], bytes.Repeat([]byte(" "), 65-len(ok))...)
-	_, err = r.Decode("device.status", big)
-	if !errors.Is(err, ErrTooLarge) || err.Error() != "recorder: zfy-001 device.status: payload of 65 bytes exceeds 64" {
-		t.Fatalf("got %v", err)
-	}
-	// The default limit is 64 KiB.
-	d := newTest(t)
-	huge := []byte(`{"cmd_id":"c","result":"ok","detail":"` + string(bytes.Repeat([]byte("x"), 64<<10)) + `"}`)
-	if _, err := d.Decode("command.ack", huge); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("got %v", err)
+	for _, size := range []int{100 << 10, 256 << 10} {
+		extra := track.String()[:size]
+		extra = extra[:strings.LastIndex(extra, "},")+1]
+		msg := []byte(`{"file_id":"F-1","size_bytes":10,"start_at":1732950002000,"end_at":1732950003000,"officer_id":"100234",` +
+			`"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","track":[` + extra + `]}`)
+		if len(msg) < size {
+			t.Fatalf("message of %d bytes, want at least %d", len(msg), size)
+		}
+		got, err := r.Decode("evidence.file", msg)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", len(msg), err)
+		}
+		if s, _ := got[0].Values["file_id"].AsText(); s != "F-1" {
+			t.Errorf("%d bytes: %v", len(msg), got[0].Values)
+		}
 	}
 }
 
@@ -52,6 +58,12 @@ func TestUnknownEvent(t *testing.T) {
 		if !errors.Is(err, ErrUnknownEvent) {
 			t.Errorf("%q: %v", ev, err)
 		}
+	}
+	// The error names the event, quoted and shortened: a topic level can be
+	// long and hold anything.
+	_, err := r.Decode(strings.Repeat("x", 1000)+"\n", nil)
+	if want := `recorder: zfy-001 "` + strings.Repeat("x", 61) + `…": unknown event`; err == nil || err.Error() != want {
+		t.Errorf("error %v\nwant %s", err, want)
 	}
 }
 

@@ -29,16 +29,19 @@ type FieldError[D Driver] struct {
 	Err    error
 }
 
-// Error reads "<driver>: <device> <event>: [<field> [= <value>]: ]<reason>".
+// Error reads "<driver>: <device> <event>: [<field> [= <value>]: ]<reason>",
+// event and field shortened (see Clip): a short text, fit to be stored as
+// the reason a message was rejected.
 func (e *FieldError[D]) Error() string {
 	var d D
-	s := d.Name() + ": " + e.Device + " " + e.Event + ": "
+	s := d.Name() + ": " + e.Device + " " + Clip(e.Event, 80) + ": "
+	field := Clip(e.Field, 120) // a path may hold keys of the message
 	switch {
-	case e.Field == "":
+	case field == "":
 	case e.Value == "":
-		s += e.Field + ": "
+		s += field + ": "
 	default:
-		s += e.Field + " = " + e.Value + ": "
+		s += field + " = " + e.Value + ": "
 	}
 	return s + e.Reason
 }

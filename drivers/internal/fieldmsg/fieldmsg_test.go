@@ -2,13 +2,18 @@ package fieldmsg
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"math/big"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/townlink/townlink/drivers"
 )
 
 // Two drivers, as kiosk and recorder instantiate the shared types.
@@ -150,6 +155,9 @@ func TestParseErrors(t *testing.T) {
 		{"cbor deep", cborOf(t, deep), "CBOR nested deeper than 16 levels"},
 		{"cbor truncated", []byte{0xa1, 0x61}, "CBOR: …"},
 		{"cbor int key", []byte{0xa1, 0x01, 0x01}, "CBOR: …"},
+		// A count the input cannot hold is refused, not allocated.
+		{"cbor huge map", []byte{0xba, 0x7f, 0xff, 0xff, 0xff, 0x61, 'a', 0x01}, "CBOR: …"},
+		{"cbor huge array", []byte{0xa1, 0x61, 'a', 0x9a, 0x7f, 0xff, 0xff, 0xff, 0x01}, "CBOR: …"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -172,6 +180,48 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// manyKeys is a JSON object of n keys.
+func manyKeys(n int) []byte {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `"k%d":0`, i)
+	}
+	b.WriteString("}")
+	return []byte(b.String())
+}
+
+// Only nesting is bounded: a long text, many keys and many elements, in
+// JSON and in CBOR, parse whatever the payload's size (the field broker
+// bounds it).
+func TestParseNoSizeLimit(t *testing.T) {
+	long := []byte(`{"notes":"` + strings.Repeat("é", 200<<10) + `"}`)
+	n := mustParse(t, long)
+	if len(n.Obj["notes"].Text) != 400<<10 {
+		t.Errorf("notes of %d bytes", len(n.Obj["notes"].Text))
+	}
+	const many = 140000 // beyond fxamacker/cbor's default of 131072
+	if n := mustParse(t, manyKeys(many)); len(n.Obj) != many {
+		t.Errorf("JSON: %d keys", len(n.Obj))
+	}
+	if n := mustParse(t, []byte(`{"a":[`+strings.Repeat("0,", many-1)+`0]}`)); len(n.Obj["a"].Arr) != many {
+		t.Errorf("JSON: %d elements", len(n.Obj["a"].Arr))
+	}
+	m := make(map[string]any, many)
+	for i := range many {
+		m[fmt.Sprint("k", i)] = 0
+	}
+	if n := mustParse(t, cborOf(t, m)); len(n.Obj) != many {
+		t.Errorf("CBOR: %d keys", len(n.Obj))
+	}
+	if n := mustParse(t, cborOf(t, map[string]any{"a": make([]int, many)})); len(n.Obj["a"].Arr) != many {
+		t.Errorf("CBOR: %d elements", len(n.Obj["a"].Arr))
+	}
+}
+
 func TestParseDecimal(t *testing.T) {
 	ok := []struct {
 		in   string
@@ -180,6 +230,9 @@ func TestParseDecimal(t *testing.T) {
 	}{
 		{"0", 0, 0}, {"-0.000", 0, 0}, {"-31.25", -3125, -2}, {"3125e-2", 3125, -2}, {"1E3", 1, 3},
 		{"+7", 7, 0}, {".5", 5, -1}, {"5.", 5, 0}, {"0012.50", 1250, -2}, {"999999999999999999", 999999999999999999, 0},
+		// Trailing zeros beyond 18 digits are not significant.
+		{"36.500000000000000000", 365, -1}, {"1.0000000000000000000", 1, 0}, {"-1000000000000000000000", -1, 21},
+		{"123456789012345678.00", 123456789012345678, 0},
 	}
 	for _, c := range ok {
 		m, e, err := ParseDecimal(c.in)
@@ -188,16 +241,18 @@ func TestParseDecimal(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		"":                    `"" is not a number`,
-		"-":                   `"-" is not a number`,
-		".":                   `"." is not a number`,
-		"1x":                  `"1x" is not a number`,
-		"0x10":                `"0x10" is not a number`,
-		"1e":                  `"1e" has a bad exponent`,
-		"1e99999999999":       `"1e99999999999" has a bad exponent`,
-		"1234567890123456789": `"1234567890123456789" has more than 18 significant digits`,
-		"1e31":                `"1e31" is out of the decimal range`,
-		"1e-31":               `"1e-31" is out of the decimal range`,
+		"":                            `"" is not a number`,
+		"-":                           `"-" is not a number`,
+		".":                           `"." is not a number`,
+		"1x":                          `"1x" is not a number`,
+		"0x10":                        `"0x10" is not a number`,
+		"1e":                          `"1e" has a bad exponent`,
+		"1e99999999999":               `"1e99999999999" has a bad exponent`,
+		"1234567890123456789":         `"1234567890123456789" has more than 18 significant digits`,
+		"1.2345678901234567890":       `"1.2345678901234567890" has more than 18 significant digits`,
+		"1" + strings.Repeat("0", 31): `"1` + strings.Repeat("0", 31) + `" is out of the decimal range`,
+		"1e31":                        `"1e31" is out of the decimal range`,
+		"1e-31":                       `"1e-31" is out of the decimal range`,
 	}
 	for in, want := range bad {
 		if _, _, err := ParseDecimal(in); err == nil || err.Error() != want {
@@ -228,15 +283,97 @@ func TestShow(t *testing.T) {
 	if got := n.Obj["long"].Show(); got != `"`+strings.Repeat("x", 44)+"…" {
 		t.Errorf("long shows %s", got)
 	}
+	// A cut never splits a character.
+	for i := range 4 {
+		s := strings.Repeat("x", i) + strings.Repeat("é", 30)
+		got := (&Node{Kind: KindStr, Text: s}).Show()
+		if !utf8.ValidString(got) || len(got) > 48 || !strings.HasSuffix(got, "…") {
+			t.Errorf("%q shows %q", s, got)
+		}
+	}
+	if got := Clip("abc", 4); got != "abc" {
+		t.Errorf("Clip of a short text = %q", got)
+	}
 }
 
-func TestEpoch2020(t *testing.T) {
-	if want := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(); epoch2020 != want {
-		t.Fatalf("epoch2020 = %d, want %d", epoch2020, want)
+// An error text stays short whatever the message held: the event (a topic
+// level) and a field path (keys of the message) are shortened.
+func TestFieldErrorShort(t *testing.T) {
+	e := &FieldError[alpha]{Device: "d", Event: strings.Repeat("e", 1000), Field: strings.Repeat("k", 1000), Value: "<redacted>", Reason: "why", Err: errASchema}
+	got := e.Error()
+	want := "alpha: d " + strings.Repeat("e", 77) + "…: " + strings.Repeat("k", 117) + "… = <redacted>: why"
+	if got != want {
+		t.Errorf("Error() = %q\nwant %q", got, want)
 	}
-	if Plausible(epoch2020-1, testNow) || !Plausible(epoch2020, testNow) ||
-		!Plausible(testNow.Add(24*time.Hour).UnixMilli(), testNow) || Plausible(testNow.Add(24*time.Hour).UnixMilli()+1, testNow) {
-		t.Fatal("Plausible does not span [2020, now + 1 day]")
+}
+
+func TestPlausible(t *testing.T) {
+	from := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	until := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	if PlausibleFrom != from || PlausibleUntil != until {
+		t.Fatalf("plausible range [%d, %d), want [%d, %d)", PlausibleFrom, PlausibleUntil, from, until)
+	}
+	for ms, want := range map[int64]bool{
+		from - 1: false, from: true, until - 1: true, until: false, 0: false, -1: false,
+		time.Date(2000, 1, 1, 0, 5, 0, 0, time.UTC).UnixMilli(): false, // an RTC after a power loss
+		testNow.UnixMilli(): true, testNow.AddDate(30, 0, 0).UnixMilli(): true,
+	} {
+		if Plausible(ms) != want {
+			t.Errorf("Plausible(%d) = %v", ms, !want)
+		}
+	}
+}
+
+// Skew: the message's time gives the offset either way; another time only
+// counts when it is ahead; nothing is judged by a gateway without a clock.
+func TestSkew(t *testing.T) {
+	now := testNow.UnixMilli()
+	lim := SkewLimit.Milliseconds()
+	day := 24 * time.Hour.Milliseconds()
+	cases := []struct {
+		name   string
+		gw     time.Time
+		msg    []int64 // Message calls
+		events []int64 // Event calls
+		off    int64
+		skewed bool
+	}{
+		{"nothing", testNow, nil, nil, 0, false},
+		{"in step", testNow, []int64{now + 1500}, nil, 1500, false},
+		{"at the limit ahead", testNow, []int64{now + lim}, nil, lim, false},
+		{"at the limit behind", testNow, []int64{now - lim}, nil, -lim, false},
+		{"ahead", testNow, []int64{now + lim + 1}, nil, lim + 1, true},
+		{"behind", testNow, []int64{now - 2*day}, nil, -2 * day, true},
+		{"gateway 2 days slow", testNow.Add(-48 * time.Hour), []int64{now}, nil, 2 * day, true},
+		{"device clock reset", testNow, []int64{1000}, nil, 1000 - now, true},
+		{"event in the past", testNow, nil, []int64{now - 30*day}, 0, false},
+		{"event ahead, no message time", testNow, nil, []int64{now - day, now + 3*day}, 3 * day, true},
+		{"event further ahead than the message", testNow, []int64{now}, []int64{now + 2*day}, 2 * day, true},
+		{"event behind a skewed message", testNow, []int64{now + 2*day}, []int64{now + day}, 2 * day, true},
+		{"gateway without a clock", time.UnixMilli(5000), []int64{now}, []int64{now}, 0, false},
+		{"saturated", testNow, []int64{math.MinInt64}, nil, math.MinInt64, true},
+	}
+	for _, c := range cases {
+		s := NewSkew(c.gw)
+		for _, ms := range c.msg {
+			s.Message(ms)
+		}
+		for _, ms := range c.events {
+			s.Event(ms)
+		}
+		off, skewed := s.Offset()
+		if skewed != c.skewed || (skewed && off != c.off) {
+			t.Errorf("%s: offset %d skewed %v, want %d %v", c.name, off, skewed, c.off, c.skewed)
+		}
+		rd := drivers.Reading{Values: map[string]drivers.Value{}}
+		s.Mark(&rd)
+		v, has := rd.Values["clock_offset_ms"]
+		if has != c.skewed || (rd.Quality == drivers.QualityClockSkew) != c.skewed {
+			t.Errorf("%s: marked %+v", c.name, rd)
+		}
+		if i, _ := v.AsInt(); has && i != c.off {
+			t.Errorf("%s: clock_offset_ms = %v, want %d", c.name, v, c.off)
+		}
 	}
 }
 
@@ -271,7 +408,8 @@ func TestFieldErrorPerDriver(t *testing.T) {
 
 func TestFieldsReaders(t *testing.T) {
 	msg := []byte(`{"t":"hi","e":"b","i":42,"d":"x","dec":"1","f":12.5,"ts":1732950000000,"rfc":"2024-11-30T07:00:00Z",
-		"h":"0a1b","an":"AB12","b":true,"z":null,"o":{"x":9},"big":1e40}`)
+		"h":"0a1b","an":"AB12","b":true,"z":null,"o":{"x":9},"big":1e40,"id":"SZ-100_234","E":"B","old":1000,
+		"sp":"a b","dash":"-a","ctl":"a\u0001","kelvin":"\u212a"}`)
 	top := mustParse(t, msg)
 	ok := NewFields[alpha]("dev", "ev", top.Obj)
 	if v, good := ok.Text("t", true, 8); !good || v != "hi" {
@@ -286,17 +424,32 @@ func TestFieldsReaders(t *testing.T) {
 	if v, good := ok.Decimal("f", true, Bound{Lo: "0", Hi: "12.5"}); !good || v.String() != "12.5" {
 		t.Errorf("Decimal = %v %v", v, good)
 	}
-	if v, good := ok.Instant("rfc", true, testNow); !good || v != 1732950000000 {
+	if v, good := ok.Instant("rfc", true); !good || v != 1732950000000 {
 		t.Errorf("Instant = %d %v", v, good)
 	}
-	if v, good := ok.Timestamp("ts", testNow); !good || v != 1732950000000 {
+	if v, good := ok.Timestamp("ts"); !good || v != 1732950000000 {
 		t.Errorf("Timestamp = %d %v", v, good)
 	}
 	if v, good := ok.Hex("h", true, 4); !good || v != "0a1b" {
 		t.Errorf("Hex = %q %v", v, good)
 	}
-	if v, good := ok.Alnum("an", true, 4); !good || v != "AB12" {
-		t.Errorf("Alnum = %q %v", v, good)
+	if v, good := ok.Hex("an", true, 4); !good || v != "ab12" {
+		t.Errorf("Hex of upper case = %q %v, want it in lower case", v, good)
+	}
+	if v, good := ok.ID("an", true, 4); !good || v != "AB12" {
+		t.Errorf("ID = %q %v", v, good)
+	}
+	if v, good := ok.ID("id", true, 32); !good || v != "SZ-100_234" {
+		t.Errorf("ID = %q %v", v, good)
+	}
+	if v, good := ok.Enum("E", true, "a", "b"); !good || v != "b" {
+		t.Errorf("Enum of upper case = %q %v", v, good)
+	}
+	if v, good := ok.Timestamp("old"); !good || v != 1000 {
+		t.Errorf("Timestamp of an implausible time = %d %v, want it returned", v, good)
+	}
+	if v, good := ok.Timestamp("rfc"); !good || v != 1732950000000 {
+		t.Errorf("Timestamp of RFC 3339 = %d %v", v, good)
 	}
 	if v, good := ok.Bool("b", true); !good || !v {
 		t.Errorf("Bool = %v %v", v, good)
@@ -304,7 +457,7 @@ func TestFieldsReaders(t *testing.T) {
 	if _, good := ok.Text("z", false, 8); good {
 		t.Error("a null optional field was read")
 	}
-	if _, good := ok.Timestamp("absent", testNow); good || ok.Err() != nil {
+	if _, good := ok.Timestamp("absent"); good || ok.Err() != nil {
 		t.Errorf("an absent ts: %v", ok.Err())
 	}
 	if err := ok.Err(); err != nil {
@@ -325,14 +478,18 @@ func TestFieldsReaders(t *testing.T) {
 		{func(f *Fields[alpha]) { f.Int("f", true, 0, 99) }, `alpha: dev ev: f = 12.5: "12.5" is not a whole number`},
 		{func(f *Fields[alpha]) { f.Decimal("f", true, Bound{Lo: "0", Hi: "12.5", HiOpen: true}) }, "alpha: dev ev: f = 12.5: out of range [0, 12.5)"},
 		{func(f *Fields[alpha]) { f.Decimal("big", true, Bound{Lo: "0", Hi: "1"}) }, `alpha: dev ev: big = 1e40: "1e40" is out of the decimal range`},
-		{func(f *Fields[alpha]) { f.Instant("i", true, testNow) }, "alpha: dev ev: i = 42: implausible time (before 2020 or more than a day ahead)"},
-		{func(f *Fields[alpha]) { f.Instant("t", true, testNow) }, `alpha: dev ev: t = "hi": not an RFC 3339 time with a zone`},
-		{func(f *Fields[alpha]) { f.Instant("b", true, testNow) }, "alpha: dev ev: b = true: is a bool, want ms since the epoch or RFC 3339"},
-		{func(f *Fields[alpha]) { f.Timestamp("t", testNow) }, `alpha: dev ev: t = "hi": is a string, want ms since the epoch`},
-		{func(f *Fields[alpha]) { f.Timestamp("f", testNow) }, `alpha: dev ev: f = 12.5: not milliseconds since the epoch: "12.5" is not a whole number`},
-		{func(f *Fields[alpha]) { f.Hex("h", true, 6) }, `alpha: dev ev: h = "0a1b": has 4 characters, want 6 lowercase hex digits`},
-		{func(f *Fields[alpha]) { f.Hex("an", true, 4) }, `alpha: dev ev: an = "AB12": byte 0 is not a lowercase hex digit`},
-		{func(f *Fields[alpha]) { f.Alnum("h", true, 2) }, `alpha: dev ev: h = "0a1b": want 1 to 2 ASCII letters or digits`},
+		{func(f *Fields[alpha]) { f.Instant("i", true) }, "alpha: dev ev: i = 42: implausible time (before 2001 or from 2100 on)"},
+		{func(f *Fields[alpha]) { f.Instant("t", true) }, `alpha: dev ev: t = "hi": not an RFC 3339 time with a zone`},
+		{func(f *Fields[alpha]) { f.Instant("b", true) }, "alpha: dev ev: b = true: is a bool, want ms since the epoch or RFC 3339"},
+		{func(f *Fields[alpha]) { f.Timestamp("t") }, `alpha: dev ev: t = "hi": not an RFC 3339 time with a zone`},
+		{func(f *Fields[alpha]) { f.Timestamp("f") }, `alpha: dev ev: f = 12.5: not milliseconds since the epoch: "12.5" is not a whole number`},
+		{func(f *Fields[alpha]) { f.Hex("h", true, 6) }, `alpha: dev ev: h = "0a1b": has 4 characters, want 6 hex digits`},
+		{func(f *Fields[alpha]) { f.Hex("t", true, 2) }, `alpha: dev ev: t = "hi": byte 0 is not a hex digit`},
+		{func(f *Fields[alpha]) { f.ID("h", true, 2) }, `alpha: dev ev: h = "0a1b": want 1 to 2 ASCII letters, digits, '-' or '_', starting with a letter or digit`},
+		{func(f *Fields[alpha]) { f.ID("sp", true, 8) }, `alpha: dev ev: sp = "a b": want 1 to 8 ASCII letters, digits, '-' or '_', starting with a letter or digit`},
+		{func(f *Fields[alpha]) { f.ID("dash", true, 8) }, `alpha: dev ev: dash = "-a": want 1 to 8 ASCII letters, digits, '-' or '_', starting with a letter or digit`},
+		{func(f *Fields[alpha]) { f.ID("ctl", true, 8) }, `alpha: dev ev: ctl = "a\x01": want 1 to 8 ASCII letters, digits, '-' or '_', starting with a letter or digit`},
+		{func(f *Fields[alpha]) { f.Enum("kelvin", true, "k") }, "alpha: dev ev: kelvin = \"\u212a\": is not one of k"},
 		{func(f *Fields[alpha]) { f.Bool("o", true) }, "alpha: dev ev: o = {…}: is an object, want a bool"},
 	}
 	for _, c := range fails {
@@ -401,30 +558,35 @@ func TestReadEnvelope(t *testing.T) {
 		{`{"device_id":"other","payload":{}}`, `alpha: dev ev: device_id = "other": names another device; a device may not speak for another`},
 		{`{"device_id":"other"}`, `alpha: dev ev: device_id = "other": names another device; a device may not speak for another`},
 		{`{"msg_id":""}`, `alpha: dev ev: msg_id = "": is empty`},
-		{`{"ts":"now"}`, `alpha: dev ev: ts = "now": is a string, want ms since the epoch`},
+		{`{"ts":"now"}`, `alpha: dev ev: ts = "now": not an RFC 3339 time with a zone`},
+		{`{"ts":true}`, `alpha: dev ev: ts = true: is a bool, want ms since the epoch or RFC 3339`},
 	}
 	for _, c := range cases {
-		_, err := ReadEnvelope[alpha](mustParse(t, []byte(c.msg)), "dev", "ev", "queue", testNow)
+		_, err := ReadEnvelope[alpha](mustParse(t, []byte(c.msg)), "dev", "ev", "queue")
 		if err == nil || err.Error() != c.want {
 			t.Errorf("%s: error %v\nwant %s", c.msg, err, c.want)
 		}
 	}
-	_, err := ReadEnvelope[alpha](mustParse(t, []byte(`{"device_id":"x"}`)), "dev", "ev", "queue", testNow)
+	_, err := ReadEnvelope[alpha](mustParse(t, []byte(`{"device_id":"x"}`)), "dev", "ev", "queue")
 	if !errors.Is(err, errAWrong) {
 		t.Errorf("wrong device: %v does not unwrap to WrongDevice", err)
 	}
 
-	env, err := ReadEnvelope[alpha](mustParse(t, []byte(`{"schema":"gw.v1","event":"ev","device_type":"queue","seq":3,
-		"device_id":"dev","msg_id":"m-1","ts":1732950000123,"payload":{"a":1}}`)), "dev", "ev", "queue", testNow)
+	env, err := ReadEnvelope[alpha](mustParse(t, []byte(`{"schema":"GW.V1","event":"ev","device_type":"Queue","seq":3,
+		"device_id":"dev","msg_id":"m-1","ts":1732950000123,"payload":{"a":1}}`)), "dev", "ev", "queue")
 	if err != nil || env.MsgID != "m-1" || !env.HasTS || env.TS != 1732950000123 {
 		t.Fatalf("envelope %+v, %v", env, err)
 	}
 	if v, ok := env.Body.Int("a", true, 0, 1); !ok || v != 1 {
 		t.Errorf("body a = %d %v", v, ok)
 	}
-	bare, err := ReadEnvelope[alpha](mustParse(t, []byte(`{"a":1,"ts":1000}`)), "dev", "ev", "queue", testNow)
-	if err != nil || bare.HasTS || bare.MsgID != "" {
-		t.Fatalf("bare %+v, %v (an implausible ts is ignored)", bare, err)
+	bare, err := ReadEnvelope[alpha](mustParse(t, []byte(`{"a":1,"ts":1000}`)), "dev", "ev", "queue")
+	if err != nil || !bare.HasTS || bare.TS != 1000 || bare.MsgID != "" {
+		t.Fatalf("bare %+v, %v (an implausible ts is read; the caller judges it)", bare, err)
+	}
+	rfc, err := ReadEnvelope[alpha](mustParse(t, []byte(`{"ts":"2024-11-30T07:00:00.5+08:00"}`)), "dev", "ev", "queue")
+	if err != nil || !rfc.HasTS || rfc.TS != 1732921200500 {
+		t.Fatalf("RFC 3339 ts %+v, %v", rfc, err)
 	}
 	if _, ok := bare.Body.Int("a", true, 0, 1); !ok {
 		t.Error("the bare message is the body")

@@ -5,7 +5,6 @@ import (
 	"math/big"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/townlink/townlink/drivers"
@@ -121,17 +120,30 @@ func Printable(s string) bool {
 	return true
 }
 
-// Enum reads a string that must be one of allowed.
+// Enum reads a string that must be one of allowed, compared without regard
+// to ASCII case ("OK", "Video"); it returns the spelling in allowed.
 func (f *Fields[D]) Enum(name string, required bool, allowed ...string) (string, bool) {
 	n := f.Typed(name, required, KindStr)
 	if n == nil {
 		return "", false
 	}
-	if !slices.Contains(allowed, n.Text) {
+	i := slices.IndexFunc(allowed, func(a string) bool { return strings.EqualFold(a, n.Text) && isASCII(n.Text) })
+	if i < 0 {
 		f.schema(name, n, "is not one of "+strings.Join(allowed, ", "))
 		return "", false
 	}
-	return n.Text, true
+	return allowed[i], true
+}
+
+// isASCII: strings.EqualFold also folds some non-ASCII letters (the Kelvin
+// sign matches 'k'); an enum value is plain ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // Bool reads a bool.
@@ -195,103 +207,58 @@ func (f *Fields[D]) Decimal(name string, required bool, b Bound) (drivers.Value,
 	return v, true
 }
 
-// epoch2020 is 2020-01-01T00:00:00Z in ms since the Unix epoch: plausible
-// device times run from it to a day ahead of the gateway's clock.
-const epoch2020 = 1577836800000
-
-// Plausible reports whether ms (since the Unix epoch) is a plausible device
-// time: from 2020 to a day ahead of now.
-func Plausible(ms int64, now time.Time) bool {
-	return ms >= epoch2020 && ms <= now.Add(24*time.Hour).UnixMilli()
-}
-
-// Instant reads a time as milliseconds since the Unix epoch (a number) or
-// an RFC 3339 text with a zone, and refuses one outside [2020, now+1 day].
-func (f *Fields[D]) Instant(name string, required bool, now time.Time) (int64, bool) {
-	n := f.Get(name, required)
-	if n == nil {
-		return 0, false
-	}
-	var ms int64
-	switch n.Kind {
-	case KindNum:
-		v, err := ParseInteger(n.Text)
-		if err != nil {
-			f.schema(name, n, "not milliseconds since the epoch: "+err.Error())
-			return 0, false
-		}
-		ms = v
-	case KindStr:
-		t, err := time.Parse(time.RFC3339Nano, n.Text)
-		if err != nil {
-			f.schema(name, n, "not an RFC 3339 time with a zone")
-			return 0, false
-		}
-		ms = t.UnixMilli()
-	default:
-		f.schema(name, n, fmt.Sprintf("is %s, want ms since the epoch or RFC 3339", n.Kind))
-		return 0, false
-	}
-	if !Plausible(ms, now) {
-		f.schema(name, n, "implausible time (before 2020 or more than a day ahead)")
-		return 0, false
-	}
-	return ms, true
-}
-
-// Hex reads lowercase hex of exactly size characters.
+// Hex reads exactly size hex digits in any case and returns them in lower
+// case: the case of a digest carries no meaning.
 func (f *Fields[D]) Hex(name string, required bool, size int) (string, bool) {
 	n := f.Typed(name, required, KindStr)
 	if n == nil {
 		return "", false
 	}
 	if len(n.Text) != size {
-		f.schema(name, n, fmt.Sprintf("has %d characters, want %d lowercase hex digits", len(n.Text), size))
+		f.schema(name, n, fmt.Sprintf("has %d characters, want %d hex digits", len(n.Text), size))
 		return "", false
 	}
 	for i := 0; i < len(n.Text); i++ {
-		c := n.Text[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			f.schema(name, n, fmt.Sprintf("byte %d is not a lowercase hex digit", i))
+		if !isHex(n.Text[i]) {
+			f.schema(name, n, fmt.Sprintf("byte %d is not a hex digit", i))
 			return "", false
 		}
 	}
-	return n.Text, true
+	return strings.ToLower(n.Text), true
 }
 
-// Alnum reads 1..max ASCII letters and digits.
-func (f *Fields[D]) Alnum(name string, required bool, max int) (string, bool) {
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// ID reads an identifier of 1..max ASCII bytes: a letter or digit, then
+// letters, digits, '-' and '_' ("100234", "SZ-100234", "zf_07"). It is
+// kept as sent: case is not folded.
+func (f *Fields[D]) ID(name string, required bool, max int) (string, bool) {
 	n := f.Typed(name, required, KindStr)
 	if n == nil {
 		return "", false
 	}
-	ok := n.Text != "" && len(n.Text) <= max
-	for i := 0; ok && i < len(n.Text); i++ {
-		c := n.Text[i]
-		ok = c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-	}
-	if !ok {
-		f.schema(name, n, fmt.Sprintf("want 1 to %d ASCII letters or digits", max))
+	if !ValidID(n.Text, max) {
+		f.schema(name, n, fmt.Sprintf("want 1 to %d ASCII letters, digits, '-' or '_', starting with a letter or digit", max))
 		return "", false
 	}
 	return n.Text, true
 }
 
-// Timestamp reads an optional time in ms since the epoch: a wrong type is a
-// failure, an implausible value (see Plausible) is ignored (ok = false).
-func (f *Fields[D]) Timestamp(name string, now time.Time) (int64, bool) {
-	n := f.Get(name, false)
-	if n == nil {
-		return 0, false
+// ValidID reports whether s is [A-Za-z0-9][A-Za-z0-9_-]{0,max-1}.
+func ValidID(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
 	}
-	if n.Kind != KindNum {
-		f.schema(name, n, fmt.Sprintf("is %s, want ms since the epoch", n.Kind))
-		return 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case (c == '-' || c == '_') && i > 0:
+		default:
+			return false
+		}
 	}
-	ms, err := ParseInteger(n.Text)
-	if err != nil {
-		f.schema(name, n, "not milliseconds since the epoch: "+err.Error())
-		return 0, false
-	}
-	return ms, Plausible(ms, now)
+	return true
 }

@@ -125,7 +125,7 @@ func FuzzParseDecimal(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		m, e, err := ParseDecimal(s)
 		if err != nil {
-			if !strings.Contains(err.Error(), strconv.Quote(s)) {
+			if !strings.Contains(err.Error(), lit(s)) {
 				t.Fatalf("error %q does not name the literal", err)
 			}
 			return

@@ -59,8 +59,16 @@ type Node struct {
 	Arr  []*Node          // KindArr
 }
 
-// MaxDepth bounds nesting in both encodings.
+// MaxDepth bounds nesting in both encodings: the parsers recurse. It is
+// the only bound on a message's shape. There is no size limit and no limit
+// on the number of keys or elements: the field broker's max_payload is
+// the one limit, and decoding costs time and memory in proportion to the
+// payload's size (one Node per value, at least one byte each).
 const MaxDepth = 16
+
+// maxCBORItems is the largest count fxamacker/cbor accepts: its default
+// (131072) would be a second, smaller limit.
+const maxCBORItems = 1<<31 - 1
 
 // SyntaxError is a message that is neither a well-formed JSON object nor a
 // well-formed CBOR map. Reason says why, without a package prefix.
@@ -131,7 +139,7 @@ func jsonValue(dec *json.Decoder, depth int) (*Node, error) {
 				}
 				key, _ := kt.(string)
 				if _, dup := n.Obj[key]; dup {
-					return nil, &SyntaxError{fmt.Sprintf("duplicate key %q", key)}
+					return nil, &SyntaxError{"duplicate key " + lit(key)}
 				}
 				v, err := jsonValue(dec, depth+1)
 				if err != nil {
@@ -174,8 +182,8 @@ var cborMode = func() cbor.DecMode {
 	m, err := cbor.DecOptions{
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
 		MaxNestedLevels:  MaxDepth + 2,
-		MaxArrayElements: 4096,
-		MaxMapPairs:      4096,
+		MaxArrayElements: maxCBORItems,
+		MaxMapPairs:      maxCBORItems,
 		IndefLength:      cbor.IndefLengthAllowed,
 		DefaultMapType:   reflect.TypeOf(map[string]any(nil)),
 		BigIntDec:        cbor.BigIntDecodePointer,
@@ -193,7 +201,7 @@ func parseCBOR(b []byte) (*Node, error) {
 		var extra *cbor.ExtraneousDataError
 		switch {
 		case errors.As(err, &dup):
-			return nil, &SyntaxError{fmt.Sprintf("duplicate key %v in CBOR map", dup.Key)}
+			return nil, &SyntaxError{fmt.Sprintf("duplicate key %s in CBOR map", Clip(fmt.Sprint(dup.Key), 40))}
 		case errors.As(err, &extra):
 			return nil, &SyntaxError{"trailing data after the CBOR map"}
 		}
@@ -288,19 +296,19 @@ func ParseDecimal(s string) (mant int64, exp int32, err error) {
 	num, expPart, hasExp := strings.Cut(strings.ToLower(t), "e")
 	ip, fp, hasDot := strings.Cut(num, ".")
 	if ip == "" && (!hasDot || fp == "") {
-		return 0, 0, fmt.Errorf("%q is not a number", s)
+		return 0, 0, fmt.Errorf("%s is not a number", lit(s))
 	}
 	digits := ip + fp
 	for _, c := range digits {
 		if c < '0' || c > '9' {
-			return 0, 0, fmt.Errorf("%q is not a number", s)
+			return 0, 0, fmt.Errorf("%s is not a number", lit(s))
 		}
 	}
 	e := int64(-len(fp))
 	if hasExp {
 		x, perr := strconv.ParseInt(expPart, 10, 32)
 		if perr != nil {
-			return 0, 0, fmt.Errorf("%q has a bad exponent", s)
+			return 0, 0, fmt.Errorf("%s has a bad exponent", lit(s))
 		}
 		e += x
 	}
@@ -309,10 +317,16 @@ func ParseDecimal(s string) (mant int64, exp int32, err error) {
 		return 0, 0, nil
 	}
 	if len(digits) > 18 {
-		return 0, 0, fmt.Errorf("%q has more than 18 significant digits", s)
+		// Trailing zeros are not significant: "36.500000000000000000".
+		t := strings.TrimRight(digits, "0")
+		e += int64(len(digits) - len(t))
+		digits = t
+	}
+	if len(digits) > 18 {
+		return 0, 0, fmt.Errorf("%s has more than 18 significant digits", lit(s))
 	}
 	if e < -30 || e > 30 {
-		return 0, 0, fmt.Errorf("%q is out of the decimal range", s)
+		return 0, 0, fmt.Errorf("%s is out of the decimal range", lit(s))
 	}
 	m, _ := strconv.ParseInt(digits, 10, 64)
 	if neg {
@@ -329,18 +343,21 @@ func ParseInteger(s string) (int64, error) {
 	}
 	for ; e > 0; e-- {
 		if m > math.MaxInt64/10 || m < math.MinInt64/10 {
-			return 0, fmt.Errorf("%q does not fit in 64 bits", s)
+			return 0, fmt.Errorf("%s does not fit in 64 bits", lit(s))
 		}
 		m *= 10
 	}
 	for ; e < 0; e++ {
 		if m%10 != 0 {
-			return 0, fmt.Errorf("%q is not a whole number", s)
+			return 0, fmt.Errorf("%s is not a whole number", lit(s))
 		}
 		m /= 10
 	}
 	return m, nil
 }
+
+// lit quotes a literal of the message for an error text, shortened.
+func lit(s string) string { return strconv.Quote(Clip(s, 40)) }
 
 // Show renders a value for an error message, shortened.
 func (n *Node) Show() string {
@@ -359,8 +376,18 @@ func (n *Node) Show() string {
 	case KindArr:
 		s = "[…]"
 	}
-	if len(s) > 48 {
-		s = s[:45] + "…"
+	return Clip(s, 48)
+}
+
+// Clip shortens s to at most max bytes (max ≥ 4), cutting at a character
+// boundary and marking the cut with "…".
+func Clip(s string, max int) string {
+	if len(s) <= max {
+		return s
 	}
-	return s
+	i := max - len("…")
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
