@@ -17,8 +17,10 @@ import (
 const (
 	encQ    = "\x61q"
 	encTS   = "\x62ts"
+	encAlg  = "\x63alg"
 	encDev  = "\x63dev"
 	encSeq  = "\x63seq"
+	encSig  = "\x63sig"
 	encGrid = "\x64grid"
 	encHash = "\x64hash"
 	encKind = "\x64kind"
@@ -79,7 +81,7 @@ func appendRecord(dst []byte, r *Record) ([]byte, error) {
 	sortSpans(sc, spans)
 
 	n := uint64(6)
-	size := 1 + // map head (at most 10 pairs)
+	size := 1 + // map head (at most 12 pairs)
 		len(encTS) + intLen(r.TS) +
 		len(encDev) + headLen(uint64(len(r.Dev))) + len(r.Dev) +
 		len(encSeq) + headLen(r.Seq) +
@@ -102,6 +104,14 @@ func appendRecord(dst []byte, r *Record) ([]byte, error) {
 		n++
 		size += len(encPrev) + headLen(uint64(len(r.Prev))) + len(r.Prev)
 	}
+	if r.Alg != "" {
+		n++
+		size += len(encAlg) + headLen(uint64(len(r.Alg))) + len(r.Alg)
+	}
+	if len(r.Sig) != 0 {
+		n++
+		size += len(encSig) + headLen(uint64(len(r.Sig))) + len(r.Sig)
+	}
 	dst = slices.Grow(dst, size)
 
 	dst = appendHead(dst, majMap, n)
@@ -109,8 +119,14 @@ func appendRecord(dst []byte, r *Record) ([]byte, error) {
 		dst = appendUint(append(dst, encQ...), r.Q)
 	}
 	dst = appendInt(append(dst, encTS...), r.TS)
+	if r.Alg != "" {
+		dst = appendText(append(dst, encAlg...), r.Alg)
+	}
 	dst = appendText(append(dst, encDev...), r.Dev)
 	dst = appendUint(append(dst, encSeq...), r.Seq)
+	if len(r.Sig) != 0 {
+		dst = appendBytes(append(dst, encSig...), r.Sig)
+	}
 	if r.Grid != "" {
 		dst = appendText(append(dst, encGrid...), r.Grid)
 	}
