@@ -9,10 +9,7 @@ import (
 // and Sig: the value r.Hash must hold on the evidence stream. Alg is
 // hashed, so the algorithm cannot be swapped without breaking the hash.
 func ChainHash(r *Record) ([32]byte, error) {
-	c := *r
-	c.Hash = nil
-	c.Sig = nil
-	p, err := EncodeRecord(&c)
+	p, err := appendRecordAs(nil, r, true)
 	if err != nil {
 		return [32]byte{}, err
 	}

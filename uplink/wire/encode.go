@@ -53,6 +53,18 @@ type span struct{ off, end int }
 // encoded in the one pass over the map; the encoded pairs are then sorted
 // and copied behind the other keys (vals sorts last of all the keys).
 func appendRecord(dst []byte, r *Record) ([]byte, error) {
+	return appendRecordAs(dst, r, false)
+}
+
+// appendRecordAs is appendRecord; with unhashed it encodes r as its hash
+// covers it: without hash and sig (alg stays), the pairing of sig and alg
+// unchecked.
+func appendRecordAs(dst []byte, r *Record, unhashed bool) ([]byte, error) {
+	if unhashed {
+		c := *r
+		c.Hash, c.Sig = nil, nil
+		r = &c
+	}
 	if err := checkRecordFields(r); err != nil {
 		return dst, err
 	}
@@ -75,7 +87,7 @@ func appendRecord(dst []byte, r *Record) ([]byte, error) {
 		sc = v.appendCBOR(appendText(sc, k))
 		spans = append(spans, span{off, len(sc)})
 	}
-	if err := checkRecordChain(r); err != nil {
+	if err := checkRecordChainAs(r, unhashed); err != nil {
 		return dst, err
 	}
 	sortSpans(sc, spans)

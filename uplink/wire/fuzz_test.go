@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"os"
 	"path/filepath"
@@ -113,11 +114,27 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.Seq, r.Prev, r.Hash = 9, make([]byte, 32), nil
+		r.Seq, r.Prev, r.Hash, r.Sig, r.Alg = 9, make([]byte, 32), nil, nil, ""
 		ch, _ := ChainHash(r)
 		r.Hash = ch[:]
 		if want, _ := EncodeRecord(r); !bytes.Equal(sealed, want) || !bytes.Equal(h, ch[:]) {
 			t.Fatalf("Seal differs from EncodeRecord:\n%x\n%x", sealed, want)
+		}
+		// Signed by a Sealer: decodes, equals its own re-encoding, and
+		// verifies with the key (prev: the unsigned record's hash).
+		signed, h2, err := NewSealer(StreamEvidence, Ed25519Signer(goldenKey())).Seal(10, p, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr, err := DecodeRecord(signed)
+		if err != nil {
+			t.Fatalf("signed record does not decode: %v", err)
+		}
+		if again, _ := EncodeRecord(sr); !bytes.Equal(again, signed) || !bytes.Equal(sr.Hash, h2) {
+			t.Fatalf("signed record is not in deterministic form:\n%x\n%x", signed, again)
+		}
+		if err := VerifyChainKey([]Record{*sr}, h, Ed25519Verifier(goldenKey().Public().(ed25519.PublicKey))); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

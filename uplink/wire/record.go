@@ -215,14 +215,22 @@ func checkRecordFields(r *Record) error {
 // checkRecordChain checks prev, hash, sig and alg, then the points of a
 // gap, rejected or clock-skewed record; it runs after the points are
 // checked one by one.
-func checkRecordChain(r *Record) error {
+func checkRecordChain(r *Record) error { return checkRecordChainAs(r, false) }
+
+// checkRecordChainAs is checkRecordChain; with unhashed (the form the hash
+// covers) a record may carry alg without sig.
+func checkRecordChainAs(r *Record, unhashed bool) error {
 	if len(r.Prev) != 0 && len(r.Prev) != HashSize {
 		return schemaErr("prev", fmt.Sprintf("%d bytes, want %d", len(r.Prev), HashSize))
 	}
 	if len(r.Hash) != 0 && len(r.Hash) != HashSize {
 		return schemaErr("hash", fmt.Sprintf("%d bytes, want %d", len(r.Hash), HashSize))
 	}
-	if err := checkSig("sig", "alg", r.Sig, r.Alg); err != nil {
+	if unhashed && r.Alg != "" {
+		if msg := algProblem(r.Alg); msg != "" {
+			return schemaErr("alg", msg)
+		}
+	} else if err := checkSig("sig", "alg", r.Sig, r.Alg); err != nil {
 		return err
 	}
 	switch r.Kind {
