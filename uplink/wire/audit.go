@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"cmp"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -155,6 +157,8 @@ func (s *StreamReport) write(b *strings.Builder) {
 	}
 	if s.Stream == StreamEvidence {
 		switch {
+		case !s.ChainOK && s.ChainErr == nil:
+			b.WriteString(", no evidence record received")
 		case !s.ChainOK:
 			fmt.Fprintf(b, ", CHAIN BROKEN: %v", s.ChainErr)
 		case s.SigChecked:
@@ -338,11 +342,7 @@ func (a *Audit) AddMessage(topic string, payload []byte) error {
 	case IsRecordStream(stream):
 		b, err := DecodeTopic(topic, payload)
 		if err != nil {
-			seqs := payloadSeqs(payload)
-			p := Problem{Reason: fmt.Sprintf("message %d rejected: %v", n, err)}
-			if len(seqs) > 0 {
-				p = Problem{Seq: seqs[0], Reason: fmt.Sprintf("message %d (seqs %s) rejected: %v", n, joinRanges(runs(seqs)), err)}
-			}
+			p := rejectedBatch(n, payload, err)
 			a.mu.Lock()
 			st := a.state(gw, stream)
 			st.forged = append(st.forged, p)
@@ -517,9 +517,35 @@ func runs(seqs []uint64) []Range {
 	return out
 }
 
-// payloadSeqs returns, sorted and distinct, the seqs a batch payload that
-// failed to decode claims, as far as they can be read: the report names
-// them.
+// rejectedBatch is the problem reported for message n, a batch that did
+// not decode: it names the record the error is about (its seq, when the
+// error names recs[i] and that record's seq can be read) and every seq
+// the payload claims.
+func rejectedBatch(n int, payload []byte, err error) Problem {
+	seqs := payloadSeqs(payload)
+	p := Problem{Reason: fmt.Sprintf("message %d rejected: %v", n, err)}
+	if len(seqs) == 0 {
+		return p
+	}
+	var we *Error
+	if errors.Is(err, ErrIdentity) {
+		p.Seq = seqs[0] // the whole batch is at fault
+	} else if errors.As(err, &we) && strings.HasPrefix(we.Path, "recs[") {
+		if i, _, ok := strings.Cut(we.Path[len("recs["):], "]"); ok {
+			if k, convErr := strconv.Atoi(i); convErr == nil && k < len(seqs) {
+				p.Seq = seqs[k]
+			}
+		}
+	}
+	sorted := slices.Clone(seqs)
+	slices.Sort(sorted)
+	p.Reason = fmt.Sprintf("message %d (records %s) rejected: %v", n, joinRanges(runs(slices.Compact(sorted))), err)
+	return p
+}
+
+// payloadSeqs returns, in payload order, the seqs a batch payload that
+// failed to decode claims, as far as they can be read (0 for a record
+// whose seq cannot be read).
 func payloadSeqs(p []byte) []uint64 {
 	if checkInput(p) != nil {
 		return nil
@@ -538,20 +564,19 @@ func payloadSeqs(p []byte) []uint64 {
 			if err != nil {
 				return err
 			}
+			var seq uint64
 			_ = eachPair(v[off:end], func(k, v []byte) error {
 				if string(k) == "seq" {
-					if s, err := wantUint(v); err == nil {
-						seqs = append(seqs, s)
-					}
+					seq, _ = wantUint(v)
 				}
 				return nil
 			})
+			seqs = append(seqs, seq)
 			off = end
 		}
 		return nil
 	})
-	slices.Sort(seqs)
-	return slices.Compact(seqs)
+	return seqs
 }
 
 // mergeRanges sorts and merges overlapping or adjacent ranges.
