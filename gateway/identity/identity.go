@@ -166,3 +166,7 @@ func ParsePublic(s string) (wire.Verifier, error) {
 	}
 	return wire.Ed25519Verifier(pub), nil
 }
+
+// Dir is the identity directory inside the gateway's data directory
+// (config gateway.data_dir): the gateway and townlink id both use it.
+func Dir(dataDir string) string { return filepath.Join(dataDir, "identity") }
