@@ -92,38 +92,7 @@ func appendRecordAs(dst []byte, r *Record, unhashed bool) ([]byte, error) {
 	}
 	sortSpans(sc, spans)
 
-	n := uint64(6)
-	size := 1 + // map head (at most 12 pairs)
-		len(encTS) + intLen(r.TS) +
-		len(encDev) + headLen(uint64(len(r.Dev))) + len(r.Dev) +
-		len(encSeq) + headLen(r.Seq) +
-		len(encKind) + headLen(uint64(len(r.Kind))) + len(r.Kind) +
-		len(encTSrc) + headLen(uint64(len(r.TSrc))) + len(r.TSrc) +
-		len(encVals) + headLen(uint64(len(spans))) + len(sc)
-	if r.Q != 0 {
-		n++
-		size += len(encQ) + headLen(r.Q)
-	}
-	if r.Grid != "" {
-		n++
-		size += len(encGrid) + headLen(uint64(len(r.Grid))) + len(r.Grid)
-	}
-	if len(r.Hash) != 0 {
-		n++
-		size += len(encHash) + headLen(uint64(len(r.Hash))) + len(r.Hash)
-	}
-	if len(r.Prev) != 0 {
-		n++
-		size += len(encPrev) + headLen(uint64(len(r.Prev))) + len(r.Prev)
-	}
-	if r.Alg != "" {
-		n++
-		size += len(encAlg) + headLen(uint64(len(r.Alg))) + len(r.Alg)
-	}
-	if len(r.Sig) != 0 {
-		n++
-		size += len(encSig) + headLen(uint64(len(r.Sig))) + len(r.Sig)
-	}
+	n, size := recordSize(r, len(spans), len(sc))
 	dst = slices.Grow(dst, size)
 
 	dst = appendHead(dst, majMap, n)
@@ -155,6 +124,44 @@ func appendRecordAs(dst []byte, r *Record, unhashed bool) ([]byte, error) {
 		dst = append(dst, sc[s.off:s.end]...)
 	}
 	return dst, nil
+}
+
+// recordSize returns the number of pairs of r's encoding and its length,
+// given the number of points and the length of their encoding.
+func recordSize(r *Record, points, pointBytes int) (n uint64, size int) {
+	n = 6
+	size = 1 + // map head (at most 12 pairs)
+		len(encTS) + intLen(r.TS) +
+		len(encDev) + headLen(uint64(len(r.Dev))) + len(r.Dev) +
+		len(encSeq) + headLen(r.Seq) +
+		len(encKind) + headLen(uint64(len(r.Kind))) + len(r.Kind) +
+		len(encTSrc) + headLen(uint64(len(r.TSrc))) + len(r.TSrc) +
+		len(encVals) + headLen(uint64(points)) + pointBytes
+	if r.Q != 0 {
+		n++
+		size += len(encQ) + headLen(r.Q)
+	}
+	if r.Grid != "" {
+		n++
+		size += len(encGrid) + headLen(uint64(len(r.Grid))) + len(r.Grid)
+	}
+	if len(r.Hash) != 0 {
+		n++
+		size += len(encHash) + headLen(uint64(len(r.Hash))) + len(r.Hash)
+	}
+	if len(r.Prev) != 0 {
+		n++
+		size += len(encPrev) + headLen(uint64(len(r.Prev))) + len(r.Prev)
+	}
+	if r.Alg != "" {
+		n++
+		size += len(encAlg) + headLen(uint64(len(r.Alg))) + len(r.Alg)
+	}
+	if len(r.Sig) != 0 {
+		n++
+		size += len(encSig) + headLen(uint64(len(r.Sig))) + len(r.Sig)
+	}
+	return n, size
 }
 
 // sortSpans sorts encoded pairs bytewise by their encoded keys (RFC 8949
