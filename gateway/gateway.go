@@ -89,7 +89,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	queues := make(map[drivers.Class]uplink.Queue)
 	for _, c := range streams {
 		name := pipeline.StreamOf(c)
-		q, err := db.Stream(name, badgerq.StreamOptions{Seal: sealer(name), Gap: g.gapRecord, Quota: quotaOf(cfg, name)})
+		q, err := db.Stream(name, badgerq.StreamOptions{Seal: wire.NewSealer(name, nil).Seal, Gap: g.gapRecord, Quota: quotaOf(cfg, name)})
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("%w: stream %s: %w", ErrStart, name, err)
@@ -210,21 +210,6 @@ func (g *Gateway) subscribeAcks(ctx context.Context) error {
 		}
 		f.PlatformAck(a.Upto)
 	})
-}
-
-// sealer gives each stored record its seq (and, on the evidence stream, its
-// place in the hash chain) once the queue has assigned the seq.
-func sealer(stream string) func(seq uint64, payload, state []byte) ([]byte, []byte, error) {
-	return func(seq uint64, payload, state []byte) ([]byte, []byte, error) {
-		out, hash, err := wire.Seal(stream, payload, seq, state)
-		if err != nil {
-			return nil, nil, err
-		}
-		if stream != wire.StreamEvidence {
-			return out, state, nil
-		}
-		return out, hash, nil
-	}
 }
 
 func bootID() string {

@@ -40,6 +40,7 @@ func cloneRecord(r Record) Record {
 	}
 	c.Prev = slices.Clone(r.Prev)
 	c.Hash = slices.Clone(r.Hash)
+	c.Sig = slices.Clone(r.Sig)
 	return c
 }
 

@@ -30,6 +30,31 @@ type Command struct {
 	Op   string           `cbor:"op"`
 	Dev  string           `cbor:"dev,omitempty"`
 	Args map[string]Value `cbor:"args,omitempty"`
+	// Expires (v1 addition, optional): ms since the Unix epoch, UTC, after
+	// which the gateway must not run the command (it answers "expired").
+	// 0 (absent): no deadline.
+	Expires int64 `cbor:"expires,omitempty"`
+}
+
+// Command result statuses ("status", v1 addition). OK is true exactly for
+// ResultDone.
+const (
+	ResultDone      = "done"      // run; vals holds what it returned
+	ResultFailed    = "failed"    // run, and it failed (err says why)
+	ResultExpired   = "expired"   // not run: received after its expires
+	ResultRefused   = "refused"   // not run: unknown op, not allowed by the config, unknown device
+	ResultMalformed = "malformed" // not run: the command did not decode (answered with its id when CommandID found one)
+	ResultOverflow  = "overflow"  // not run: too many commands waiting
+	ResultDuplicate = "duplicate" // not run again: a command with this id was already received
+)
+
+// IsResultStatus reports whether s is one of the result statuses.
+func IsResultStatus(s string) bool {
+	switch s {
+	case ResultDone, ResultFailed, ResultExpired, ResultRefused, ResultMalformed, ResultOverflow, ResultDuplicate:
+		return true
+	}
+	return false
 }
 
 // CommandResult is the gateway's answer on cmd-result. OK false needs Err.
@@ -38,6 +63,43 @@ type CommandResult struct {
 	OK   bool             `cbor:"ok"`
 	Err  string           `cbor:"err,omitempty"`
 	Vals map[string]Value `cbor:"vals,omitempty"`
+	// Status (v1 addition, optional): what became of the command, one of
+	// the Result constants; "done" exactly when OK. Old platforms read OK
+	// and Err only.
+	Status string `cbor:"status,omitempty"`
+}
+
+// MaxCommandID bounds the id CommandID extracts from a malformed command.
+const MaxCommandID = 256
+
+// CommandID extracts the id of a command that may not decode, so that the
+// gateway can answer it ("malformed") instead of staying silent: p must
+// begin with one well-formed CBOR map (anything may follow it) holding the
+// text key "id" with a non-empty valid UTF-8 text of at most MaxCommandID
+// bytes. It reports false otherwise, or when "id" appears twice.
+func CommandID(p []byte) (string, bool) {
+	if len(p) == 0 || len(p) > MaxInputBytes {
+		return "", false
+	}
+	end, err := skip(p, 0, 0)
+	if err != nil {
+		return "", false
+	}
+	var id string
+	found, dup := false, false
+	err = eachPair(p[:end], func(k, v []byte) error {
+		if string(k) != "id" {
+			return nil
+		}
+		dup = dup || found
+		found = true
+		id, _ = wantText(v)
+		return nil
+	})
+	if err != nil || !found || dup || textProblem(id) != "" || len(id) > MaxCommandID {
+		return "", false
+	}
+	return id, true
 }
 
 // PlatformAck (on ack, in "ack: platform" mode) says the platform has
@@ -59,6 +121,9 @@ func checkCommand(c *Command) error {
 			return err
 		}
 	}
+	if c.Expires < 0 {
+		return schemaErr("expires", fmt.Sprintf("%d; want ms since the Unix epoch, > 0", c.Expires))
+	}
 	return checkVals("args", c.Args)
 }
 
@@ -77,7 +142,7 @@ func DecodeCommand(p []byte) (*Command, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := keys(m, []string{"id", "op"}, []string{"dev", "args"}); err != nil {
+	if err := keys(m, []string{"id", "op"}, []string{"dev", "args", "expires"}); err != nil {
 		return nil, err
 	}
 	c := &Command{}
@@ -100,6 +165,14 @@ func DecodeCommand(p []byte) (*Command, error) {
 			return nil, err
 		}
 	}
+	if raw, ok := m["expires"]; ok {
+		if c.Expires, err = wantInt(raw); err != nil {
+			return nil, schemaErr("expires", err.Error())
+		}
+		if c.Expires <= 0 {
+			return nil, schemaErr("expires", fmt.Sprintf("%d; want ms since the Unix epoch, > 0", c.Expires))
+		}
+	}
 	if err := checkCommand(c); err != nil {
 		return nil, err
 	}
@@ -119,6 +192,14 @@ func checkResult(r *CommandResult) error {
 	if err := validText("err", r.Err); r.Err != "" && err != nil {
 		return err
 	}
+	if r.Status != "" {
+		if !IsResultStatus(r.Status) {
+			return schemaErr("status", fmt.Sprintf("%q; want done, failed, expired, refused, malformed, overflow or duplicate", r.Status))
+		}
+		if (r.Status == ResultDone) != r.OK {
+			return schemaErr("status", fmt.Sprintf("%q with ok %v; ok is true exactly for done", r.Status, r.OK))
+		}
+	}
 	return checkVals("vals", r.Vals)
 }
 
@@ -136,7 +217,7 @@ func DecodeCommandResult(p []byte) (*CommandResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := keys(m, []string{"id", "ok"}, []string{"err", "vals"}); err != nil {
+	if err := keys(m, []string{"id", "ok"}, []string{"err", "vals", "status"}); err != nil {
 		return nil, err
 	}
 	r := &CommandResult{}
@@ -157,6 +238,14 @@ func DecodeCommandResult(p []byte) (*CommandResult, error) {
 	if raw, ok := m["vals"]; ok {
 		if r.Vals, err = decodeVals("vals", raw); err != nil {
 			return nil, err
+		}
+	}
+	if raw, ok := m["status"]; ok {
+		if r.Status, err = wantText(raw); err != nil {
+			return nil, schemaErr("status", err.Error())
+		}
+		if r.Status == "" {
+			return nil, schemaErr("status", "must not be empty when present")
 		}
 	}
 	if err := checkResult(r); err != nil {

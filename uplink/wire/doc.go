@@ -1,8 +1,10 @@
-// Package wire is the Townlink uplink contract, version 1 (see
-// uplink-contract.md): topics, batches and records in deterministic CBOR,
-// decimal fractions (tag 4), the evidence hash chain, status, commands and
-// acknowledgements, and the platform-side checks (deduplication, gaps, chain
-// verification).
+// Package wire is the Townlink uplink contract, version 1 revision 2:
+// docs/contract.md in this repository is its description in words, and
+// this package its implementation: topics, batches and records in
+// deterministic CBOR, decimal fractions (tag 4), sequence numbers and gap
+// records, the signed evidence chain, status, commands and
+// acknowledgements, and the platform-side audit (deduplication, gaps,
+// forgeries, chain and signature verification, truncation and rollback).
 //
 // It imports only the standard library and github.com/fxamacker/cbor/v2: a
 // county platform imports just this package.
@@ -18,26 +20,35 @@
 // reflection; AppendRecord encodes into a caller's buffer.
 //
 // The gateway encodes a record once (EncodeRecord, seq still 0), its queue
-// assigns the seq with Seal (SetSeq, plus prev and hash on the evidence
-// stream), and its forwarder frames stored records with AppendBatch. These
-// work on bytes without decoding and are byte-identical to Encode.
+// assigns the seq with a Sealer (SetSeq, plus prev, hash, alg and sig on
+// the evidence stream), and its forwarder frames stored records with
+// AppendBatch. These work on bytes without decoding and are byte-identical
+// to Encode.
 //
 // # Decoding
 //
-// Decode, DecodeRecord, DecodeStatus, DecodeCommand, DecodeCommandResult
-// and DecodeAck are strict parsers for network input. They reject with an
-// *Error that wraps ErrMalformed (not one well-formed CBOR item, trailing
-// bytes, indefinite lengths), ErrTooLarge (over MaxInputBytes, MaxRecords,
-// 100k map pairs, 16 levels of nesting), ErrVersion (v is not 1) or
-// ErrSchema (missing, unknown, duplicate or wrongly typed keys; bad values)
-// and names the point, e.g. `recs[3].vals["energy_kwh"]`. They accept
-// valid input that is not in deterministic form; the evidence hash is
-// always computed over the re-encoded record, so that does not matter.
+// Decode, DecodeTopic, DecodeRecord, DecodeStatus, DecodeStatusTopic,
+// DecodeCommand, DecodeCommandResult and DecodeAck are strict parsers for
+// network input. They reject with an *Error that wraps ErrMalformed (not
+// one well-formed CBOR item, trailing bytes, indefinite lengths),
+// ErrTooLarge (over MaxInputBytes, MaxRecords, 100k map pairs, 16 levels of
+// nesting), ErrVersion (v is not 1) or ErrSchema (missing, unknown,
+// duplicate or wrongly typed keys; bad values; gap records on evidence or
+// covering their own or later seqs) and names the point, e.g.
+// `recs[3].vals["energy_kwh"]`. DecodeTopic and DecodeStatusTopic also
+// refuse a payload whose gateway or stream differ from its topic
+// (ErrIdentity). They accept valid input that is not in deterministic
+// form; the evidence hash is always computed over the re-encoded record,
+// so that does not matter.
 //
 // # Evidence
 //
-// VerifyChain names the first record that breaks the chain. A bare hash
-// chain cannot reveal records cut off its end (compare with the gateway's
-// status and later records) and cannot authenticate the gateway (that is
-// the job of its TLS client certificate).
+// Each evidence record's hash covers the record without hash and sig; sig
+// is the gateway key's signature of hash (Signer, Verifier, Ed25519 by
+// default). VerifyChainKey names the first record that breaks the chain or
+// whose signature does not verify; without a key (VerifyChain) anyone who
+// can write the gateway's storage can re-seal an altered chain. Audit
+// holds a capture against the statuses (AddStatus): a tail cut off after
+// the last seq a status announced, a rollback, or an evidence head that
+// does not match is reported.
 package wire

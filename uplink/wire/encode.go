@@ -17,8 +17,10 @@ import (
 const (
 	encQ    = "\x61q"
 	encTS   = "\x62ts"
+	encAlg  = "\x63alg"
 	encDev  = "\x63dev"
 	encSeq  = "\x63seq"
+	encSig  = "\x63sig"
 	encGrid = "\x64grid"
 	encHash = "\x64hash"
 	encKind = "\x64kind"
@@ -51,6 +53,18 @@ type span struct{ off, end int }
 // encoded in the one pass over the map; the encoded pairs are then sorted
 // and copied behind the other keys (vals sorts last of all the keys).
 func appendRecord(dst []byte, r *Record) ([]byte, error) {
+	return appendRecordAs(dst, r, false)
+}
+
+// appendRecordAs is appendRecord; with unhashed it encodes r as its hash
+// covers it: without hash and sig (alg stays), the pairing of sig and alg
+// unchecked.
+func appendRecordAs(dst []byte, r *Record, unhashed bool) ([]byte, error) {
+	if unhashed {
+		c := *r
+		c.Hash, c.Sig = nil, nil
+		r = &c
+	}
 	if err := checkRecordFields(r); err != nil {
 		return dst, err
 	}
@@ -73,35 +87,12 @@ func appendRecord(dst []byte, r *Record) ([]byte, error) {
 		sc = v.appendCBOR(appendText(sc, k))
 		spans = append(spans, span{off, len(sc)})
 	}
-	if err := checkRecordChain(r); err != nil {
+	if err := checkRecordChainAs(r, unhashed); err != nil {
 		return dst, err
 	}
 	sortSpans(sc, spans)
 
-	n := uint64(6)
-	size := 1 + // map head (at most 10 pairs)
-		len(encTS) + intLen(r.TS) +
-		len(encDev) + headLen(uint64(len(r.Dev))) + len(r.Dev) +
-		len(encSeq) + headLen(r.Seq) +
-		len(encKind) + headLen(uint64(len(r.Kind))) + len(r.Kind) +
-		len(encTSrc) + headLen(uint64(len(r.TSrc))) + len(r.TSrc) +
-		len(encVals) + headLen(uint64(len(spans))) + len(sc)
-	if r.Q != 0 {
-		n++
-		size += len(encQ) + headLen(r.Q)
-	}
-	if r.Grid != "" {
-		n++
-		size += len(encGrid) + headLen(uint64(len(r.Grid))) + len(r.Grid)
-	}
-	if len(r.Hash) != 0 {
-		n++
-		size += len(encHash) + headLen(uint64(len(r.Hash))) + len(r.Hash)
-	}
-	if len(r.Prev) != 0 {
-		n++
-		size += len(encPrev) + headLen(uint64(len(r.Prev))) + len(r.Prev)
-	}
+	n, size := recordSize(r, len(spans), len(sc))
 	dst = slices.Grow(dst, size)
 
 	dst = appendHead(dst, majMap, n)
@@ -109,8 +100,14 @@ func appendRecord(dst []byte, r *Record) ([]byte, error) {
 		dst = appendUint(append(dst, encQ...), r.Q)
 	}
 	dst = appendInt(append(dst, encTS...), r.TS)
+	if r.Alg != "" {
+		dst = appendText(append(dst, encAlg...), r.Alg)
+	}
 	dst = appendText(append(dst, encDev...), r.Dev)
 	dst = appendUint(append(dst, encSeq...), r.Seq)
+	if len(r.Sig) != 0 {
+		dst = appendBytes(append(dst, encSig...), r.Sig)
+	}
 	if r.Grid != "" {
 		dst = appendText(append(dst, encGrid...), r.Grid)
 	}
@@ -127,6 +124,44 @@ func appendRecord(dst []byte, r *Record) ([]byte, error) {
 		dst = append(dst, sc[s.off:s.end]...)
 	}
 	return dst, nil
+}
+
+// recordSize returns the number of pairs of r's encoding and its length,
+// given the number of points and the length of their encoding.
+func recordSize(r *Record, points, pointBytes int) (n uint64, size int) {
+	n = 6
+	size = 1 + // map head (at most 12 pairs)
+		len(encTS) + intLen(r.TS) +
+		len(encDev) + headLen(uint64(len(r.Dev))) + len(r.Dev) +
+		len(encSeq) + headLen(r.Seq) +
+		len(encKind) + headLen(uint64(len(r.Kind))) + len(r.Kind) +
+		len(encTSrc) + headLen(uint64(len(r.TSrc))) + len(r.TSrc) +
+		len(encVals) + headLen(uint64(points)) + pointBytes
+	if r.Q != 0 {
+		n++
+		size += len(encQ) + headLen(r.Q)
+	}
+	if r.Grid != "" {
+		n++
+		size += len(encGrid) + headLen(uint64(len(r.Grid))) + len(r.Grid)
+	}
+	if len(r.Hash) != 0 {
+		n++
+		size += len(encHash) + headLen(uint64(len(r.Hash))) + len(r.Hash)
+	}
+	if len(r.Prev) != 0 {
+		n++
+		size += len(encPrev) + headLen(uint64(len(r.Prev))) + len(r.Prev)
+	}
+	if r.Alg != "" {
+		n++
+		size += len(encAlg) + headLen(uint64(len(r.Alg))) + len(r.Alg)
+	}
+	if len(r.Sig) != 0 {
+		n++
+		size += len(encSig) + headLen(uint64(len(r.Sig))) + len(r.Sig)
+	}
+	return n, size
 }
 
 // sortSpans sorts encoded pairs bytewise by their encoded keys (RFC 8949

@@ -125,6 +125,12 @@ func genericRecord(r *Record) map[string]any {
 	if len(r.Hash) != 0 {
 		m["hash"] = r.Hash
 	}
+	if len(r.Sig) != 0 {
+		m["sig"] = r.Sig
+	}
+	if r.Alg != "" {
+		m["alg"] = r.Alg
+	}
 	return m
 }
 
@@ -342,7 +348,7 @@ func TestEncodeMatchesLibrary(t *testing.T) {
 			for j := range b.Recs {
 				seq := b.Recs[j].Seq
 				b.Recs[j] = g.edgeRecord(j)
-				b.Recs[j].Seq, b.Recs[j].Prev, b.Recs[j].Hash = seq, nil, nil
+				b.Recs[j].Seq, b.Recs[j].Prev, b.Recs[j].Hash, b.Recs[j].Sig, b.Recs[j].Alg = seq, nil, nil, nil, ""
 				if b.Recs[j].Kind == KindGap {
 					b.Recs[j].Dev = b.GW
 				}

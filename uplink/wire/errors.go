@@ -25,6 +25,11 @@ var (
 	ErrTopic = errors.New("wire: bad topic")
 	// ErrChain: the evidence hash chain is broken (see ChainError).
 	ErrChain = errors.New("wire: evidence chain broken")
+	// ErrIdentity: a message claims another gateway or stream than the
+	// topic it arrived on (see DecodeTopic).
+	ErrIdentity = errors.New("wire: payload does not match its topic")
+	// ErrKey: a public key or signer is not usable.
+	ErrKey = errors.New("wire: bad key")
 )
 
 // Error is a decoding or validation error. Err is one of the sentinels,

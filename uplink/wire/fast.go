@@ -17,7 +17,15 @@ var (
 	keySeq  = []byte{0x63, 's', 'e', 'q'}
 	keyPrev = []byte{0x64, 'p', 'r', 'e', 'v'}
 	keyHash = []byte{0x64, 'h', 'a', 's', 'h'}
+	keySig  = []byte{0x63, 's', 'i', 'g'}
+	keyAlg  = []byte{0x63, 'a', 'l', 'g'}
 )
+
+// isChainKey reports whether an encoded key is one of the evidence-only
+// keys prev, hash, sig and alg.
+func isChainKey(k []byte) bool {
+	return bytes.Equal(k, keyPrev) || bytes.Equal(k, keyHash) || bytes.Equal(k, keySig) || bytes.Equal(k, keyAlg)
+}
 
 // pair is one top-level key/value pair of an encoded map: key holds the
 // encoded key, all the encoded key and value.
@@ -110,11 +118,13 @@ func AppendBatch(dst []byte, gw, stream string, recs [][]byte) []byte {
 
 // Seal is what the gateway's queue runs once a record's seq is known. For
 // the telemetry, events and alarms streams it is SetSeq and returns no
-// hash (it refuses a record carrying prev or hash, which Decode would
-// reject on those streams). For evidence it sets seq and prev = prevHash (nil or empty means
-// 32 zero bytes: the first record), computes hash = SHA-256 of the record
-// encoded without hash, and returns the sealed record and its hash (the
-// next record's prev). Any prev or hash already in rec is replaced.
+// hash (it refuses a record carrying prev, hash, sig or alg, which Decode
+// would reject on those streams). For evidence it sets seq and prev =
+// prevHash (nil or empty means 32 zero bytes: the first record), computes
+// hash = SHA-256 of the record encoded without hash, and returns the
+// sealed record and its hash (the next record's prev). Any prev, hash, sig
+// or alg already in rec is replaced. Seal does not sign: a Sealer with a
+// Signer does.
 func Seal(stream string, rec []byte, seq uint64, prevHash []byte) (out []byte, hash []byte, err error) {
 	if stream != StreamEvidence {
 		if !IsRecordStream(stream) {
@@ -126,6 +136,43 @@ func Seal(stream string, rec []byte, seq uint64, prevHash []byte) (out []byte, h
 		out, err := SetSeq(rec, seq)
 		return out, nil, err
 	}
+	return sealEvidence(rec, seq, prevHash, nil)
+}
+
+// Sealer seals the records of one stream for the gateway's queue: its Seal
+// method is the queue's seal hook. On the evidence stream it chains each
+// record to the one before (the hook's state is the previous hash) and,
+// with a Signer, signs it: alg names the algorithm (it is hashed with the
+// record) and sig is the signature of hash. Elsewhere it only sets the seq.
+type Sealer struct {
+	stream string
+	signer Signer
+}
+
+// NewSealer returns the sealer of stream. signer may be nil: evidence is
+// then chained but not signed, which a platform holding the gateway's key
+// rejects.
+func NewSealer(stream string, signer Signer) *Sealer {
+	return &Sealer{stream: stream, signer: signer}
+}
+
+// Seal gives payload (an EncodeRecord output) its seq and, on evidence,
+// its place in the chain and its signature. state is the hash of the
+// previous evidence record (empty for the first) and newState this
+// record's; on the other streams state is passed through unchanged.
+func (s *Sealer) Seal(seq uint64, payload, state []byte) (stored, newState []byte, err error) {
+	if s.stream != StreamEvidence {
+		out, _, err := Seal(s.stream, payload, seq, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		return out, state, nil
+	}
+	return sealEvidence(payload, seq, state, s.signer)
+}
+
+// sealEvidence seals an evidence record; signer may be nil.
+func sealEvidence(rec []byte, seq uint64, prevHash []byte, signer Signer) (out []byte, hash []byte, err error) {
 	switch len(prevHash) {
 	case 0:
 		prevHash = make([]byte, HashSize)
@@ -133,50 +180,82 @@ func Seal(stream string, rec []byte, seq uint64, prevHash []byte) (out []byte, h
 	default:
 		return nil, nil, fmt.Errorf("%w: Seal: prev hash is %d bytes, want %d", ErrSchema, len(prevHash), HashSize)
 	}
+	var alg string
+	if signer != nil {
+		alg = signer.Alg()
+		if msg := algProblem(alg); msg != "" {
+			return nil, nil, fmt.Errorf("%w: Seal: signer's alg %s", ErrKey, msg)
+		}
+	}
+	pairs, size, err := recordPairs(rec, seq)
+	if err != nil {
+		return nil, nil, err
+	}
+	pairs = insertPair(pairs, appendBytes(append(make([]byte, 0, 39), keyPrev...), prevHash))
+	size += 39
+	if signer != nil {
+		algPair := appendText(append(make([]byte, 0, len(keyAlg)+1+len(alg)), keyAlg...), alg)
+		pairs = insertPair(pairs, algPair)
+		size += len(algPair)
+	}
+	unhashed := joinPairs(make([]byte, 0, size+1), pairs)
+	sum := sha256.Sum256(unhashed)
+	pairs = insertPair(pairs, appendBytes(append(make([]byte, 0, 39), keyHash...), sum[:]))
+	size += 39
+	if signer != nil {
+		sig, err := signer.Sign(sum[:])
+		if err != nil {
+			return nil, nil, fmt.Errorf("wire: Seal: signing evidence record %d: %w", seq, err)
+		}
+		if err := checkSig("sig", "alg", sig, alg); err != nil {
+			return nil, nil, fmt.Errorf("wire: Seal: signer returned a bad signature for record %d: %w", seq, err)
+		}
+		sigPair := appendBytes(append(make([]byte, 0, len(keySig)+2+len(sig)), keySig...), sig)
+		pairs = insertPair(pairs, sigPair)
+		size += len(sigPair)
+	}
+	return joinPairs(make([]byte, 0, size+1), pairs), sum[:], nil
+}
+
+// recordPairs splits an encoded record into its pairs, with seq set and
+// without prev, hash, sig or alg, checking deterministic key order.
+func recordPairs(rec []byte, seq uint64) (pairs [][]byte, size int, err error) {
 	n, off, err := recordHead(rec)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: Seal: %v", ErrMalformed, err)
+		return nil, 0, fmt.Errorf("%w: Seal: %v", ErrMalformed, err)
 	}
 	seqPair := appendUint(append(make([]byte, 0, 13), keySeq...), seq)
-	prevPair := appendBytes(append(make([]byte, 0, 39), keyPrev...), prevHash)
-	pairs := make([][]byte, 0, n+2)
-	size := 0
+	pairs = make([][]byte, 0, n+4)
 	sawSeq := false
 	for range n {
 		p, voff, err := nextPair(rec, off)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: Seal: %v", ErrMalformed, err)
+			return nil, 0, fmt.Errorf("%w: Seal: %v", ErrMalformed, err)
 		}
 		off += len(p.all)
 		switch {
 		case bytes.Equal(p.key, keySeq):
 			if major, _, _, _ := head(rec, voff); major != majUint {
-				return nil, nil, fmt.Errorf("%w: Seal: seq is a %s", ErrMalformed, describe(rec[voff:]))
+				return nil, 0, fmt.Errorf("%w: Seal: seq is a %s", ErrMalformed, describe(rec[voff:]))
 			}
 			sawSeq = true
 			p.all = seqPair
-		case bytes.Equal(p.key, keyPrev), bytes.Equal(p.key, keyHash):
+		case isChainKey(p.key):
 			continue
 		}
 		if len(pairs) > 0 && bytes.Compare(pairs[len(pairs)-1], p.all) >= 0 {
-			return nil, nil, fmt.Errorf("%w: Seal: record keys not in deterministic order", ErrMalformed)
+			return nil, 0, fmt.Errorf("%w: Seal: record keys not in deterministic order", ErrMalformed)
 		}
 		pairs = append(pairs, p.all)
 		size += len(p.all)
 	}
 	if off != len(rec) {
-		return nil, nil, fmt.Errorf("%w: Seal: %d trailing bytes", ErrMalformed, len(rec)-off)
+		return nil, 0, fmt.Errorf("%w: Seal: %d trailing bytes", ErrMalformed, len(rec)-off)
 	}
 	if !sawSeq {
-		return nil, nil, fmt.Errorf("%w: Seal: record has no seq", ErrMalformed)
+		return nil, 0, fmt.Errorf("%w: Seal: record has no seq", ErrMalformed)
 	}
-	pairs = insertPair(pairs, prevPair)
-	unhashed := joinPairs(make([]byte, 0, size+len(prevPair)+1), pairs)
-	sum := sha256.Sum256(unhashed)
-	hashPair := appendBytes(append(make([]byte, 0, 39), keyHash...), sum[:])
-	pairs = insertPair(pairs, hashPair)
-	out = joinPairs(make([]byte, 0, len(unhashed)+len(hashPair)), pairs)
-	return out, sum[:], nil
+	return pairs, size, nil
 }
 
 // insertPair inserts p into pairs sorted bytewise by encoded key. Keys are
@@ -200,7 +279,7 @@ func joinPairs(dst []byte, pairs [][]byte) []byte {
 	return dst
 }
 
-// noChainKeys checks that rec has neither prev nor hash.
+// noChainKeys checks that rec has none of prev, hash, sig and alg.
 func noChainKeys(rec []byte) error {
 	n, off, err := recordHead(rec)
 	if err != nil {
@@ -211,7 +290,7 @@ func noChainKeys(rec []byte) error {
 		if err != nil {
 			return fmt.Errorf("%w: Seal: %v", ErrMalformed, err)
 		}
-		if bytes.Equal(p.key, keyPrev) || bytes.Equal(p.key, keyHash) {
+		if isChainKey(p.key) {
 			return fmt.Errorf("%w: Seal: %s outside the evidence stream", ErrSchema, p.key[1:])
 		}
 		off += len(p.all)

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"os"
 	"path/filepath"
@@ -24,7 +25,7 @@ func addGoldenSeeds(f *testing.F, names ...string) {
 
 // checkSentinel fails unless err wraps one of the package's sentinels.
 func checkSentinel(t *testing.T, err error) {
-	for _, s := range []error{ErrMalformed, ErrTooLarge, ErrVersion, ErrSchema} {
+	for _, s := range []error{ErrMalformed, ErrTooLarge, ErrVersion, ErrSchema, ErrTopic, ErrIdentity} {
 		if errors.Is(err, s) {
 			return
 		}
@@ -36,7 +37,7 @@ func checkSentinel(t *testing.T, err error) {
 // re-encodes, decodes to the same batch, and re-encodes to the same bytes
 // (the deterministic form is a fixed point); the fast path agrees.
 func FuzzDecode(f *testing.F) {
-	addGoldenSeeds(f, "batch-telemetry", "batch-evidence", "gap")
+	addGoldenSeeds(f, "batch-telemetry", "batch-evidence", "gap", "batch-evidence-signed", "batch-rejected")
 	f.Add([]byte{0xa0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := Decode(data)
@@ -113,18 +114,34 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.Seq, r.Prev, r.Hash = 9, make([]byte, 32), nil
+		r.Seq, r.Prev, r.Hash, r.Sig, r.Alg = 9, make([]byte, 32), nil, nil, ""
 		ch, _ := ChainHash(r)
 		r.Hash = ch[:]
 		if want, _ := EncodeRecord(r); !bytes.Equal(sealed, want) || !bytes.Equal(h, ch[:]) {
 			t.Fatalf("Seal differs from EncodeRecord:\n%x\n%x", sealed, want)
+		}
+		// Signed by a Sealer: decodes, equals its own re-encoding, and
+		// verifies with the key (prev: the unsigned record's hash).
+		signed, h2, err := NewSealer(StreamEvidence, Ed25519Signer(goldenKey())).Seal(10, p, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr, err := DecodeRecord(signed)
+		if err != nil {
+			t.Fatalf("signed record does not decode: %v", err)
+		}
+		if again, _ := EncodeRecord(sr); !bytes.Equal(again, signed) || !bytes.Equal(sr.Hash, h2) {
+			t.Fatalf("signed record is not in deterministic form:\n%x\n%x", signed, again)
+		}
+		if err := VerifyChainKey([]Record{*sr}, h, Ed25519Verifier(goldenKey().Public().(ed25519.PublicKey))); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
 
 // FuzzDecodeStatus: never panics; what decodes re-encodes to a fixed point.
 func FuzzDecodeStatus(f *testing.F) {
-	addGoldenSeeds(f, "status")
+	addGoldenSeeds(f, "status", "status-signed")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := DecodeStatus(data)
 		if err != nil {
@@ -147,7 +164,7 @@ func FuzzDecodeStatus(f *testing.F) {
 
 // FuzzDecodeCommand covers the three small messages: cmd, cmd-result, ack.
 func FuzzDecodeCommand(f *testing.F) {
-	addGoldenSeeds(f, "command", "cmd-result", "ack")
+	addGoldenSeeds(f, "command", "cmd-result", "ack", "command-expires", "cmd-result-status")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if c, err := DecodeCommand(data); err != nil {
 			checkSentinel(t, err)
@@ -183,6 +200,70 @@ func FuzzDecodeCommand(f *testing.F) {
 			a2, err := DecodeAck(p)
 			if err != nil || *a != *a2 {
 				t.Fatalf("round trip: %+v %+v %v", a, a2, err)
+			}
+		}
+	})
+}
+
+// FuzzCommandID: never panics; an id it finds is valid, bounded text, and
+// is the id DecodeCommand finds whenever the command decodes.
+func FuzzCommandID(f *testing.F) {
+	addGoldenSeeds(f, "command", "command-expires", "cmd-result")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		id, ok := CommandID(data)
+		if ok && (textProblem(id) != "" || len(id) > MaxCommandID) {
+			t.Fatalf("CommandID returned %q", id)
+		}
+		if !ok && id != "" {
+			t.Fatalf("CommandID returned %q with false", id)
+		}
+		if c, err := DecodeCommand(data); err == nil && len(c.ID) <= MaxCommandID && (!ok || id != c.ID) {
+			t.Fatalf("DecodeCommand found id %q, CommandID %q %v", c.ID, id, ok)
+		}
+	})
+}
+
+// FuzzAuditMessage: AddMessage never panics on any topic and payload; its
+// errors wrap a sentinel; a message it refuses makes the report fail, one
+// DecodeTopic accepts is audited like Add would.
+func FuzzAuditMessage(f *testing.F) {
+	for _, n := range []string{"batch-telemetry", "batch-evidence-signed", "gap", "batch-rejected", "status-signed", "status"} {
+		p, err := os.ReadFile(filepath.Join("testdata", n+".cbor"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		stream := StreamTelemetry
+		switch n {
+		case "batch-evidence-signed":
+			stream = StreamEvidence
+		case "batch-rejected":
+			stream = StreamEvents
+		case "status-signed", "status":
+			stream = StreamStatus
+		}
+		f.Add(Topic("320583", "320583104", goldenGW, stream), p)
+		f.Add(Topic("320583", "320583104", "other", stream), p)
+	}
+	f.Add("townlink/v1/320583/320583104/gw/cmd", []byte{0xa0})
+	f.Fuzz(func(t *testing.T, topic string, data []byte) {
+		a := NewAudit()
+		a.TrustKey("", Ed25519Verifier(goldenKey().Public().(ed25519.PublicKey)))
+		err := a.AddMessage(topic, data)
+		rep := a.Report()
+		_ = rep.String()
+		if err != nil {
+			checkSentinel(t, err)
+			if rep.OK() {
+				t.Fatalf("refused message, report OK: %v\n%s", err, rep)
+			}
+			return
+		}
+		if b, err := DecodeTopic(topic, data); err == nil {
+			a2 := NewAudit()
+			a2.TrustKey("", Ed25519Verifier(goldenKey().Public().(ed25519.PublicKey)))
+			a2.Add(b)
+			if got, want := rep.String(), a2.Report().String(); got != want {
+				t.Fatalf("AddMessage and Add disagree:\n%s\n%s", got, want)
 			}
 		}
 	})

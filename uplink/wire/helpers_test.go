@@ -127,6 +127,15 @@ func (g *gen) record(seq uint64, evidence bool) Record {
 		for i := range 32 {
 			r.Prev[i], r.Hash[i] = byte(g.r.Uint32()), byte(g.r.Uint32())
 		}
+		switch g.r.IntN(3) {
+		case 0: // signed with Ed25519 (filler)
+			r.Alg, r.Sig = AlgEd25519, make([]byte, 64)
+		case 1: // an algorithm of a later revision
+			r.Alg, r.Sig = "sm2", make([]byte, 1+g.r.IntN(maxSigSize))
+		}
+		for i := range r.Sig {
+			r.Sig[i] = byte(g.r.Uint32())
+		}
 	}
 	return r
 }

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -20,7 +21,40 @@ const (
 	KindKiosk      = "kiosk"
 	KindGateway    = "gateway"
 	KindGap        = "gap"
+	// KindRejected (v1 addition): a field message the gateway acknowledged
+	// but could not decode, kept raw with the reason (see RejectedRecord).
+	KindRejected = "rejected"
 )
+
+// Quality flags ("q"), a bit set; absent or 0 means good. Bits not listed
+// here are reserved: a platform ignores the ones it does not know.
+const (
+	// QInvalidPoint: at least one point of the device's message was invalid
+	// and left out of vals; the other points are good.
+	QInvalidPoint uint64 = 1 << 0
+	// QInvalidFields: fields outside the points (a device id, a counter, a
+	// checksum the device computed) were invalid; the points are as read.
+	QInvalidFields uint64 = 1 << 1
+	// QClockSkew: the device's clock was far from the gateway's. ts keeps
+	// the device's time and vals carries "clock_offset_ms" (int: device
+	// clock minus gateway clock, milliseconds).
+	QClockSkew uint64 = 1 << 2
+)
+
+// PointClockOffset is the point a record flagged QClockSkew carries.
+const PointClockOffset = "clock_offset_ms"
+
+// MarkClockSkew flags r as QClockSkew and records the offset (device clock
+// minus gateway clock, ms) as vals["clock_offset_ms"]; r.TS keeps the
+// device's time. Decoders do not require the point (q bits are hints), but
+// the gateway always sets both through this function.
+func MarkClockSkew(r *Record, offsetMS int64) {
+	if r.Vals == nil {
+		r.Vals = map[string]Value{}
+	}
+	r.Q |= QClockSkew
+	r.Vals[PointClockOffset] = Int(offsetMS)
+}
 
 // Sources of a record's timestamp ("tsrc").
 const (
@@ -32,8 +66,8 @@ const (
 // HashSize is the length of prev and hash on the evidence stream.
 const HashSize = 32
 
-// Record is one record of a stream (contract "A record"). Grid, Q, Prev and
-// Hash are omitted from the encoding when empty.
+// Record is one record of a stream (contract "A record"). Grid, Q, Prev,
+// Hash, Sig and Alg are omitted from the encoding when empty.
 type Record struct {
 	Seq  uint64           `cbor:"seq"`
 	Dev  string           `cbor:"dev"`
@@ -45,6 +79,8 @@ type Record struct {
 	Q    uint64           `cbor:"q,omitempty"`
 	Prev []byte           `cbor:"prev,omitempty"` // evidence only
 	Hash []byte           `cbor:"hash,omitempty"` // evidence only
+	Sig  []byte           `cbor:"sig,omitempty"`  // evidence only: signature over Hash
+	Alg  string           `cbor:"alg,omitempty"`  // evidence only: Sig's algorithm, AlgEd25519
 }
 
 // Batch is one MQTT message on a record stream.
@@ -75,6 +111,31 @@ func GapRecord(gw string, from, to uint64, reason string, ts int64) Record {
 	}
 }
 
+// RejectedRecord returns the record that keeps a field message the gateway
+// acknowledged but could not decode (kind "rejected"): dev is the device
+// the message came from, topic the field topic it arrived on, event the
+// event it claimed to be ("" when unknown), reason why it was rejected, raw
+// the payload as received. vals: {reason, topic, event, size, raw_b64}
+// (raw_b64 is standard base64 with padding). TSrc is "gateway" (set
+// TSrcUnsynced yourself while the clock is not synced). It goes on the
+// stream the message was meant for; on evidence it is chained like any
+// other record.
+func RejectedRecord(dev, topic, event, reason string, raw []byte, ts int64) Record {
+	return Record{
+		Dev:  dev,
+		Kind: KindRejected,
+		TS:   ts,
+		TSrc: TSrcGateway,
+		Vals: map[string]Value{
+			"reason":  Text(reason),
+			"topic":   Text(topic),
+			"event":   Text(event),
+			"size":    Int(int64(len(raw))),
+			"raw_b64": Text(base64.StdEncoding.EncodeToString(raw)),
+		},
+	}
+}
+
 // GapRange returns the range a gap record covers.
 func GapRange(r *Record) (from, to uint64, ok bool) {
 	if r.Kind != KindGap {
@@ -91,7 +152,7 @@ func GapRange(r *Record) (from, to uint64, ok bool) {
 func isRecordKind(k string) bool {
 	switch k {
 	case KindPower, KindWater, KindEnterprise, KindGPIO, KindTraffic,
-		KindRecorder, KindKiosk, KindGateway, KindGap:
+		KindRecorder, KindKiosk, KindGateway, KindGap, KindRejected:
 		return true
 	}
 	return false
@@ -151,17 +212,56 @@ func checkRecordFields(r *Record) error {
 	return nil
 }
 
-// checkRecordChain checks prev and hash, then the points of a gap record;
-// it runs after the points are checked one by one.
-func checkRecordChain(r *Record) error {
+// checkRecordChain checks prev, hash, sig and alg, then the points of a
+// gap, rejected or clock-skewed record; it runs after the points are
+// checked one by one.
+func checkRecordChain(r *Record) error { return checkRecordChainAs(r, false) }
+
+// checkRecordChainAs is checkRecordChain; with unhashed (the form the hash
+// covers) a record may carry alg without sig.
+func checkRecordChainAs(r *Record, unhashed bool) error {
 	if len(r.Prev) != 0 && len(r.Prev) != HashSize {
 		return schemaErr("prev", fmt.Sprintf("%d bytes, want %d", len(r.Prev), HashSize))
 	}
 	if len(r.Hash) != 0 && len(r.Hash) != HashSize {
 		return schemaErr("hash", fmt.Sprintf("%d bytes, want %d", len(r.Hash), HashSize))
 	}
-	if r.Kind == KindGap {
+	if unhashed && r.Alg != "" {
+		if msg := algProblem(r.Alg); msg != "" {
+			return schemaErr("alg", msg)
+		}
+	} else if err := checkSig("sig", "alg", r.Sig, r.Alg); err != nil {
+		return err
+	}
+	switch r.Kind {
+	case KindGap:
 		return checkGap(r)
+	case KindRejected:
+		return checkRejected(r)
+	}
+	return nil
+}
+
+// checkRejected checks the points of a rejected record.
+func checkRejected(r *Record) error {
+	if len(r.Vals) != 5 {
+		return schemaErr("vals", "a rejected record has exactly the points reason, topic, event, size and raw_b64")
+	}
+	for _, k := range []string{"reason", "topic", "event"} {
+		if _, ok := r.Vals[k].AsText(); !ok {
+			return schemaErr(keyed("vals", k), "rejected: want text")
+		}
+	}
+	raw, ok := r.Vals["raw_b64"].AsText()
+	if !ok {
+		return schemaErr(keyed("vals", "raw_b64"), "rejected: want text")
+	}
+	n, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil {
+		return schemaErr(keyed("vals", "raw_b64"), "rejected: not standard base64: "+err.Error())
+	}
+	if size, ok := r.Vals["size"].AsInt(); !ok || size != int64(len(n)) {
+		return schemaErr(keyed("vals", "size"), fmt.Sprintf("rejected: want the int %d, the length of raw_b64 decoded", len(n)))
 	}
 	return nil
 }
@@ -259,15 +359,33 @@ func checkInBatch(r *Record, b *Batch, last uint64) error {
 			return schemaErr("hash", "missing; required on the evidence stream")
 		}
 	} else {
-		if len(r.Prev) != 0 {
-			return schemaErr("prev", "only allowed on the evidence stream")
-		}
-		if len(r.Hash) != 0 {
-			return schemaErr("hash", "only allowed on the evidence stream")
+		for _, k := range []struct {
+			name string
+			set  bool
+		}{{"prev", len(r.Prev) != 0}, {"hash", len(r.Hash) != 0}, {"sig", len(r.Sig) != 0}, {"alg", r.Alg != ""}} {
+			if k.set {
+				return schemaErr(k.name, "only allowed on the evidence stream")
+			}
 		}
 	}
-	if r.Kind == KindGap && r.Dev != b.GW {
-		return schemaErr("dev", fmt.Sprintf("gap record from %q in a batch of gateway %q", r.Dev, b.GW))
+	if r.Kind == KindGap {
+		return gapProblem(r, b.GW, b.Stream)
+	}
+	return nil
+}
+
+// gapProblem checks a gap record against its batch and its own seq: gap
+// records never appear on evidence (evidence is never discarded), come
+// from the gateway itself and cover only seqs before their own.
+func gapProblem(r *Record, gw, stream string) error {
+	if stream == StreamEvidence {
+		return schemaErr("kind", "gap record on the evidence stream: evidence is never discarded")
+	}
+	if r.Dev != gw {
+		return schemaErr("dev", fmt.Sprintf("gap record from %q in a batch of gateway %q", r.Dev, gw))
+	}
+	if _, to, ok := GapRange(r); ok && r.Seq != 0 && to >= r.Seq {
+		return schemaErr(keyed("vals", "to"), fmt.Sprintf("gap record %d covers up to %d: a gap covers only seqs before its own", r.Seq, to))
 	}
 	return nil
 }
@@ -314,6 +432,8 @@ const (
 	bitQ
 	bitPrev
 	bitHash
+	bitSig
+	bitAlg
 	bitsRequired = bitSeq | bitDev | bitKind | bitTS | bitTSrc | bitVals
 )
 
@@ -354,6 +474,10 @@ func decodeRecordInto(r *Record, raw []byte) error {
 			bit = bitPrev
 		case "hash":
 			bit = bitHash
+		case "sig":
+			bit = bitSig
+		case "alg":
+			bit = bitAlg
 		default:
 			return schemaErr(strconv.Quote(string(k)), "unknown key")
 		}
@@ -386,6 +510,13 @@ func decodeRecordInto(r *Record, raw []byte) error {
 			r.Prev, err = wantHash(v)
 		case bitHash:
 			r.Hash, err = wantHash(v)
+		case bitSig:
+			r.Sig, err = wantBytes(v)
+		case bitAlg:
+			r.Alg, err = wantText(v)
+			if r.Alg == AlgEd25519 {
+				r.Alg = AlgEd25519
+			}
 		}
 		if err != nil {
 			return schemaErr(string(k), err.Error())
@@ -431,6 +562,8 @@ func intern(s string) string {
 		return KindGateway
 	case KindGap:
 		return KindGap
+	case KindRejected:
+		return KindRejected
 	case TSrcDevice:
 		return TSrcDevice
 	case TSrcUnsynced:
@@ -535,6 +668,7 @@ func (r *Record) Equal(s *Record) bool {
 	if r.Seq != s.Seq || r.Dev != s.Dev || r.Kind != s.Kind || r.TS != s.TS ||
 		r.TSrc != s.TSrc || r.Grid != s.Grid || r.Q != s.Q ||
 		string(r.Prev) != string(s.Prev) || string(r.Hash) != string(s.Hash) ||
+		string(r.Sig) != string(s.Sig) || r.Alg != s.Alg ||
 		len(r.Vals) != len(s.Vals) {
 		return false
 	}

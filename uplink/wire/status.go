@@ -2,6 +2,8 @@ package wire
 
 import (
 	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // Status states, clock states and device health.
@@ -16,8 +18,9 @@ const (
 )
 
 // Status is the retained message on the status stream, also registered as
-// the MQTT last will with State "offline". Every key is present on the
-// wire; maps may be empty.
+// the MQTT last will with State "offline". Every key up to clock is present
+// on the wire (maps may be empty); the v1 additions after it are optional
+// and omitted when empty, so a status without them still decodes.
 type Status struct {
 	V              uint64            `cbor:"v"`
 	GW             string            `cbor:"gw"`
@@ -30,6 +33,21 @@ type Status struct {
 	Dropped        map[string]uint64 `cbor:"dropped"`          // reason → records discarded
 	Devices        map[string]string `cbor:"devices"`          // device → ok | degraded | down
 	Clock          string            `cbor:"clock"`            // synced | unsynced
+
+	// v1 additions (optional).
+
+	// LastSeq: stream → seq of the last record committed to the store
+	// (delivered or not). A platform that has less knows the tail is still
+	// on its way, or was cut off.
+	LastSeq map[string]uint64 `cbor:"last_seq,omitempty"`
+	// EvidenceHead: the hash of evidence record LastSeq["evidence"].
+	EvidenceHead []byte `cbor:"evidence_head,omitempty"`
+	// EvidenceHeadSig: the gateway key's signature of HeadMessage(GW,
+	// LastSeq["evidence"], EvidenceHead), in the evidence records' alg.
+	EvidenceHeadSig []byte `cbor:"evidence_head_sig,omitempty"`
+	// Certs: certificate name → whole days until it expires (negative:
+	// expired that many days ago).
+	Certs map[string]int64 `cbor:"certs,omitempty"`
 }
 
 func checkStatus(s *Status) error {
@@ -69,6 +87,37 @@ func checkStatus(s *Status) error {
 	if s.Clock != ClockSynced && s.Clock != ClockUnsynced {
 		return schemaErr("clock", fmt.Sprintf("%q, want synced or unsynced", s.Clock))
 	}
+	return checkStatusAdditions(s)
+}
+
+// checkStatusAdditions checks the optional v1 additions.
+func checkStatusAdditions(s *Status) error {
+	for k := range s.LastSeq {
+		if !IsRecordStream(k) {
+			return schemaErr(keyed("last_seq", k), "not a record stream")
+		}
+	}
+	if len(s.EvidenceHead) != 0 {
+		if len(s.EvidenceHead) != HashSize {
+			return schemaErr("evidence_head", fmt.Sprintf("%d bytes, want %d", len(s.EvidenceHead), HashSize))
+		}
+		if s.LastSeq[StreamEvidence] == 0 {
+			return schemaErr("evidence_head", `requires last_seq["evidence"] ≥ 1, the seq it is the hash of`)
+		}
+	}
+	if len(s.EvidenceHeadSig) != 0 {
+		if len(s.EvidenceHead) == 0 {
+			return schemaErr("evidence_head_sig", "requires evidence_head")
+		}
+		if len(s.EvidenceHeadSig) > maxSigSize {
+			return schemaErr("evidence_head_sig", fmt.Sprintf("%d bytes, limit %d", len(s.EvidenceHeadSig), maxSigSize))
+		}
+	}
+	for k := range s.Certs {
+		if msg := textProblem(k); msg != "" {
+			return schemaErr(keyed("certs", k), msg)
+		}
+	}
 	return nil
 }
 
@@ -88,7 +137,10 @@ func marshal(v any) ([]byte, error) {
 	return p, nil
 }
 
-var statusKeys = []string{"v", "gw", "state", "ts", "version", "boot", "backlog", "oldest_unsent_ms", "dropped", "devices", "clock"}
+var (
+	statusKeys     = []string{"v", "gw", "state", "ts", "version", "boot", "backlog", "oldest_unsent_ms", "dropped", "devices", "clock"}
+	statusOptional = []string{"last_seq", "evidence_head", "evidence_head_sig", "certs"}
+)
 
 // DecodeStatus decodes and validates a status message strictly.
 func DecodeStatus(p []byte) (*Status, error) {
@@ -107,7 +159,7 @@ func DecodeStatus(p []byte) (*Status, error) {
 	if s.V != Version {
 		return nil, &Error{Err: ErrVersion, Path: "v", Msg: fmt.Sprintf("got %d, want %d", s.V, Version)}
 	}
-	if err := keys(m, statusKeys, nil); err != nil {
+	if err := keys(m, statusKeys, statusOptional); err != nil {
 		return nil, err
 	}
 	texts := []struct {
@@ -141,10 +193,49 @@ func DecodeStatus(p []byte) (*Status, error) {
 			return nil, schemaErr(keyed("devices", k), err.Error())
 		}
 	}
+	if err := decodeStatusAdditions(s, m); err != nil {
+		return nil, err
+	}
 	if err := checkStatus(s); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// decodeStatusAdditions decodes the optional v1 keys present in m.
+func decodeStatusAdditions(s *Status, m map[string]cbor.RawMessage) error {
+	var err error
+	if raw, ok := m["last_seq"]; ok {
+		if s.LastSeq, err = decodeUintMap("last_seq", raw); err != nil {
+			return err
+		}
+	}
+	if raw, ok := m["evidence_head"]; ok {
+		if s.EvidenceHead, err = wantHash(raw); err != nil {
+			return schemaErr("evidence_head", err.Error())
+		}
+	}
+	if raw, ok := m["evidence_head_sig"]; ok {
+		if s.EvidenceHeadSig, err = wantBytes(raw); err != nil {
+			return schemaErr("evidence_head_sig", err.Error())
+		}
+		if len(s.EvidenceHeadSig) == 0 {
+			return schemaErr("evidence_head_sig", "must not be empty when present")
+		}
+	}
+	if raw, ok := m["certs"]; ok {
+		cm, err := wantMap(raw)
+		if err != nil {
+			return schemaErr("certs", err.Error())
+		}
+		s.Certs = make(map[string]int64, len(cm))
+		for k, raw := range cm {
+			if s.Certs[k], err = wantInt(raw); err != nil {
+				return schemaErr(keyed("certs", k), err.Error())
+			}
+		}
+	}
+	return nil
 }
 
 func decodeUintMap(name string, raw []byte) (map[string]uint64, error) {

@@ -131,3 +131,57 @@ func allDigits(s string) bool {
 	}
 	return true
 }
+
+// DecodeTopic decodes a batch that arrived on topic: it parses the topic
+// (ParseTopic), requires a record stream, decodes the payload (Decode) and
+// refuses a batch whose gw or stream differ from the topic's, with an
+// error wrapping ErrIdentity. A platform must decode with DecodeTopic, not
+// Decode: the broker authenticates the topic (the gateway's client
+// certificate and ACL), not what the payload says about itself.
+func DecodeTopic(topic string, payload []byte) (*Batch, error) {
+	_, _, gw, stream, err := ParseTopic(topic)
+	if err != nil {
+		return nil, err
+	}
+	if !IsRecordStream(stream) {
+		return nil, fmt.Errorf("%w: %s: stream %q carries no records", ErrTopic, topic, stream)
+	}
+	b, err := Decode(payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := matchTopic(topic, gw, stream, b.GW, b.Stream); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// DecodeStatusTopic decodes a status that arrived on topic and refuses one
+// whose gw differs from the topic's (ErrIdentity).
+func DecodeStatusTopic(topic string, payload []byte) (*Status, error) {
+	_, _, gw, stream, err := ParseTopic(topic)
+	if err != nil {
+		return nil, err
+	}
+	if stream != StreamStatus {
+		return nil, fmt.Errorf("%w: %s: not a status topic", ErrTopic, topic)
+	}
+	s, err := DecodeStatus(payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := matchTopic(topic, gw, stream, s.GW, stream); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func matchTopic(topic, gw, stream, pgw, pstream string) error {
+	switch {
+	case pgw != gw:
+		return fmt.Errorf("%w: payload says gateway %q, topic %s is gateway %q's", ErrIdentity, pgw, topic, gw)
+	case pstream != stream:
+		return fmt.Errorf("%w: payload says stream %q, topic %s is stream %q", ErrIdentity, pstream, topic, stream)
+	}
+	return nil
+}

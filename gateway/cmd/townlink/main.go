@@ -3,7 +3,8 @@
 //	townlink run -c /etc/townlink/townlink.yaml   run the gateway
 //	townlink check townlink.yaml                   validate a config file
 //	townlink tail -broker tcp://127.0.0.1:1883     watch, decode and audit the uplink (platform side)
-//	townlink verify capture.cbor                   audit a capture offline (evidence chain, gaps)
+//	townlink verify -pub KEY capture.cbor          audit a capture offline (evidence chain and signatures, gaps, tail)
+//	townlink id -c /etc/townlink/townlink.yaml     print the gateway's public key for registration at the county
 //	townlink broker -listen 127.0.0.1:1883         an embedded MQTT broker (county stand-in for demos)
 //	townlink ports                                 list serial ports
 //	townlink version
@@ -31,7 +32,8 @@ func commands() []command {
 		{"run", "run the gateway", cmdRun},
 		{"check", "validate a config file and print what it sets up", cmdCheck},
 		{"tail", "subscribe to the uplink, print decoded records and audit them (platform side)", cmdTail},
-		{"verify", "audit a captured uplink stream offline; names the first bad record", cmdVerify},
+		{"verify", "audit a captured uplink stream offline; names the bad records", cmdVerify},
+		{"id", "print the gateway's public key (generated at first use) for registration at the county", cmdID},
 		{"broker", "run an embedded MQTT broker (a county stand-in for demos and tests)", cmdBroker},
 		{"ports", "list the serial ports this machine has", cmdPorts},
 		{"version", "print the version", cmdVersion},

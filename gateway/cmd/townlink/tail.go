@@ -25,7 +25,7 @@ func cmdTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	broker := fs.String("broker", "tcp://127.0.0.1:1883", "county broker `URL` (tcp:// or tls://)")
 	topic := fs.String("topic", "townlink/v1/#", "topic `filter`; a shared subscription works too: $share/platform/townlink/v1/#")
 	jsonOut := fs.String("json", "", "also write every record as a JSON line to `FILE` (- for stdout)")
-	capture := fs.String("capture", "", "write every batch exactly as received to `FILE`, for `townlink verify`")
+	capture := fs.String("capture", "", "write every message exactly as received, with its topic, to `FILE`, for `townlink verify`")
 	n := fs.Int("n", 0, "stop after `N` records (0: no limit)")
 	dur := fs.Duration("for", 0, "stop after this long (0: until Ctrl-C)")
 	quiet := fs.Bool("q", false, "print only the verdict")
@@ -33,6 +33,8 @@ func cmdTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cert := fs.String("cert", "", "client certificate `file` for tls://")
 	key := fs.String("key", "", "client key `file` for tls://")
 	id := fs.String("id", fmt.Sprintf("townlink-tail-%d", os.Getpid()), "MQTT client `id`")
+	var keys pubKeys
+	fs.Var(&keys, "pub", "the gateway's public `KEY` (ed25519:…, from townlink id) or GW=KEY: check the evidence signatures; repeatable")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,6 +70,7 @@ func cmdTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		jw = f
 	}
 	t := &tailer{out: stdout, json: jw, quiet: *quiet, audit: wire.NewAudit(), limit: *n, stop: stop}
+	keys.trust(t.audit)
 	if *capture != "" {
 		f, err := os.Create(*capture)
 		if err != nil {
@@ -86,9 +89,13 @@ func cmdTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	rep := t.audit.Report()
-	fmt.Fprintf(stdout, "\n== verdict: %d messages, %d malformed\n%s\n", t.msgs, t.bad, rep.String())
+	fmt.Fprintf(stdout, "\n== verdict: %d messages, %d malformed\n%s", t.msgs, t.bad, rep.String())
+	if u := rep.SigsUnchecked(); len(u) > 0 {
+		fmt.Fprintf(stdout, "signatures NOT CHECKED for %s: give the gateway's key with -pub (townlink id prints it)\n", strings.Join(u, ", "))
+	}
+	fmt.Fprintln(stdout)
 	if !rep.OK() {
-		return fmt.Errorf("records missing or evidence chain broken")
+		return fmt.Errorf("records missing, forged or evidence chain broken")
 	}
 	return nil
 }
@@ -112,42 +119,44 @@ func (t *tailer) handle(topic string, payload []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.msgs++
+	if t.capture != nil {
+		if err := appendCapture(t.capture, topic, payload); err != nil {
+			fmt.Fprintf(t.out, "?? capture: %v\n", err)
+		}
+	}
 	_, _, gw, stream, err := wire.ParseTopic(topic)
 	if err != nil {
 		t.bad++
+		t.audit.AddMessage(topic, payload) // reported in the verdict
 		fmt.Fprintf(t.out, "?? %s: %v\n", topic, err)
 		return
 	}
-	switch stream {
-	case wire.StreamStatus:
-		st, err := wire.DecodeStatus(payload)
-		if err != nil {
+	switch {
+	case stream == wire.StreamStatus:
+		if err := t.audit.AddMessage(topic, payload); err != nil {
 			t.bad++
 			fmt.Fprintf(t.out, "?? %s: %v\n", topic, err)
 			return
 		}
 		if !t.quiet {
-			fmt.Fprintf(t.out, "status    %s %s backlog=%v dropped=%v devices=%v clock=%s\n", gw, st.State, st.Backlog, st.Dropped, st.Devices, st.Clock)
+			st, _ := wire.DecodeStatusTopic(topic, payload)
+			fmt.Fprintf(t.out, "status    %s %s backlog=%v last_seq=%v dropped=%v devices=%v clock=%s certs=%v\n",
+				gw, st.State, st.Backlog, st.LastSeq, st.Dropped, st.Devices, st.Clock, st.Certs)
 		}
 		return
-	case wire.StreamCmd, wire.StreamCmdResult, wire.StreamAck:
+	case !wire.IsRecordStream(stream):
 		if !t.quiet {
 			fmt.Fprintf(t.out, "%-9s %s %d bytes\n", stream, gw, len(payload))
 		}
 		return
 	}
-	b, err := wire.Decode(payload)
-	if err != nil {
+	// The audit decodes with the topic; decode once more to print.
+	if err := t.audit.AddMessage(topic, payload); err != nil {
 		t.bad++
 		fmt.Fprintf(t.out, "?? %s: %v\n", topic, err)
 		return
 	}
-	if t.capture != nil {
-		if _, err := t.capture.Write(payload); err != nil {
-			fmt.Fprintf(t.out, "?? capture: %v\n", err)
-		}
-	}
-	t.audit.Add(b)
+	b, _ := wire.DecodeTopic(topic, payload)
 	for i := range b.Recs {
 		r := &b.Recs[i]
 		t.recs++
@@ -209,6 +218,10 @@ func writeJSON(w io.Writer, gw, stream string, r *wire.Record) {
 	if r.Hash != nil {
 		line["prev"] = fmt.Sprintf("%x", r.Prev)
 		line["hash"] = fmt.Sprintf("%x", r.Hash)
+	}
+	if r.Sig != nil {
+		line["alg"] = r.Alg
+		line["sig"] = fmt.Sprintf("%x", r.Sig)
 	}
 	b, _ := json.Marshal(line)
 	w.Write(append(b, '\n'))

@@ -17,14 +17,25 @@ packing rejects finite values with the top exponent (|x| in [32768, 65504],
 e.g. 32768.0 comes out as fa47000000 instead of f97800; agronholm/cbor2
 issue #157), so it is not canonical there. Decoding uses cbor2.loads (C).
 """
+import base64
 import decimal
 import hashlib
 import io
 import os
+import struct
 import sys
 
 import cbor2
 from cbor2.encoder import dumps
+
+# The test-only key of the signed goldens (golden_test.go goldenKey): the
+# Ed25519 seed is the bytes 0..31. python3-cryptography verifies with it.
+GOLDEN_SEED = bytes(range(32))
+
+
+def golden_public_key():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    return Ed25519PrivateKey.from_private_bytes(GOLDEN_SEED).public_key()
 
 
 def fail(msg):
@@ -42,15 +53,32 @@ def same(data, what):
 
 def check_chain(batch):
     prev = bytes(32)
+    sigs = 0
     for i, rec in enumerate(batch["recs"]):
         if rec["prev"] != prev:
             fail("evidence record %d: prev mismatch" % i)
-        unhashed = {k: v for k, v in rec.items() if k != "hash"}
+        # hash covers the record without hash and sig (alg is hashed).
+        unhashed = {k: v for k, v in rec.items() if k not in ("hash", "sig")}
         h = hashlib.sha256(dumps(unhashed, canonical=True)).digest()
         if h != rec["hash"]:
             fail("evidence record %d: hash %s, cbor2+hashlib say %s" % (i, rec["hash"].hex(), h.hex()))
+        if "sig" in rec:
+            if rec.get("alg") != "ed25519":
+                fail("evidence record %d: alg %r" % (i, rec.get("alg")))
+            golden_public_key().verify(rec["sig"], h)  # raises InvalidSignature
+            sigs += 1
         prev = h
-    print("evidence chain ok (%d records)" % len(batch["recs"]))
+    if sigs:
+        print("evidence chain ok (%d records, %d ed25519 signatures verified)" % (len(batch["recs"]), sigs))
+    else:
+        print("evidence chain ok (%d records)" % len(batch["recs"]))
+
+
+def check_head(status):
+    seq = status["last_seq"]["evidence"]
+    msg = b"townlink/v1 evidence-head\x00" + status["gw"].encode() + b"\x00" + struct.pack(">Q", seq) + status["evidence_head"]
+    golden_public_key().verify(status["evidence_head_sig"], msg)
+    print("evidence head signature verified (seq %d)" % seq)
 
 
 def golden(paths):
@@ -68,8 +96,16 @@ def golden(paths):
             volt = obj["recs"][0]["vals"]["voltage_a_v"]
             if volt != decimal.Decimal("229.7"):
                 fail("voltage_a_v decoded as %r" % (volt,))
-        if name == "batch-evidence.cbor":
+        if name in ("batch-evidence.cbor", "batch-evidence-signed.cbor"):
             check_chain(obj)
+        if name == "status-signed.cbor":
+            check_head(obj)
+        if name == "batch-rejected.cbor":
+            v = obj["recs"][0]["vals"]
+            raw = base64.b64decode(v["raw_b64"], validate=True)
+            if len(raw) != v["size"]:
+                fail("rejected record: size %d, raw is %d bytes" % (v["size"], len(raw)))
+            print("rejected raw %d bytes" % len(raw))
         if name == "gap.cbor":
             r = obj["recs"][0]
             if r["kind"] != "gap" or r["dev"] != obj["gw"]:
