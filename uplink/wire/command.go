@@ -30,6 +30,9 @@ type Command struct {
 	Op   string           `cbor:"op"`
 	Dev  string           `cbor:"dev,omitempty"`
 	Args map[string]Value `cbor:"args,omitempty"`
+	// Expires (UTC ms, optional): the gateway answers StatusExpired and
+	// does not run the command once its clock is past this instant.
+	Expires int64 `cbor:"expires,omitempty"`
 }
 
 // CommandResult is the gateway's answer on cmd-result. OK false needs Err.
@@ -38,6 +41,47 @@ type CommandResult struct {
 	OK   bool             `cbor:"ok"`
 	Err  string           `cbor:"err,omitempty"`
 	Vals map[string]Value `cbor:"vals,omitempty"`
+	// Status (optional) says what became of the command: StatusDone with
+	// OK true, any other status with OK false.
+	Status string `cbor:"status,omitempty"`
+}
+
+// Statuses of a command result.
+const (
+	StatusDone      = "done"      // run, and it succeeded
+	StatusFailed    = "failed"    // run (or started), and it failed
+	StatusExpired   = "expired"   // not run: it arrived after its expires
+	StatusRefused   = "refused"   // not run: unknown op, bad arguments, not allowed, clock unsynced
+	StatusMalformed = "malformed" // not run: the command did not decode (its id did)
+	StatusOverflow  = "overflow"  // not run: too many commands were waiting
+)
+
+// KnownStatus reports whether s is one of the statuses above.
+func KnownStatus(s string) bool {
+	switch s {
+	case StatusDone, StatusFailed, StatusExpired, StatusRefused, StatusMalformed, StatusOverflow:
+		return true
+	}
+	return false
+}
+
+// CommandID returns the id of a command that may not decode as a whole, so
+// that even a malformed command can be answered: p must be a CBOR map whose
+// "id" is a valid text.
+func CommandID(p []byte) (string, bool) {
+	m, err := topMap(p, "command")
+	if err != nil {
+		return "", false
+	}
+	raw, ok := m["id"]
+	if !ok {
+		return "", false
+	}
+	id, err := wantText(raw)
+	if err != nil || validText("id", id) != nil {
+		return "", false
+	}
+	return id, true
 }
 
 // PlatformAck (on ack, in "ack: platform" mode) says the platform has
@@ -59,6 +103,9 @@ func checkCommand(c *Command) error {
 			return err
 		}
 	}
+	if c.Expires < 0 {
+		return schemaErr("expires", "must be positive (UTC milliseconds)")
+	}
 	return checkVals("args", c.Args)
 }
 
@@ -77,7 +124,7 @@ func DecodeCommand(p []byte) (*Command, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := keys(m, []string{"id", "op"}, []string{"dev", "args"}); err != nil {
+	if err := keys(m, []string{"id", "op"}, []string{"dev", "args", "expires"}); err != nil {
 		return nil, err
 	}
 	c := &Command{}
@@ -100,6 +147,14 @@ func DecodeCommand(p []byte) (*Command, error) {
 			return nil, err
 		}
 	}
+	if raw, ok := m["expires"]; ok {
+		if c.Expires, err = wantInt(raw); err != nil {
+			return nil, schemaErr("expires", err.Error())
+		}
+		if c.Expires <= 0 {
+			return nil, schemaErr("expires", "must be positive (UTC milliseconds) when present")
+		}
+	}
 	if err := checkCommand(c); err != nil {
 		return nil, err
 	}
@@ -119,6 +174,13 @@ func checkResult(r *CommandResult) error {
 	if err := validText("err", r.Err); r.Err != "" && err != nil {
 		return err
 	}
+	switch {
+	case r.Status == "":
+	case !KnownStatus(r.Status):
+		return schemaErr("status", fmt.Sprintf("%q is not a known status", r.Status))
+	case r.OK != (r.Status == StatusDone):
+		return schemaErr("status", fmt.Sprintf("%q does not agree with ok %v", r.Status, r.OK))
+	}
 	return checkVals("vals", r.Vals)
 }
 
@@ -136,7 +198,7 @@ func DecodeCommandResult(p []byte) (*CommandResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := keys(m, []string{"id", "ok"}, []string{"err", "vals"}); err != nil {
+	if err := keys(m, []string{"id", "ok"}, []string{"err", "vals", "status"}); err != nil {
 		return nil, err
 	}
 	r := &CommandResult{}
@@ -157,6 +219,14 @@ func DecodeCommandResult(p []byte) (*CommandResult, error) {
 	if raw, ok := m["vals"]; ok {
 		if r.Vals, err = decodeVals("vals", raw); err != nil {
 			return nil, err
+		}
+	}
+	if raw, ok := m["status"]; ok {
+		if r.Status, err = wantText(raw); err != nil {
+			return nil, schemaErr("status", err.Error())
+		}
+		if r.Status == "" {
+			return nil, schemaErr("status", "must not be empty when present")
 		}
 	}
 	if err := checkResult(r); err != nil {

@@ -197,11 +197,11 @@ func valsEqual(a, b map[string]Value) bool {
 }
 
 func commandEqual(a, b *Command) bool {
-	return a.ID == b.ID && a.Op == b.Op && a.Dev == b.Dev && valsEqual(a.Args, b.Args)
+	return a.ID == b.ID && a.Op == b.Op && a.Dev == b.Dev && a.Expires == b.Expires && valsEqual(a.Args, b.Args)
 }
 
 func resultEqual(a, b *CommandResult) bool {
-	return a.ID == b.ID && a.OK == b.OK && a.Err == b.Err && valsEqual(a.Vals, b.Vals)
+	return a.ID == b.ID && a.OK == b.OK && a.Err == b.Err && a.Status == b.Status && valsEqual(a.Vals, b.Vals)
 }
 
 // TestGolden: the encoders reproduce testdata/*.cbor byte for byte, the
