@@ -4,12 +4,15 @@
 //
 // Every command whose id can be read gets exactly one answer, whatever
 // becomes of it (wire.Status*): done, failed, refused, expired, malformed or
-// overflow. Answers are remembered by id (Seen, in the store, across
-// restarts), so a QoS 1 redelivery or a persistent-session replay of a
-// command already answered gets the same answer again and is never run
-// twice. An id whose command was started but whose answer was not stored
-// (the gateway stopped meanwhile) is answered failed, "outcome unknown",
-// never run again.
+// overflow. The seen table (Seen, in the store) is both the command queue
+// and the memory of answers: a command is stored there before the broker
+// gets its PUBACK, run from there one at a time, and its answer replaces
+// it. So a command acknowledged is never lost to a restart, and a QoS 1
+// redelivery or a persistent-session replay of a command already answered
+// gets the same answer again and is never run twice. A command the gateway
+// stopped in is answered failed, "outcome unknown", by the next start and
+// never run again. Overflow means Options.Queue commands were already
+// waiting (a flood, not a burst).
 //
 // Expiry: a command with expires (UTC ms) is answered expired, not run,
 // once the gateway clock is at or past it. While the gateway clock is not

@@ -25,11 +25,7 @@ func FuzzReceive(f *testing.F) {
 	f.Fuzz(func(t *testing.T, p []byte) {
 		s, res := unitService(t, "", 1)
 		s.Receive(t.Context(), p)
-		select {
-		case cmd := <-s.q:
-			s.Handle(t.Context(), cmd)
-		default:
-		}
+		drain(t.Context(), s)
 		got := res.all()
 		id, ok := wire.CommandID(p)
 		switch {

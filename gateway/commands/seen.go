@@ -23,20 +23,47 @@ const (
 	DefaultSeenKeep = 7 * 24 * time.Hour
 )
 
-// SeenOptions bound the seen table: ids older than Keep are forgotten, and
-// so are the oldest beyond Max.
+// SeenOptions bound the seen table: answered ids older than Keep are
+// forgotten, and so are the oldest beyond Max. Commands waiting or
+// running are never forgotten.
 type SeenOptions struct {
 	Max  int              // default DefaultSeenMax
 	Keep time.Duration    // default DefaultSeenKeep
 	Now  func() time.Time // default time.Now
 }
 
-// Seen remembers the answer given to each recent command id, durably.
+// Entry is what the table holds for an id: the command, received and not
+// yet started, or the answer given to it.
+type Entry struct {
+	Command []byte // encoded wire.Command, while it waits to run
+	Result  []byte // encoded wire.CommandResult, once answered or started
+	// Started: Result is the answer to give if the command's run ends
+	// without one (the gateway stopped), and has not been sent yet.
+	Started bool
+}
+
+// Value layout: UnixMilli stored (8 bytes, big-endian), kind, payload.
+const (
+	kindResult  = 'R'
+	kindCommand = 'C'
+	kindStarted = 'S'
+	valHdr      = 9
+)
+
+type seenAt struct {
+	at      int64
+	n    uint64 // order of arrival within one process, for ties
+	kind byte
+}
+
+// Seen is the durable table of recent command ids: the commands waiting
+// to run (the command queue itself) and the answers given.
 type Seen struct {
 	st   Store
 	o    SeenOptions
 	mu   sync.Mutex
-	when map[string]int64 // id → UnixMilli stored
+	n    uint64
+	when map[string]seenAt
 }
 
 // OpenSeen loads the ids kept in st and forgets those out of bounds.
@@ -50,14 +77,14 @@ func OpenSeen(st Store, o SeenOptions) (*Seen, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Seen{st: st, o: o, when: map[string]int64{}}
+	s := &Seen{st: st, o: o, when: map[string]seenAt{}}
 	var bad []string
 	err := st.Scan(func(id string, v []byte) error {
-		if len(v) < 8 {
+		if len(v) < valHdr || (v[8] != kindResult && v[8] != kindCommand && v[8] != kindStarted) {
 			bad = append(bad, id)
 			return nil
 		}
-		s.when[id] = int64(binary.BigEndian.Uint64(v))
+		s.when[id] = seenAt{at: int64(binary.BigEndian.Uint64(v)), kind: v[8]}
 		return nil
 	})
 	if err != nil {
@@ -74,32 +101,85 @@ func OpenSeen(st Store, o SeenOptions) (*Seen, error) {
 	return s, nil
 }
 
-// Get returns the stored answer to id (an encoded wire.CommandResult).
-func (s *Seen) Get(id string) ([]byte, bool, error) {
+// Get returns what the table holds for id.
+func (s *Seen) Get(id string) (Entry, bool, error) {
 	v, ok, err := s.st.Get(id)
 	if err != nil || !ok {
-		return nil, false, err
+		return Entry{}, false, err
 	}
-	if len(v) < 8 {
-		return nil, false, fmt.Errorf("commands: seen id %q: value of %d bytes", id, len(v))
+	if len(v) < valHdr {
+		return Entry{}, false, fmt.Errorf("commands: seen id %q: value of %d bytes", id, len(v))
 	}
-	return v[8:], true, nil
+	switch v[8] {
+	case kindResult:
+		return Entry{Result: v[valHdr:]}, true, nil
+	case kindCommand:
+		return Entry{Command: v[valHdr:]}, true, nil
+	case kindStarted:
+		return Entry{Result: v[valHdr:], Started: true}, true, nil
+	}
+	return Entry{}, false, fmt.Errorf("commands: seen id %q: unknown kind %#x", id, v[8])
 }
 
 // Put stores the answer to id; it returns once it is on disk.
-func (s *Seen) Put(id string, result []byte) error {
+func (s *Seen) Put(id string, result []byte) error { return s.put(id, kindResult, result) }
+
+// PutPending stores a command received and not yet started; it returns
+// once it is on disk.
+func (s *Seen) PutPending(id string, cmd []byte) error { return s.put(id, kindCommand, cmd) }
+
+// PutStarted stores, as a command starts, the answer to give if its run
+// ends without one; it returns once it is on disk.
+func (s *Seen) PutStarted(id string, result []byte) error { return s.put(id, kindStarted, result) }
+
+func (s *Seen) put(id string, kind byte, data []byte) error {
 	now := s.o.Now().UnixMilli()
-	v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(result)), uint64(now))
-	if err := s.st.Put(id, append(v, result...)); err != nil {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, valHdr+len(data)), uint64(now))
+	v = append(append(v, kind), data...)
+	if err := s.st.Put(id, v); err != nil {
 		return fmt.Errorf("commands: remember %q: %w", id, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.when[id] = now
+	s.n++
+	s.when[id] = seenAt{at: now, n: s.n, kind: kind}
 	if len(s.when) > s.o.Max+s.o.Max/10 {
 		return s.pruneLocked()
 	}
 	return nil
+}
+
+// Pending returns the ids of the commands waiting to run, oldest first.
+func (s *Seen) Pending() []string { return s.ids(kindCommand) }
+
+// Started returns the ids of the commands started and not answered,
+// oldest first (after a restart: those the gateway stopped in).
+func (s *Seen) Started() []string { return s.ids(kindStarted) }
+
+func (s *Seen) ids(kind byte) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, w := range s.when {
+		if w.kind == kind {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b string) int { return s.cmpLocked(a, b) })
+	return ids
+}
+
+// PendingLen is how many commands wait to run.
+func (s *Seen) PendingLen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, w := range s.when {
+		if w.kind == kindCommand {
+			n++
+		}
+	}
+	return n
 }
 
 // Len is the number of ids remembered.
@@ -109,30 +189,47 @@ func (s *Seen) Len() int {
 	return len(s.when)
 }
 
-// pruneLocked forgets ids older than Keep, then the oldest beyond Max.
+// cmpLocked orders ids by when they were stored, then arrival, then id.
+func (s *Seen) cmpLocked(a, b string) int {
+	wa, wb := s.when[a], s.when[b]
+	switch {
+	case wa.at != wb.at:
+		return cmpInt(wa.at, wb.at)
+	case wa.n != wb.n:
+		return cmpInt(wa.n, wb.n)
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func cmpInt[T int64 | uint64](a, b T) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// pruneLocked forgets answered ids older than Keep, then the oldest
+// answered ids beyond Max.
 func (s *Seen) pruneLocked() error {
 	cut := s.o.Now().Add(-s.o.Keep).UnixMilli()
-	type idAt struct {
-		id string
-		at int64
-	}
-	all := make([]idAt, 0, len(s.when))
-	for id, at := range s.when {
-		all = append(all, idAt{id, at})
-	}
-	slices.SortFunc(all, func(a, b idAt) int {
-		if a.at != b.at {
-			return int(min(max(a.at-b.at, -1), 1))
+	ids := make([]string, 0, len(s.when))
+	for id, w := range s.when {
+		if w.kind == kindResult {
+			ids = append(ids, id)
 		}
-		if a.id < b.id {
-			return -1
-		}
-		return 1
-	})
+	}
+	slices.SortFunc(ids, s.cmpLocked)
 	var drop []string
-	for i, x := range all {
-		if x.at < cut || len(all)-i > s.o.Max {
-			drop = append(drop, x.id)
+	for i, id := range ids {
+		if s.when[id].at < cut || len(ids)-i > s.o.Max {
+			drop = append(drop, id)
 		}
 	}
 	if err := s.st.Delete(drop...); err != nil {

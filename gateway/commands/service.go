@@ -14,9 +14,9 @@ import (
 // DefaultTimeout bounds how long one command may run (and hold a line).
 const DefaultTimeout = 30 * time.Second
 
-// DefaultQueue is how many decoded commands may wait to be run; beyond it a
-// command is answered overflow.
-const DefaultQueue = 64
+// DefaultQueue is how many commands may wait to run; beyond it a command
+// is answered overflow. They wait in the store, not in memory.
+const DefaultQueue = 256
 
 // ErrRefused wraps why a command was not run (answered refused).
 var ErrRefused = errors.New("command refused")
@@ -43,15 +43,15 @@ type Options struct {
 	Now     func() time.Time // default time.Now
 	Synced  func() bool      // is the clock synchronised; required (clock.Synced)
 	Timeout time.Duration    // default DefaultTimeout
-	Queue   int              // default DefaultQueue
+	Queue   int              // most commands waiting to run; default DefaultQueue
 	Logger  *slog.Logger     // nil: discard
 }
 
 // Service receives commands, runs them one at a time and answers each.
 type Service struct {
-	o   Options
-	log *slog.Logger
-	q   chan *wire.Command
+	o    Options
+	log  *slog.Logger
+	wake chan struct{} // capacity 1: Receive stored a command
 }
 
 // New checks o and returns the service; it does no I/O.
@@ -79,14 +79,17 @@ func New(o Options) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{o: o, log: log, q: make(chan *wire.Command, o.Queue)}, nil
+	return &Service{o: o, log: log, wake: make(chan struct{}, 1)}, nil
 }
 
 // Receive takes one payload from the cmd topic (the MQTT handler calls
-// it). A command that does not decode is answered malformed when its id
-// can be read (dropped with a warning otherwise); one that finds the queue
-// full is answered overflow. Both answers are durable before Receive
-// returns, that is before the broker gets its PUBACK.
+// it). A well-formed command is stored in the seen table, waiting to run,
+// before Receive returns, that is before the broker gets its PUBACK: a
+// command acknowledged is never lost to a restart. A command already
+// answered is answered again from the table; one already waiting is left
+// to wait. A command that does not decode is answered malformed when its
+// id can be read (dropped with a warning otherwise); one that finds Queue
+// commands waiting is answered overflow.
 func (s *Service) Receive(ctx context.Context, payload []byte) {
 	cmd, err := wire.DecodeCommand(payload)
 	if err != nil {
@@ -96,42 +99,98 @@ func (s *Service) Receive(ctx context.Context, payload []byte) {
 			return
 		}
 		s.log.Warn("malformed command", "cmd", id, "err", err)
-		s.answer(ctx, &wire.CommandResult{ID: id, Err: "malformed command: " + err.Error(), Status: wire.StatusMalformed})
+		s.answerOnce(ctx, &wire.CommandResult{ID: id, Err: "malformed command: " + err.Error(), Status: wire.StatusMalformed})
+		return
+	}
+	if s.known(ctx, cmd.ID) {
+		return
+	}
+	if n := s.o.Seen.PendingLen(); n >= s.o.Queue {
+		s.log.Warn("command not taken: too many commands waiting", "cmd", cmd.ID, "waiting", n)
+		s.answer(ctx, &wire.CommandResult{ID: cmd.ID, Status: wire.StatusOverflow,
+			Err: fmt.Sprintf("not run: %d commands were already waiting; send it again with a new id", n)})
+		return
+	}
+	if err := s.o.Seen.PutPending(cmd.ID, payload); err != nil {
+		s.log.Error("command not stored, so not run", "cmd", cmd.ID, "err", err)
 		return
 	}
 	select {
-	case s.q <- cmd:
+	case s.wake <- struct{}{}:
 	default:
-		s.log.Warn("command not queued: too many commands waiting", "cmd", cmd.ID, "waiting", cap(s.q))
-		s.answer(ctx, &wire.CommandResult{ID: cmd.ID, Status: wire.StatusOverflow,
-			Err: fmt.Sprintf("not run: %d commands were already waiting; send it again with a new id", cap(s.q))})
 	}
 }
 
-// Run handles queued commands, one at a time, until ctx ends.
+// known handles an id the table already holds: answered (again), or
+// waiting or running (left alone). It reports whether there was one.
+func (s *Service) known(ctx context.Context, id string) bool {
+	e, ok, err := s.o.Seen.Get(id)
+	switch {
+	case err != nil:
+		s.log.Error("seen table unreadable: command not taken", "cmd", id, "err", err)
+		return true
+	case !ok:
+		return false
+	case e.Result != nil && !e.Started: // (a started one is answered by Run)
+		s.log.Info("command seen before: answered again, not run", "cmd", id)
+		if err := s.o.Results.Append(context.WithoutCancel(ctx), e.Result); err != nil {
+			s.log.Error("command result not queued", "cmd", id, "err", err)
+		}
+	}
+	return true
+}
+
+// Run runs the waiting commands, oldest first and one at a time, until
+// ctx ends. At start it answers the commands the last run stopped in
+// (failed, outcome unknown) and runs those it left waiting.
 func (s *Service) Run(ctx context.Context) error {
+	for _, id := range s.o.Seen.Started() {
+		if e, ok, err := s.o.Seen.Get(id); err == nil && ok && e.Started {
+			s.log.Warn("the gateway stopped while a command ran: answered with its outcome unknown", "cmd", id)
+			s.answerRaw(ctx, id, e.Result)
+		}
+	}
 	for {
+		for _, id := range s.o.Seen.Pending() {
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.runPending(ctx, id)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case cmd := <-s.q:
-			s.Handle(ctx, cmd)
+		case <-s.wake:
 		}
 	}
+}
+
+func (s *Service) runPending(ctx context.Context, id string) {
+	e, ok, err := s.o.Seen.Get(id)
+	if err != nil {
+		s.answer(ctx, &wire.CommandResult{ID: id, Status: wire.StatusFailed, Err: "not run: the command could not be read back from the store: " + err.Error()})
+		return
+	}
+	if !ok || e.Command == nil {
+		return // answered meanwhile
+	}
+	cmd, err := wire.DecodeCommand(e.Command)
+	if err != nil {
+		s.answer(ctx, &wire.CommandResult{ID: id, Status: wire.StatusMalformed, Err: "malformed command: " + err.Error()})
+		return
+	}
+	s.Handle(ctx, cmd)
 }
 
 // Handle answers one decoded command: again from the seen table, or
 // expired, or refused for an unsynced clock, or by running it.
 func (s *Service) Handle(ctx context.Context, cmd *wire.Command) {
 	log := s.log.With("cmd", cmd.ID, "op", cmd.Op, "dev", cmd.Dev)
-	if prev, ok, err := s.o.Seen.Get(cmd.ID); err != nil {
+	if e, ok, err := s.o.Seen.Get(cmd.ID); err != nil {
 		log.Error("seen table unreadable: command not run", "err", err)
 		return
-	} else if ok {
-		log.Info("command seen before: answered again, not run")
-		if err := s.o.Results.Append(ctx, prev); err != nil {
-			log.Error("command result not queued", "err", err)
-		}
+	} else if ok && e.Result != nil {
+		s.known(ctx, cmd.ID)
 		return
 	}
 	timeout := s.o.Timeout
@@ -150,15 +209,21 @@ func (s *Service) Handle(ctx context.Context, cmd *wire.Command) {
 		}
 		timeout = min(timeout, left)
 	}
-	// Remembered before it runs: if the gateway stops mid-way, a redelivery
-	// is answered with this, never run a second time.
-	if !s.remember(ctx, &wire.CommandResult{ID: cmd.ID, Status: wire.StatusFailed,
-		Err: "the gateway stopped while running this command; its outcome is unknown"}) {
+	// Remembered before it runs: if the gateway stops mid-way, this is
+	// the answer (sent by the next Run), and the command never runs twice.
+	unknown := &wire.CommandResult{ID: cmd.ID, Status: wire.StatusFailed,
+		Err: "the gateway stopped while running this command; its outcome is unknown"}
+	if !s.started(unknown) {
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	vals, err := s.run(cctx, cmd)
 	cancel()
+	if ctx.Err() != nil {
+		log.Warn("gateway stopping while a command ran; its outcome is unknown", "err", err)
+		s.answer(ctx, unknown)
+		return
+	}
 	res := &wire.CommandResult{ID: cmd.ID, OK: true, Status: wire.StatusDone, Vals: vals}
 	if err != nil {
 		res.OK, res.Err, res.Status = false, err.Error(), wire.StatusFailed
@@ -172,41 +237,48 @@ func (s *Service) Handle(ctx context.Context, cmd *wire.Command) {
 	s.answer(ctx, res)
 }
 
-// remember stores res as the answer to its id; false if it could not be
-// stored (then the command must not run: a redelivery would run it again).
-func (s *Service) remember(ctx context.Context, res *wire.CommandResult) bool {
+// started stores res as the answer to give if the run ends without one;
+// false if it could not be stored (then the command must not run: it
+// would run again after a restart).
+func (s *Service) started(res *wire.CommandResult) bool {
 	b, err := s.encode(res)
 	if err != nil {
 		return false
 	}
-	if err := s.o.Seen.Put(res.ID, b); err != nil {
+	if err := s.o.Seen.PutStarted(res.ID, b); err != nil {
 		s.log.Error("command not run: its id cannot be remembered", "cmd", res.ID, "err", err)
 		return false
 	}
 	return true
 }
 
-// answer remembers res and queues it for the platform. The first answer
-// stored for an id stays its answer: a malformed or overflowing
-// redelivery does not replace it.
+// answer remembers res as the answer to its id and queues it for the
+// platform (even while ctx ends: it is a local, durable write).
 func (s *Service) answer(ctx context.Context, res *wire.CommandResult) {
-	log := s.log.With("cmd", res.ID, "status", res.Status)
 	b, err := s.encode(res)
 	if err != nil {
 		return
 	}
-	if res.Status == wire.StatusMalformed || res.Status == wire.StatusOverflow {
-		if prev, ok, err := s.o.Seen.Get(res.ID); err == nil && ok {
-			b = prev
-		} else if err := s.o.Seen.Put(res.ID, b); err != nil {
-			log.Error("command result not remembered", "err", err)
-		}
-	} else if err := s.o.Seen.Put(res.ID, b); err != nil {
-		log.Error("command result not remembered", "err", err)
+	s.answerRaw(ctx, res.ID, b)
+}
+
+func (s *Service) answerRaw(ctx context.Context, id string, b []byte) {
+	if err := s.o.Seen.Put(id, b); err != nil {
+		s.log.Error("command result not remembered", "cmd", id, "err", err)
 	}
-	if err := s.o.Results.Append(ctx, b); err != nil {
-		log.Error("command result not queued", "err", err)
+	if err := s.o.Results.Append(context.WithoutCancel(ctx), b); err != nil {
+		s.log.Error("command result not queued", "cmd", id, "err", err)
 	}
+}
+
+// answerOnce answers an id not taken (malformed, overflow) unless the table
+// already holds it: the first answer stays an id's answer, and a command
+// waiting to run will be answered when it has.
+func (s *Service) answerOnce(ctx context.Context, res *wire.CommandResult) {
+	if s.known(ctx, res.ID) {
+		return
+	}
+	s.answer(ctx, res)
 }
 
 func (s *Service) encode(res *wire.CommandResult) ([]byte, error) {

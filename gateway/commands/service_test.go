@@ -64,6 +64,13 @@ func encode(t testing.TB, c *wire.Command) []byte {
 	return b
 }
 
+// drain runs the waiting commands, as Run does.
+func drain(ctx context.Context, s *Service) {
+	for _, id := range s.o.Seen.Pending() {
+		s.runPending(ctx, id)
+	}
+}
+
 // A full queue answers overflow at once, and that stays the id's answer.
 func TestOverflow(t *testing.T) {
 	s, res := unitService(t, "", 2)
@@ -75,11 +82,10 @@ func TestOverflow(t *testing.T) {
 	if len(got) != 1 || got[0].ID != "p2" || got[0].Status != wire.StatusOverflow || got[0].OK {
 		t.Fatalf("after 3 commands into a queue of 2: %+v", got)
 	}
-	s.Handle(ctx, <-s.q)
-	s.Handle(ctx, <-s.q)
+	drain(ctx, s)
 	// The overflowed id sent again is answered the same, not run.
 	s.Receive(ctx, encode(t, &wire.Command{ID: "p2", Op: wire.OpPing}))
-	s.Handle(ctx, <-s.q)
+	drain(ctx, s)
 	got = res.all()
 	if len(got) != 4 {
 		t.Fatalf("answers: %+v", got)
@@ -108,7 +114,7 @@ func TestMalformed(t *testing.T) {
 	if len(got) != 1 || got[0].ID != "m1" || got[0].Status != wire.StatusMalformed || !strings.Contains(got[0].Err, "extra") {
 		t.Fatalf("malformed = %+v", got)
 	}
-	if len(s.q) != 0 {
+	if s.o.Seen.PendingLen() != 0 {
 		t.Error("a malformed command was queued")
 	}
 }
@@ -217,7 +223,7 @@ func TestSeenBounds(t *testing.T) {
 	if _, ok, _ := s.Get("id00"); ok {
 		t.Error("the oldest id was kept")
 	}
-	if v, ok, _ := s.Get("id29"); !ok || !bytes.Equal(v, []byte{29}) {
+	if v, ok, _ := s.Get("id29"); !ok || !bytes.Equal(v.Result, []byte{29}) {
 		t.Errorf("Get id29 = %v %v", v, ok)
 	}
 	// Reopened: bounded to Max at once; reopened two hours later: empty.
@@ -241,5 +247,66 @@ func TestDriverValueBounds(t *testing.T) {
 	}
 	if dv, err := driverValue(wire.Dec(12345, -20)); err != nil || dv.String() != "0.00000000000000012345" {
 		t.Errorf("driverValue(12345e-20) = %v, %v", dv, err)
+	}
+}
+
+// A command acknowledged to the broker is stored before the PUBACK: a
+// restart before it ran still runs it, once. One the gateway stopped in is
+// answered "outcome unknown" by the next run, never run again.
+func TestRestartRunsWaitingAnswersStarted(t *testing.T) {
+	st := newMemStore()
+	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(testConfig, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() (*Service, *memResults) {
+		seen, err := OpenSeen(st, SeenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := &memResults{}
+		s, err := New(Options{Config: cfg, Results: res, Seen: seen, Synced: func() bool { return true }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, res
+	}
+	s, res := open()
+	s.Receive(t.Context(), encode(t, &wire.Command{ID: "waiting", Op: wire.OpPing}))
+	unknown, _ := wire.EncodeCommandResult(&wire.CommandResult{ID: "running", Status: wire.StatusFailed, Err: "outcome unknown"})
+	if err := s.o.Seen.PutStarted("running", unknown); err != nil {
+		t.Fatal(err)
+	}
+	if got := res.all(); len(got) != 0 {
+		t.Fatalf("answered before running: %+v", got)
+	}
+
+	// "Restart": a new service on the same store. Redeliveries arrive
+	// before Run starts; they are not answered twice.
+	s, res = open()
+	s.Receive(t.Context(), encode(t, &wire.Command{ID: "waiting", Op: wire.OpPing}))
+	s.Receive(t.Context(), encode(t, &wire.Command{ID: "running", Op: wire.OpPing}))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(res.all()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	got := res.all()
+	if len(got) != 2 {
+		t.Fatalf("answers after restart: %+v", got)
+	}
+	byID := map[string]*wire.CommandResult{got[0].ID: got[0], got[1].ID: got[1]}
+	if r := byID["running"]; r == nil || r.Status != wire.StatusFailed || r.Err != "outcome unknown" {
+		t.Errorf("running = %+v", r)
+	}
+	if r := byID["waiting"]; r == nil || !r.OK || r.Status != wire.StatusDone {
+		t.Errorf("waiting = %+v", r)
+	}
+	if n := s.o.Seen.PendingLen() + len(s.o.Seen.Started()); n != 0 {
+		t.Errorf("%d commands still waiting or started", n)
 	}
 }
