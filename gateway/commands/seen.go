@@ -51,7 +51,7 @@ const (
 )
 
 type seenAt struct {
-	at      int64
+	at   int64
 	n    uint64 // order of arrival within one process, for ties
 	kind byte
 }
