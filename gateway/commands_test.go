@@ -11,6 +11,7 @@ import (
 	"time"
 
 	simmb "github.com/townlink/townlink/firmware-sim/modbus"
+	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/uplink/mqttpub"
 	"github.com/townlink/townlink/uplink/mqttpub/mosquittotest"
@@ -109,7 +110,7 @@ func TestCommandsFromThePlatform(t *testing.T) {
 	runGateway(t, path)
 	cm := newCommander(t, broker.URL)
 
-	if r := cm.do("ping", "", nil); !r.OK || r.Vals["version"].String() == "" {
+	if r := cm.do("ping", "", nil); !r.OK || r.Status != wire.StatusDone || r.Vals["version"].String() == "" {
 		t.Errorf("ping = %+v", r)
 	}
 	unit.SetHolding(0, 321)
@@ -132,7 +133,7 @@ func TestCommandsFromThePlatform(t *testing.T) {
 	if r := cm.do("set", "pump-station", map[string]wire.Value{"point": wire.Text("level_cm"), "value": wire.Int(1)}); r.OK || !strings.Contains(r.Err, "not an output the config allows") {
 		t.Errorf("set of a non-output = %+v", r)
 	}
-	if r := cm.do("reboot", "", nil); r.OK || !strings.Contains(r.Err, `unknown operation "reboot"`) {
+	if r := cm.do("reboot", "", nil); r.OK || r.Status != wire.StatusRefused || !strings.Contains(r.Err, `unknown operation "reboot"`) {
 		t.Errorf("unknown op = %+v", r)
 	}
 	r := cm.do("config", "", nil)
@@ -141,6 +142,12 @@ func TestCommandsFromThePlatform(t *testing.T) {
 	}
 	if strings.Contains(r.Vals["config"].String(), "s3cret") {
 		t.Error("config leaks a secret")
+	}
+	// The answer is the config file itself, as townlink check reads it.
+	if back, err := config.Parse("from-platform.yaml", []byte(r.Vals["config"].String())); err != nil {
+		t.Errorf("the config answer does not load: %v", err)
+	} else if back.Devices[0].ID != "pump-station" || len(back.Devices[0].Points) != 3 {
+		t.Errorf("config answer devices = %+v", back.Devices)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/gateway/bus"
 	"github.com/townlink/townlink/gateway/clock"
+	"github.com/townlink/townlink/gateway/commands"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/gateway/fieldbroker"
 	"github.com/townlink/townlink/gateway/pipeline"
@@ -53,7 +54,8 @@ type Gateway struct {
 	fieldDevs   []fieldbroker.Device
 	fieldBroker atomic.Pointer[fieldbroker.Broker] // set by Run once listening
 	fwds        map[string]*uplink.Forwarder       // by stream
-	cmds        chan []byte                        // commands from the platform, handled by commandLoop
+	cmd         *commands.Service                  // the platform's commands
+	cmdResults  *badgerq.Queue                     // their answers (cmd-result)
 }
 
 type source struct {
@@ -71,7 +73,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, log: log, boot: bootID(), cmds: make(chan []byte, 16)}
+	g := &Gateway{cfg: cfg, log: log, boot: bootID()}
 	dir := filepath.Join(cfg.Gateway.DataDir, "queue")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("%w: data_dir %s: %v (create it and give the townlink user write access)", ErrStart, cfg.Gateway.DataDir, err)
@@ -108,6 +110,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	if err := g.buildField(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := g.buildCommands(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -187,6 +193,14 @@ func (g *Gateway) buildForwarders() error {
 			f.Ack = uplink.AckPlatform
 		}
 		g.fwds[name] = f
+	}
+	// One answer per message, as stored: the platform gets exactly the
+	// CommandResult map it always got, now queued durably.
+	g.fwds[wire.StreamCmdResult] = &uplink.Forwarder{
+		Queue: g.cmdResults, Publisher: g.client, Topic: g.topic(wire.StreamCmdResult),
+		Frame:    func(recs [][]byte) ([]byte, error) { return recs[0], nil },
+		MaxBatch: 1, MaxRetry: 30 * time.Second,
+		Logger: g.log.With("part", "forwarder", "stream", wire.StreamCmdResult),
 	}
 	return nil
 }
@@ -312,8 +326,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		})
 	}
 	goRun("status", g.status.run)
-	goRun("commands", g.commandLoop)
-	goRun("time sync", g.dailyTimeSync)
+	goRun("commands", g.cmd.Run)
+	goRun("time sync", g.cmd.DailyTimeSync)
 	goRun("metrics", g.serveMetrics)
 	g.log.Info("gateway running", "id", g.cfg.Gateway.ID, "lines", len(g.lines), "devices", len(g.cfg.Devices), "brokers", g.cfg.Uplink.Brokers)
 	<-ctx.Done()

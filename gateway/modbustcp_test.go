@@ -26,6 +26,7 @@ func TestModbusTCPDevice(t *testing.T) {
   unit: 1
   interval: 300ms
   timeout: 200ms
+  outputs: [temp_c]
   points:
     - {name: temp_c, table: holding, address: 1, type: uint16, scale: 0.1}
     - {name: f32, table: holding, address: 4, type: float32}
@@ -42,4 +43,19 @@ func TestModbusTCPDevice(t *testing.T) {
 		}
 	}
 	plat.waitFor("the TCP device ok in status", 20*time.Second, func() bool { return plat.deviceState("pump-house-tcp") == "ok" })
+
+	// The platform reads it now and sets its output, as on a serial line.
+	cm := newCommander(t, broker.URL)
+	if r := cm.do("read", "pump-house-tcp", nil); !r.OK || r.Vals["temp_c"].String() != "25.3" {
+		t.Errorf("read = %+v", r)
+	}
+	if r := cm.do("set", "pump-house-tcp", map[string]wire.Value{"point": wire.Text("temp_c"), "value": wire.Dec(301, -1)}); !r.OK || r.Status != wire.StatusDone {
+		t.Errorf("set = %+v", r)
+	}
+	if r := cm.do("read", "pump-house-tcp", nil); !r.OK || r.Vals["temp_c"].String() != "30.1" {
+		t.Errorf("read after set = %+v", r)
+	}
+	if r := cm.do("set", "pump-house-tcp", map[string]wire.Value{"point": wire.Text("f32"), "value": wire.Int(1)}); r.OK || r.Status != wire.StatusRefused {
+		t.Errorf("set of a non-output = %+v", r)
+	}
 }

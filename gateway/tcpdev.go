@@ -70,6 +70,27 @@ func (t *tcpDevice) Run(ctx context.Context, emit func(drivers.Reading) error) e
 	}
 }
 
+// Read polls the device now, for the read command (the readings are not
+// queued: the scheduled polls are).
+func (t *tcpDevice) Read(ctx context.Context) ([]drivers.Reading, error) {
+	rs, err := t.dev.Poll(ctx, nil)
+	for i := range rs {
+		if rs[i].Device == "" {
+			rs[i].Device = t.id
+		}
+	}
+	return rs, err
+}
+
+// Write sets an output, for the set command. The transport serialises it
+// with the scheduled polls.
+func (t *tcpDevice) Write(ctx context.Context, point string, v drivers.Value) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return t.dev.WritePoint(ctx, point, v)
+}
+
 // State is the device's state for the status message.
 func (t *tcpDevice) State() string {
 	t.mu.Lock()

@@ -364,7 +364,16 @@ func (d *Device) WritePoint(ctx context.Context, name string, v drivers.Value) e
 	return d.WriteRegisters(ctx, p.Address, regs)
 }
 
+// MaxWriteExp bounds the decimal exponent of a value WritePoint takes: no
+// register holds more than 20 decimal digits, and a value of 10^(2^31)
+// would take hours to compute while the caller holds the line.
+const MaxWriteExp = 20
+
 func encodePoint(p Point, v drivers.Value) ([]uint16, error) {
+	if m, e, ok := v.Decimal(); ok && (e > MaxWriteExp || e < -MaxWriteExp) {
+		// Not formatted with %s: that would write out every digit.
+		return nil, fmt.Errorf("value %de%d: decimal exponent outside ±%d", m, e, MaxWriteExp)
+	}
 	if p.Type == Float32 || p.Type == Float64 {
 		var f float64
 		if x, ok := v.AsFloat(); ok {

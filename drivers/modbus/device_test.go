@@ -312,17 +312,21 @@ func TestWrites(t *testing.T) {
 		name string
 		v    drivers.Value
 	}{
-		{"temp_c", dec(t, "0.05")},   // not a multiple of 0.1
-		{"temp_c", dec(t, "4000")},   // 40000 does not fit int16
-		{"volt_v", dec(t, "230")},    // input registers are read-only
-		{"door", drivers.Bool(true)}, // discrete inputs too
-		{"relay", drivers.Int(1)},    // a coil takes a bool
-		{"nope", drivers.Int(1)},     // no such point
-		{"raw", drivers.Text("12")},  // not a number
-		{"raw", drivers.Int(-1)},     // uint16
+		{"temp_c", dec(t, "0.05")},             // not a multiple of 0.1
+		{"temp_c", dec(t, "4000")},             // 40000 does not fit int16
+		{"volt_v", dec(t, "230")},              // input registers are read-only
+		{"door", drivers.Bool(true)},           // discrete inputs too
+		{"relay", drivers.Int(1)},              // a coil takes a bool
+		{"nope", drivers.Int(1)},               // no such point
+		{"raw", drivers.Text("12")},            // not a number
+		{"raw", drivers.Int(-1)},               // uint16
+		{"raw", drivers.Dec(1, 1<<31-1)},       // 10^(2^31): refused before computing it
+		{"temp_c", drivers.Dec(1, -(1 << 31))}, // and its inverse
+		{"temp_c", drivers.Dec(1, MaxWriteExp+1)},
 	} {
+		// c.v is not formatted: 10^(2^31) would be written out digit by digit.
 		if err := d.WritePoint(ctx, c.name, c.v); !errors.Is(err, ErrNotWritable) {
-			t.Errorf("WritePoint(%s, %v): %v", c.name, c.v, err)
+			t.Errorf("WritePoint(%s, kind %v): %v", c.name, c.v.Kind(), err)
 		}
 	}
 }

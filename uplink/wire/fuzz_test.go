@@ -177,6 +177,12 @@ func FuzzDecodeCommand(f *testing.F) {
 			if err != nil || !commandEqual(c, c2) {
 				t.Fatalf("round trip: %+v %+v %v", c, c2, err)
 			}
+			if id, ok := CommandID(data); !ok || id != c.ID {
+				t.Fatalf("CommandID = %q, %v; the command decodes with id %q", id, ok, c.ID)
+			}
+		}
+		if id, ok := CommandID(data); ok && validText("id", id) != nil {
+			t.Fatalf("CommandID returned an invalid id %q", id)
 		}
 		if r, err := DecodeCommandResult(data); err != nil {
 			checkSentinel(t, err)
