@@ -110,7 +110,7 @@ func TestCommandsFromThePlatform(t *testing.T) {
 	runGateway(t, path)
 	cm := newCommander(t, broker.URL)
 
-	if r := cm.do("ping", "", nil); !r.OK || r.Status != wire.StatusDone || r.Vals["version"].String() == "" {
+	if r := cm.do("ping", "", nil); !r.OK || r.Status != wire.ResultDone || r.Vals["version"].String() == "" {
 		t.Errorf("ping = %+v", r)
 	}
 	unit.SetHolding(0, 321)
@@ -133,7 +133,7 @@ func TestCommandsFromThePlatform(t *testing.T) {
 	if r := cm.do("set", "pump-station", map[string]wire.Value{"point": wire.Text("level_cm"), "value": wire.Int(1)}); r.OK || !strings.Contains(r.Err, "not an output the config allows") {
 		t.Errorf("set of a non-output = %+v", r)
 	}
-	if r := cm.do("reboot", "", nil); r.OK || r.Status != wire.StatusRefused || !strings.Contains(r.Err, `unknown operation "reboot"`) {
+	if r := cm.do("reboot", "", nil); r.OK || r.Status != wire.ResultRefused || !strings.Contains(r.Err, `unknown operation "reboot"`) {
 		t.Errorf("unknown op = %+v", r)
 	}
 	r := cm.do("config", "", nil)

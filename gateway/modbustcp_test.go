@@ -49,13 +49,13 @@ func TestModbusTCPDevice(t *testing.T) {
 	if r := cm.do("read", "pump-house-tcp", nil); !r.OK || r.Vals["temp_c"].String() != "25.3" {
 		t.Errorf("read = %+v", r)
 	}
-	if r := cm.do("set", "pump-house-tcp", map[string]wire.Value{"point": wire.Text("temp_c"), "value": wire.Dec(301, -1)}); !r.OK || r.Status != wire.StatusDone {
+	if r := cm.do("set", "pump-house-tcp", map[string]wire.Value{"point": wire.Text("temp_c"), "value": wire.Dec(301, -1)}); !r.OK || r.Status != wire.ResultDone {
 		t.Errorf("set = %+v", r)
 	}
 	if r := cm.do("read", "pump-house-tcp", nil); !r.OK || r.Vals["temp_c"].String() != "30.1" {
 		t.Errorf("read after set = %+v", r)
 	}
-	if r := cm.do("set", "pump-house-tcp", map[string]wire.Value{"point": wire.Text("f32"), "value": wire.Int(1)}); r.OK || r.Status != wire.StatusRefused {
+	if r := cm.do("set", "pump-house-tcp", map[string]wire.Value{"point": wire.Text("f32"), "value": wire.Int(1)}); r.OK || r.Status != wire.ResultRefused {
 		t.Errorf("set of a non-output = %+v", r)
 	}
 }

@@ -41,7 +41,7 @@ func TestSetExpiredWhileAway(t *testing.T) {
 	r.clock.Advance(5 * time.Minute)
 	r.start()
 	res, _ := p.wait("late-set", 1)
-	if res.OK || res.Status != wire.StatusExpired || !strings.Contains(res.Err, "expired") {
+	if res.OK || res.Status != wire.ResultExpired || !strings.Contains(res.Err, "expired") {
 		t.Errorf("late set = %+v", res)
 	}
 	if v := holding0(t, r); v != 250 {
@@ -51,7 +51,7 @@ func TestSetExpiredWhileAway(t *testing.T) {
 	c := setCmd("timely-set", wire.Int(300))
 	c.Expires = r.clock.Now().Add(time.Minute).UnixMilli()
 	p.send(c)
-	if res, _ := p.wait("timely-set", 1); !res.OK || res.Status != wire.StatusDone {
+	if res, _ := p.wait("timely-set", 1); !res.OK || res.Status != wire.ResultDone {
 		t.Errorf("timely set = %+v", res)
 	}
 	if v := holding0(t, r); v != 300 {
@@ -62,7 +62,7 @@ func TestSetExpiredWhileAway(t *testing.T) {
 	c = setCmd("unsynced-set", wire.Int(301))
 	c.Expires = r.clock.Now().Add(time.Minute).UnixMilli()
 	p.send(c)
-	if res, _ := p.wait("unsynced-set", 1); res.OK || res.Status != wire.StatusRefused || !strings.Contains(res.Err, "not synchronised") {
+	if res, _ := p.wait("unsynced-set", 1); res.OK || res.Status != wire.ResultRefused || !strings.Contains(res.Err, "not synchronised") {
 		t.Errorf("set on an unsynced clock = %+v", res)
 	}
 	if v := holding0(t, r); v != 300 {
@@ -81,7 +81,7 @@ func TestSameIDRunsOnce(t *testing.T) {
 	cmd, _ := wire.EncodeCommand(setCmd("s1", wire.Int(400)))
 	p.sendRaw(cmd)
 	first, firstRaw := p.wait("s1", 1)
-	if !first.OK || first.Status != wire.StatusDone {
+	if !first.OK || first.Status != wire.ResultDone {
 		t.Fatalf("set = %+v", first)
 	}
 	if v := holding0(t, r); v != 400 {
@@ -149,22 +149,22 @@ func TestRefusals(t *testing.T) {
 	p.ready()
 	// {"id": "bad-1", "op": 7}
 	p.sendRaw([]byte{0xa2, 0x62, 'i', 'd', 0x65, 'b', 'a', 'd', '-', '1', 0x62, 'o', 'p', 0x07})
-	if res, _ := p.wait("bad-1", 1); res.OK || res.Status != wire.StatusMalformed || !strings.Contains(res.Err, "op") {
+	if res, _ := p.wait("bad-1", 1); res.OK || res.Status != wire.ResultMalformed || !strings.Contains(res.Err, "op") {
 		t.Errorf("malformed = %+v", res)
 	}
 	p.send(setCmd("huge", wire.Dec(1, 1<<31-1)))
-	if res, _ := p.wait("huge", 1); res.OK || res.Status != wire.StatusRefused || !strings.Contains(res.Err, "exponent") {
+	if res, _ := p.wait("huge", 1); res.OK || res.Status != wire.ResultRefused || !strings.Contains(res.Err, "exponent") {
 		t.Errorf("huge exponent = %+v", res)
 	}
 	p.send(setCmd("toobig", wire.Int(70000)))
-	if res, _ := p.wait("toobig", 1); res.OK || res.Status != wire.StatusFailed || !strings.Contains(res.Err, "does not fit") {
+	if res, _ := p.wait("toobig", 1); res.OK || res.Status != wire.ResultFailed || !strings.Contains(res.Err, "does not fit") {
 		t.Errorf("70000 into a uint16 = %+v", res)
 	}
 	if v := holding0(t, r); v != 5 {
 		t.Errorf("holding 0 = %d after refused sets", v)
 	}
 	p.send(&wire.Command{ID: "reboot", Op: "reboot"})
-	if res, _ := p.wait("reboot", 1); res.OK || res.Status != wire.StatusRefused || !strings.Contains(res.Err, `unknown operation "reboot"`) {
+	if res, _ := p.wait("reboot", 1); res.OK || res.Status != wire.ResultRefused || !strings.Contains(res.Err, `unknown operation "reboot"`) {
 		t.Errorf("unknown op = %+v", res)
 	}
 	p.send(&wire.Command{ID: "coil", Op: wire.OpSet, Dev: "pump-station", Args: map[string]wire.Value{"point": wire.Text("pump_on"), "value": wire.Bool(true)}})

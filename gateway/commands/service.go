@@ -99,7 +99,7 @@ func (s *Service) Receive(ctx context.Context, payload []byte) {
 			return
 		}
 		s.log.Warn("malformed command", "cmd", id, "err", err)
-		s.answerOnce(ctx, &wire.CommandResult{ID: id, Err: "malformed command: " + err.Error(), Status: wire.StatusMalformed})
+		s.answerOnce(ctx, &wire.CommandResult{ID: id, Err: "malformed command: " + err.Error(), Status: wire.ResultMalformed})
 		return
 	}
 	if s.known(ctx, cmd.ID) {
@@ -107,7 +107,7 @@ func (s *Service) Receive(ctx context.Context, payload []byte) {
 	}
 	if n := s.o.Seen.PendingLen(); n >= s.o.Queue {
 		s.log.Warn("command not taken: too many commands waiting", "cmd", cmd.ID, "waiting", n)
-		s.answer(ctx, &wire.CommandResult{ID: cmd.ID, Status: wire.StatusOverflow,
+		s.answer(ctx, &wire.CommandResult{ID: cmd.ID, Status: wire.ResultOverflow,
 			Err: fmt.Sprintf("not run: %d commands were already waiting; send it again with a new id", n)})
 		return
 	}
@@ -168,7 +168,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) runPending(ctx context.Context, id string) {
 	e, ok, err := s.o.Seen.Get(id)
 	if err != nil {
-		s.answer(ctx, &wire.CommandResult{ID: id, Status: wire.StatusFailed, Err: "not run: the command could not be read back from the store: " + err.Error()})
+		s.answer(ctx, &wire.CommandResult{ID: id, Status: wire.ResultFailed, Err: "not run: the command could not be read back from the store: " + err.Error()})
 		return
 	}
 	if !ok || e.Command == nil {
@@ -176,7 +176,7 @@ func (s *Service) runPending(ctx context.Context, id string) {
 	}
 	cmd, err := wire.DecodeCommand(e.Command)
 	if err != nil {
-		s.answer(ctx, &wire.CommandResult{ID: id, Status: wire.StatusMalformed, Err: "malformed command: " + err.Error()})
+		s.answer(ctx, &wire.CommandResult{ID: id, Status: wire.ResultMalformed, Err: "malformed command: " + err.Error()})
 		return
 	}
 	s.Handle(ctx, cmd)
@@ -196,14 +196,14 @@ func (s *Service) Handle(ctx context.Context, cmd *wire.Command) {
 	timeout := s.o.Timeout
 	if cmd.Expires > 0 {
 		if !s.o.Synced() {
-			s.answer(ctx, &wire.CommandResult{ID: cmd.ID, Status: wire.StatusRefused,
+			s.answer(ctx, &wire.CommandResult{ID: cmd.ID, Status: wire.ResultRefused,
 				Err: "not run: the gateway clock is not synchronised (check NTP/chrony), so it cannot tell whether the command has expired"})
 			return
 		}
 		left := time.Duration(cmd.Expires-s.o.Now().UnixMilli()) * time.Millisecond
 		if left <= 0 {
 			log.Warn("command expired before it could run", "late", -left)
-			s.answer(ctx, &wire.CommandResult{ID: cmd.ID, Status: wire.StatusExpired,
+			s.answer(ctx, &wire.CommandResult{ID: cmd.ID, Status: wire.ResultExpired,
 				Err: fmt.Sprintf("not run: expired %s before the gateway took it up", (-left).Round(time.Millisecond))})
 			return
 		}
@@ -211,7 +211,7 @@ func (s *Service) Handle(ctx context.Context, cmd *wire.Command) {
 	}
 	// Remembered before it runs: if the gateway stops mid-way, this is
 	// the answer (sent by the next Run), and the command never runs twice.
-	unknown := &wire.CommandResult{ID: cmd.ID, Status: wire.StatusFailed,
+	unknown := &wire.CommandResult{ID: cmd.ID, Status: wire.ResultFailed,
 		Err: "the gateway stopped while running this command; its outcome is unknown"}
 	if !s.started(unknown) {
 		return
@@ -224,11 +224,11 @@ func (s *Service) Handle(ctx context.Context, cmd *wire.Command) {
 		s.answer(ctx, unknown)
 		return
 	}
-	res := &wire.CommandResult{ID: cmd.ID, OK: true, Status: wire.StatusDone, Vals: vals}
+	res := &wire.CommandResult{ID: cmd.ID, OK: true, Status: wire.ResultDone, Vals: vals}
 	if err != nil {
-		res.OK, res.Err, res.Status = false, err.Error(), wire.StatusFailed
+		res.OK, res.Err, res.Status = false, err.Error(), wire.ResultFailed
 		if errors.Is(err, ErrRefused) {
-			res.Status = wire.StatusRefused
+			res.Status = wire.ResultRefused
 		}
 		log.Warn("command not done", "status", res.Status, "err", err)
 	} else {

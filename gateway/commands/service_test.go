@@ -79,7 +79,7 @@ func TestOverflow(t *testing.T) {
 		s.Receive(ctx, encode(t, &wire.Command{ID: fmt.Sprintf("p%d", i), Op: wire.OpPing}))
 	}
 	got := res.all()
-	if len(got) != 1 || got[0].ID != "p2" || got[0].Status != wire.StatusOverflow || got[0].OK {
+	if len(got) != 1 || got[0].ID != "p2" || got[0].Status != wire.ResultOverflow || got[0].OK {
 		t.Fatalf("after 3 commands into a queue of 2: %+v", got)
 	}
 	drain(ctx, s)
@@ -90,7 +90,7 @@ func TestOverflow(t *testing.T) {
 	if len(got) != 4 {
 		t.Fatalf("answers: %+v", got)
 	}
-	for i, want := range []string{wire.StatusOverflow, wire.StatusDone, wire.StatusDone, wire.StatusOverflow} {
+	for i, want := range []string{wire.ResultOverflow, wire.ResultDone, wire.ResultDone, wire.ResultOverflow} {
 		if got[i].Status != want {
 			t.Errorf("answer %d = %+v, want %s", i, got[i], want)
 		}
@@ -111,7 +111,7 @@ func TestMalformed(t *testing.T) {
 	// {"id": "m1", "op": "ping", "extra": 1}: strict decoding refuses the key.
 	s.Receive(t.Context(), []byte{0xa3, 0x62, 'i', 'd', 0x62, 'm', '1', 0x62, 'o', 'p', 0x64, 'p', 'i', 'n', 'g', 0x65, 'e', 'x', 't', 'r', 'a', 0x01})
 	got := res.all()
-	if len(got) != 1 || got[0].ID != "m1" || got[0].Status != wire.StatusMalformed || !strings.Contains(got[0].Err, "extra") {
+	if len(got) != 1 || got[0].ID != "m1" || got[0].Status != wire.ResultMalformed || !strings.Contains(got[0].Err, "extra") {
 		t.Fatalf("malformed = %+v", got)
 	}
 	if s.o.Seen.PendingLen() != 0 {
@@ -273,7 +273,7 @@ func TestRestartRunsWaitingAnswersStarted(t *testing.T) {
 	}
 	s, res := open()
 	s.Receive(t.Context(), encode(t, &wire.Command{ID: "waiting", Op: wire.OpPing}))
-	unknown, _ := wire.EncodeCommandResult(&wire.CommandResult{ID: "running", Status: wire.StatusFailed, Err: "outcome unknown"})
+	unknown, _ := wire.EncodeCommandResult(&wire.CommandResult{ID: "running", Status: wire.ResultFailed, Err: "outcome unknown"})
 	if err := s.o.Seen.PutStarted("running", unknown); err != nil {
 		t.Fatal(err)
 	}
@@ -300,10 +300,10 @@ func TestRestartRunsWaitingAnswersStarted(t *testing.T) {
 		t.Fatalf("answers after restart: %+v", got)
 	}
 	byID := map[string]*wire.CommandResult{got[0].ID: got[0], got[1].ID: got[1]}
-	if r := byID["running"]; r == nil || r.Status != wire.StatusFailed || r.Err != "outcome unknown" {
+	if r := byID["running"]; r == nil || r.Status != wire.ResultFailed || r.Err != "outcome unknown" {
 		t.Errorf("running = %+v", r)
 	}
-	if r := byID["waiting"]; r == nil || !r.OK || r.Status != wire.StatusDone {
+	if r := byID["waiting"]; r == nil || !r.OK || r.Status != wire.ResultDone {
 		t.Errorf("waiting = %+v", r)
 	}
 	if n := s.o.Seen.PendingLen() + len(s.o.Seen.Started()); n != 0 {

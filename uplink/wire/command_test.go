@@ -62,9 +62,9 @@ func TestCommandIDOfGarbage(t *testing.T) {
 func TestResultStatus(t *testing.T) {
 	ok := []*CommandResult{
 		{ID: "a", OK: true},
-		{ID: "a", OK: true, Status: StatusDone},
-		{ID: "a", OK: false, Err: "late", Status: StatusExpired},
-		{ID: "a", OK: false, Err: "bad", Status: StatusMalformed},
+		{ID: "a", OK: true, Status: ResultDone},
+		{ID: "a", OK: false, Err: "late", Status: ResultExpired},
+		{ID: "a", OK: false, Err: "bad", Status: ResultMalformed},
 	}
 	for _, r := range ok {
 		p, err := EncodeCommandResult(r)
@@ -77,8 +77,8 @@ func TestResultStatus(t *testing.T) {
 		}
 	}
 	bad := []*CommandResult{
-		{ID: "a", OK: true, Status: StatusFailed},
-		{ID: "a", OK: false, Err: "x", Status: StatusDone},
+		{ID: "a", OK: true, Status: ResultFailed},
+		{ID: "a", OK: false, Err: "x", Status: ResultDone},
 		{ID: "a", OK: false, Err: "x", Status: "lost"},
 	}
 	for _, r := range bad {
