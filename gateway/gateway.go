@@ -23,6 +23,7 @@ import (
 	"github.com/townlink/townlink/gateway/commands"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/gateway/fieldbroker"
+	"github.com/townlink/townlink/gateway/identity"
 	"github.com/townlink/townlink/gateway/pipeline"
 	"github.com/townlink/townlink/uplink"
 	"github.com/townlink/townlink/uplink/badgerq"
@@ -41,6 +42,7 @@ type Gateway struct {
 	cfg  *config.Config
 	log  *slog.Logger
 	boot string
+	key  *identity.Key
 
 	db      *badgerq.DB
 	queues  map[drivers.Class]*badgerq.Queue
@@ -87,11 +89,19 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		return nil, fmt.Errorf("%w: store in %s: %w", ErrStart, dir, err)
 	}
 	g.db = db
+	// The gateway's identity signs every evidence record; generated at
+	// first start, never sent anywhere (townlink id prints its public key).
+	key, err := identity.Load(identity.Dir(cfg.Gateway.DataDir))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w: identity: %w", ErrStart, err)
+	}
+	g.key = key
 	g.queues = make(map[drivers.Class]*badgerq.Queue)
 	queues := make(map[drivers.Class]uplink.Queue)
 	for _, c := range streams {
 		name := pipeline.StreamOf(c)
-		q, err := db.Stream(name, badgerq.StreamOptions{Seal: wire.NewSealer(name, nil).Seal, Gap: g.gapRecord, Quota: quotaOf(cfg, name)})
+		q, err := db.Stream(name, badgerq.StreamOptions{Seal: wire.NewSealer(name, key).Seal, Gap: g.gapRecord, Quota: quotaOf(cfg, name)})
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("%w: stream %s: %w", ErrStart, name, err)
