@@ -636,3 +636,12 @@ func (k *Kiosk) enqueue(no, svc string, atMs int64, now time.Time) {
 	}
 	k.tickets[no] = &ticket{service: svc, queued: now, queuedMs: atMs, waiting: true, seen: now}
 }
+
+// Stream is the class a message of event belongs to, known before it is
+// decoded (see recorder.Stream). Unknown events are events.
+func Stream(event string) drivers.Class {
+	if event == "device.status" {
+		return drivers.Telemetry
+	}
+	return drivers.Event
+}

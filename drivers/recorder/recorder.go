@@ -340,3 +340,19 @@ func readDatum(f *fields, required bool) (string, bool) {
 	f.Fail(ErrSchema, "datum", n, "is not one of "+strings.Join(datums, ", "))
 	return "", false
 }
+
+// Stream is the class a message of event belongs to, known before it is
+// decoded: the gateway keeps a message that fails to decode on the stream
+// it was meant for (evidence inside the evidence chain). Unknown events
+// are events.
+func Stream(event string) drivers.Class {
+	switch event {
+	case "evidence.file":
+		return drivers.Evidence
+	case "alarm.sos", "alarm.device":
+		return drivers.Alarm
+	case "device.status", "device.position":
+		return drivers.Telemetry
+	}
+	return drivers.Event
+}

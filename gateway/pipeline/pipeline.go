@@ -87,6 +87,38 @@ func (p *Pipeline) Emit(ctx context.Context, rs []drivers.Reading) error {
 	return nil
 }
 
+// EmitRecord queues one record built outside the drivers (a field
+// message kept raw as a "rejected" record) on the stream of class c and
+// returns nil once it is durably queued. The record's grid and tsrc are
+// filled in from the device and the clock when empty.
+func (p *Pipeline) EmitRecord(ctx context.Context, c drivers.Class, r *wire.Record) error {
+	q := p.Queues[c]
+	if q == nil {
+		return fmt.Errorf("%w %s", ErrNoQueue, c)
+	}
+	if r.Grid == "" {
+		r.Grid = p.Devices[r.Dev].Grid
+	}
+	if r.TSrc == "" {
+		r.TSrc = wire.TSrcUnsynced
+		if p.ClockSynced == nil || p.ClockSynced() {
+			r.TSrc = wire.TSrcGateway
+		}
+	}
+	b, err := wire.EncodeRecord(r)
+	if err != nil {
+		p.rejected.Add(1)
+		return fmt.Errorf("pipeline: device %s: %w", r.Dev, err)
+	}
+	if err := q.Append(ctx, b); err != nil {
+		p.rejected.Add(1)
+		p.countDrop(err, 1)
+		return fmt.Errorf("pipeline: queue %s: %w", c, err)
+	}
+	p.accepted.Add(1)
+	return nil
+}
+
 // countDrop counts n readings a queue would not keep, by reason: they
 // were never accepted (the caller got the error), but they are lost, and
 // the status says so.
@@ -139,13 +171,13 @@ func (p *Pipeline) encode(dst []byte, r *drivers.Reading, synced bool) ([]byte, 
 		TSrc: tsrc,
 		Grid: d.Grid,
 		Vals: make(map[string]wire.Value, len(r.Values)),
-		Q:    uint64(r.Quality),
+		Q:    quality(r.Quality),
 	}
 	for name, v := range r.Values {
 		if f, ok := v.AsFloat(); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
 			// A float register holding NaN/Inf has no wire form: leave the
 			// point out and flag the record, rather than lose the rest.
-			rec.Q |= QualityInvalidPoint
+			rec.Q |= wire.QInvalidPoint
 			continue
 		}
 		wv, err := Value(v)
@@ -161,9 +193,18 @@ func (p *Pipeline) encode(dst []byte, r *drivers.Reading, synced bool) ([]byte, 
 	return out, nil
 }
 
-// QualityInvalidPoint flags a record from which a point was left out
-// because its value (NaN, ±Inf) has no wire form.
-const QualityInvalidPoint = 1 << 0
+// quality maps the drivers' quality flags to the contract's q bits (each
+// side owns its own constants; this is the one mapping between them).
+func quality(q uint32) uint64 {
+	var out uint64
+	if q&drivers.QualityInvalidFields != 0 {
+		out |= wire.QInvalidFields
+	}
+	if q&drivers.QualityClockSkew != 0 {
+		out |= wire.QClockSkew
+	}
+	return out
+}
 
 // ErrValue reports a value that has no wire form.
 var ErrValue = errors.New("pipeline: value has no wire form")

@@ -92,7 +92,7 @@ func TestUnsyncedClockAndBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ := wire.DecodeRecord(qs[drivers.Telemetry].got[0])
-	if r.TSrc != "unsynced" || r.Q&pipeline.QualityInvalidPoint == 0 || len(r.Vals) != 1 {
+	if r.TSrc != "unsynced" || r.Q&wire.QInvalidPoint == 0 || len(r.Vals) != 1 {
 		t.Errorf("NaN point: record %+v", r)
 	}
 	if err := p.Emit(context.Background(), []drivers.Reading{{Device: "ghost"}}); !errors.Is(err, pipeline.ErrUnknownDevice) {
