@@ -42,6 +42,9 @@ func newPlatform(t *testing.T, brokerURL string) *platform {
 	return p
 }
 
+// handle decodes a message the way a platform must: by topic identity (a
+// payload whose gw/stream differ from its topic is refused), statuses
+// into the audit too.
 func (p *platform) handle(topic string, payload []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -52,23 +55,42 @@ func (p *platform) handle(topic string, payload []byte) {
 	}
 	switch stream {
 	case wire.StreamStatus:
-		st, err := wire.DecodeStatus(payload)
+		st, err := wire.DecodeStatusTopic(topic, payload)
 		if err != nil {
 			p.bad = append(p.bad, err.Error())
 			return
 		}
 		p.status = st
+		p.audit.AddStatus(st)
 		return
 	case wire.StreamCmd, wire.StreamCmdResult, wire.StreamAck:
 		return
 	}
-	b, err := wire.Decode(payload)
+	b, err := wire.DecodeTopic(topic, payload)
 	if err != nil {
 		p.bad = append(p.bad, err.Error())
 		return
 	}
 	p.audit.Add(b)
 	p.recs[b.Stream] = append(p.recs[b.Stream], b.Recs...)
+}
+
+// trust registers a gateway's public key: evidence signatures are checked.
+func (p *platform) trust(gw string, v wire.Verifier) {
+	p.audit.TrustKey(gw, v)
+}
+
+// records returns a copy of a stream's records from one device.
+func (p *platform) records(stream, dev string) []wire.Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []wire.Record
+	for _, r := range p.recs[stream] {
+		if r.Dev == dev {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (p *platform) waitFor(what string, d time.Duration, cond func() bool) {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -12,18 +13,14 @@ import (
 	"github.com/townlink/townlink/drivers/recorder"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/gateway/fieldbroker"
+	"github.com/townlink/townlink/gateway/fieldin"
 )
 
-// decoder is what the field broker's devices have in common.
-type decoder interface {
-	Decode(event string, payload []byte) ([]drivers.Reading, error)
-}
-
 // buildField sets up the recorders and kiosks that publish to the
-// embedded field broker. It reads their password files; the broker itself
-// opens its sockets in Run.
+// embedded field broker and the ingest that keeps their messages. It reads
+// their password files; the broker itself opens its sockets in Run.
 func (g *Gateway) buildField() error {
-	g.field = map[string]decoder{}
+	g.field = map[string]fieldin.Device{}
 	for _, d := range g.cfg.Devices {
 		switch d.Driver {
 		case config.DriverRecorder:
@@ -31,13 +28,14 @@ func (g *Gateway) buildField() error {
 			if err != nil {
 				return fmt.Errorf("%w: device %s: %w", ErrStart, d.ID, err)
 			}
-			g.field[d.ID] = r
+			g.field[d.ID] = fieldin.Device{Decoder: r, Stream: recorder.Stream}
 		case config.DriverKiosk:
 			k, err := kiosk.New(kiosk.Config{Device: d.ID, WaitAlarm: d.WaitAlarm})
 			if err != nil {
 				return fmt.Errorf("%w: device %s: %w", ErrStart, d.ID, err)
 			}
-			g.field[d.ID] = k
+			g.field[d.ID] = fieldin.Device{Decoder: k, Stream: kiosk.Stream,
+				Private: func(err error) bool { return errors.Is(err, kiosk.ErrPersonalData) }}
 			g.sources = append(g.sources, source{id: d.ID, src: k, field: true})
 		default:
 			continue
@@ -48,32 +46,25 @@ func (g *Gateway) buildField() error {
 		}
 		g.fieldDevs = append(g.fieldDevs, fieldbroker.Device{ID: d.ID, Username: d.Username, Password: []byte(strings.TrimRight(string(pw), "\r\n"))})
 	}
+	in, err := fieldin.New(fieldin.Options{Devices: g.field, Sink: g.pipe, Logger: g.log.With("part", "field-ingest")})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	g.ingest = in
 	return nil
 }
 
-// handleField turns one field message into readings and returns nil once
-// they are durably queued: only then does the device get its PUBACK.
+// handleField keeps one field message (decoded, or raw as a rejected
+// record) and returns nil once it is durably queued: only then does the
+// device get its PUBACK. The broker's own "offline" event is an event.
 func (g *Gateway) handleField(ctx context.Context, id, event string, payload []byte) error {
-	dec, ok := g.field[id]
-	if !ok {
-		return fmt.Errorf("%w: %s", fieldbroker.ErrRejected, id)
-	}
-	var rs []drivers.Reading
 	if event == fieldbroker.EventOffline {
-		rs = []drivers.Reading{{Device: id, Class: drivers.Event, Values: map[string]drivers.Value{"event": drivers.Text("offline")}}}
-	} else {
-		var err error
-		rs, err = dec.Decode(event, payload)
-		if err != nil {
-			g.status.countDrop("field_rejected", 1)
-			g.log.Warn("field message rejected", "device", id, "event", event, "err", err)
-			return fmt.Errorf("%w: %w", fieldbroker.ErrRejected, err)
+		if _, ok := g.field[id]; !ok {
+			return fmt.Errorf("%w: %s", fieldin.ErrUnknownDevice, id)
 		}
+		return g.pipe.Emit(ctx, []drivers.Reading{{Device: id, Class: drivers.Event, Values: map[string]drivers.Value{"event": drivers.Text("offline")}}})
 	}
-	if len(rs) == 0 {
-		return nil
-	}
-	return g.pipe.Emit(ctx, rs)
+	return g.ingest.Handle(ctx, id, event, payload)
 }
 
 // startField starts the field broker when the config has one.

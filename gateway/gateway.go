@@ -23,6 +23,7 @@ import (
 	"github.com/townlink/townlink/gateway/commands"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/gateway/fieldbroker"
+	"github.com/townlink/townlink/gateway/fieldin"
 	"github.com/townlink/townlink/gateway/identity"
 	"github.com/townlink/townlink/gateway/pipeline"
 	"github.com/townlink/townlink/uplink"
@@ -52,7 +53,8 @@ type Gateway struct {
 	sources []source
 	status  *statusReporter
 
-	field       map[string]decoder // recorders and kiosks by device id
+	field       map[string]fieldin.Device // recorders and kiosks by device id
+	ingest      *fieldin.Ingest
 	fieldDevs   []fieldbroker.Device
 	fieldBroker atomic.Pointer[fieldbroker.Broker] // set by Run once listening
 	fwds        map[string]*uplink.Forwarder       // by stream
