@@ -15,12 +15,14 @@ import (
 	"github.com/townlink/townlink/gateway/fieldbroker"
 )
 
-// v5conn is a hand-written MQTT 5 client (paho.mqtt.golang speaks only
-// 3.1.1), written from the OASIS MQTT 5.0 text, not from mochi's codec.
+// v5conn is a hand-written MQTT 5 (or 3.1.1, ver 4) client
+// (paho.mqtt.golang speaks only 3.1.1), written from the OASIS MQTT 5.0 and
+// 3.1.1 texts, not from mochi's codec.
 type v5conn struct {
-	t  *testing.T
-	c  net.Conn
-	rd *bufio.Reader
+	t   *testing.T
+	c   net.Conn
+	rd  *bufio.Reader
+	ver byte
 }
 
 func varint(n int) []byte {
@@ -76,27 +78,50 @@ func (v *v5conn) read() (byte, []byte, error) {
 
 func dialV5(t *testing.T, addr, user, pass, clientID string) *v5conn {
 	t.Helper()
+	return dialRaw(t, addr, 5, user, pass, clientID)
+}
+
+// dialRaw logs in with MQTT 5 (ver 5) or 3.1.1 (ver 4), clean session,
+// keepalive 30 s.
+func dialRaw(t *testing.T, addr string, ver byte, user, pass, clientID string) *v5conn {
+	t.Helper()
+	v, ack, err := tryRaw(t, addr, ver, user, pass, clientID)
+	if err != nil || len(ack) < 2 || ack[1] != 0 {
+		t.Fatalf("CONNACK: body %x err %v", ack, err)
+	}
+	return v
+}
+
+// tryRaw sends a CONNECT and returns the CONNACK body.
+func tryRaw(t *testing.T, addr string, ver byte, user, pass, clientID string) (*v5conn, []byte, error) {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	v := &v5conn{t: t, c: c, rd: bufio.NewReader(c)}
-	body := append(str("MQTT"), 5, 0x80|0x40|0x02, 0, 30, 0) // v5, user+pass+clean start, keepalive 30 s, no properties
+	v := &v5conn{t: t, c: c, rd: bufio.NewReader(c), ver: ver}
+	body := append(str("MQTT"), ver, 0x80|0x40|0x02, 0, 30) // user+pass+clean start, keepalive 30 s
+	if ver == 5 {
+		body = append(body, 0) // no properties
+	}
 	body = append(append(append(body, str(clientID)...), str(user)...), str(pass)...)
 	v.send(0x10, body)
 	h, ack, err := v.read()
-	if err != nil || h != 0x20 || len(ack) < 2 || ack[1] != 0 {
-		t.Fatalf("CONNACK: header %#x body %x err %v", h, ack, err)
+	if err == nil && h != 0x20 {
+		err = fmt.Errorf("got packet %#x, want CONNACK", h)
 	}
-	return v
+	return v, ack, err
 }
 
 // publish1 sends a QoS 1 PUBLISH and returns the PUBACK reason code, or the
 // DISCONNECT reason code with isDisconnect set.
 func (v *v5conn) publish1(id uint16, topic, payload string) (reason byte, isDisconnect bool, err error) {
-	body := append(append(str(topic), byte(id>>8), byte(id), 0), payload...)
-	v.send(0x32, body)
+	body := append(str(topic), byte(id>>8), byte(id))
+	if v.ver == 5 {
+		body = append(body, 0) // no properties
+	}
+	v.send(0x32, append(body, payload...))
 	h, ack, err := v.read()
 	if err != nil {
 		return 0, false, err
