@@ -155,7 +155,7 @@ type Broker struct {
 	ctx   context.Context // lifetime of the broker; cancelled by Close
 	stop  context.CancelFunc
 	max   int
-	keep  uint16 // keepalive ceiling, seconds
+	keep  uint16            // keepalive ceiling, seconds
 	dummy [sha256.Size]byte // compared against for unknown users
 
 	logins *strikes // failed logins per source address and username

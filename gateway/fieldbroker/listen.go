@@ -63,8 +63,8 @@ type conn struct {
 	net.Conn          // *tls.Conn or the TCP connection
 	raw      net.Conn // the TCP connection
 	l        *listener
-	addr     string // source address (gate key)
-	pre      []byte // unread part of the CONNECT packet
+	addr     string      // source address (gate key)
+	pre      []byte      // unread part of the CONNECT packet
 	attached atomic.Bool // mochi has a session for it: its Close disconnects it
 
 	pending   atomic.Bool // holds a gate slot
