@@ -67,8 +67,9 @@ const overflowKey = "\x00overflow"
 type strikes struct {
 	bo Backoff
 
-	mu sync.Mutex
-	m  map[string]*strike
+	mu        sync.Mutex
+	m         map[string]*strike
+	lastPrune time.Time
 }
 
 type strike struct {
@@ -107,8 +108,8 @@ func (s *strikes) fail(now time.Time, keys ...string) {
 	for _, k := range keys {
 		e := s.m[k]
 		if e == nil {
-			if len(s.m) >= maxStrikeKeys {
-				s.pruneLocked(now)
+			if len(s.m) >= maxStrikeKeys && now.Sub(s.lastPrune) >= time.Second {
+				s.pruneLocked(now) // at most once a second: O(table)
 			}
 			if len(s.m) >= maxStrikeKeys {
 				k = overflowKey
@@ -128,6 +129,7 @@ func (s *strikes) fail(now time.Time, keys ...string) {
 }
 
 func (s *strikes) pruneLocked(now time.Time) {
+	s.lastPrune = now
 	for k, e := range s.m {
 		if now.Sub(e.last) >= s.forget() {
 			delete(s.m, k)

@@ -104,9 +104,11 @@ func (b *Broker) note(level slog.Level, d *device, msg string, args ...any) {
 // mochiLog is mochi's logger. mochi logs whole packets — a CONNECT with
 // its password, a PUBLISH with its payload — under the keys "pk" and
 // "packet" (server.go receivePacket at WARN, hooks.go and clients.go at
-// DEBUG); they are replaced by the packet type. Warnings a client can
-// trigger before logging in (keepalive below mochi's minimum, clients.go
-// ParseConnect) are debug. Everything goes through the quiet log.
+// DEBUG); they are replaced by the packet type. Two messages are debug:
+// the keepalive warning a client can trigger before logging in (clients.go
+// ParseConnect) and the ERROR mochi logs for every MQTT 5 publish the hook
+// refuses with a reason code (hooks.go OnPublish), which the broker logs
+// itself. Everything goes through the quiet log.
 type mochiLog struct {
 	q     *quietLog
 	attrs []slog.Attr
@@ -117,7 +119,7 @@ func (m *mochiLog) Enabled(ctx context.Context, l slog.Level) bool { return m.q.
 
 func (m *mochiLog) Handle(_ context.Context, r slog.Record) error {
 	level := r.Level
-	if r.Message == mqtt.ErrMinimumKeepalive.Error() {
+	if r.Message == mqtt.ErrMinimumKeepalive.Error() || r.Message == "publish packet error" {
 		level = slog.LevelDebug
 	}
 	out := slog.NewRecord(r.Time, level, r.Message, 0)

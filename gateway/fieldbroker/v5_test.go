@@ -92,8 +92,15 @@ func dialRaw(t *testing.T, addr string, ver byte, user, pass, clientID string) *
 	return v
 }
 
-// tryRaw sends a CONNECT and returns the CONNACK body.
+// tryRaw sends a CONNECT (keepalive 30 s) and returns the CONNACK body.
 func tryRaw(t *testing.T, addr string, ver byte, user, pass, clientID string) (*v5conn, []byte, error) {
+	t.Helper()
+	return connectRaw(t, addr, ver, 30, user, pass, clientID)
+}
+
+// connectRaw sends a CONNECT with keepalive ka seconds and returns the
+// CONNACK body.
+func connectRaw(t *testing.T, addr string, ver byte, ka uint16, user, pass, clientID string) (*v5conn, []byte, error) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -101,7 +108,7 @@ func tryRaw(t *testing.T, addr string, ver byte, user, pass, clientID string) (*
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	v := &v5conn{t: t, c: c, rd: bufio.NewReader(c), ver: ver}
-	body := append(str("MQTT"), ver, 0x80|0x40|0x02, 0, 30) // user+pass+clean start, keepalive 30 s
+	body := append(str("MQTT"), ver, 0x80|0x40|0x02, byte(ka>>8), byte(ka)) // user+pass+clean start
 	if ver == 5 {
 		body = append(body, 0) // no properties
 	}
