@@ -88,7 +88,7 @@ func TestConnectFloodMemory(t *testing.T) {
 			_ = c.Close()
 		}
 	})
-	huge := []byte{0x10, 0xff, 0xff, 0xff, 0x7f}                           // 256 MiB announced
+	huge := []byte{0x10, 0xff, 0xff, 0xff, 0x7f}                                // 256 MiB announced
 	limit := append([]byte{0x10}, varint(fieldbroker.DefaultMaxConnectSize)...) // at the limit, then silence
 	for i := range 2 * n {
 		c := dialFrom(t, "127.0.0.2", b.Addr())
