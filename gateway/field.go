@@ -84,7 +84,8 @@ func (g *Gateway) startField() error {
 	// The broker re-reads cert and key when they change (renewal without a restart).
 	b, err := fieldbroker.Start(fieldbroker.Options{
 		Listen: fb.Listen, TLSListen: fb.TLSListen, TLSCertFile: fb.Cert, TLSKeyFile: fb.Key, Devices: g.fieldDevs,
-		MaxPayload: int(fb.MaxPayload), Handle: g.handleField, Logger: g.log.With("part", "field-broker"),
+		MaxPayload: int(fb.MaxPayload), Keepalive: fb.KeepaliveMax, MaxPendingPerAddr: fb.MaxPendingPerAddr,
+		Handle: g.handleField, Logger: g.log.With("part", "field-broker"),
 	})
 	if err != nil {
 		return fmt.Errorf("%w: field broker: %w", ErrStart, err)

@@ -159,10 +159,12 @@ func TestMQTT5ReasonCodes(t *testing.T) {
 			return fmt.Errorf("schema: %w", fieldbroker.ErrRejected)
 		case "fail":
 			return errors.New("store: disk full")
+		case "full":
+			return fmt.Errorf("over its rate: %w", fieldbroker.ErrRefused)
 		}
 		return nil
 	}
-	b := startBroker(t, fieldbroker.Options{Handle: rec.handle, MaxPayload: 1024})
+	b := startBroker(t, fieldbroker.Options{Handle: rec.handle, MaxPayload: 1024, Backoff: fastBackoff})
 	v := dialV5(t, b.Addr(), "u-cam-01", "pw-cam-01", "cam-01-v5")
 	for _, tc := range []struct {
 		topic, payload string
@@ -171,7 +173,9 @@ func TestMQTT5ReasonCodes(t *testing.T) {
 		{"field/cam-01/alarm.sos", "good", 0x00},
 		{"field/cam-02/alarm.sos", "good", 0x87},                    // not authorized
 		{"field/cam-01/alarm.sos", "bad", 0x99},                     // payload format invalid
-		{"field/cam-01/alarm.sos", strings.Repeat("x", 1500), 0x97}, // quota exceeded
+		{"field/cam-01/alarm.sos", strings.Repeat("x", 1500), 0x97}, // quota exceeded (too large)
+		{"field/cam-01/alarm.sos", "full", 0x97},                    // ErrRefused: quota exceeded
+		{"field/cam-01/alarm.sos", "good", 0x00},
 	} {
 		r, disc, err := v.publish1(7, tc.topic, tc.payload)
 		if err != nil || disc || r != tc.want {
@@ -187,7 +191,7 @@ func TestMQTT5ReasonCodes(t *testing.T) {
 		t.Fatalf("after DISCONNECT: packet %#x %x", h, body)
 	}
 	s := b.Stats()
-	if s.Accepted != 1 || s.ACLDenied != 1 || s.Malformed != 1 || s.TooLarge != 1 || s.HandlerErrors != 1 {
+	if s.Accepted != 2 || s.ACLDenied != 1 || s.Malformed != 1 || s.TooLarge != 1 || s.HandlerErrors != 1 || s.Refused != 5 || s.Throttled != 3 {
 		t.Fatalf("stats %+v", s.Counters)
 	}
 }
