@@ -149,7 +149,12 @@ func (l *listener) serveConn(tc *conn, establish listeners.EstablishFn) {
 	pre, err := readConnect(tc.Conn, l.maxConnect)
 	if err != nil {
 		_ = tc.Close()
-		l.dropped(tc.addr, err)
+		l.mu.Lock()
+		closing := l.closed
+		l.mu.Unlock()
+		if !closing { // not dropped by shutdown
+			l.dropped(tc.addr, err)
+		}
 		return
 	}
 	tc.pre = pre
