@@ -73,8 +73,8 @@ func rss(t *testing.T) uint64 {
 	return 0
 }
 
-// 1,000 sockets announcing the largest CONNECT and 1,000 announcing one
-// just under the limit that never finish it: the heap stays small (mochi
+// 1,000 sockets announcing the largest CONNECT mochi would read and 1,000
+// announcing one at the pre-login limit, that never finish it: the heap stays small (mochi
 // would have allocated each announced size before checking the password)
 // and a real device connects and publishes during the flood.
 func TestConnectFloodMemory(t *testing.T) {
@@ -88,8 +88,11 @@ func TestConnectFloodMemory(t *testing.T) {
 			_ = c.Close()
 		}
 	})
-	huge := []byte{0x10, 0xff, 0xff, 0xff, 0x7f}                                // 256 MiB announced
-	limit := append([]byte{0x10}, varint(fieldbroker.DefaultMaxConnectSize)...) // at the limit, then silence
+	// The largest packet mochi itself would read and allocate (its
+	// MaximumPacketSize is MaxPayload plus topic room), then silence.
+	huge := append([]byte{0x10}, varint(fieldbroker.DefaultMaxPayload+64<<10)...)
+	// At the CONNECT limit, then silence.
+	limit := append([]byte{0x10}, varint(fieldbroker.DefaultMaxConnectSize)...)
 	for i := range 2 * n {
 		c := dialFrom(t, "127.0.0.2", b.Addr())
 		conns = append(conns, c)
@@ -108,8 +111,8 @@ func TestConnectFloodMemory(t *testing.T) {
 	publish(t, c, "field/cam-01/alarm.sos", `{"active":true}`)
 	heap1, rss1 := heapInUse(), rss(t)
 	dh, dr := int64(heap1)-int64(heap0), int64(rss1)-int64(rss0)
-	t.Logf("%d sockets (%d announcing 256 MiB, %d stalled at %d bytes): heap +%.1f MiB, RSS +%.1f MiB; stats %+v",
-		2*n, n, n, fieldbroker.DefaultMaxConnectSize, float64(dh)/(1<<20), float64(dr)/(1<<20), b.Stats().Counters)
+	t.Logf("%d sockets (%d announcing %d bytes, %d stalled at %d bytes): heap +%.1f MiB, RSS +%.1f MiB; stats %+v",
+		2*n, n, fieldbroker.DefaultMaxPayload+64<<10, n, fieldbroker.DefaultMaxConnectSize, float64(dh)/(1<<20), float64(dr)/(1<<20), b.Stats().Counters)
 	rssBound := int64(100 << 20)
 	if raceEnabled {
 		rssBound *= 4 // shadow memory
