@@ -398,3 +398,19 @@ func TestTopicAliasRefused(t *testing.T) {
 		t.Fatalf("handled %+v", calls)
 	}
 }
+
+// A plain listener that is not loopback is a WARN at Start.
+func TestPlainListenerOffLoopbackWarns(t *testing.T) {
+	for _, c := range []struct {
+		addr string
+		warn bool
+	}{{"127.0.0.1:0", false}, {"0.0.0.0:0", true}} {
+		var buf syncBuffer
+		log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		b := startBroker(t, fieldbroker.Options{Listen: c.addr, Handle: newRecorder().handle, Logger: log})
+		_ = b.Close()
+		if got := strings.Contains(buf.String(), "plain MQTT listener reachable from the network"); got != c.warn {
+			t.Errorf("listen %s: warned %v, want %v; log: %s", c.addr, got, c.warn, buf.String())
+		}
+	}
+}
