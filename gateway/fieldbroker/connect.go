@@ -8,10 +8,10 @@ import (
 
 // Reasons a connection is closed before mochi sees it (Stats.PreAuthDropped).
 var (
-	errTooManyPending  = errors.New("too many connections waiting to log in (from this address or in total)")
-	errNotConnect      = errors.New("first packet is not a CONNECT")
-	errConnectTooLarge = errors.New("CONNECT larger than the limit before login")
-	errBadLength       = errors.New("malformed remaining length")
+	errTooManyPending  = errors.New("fieldbroker: too many connections waiting to log in (from this address or in total)")
+	errNotConnect      = errors.New("fieldbroker: first packet is not a CONNECT")
+	errConnectTooLarge = errors.New("fieldbroker: CONNECT larger than the limit before login")
+	errBadLength       = errors.New("fieldbroker: malformed remaining length")
 )
 
 // connectType is the first byte of every valid CONNECT (type 1, flags 0;
@@ -25,7 +25,7 @@ const connectType = 0x10
 func readConnect(r io.Reader, max int) ([]byte, error) {
 	var hdr [5]byte
 	if _, err := io.ReadFull(r, hdr[:1]); err != nil {
-		return nil, fmt.Errorf("read fixed header: %w", err)
+		return nil, fmt.Errorf("fieldbroker: read fixed header: %w", err)
 	}
 	if hdr[0] != connectType {
 		return nil, fmt.Errorf("%w: first byte 0x%02x, want 0x%02x", errNotConnect, hdr[0], connectType)
@@ -36,7 +36,7 @@ func readConnect(r io.Reader, max int) ([]byte, error) {
 			return nil, fmt.Errorf("%w: more than 4 length bytes", errBadLength)
 		}
 		if _, err := io.ReadFull(r, hdr[i:i+1]); err != nil {
-			return nil, fmt.Errorf("read remaining length: %w", err)
+			return nil, fmt.Errorf("fieldbroker: read remaining length: %w", err)
 		}
 		n += int(hdr[i]&0x7f) * mult
 		mult *= 128
@@ -50,7 +50,7 @@ func readConnect(r io.Reader, max int) ([]byte, error) {
 	buf := make([]byte, end+n)
 	copy(buf, hdr[:end])
 	if _, err := io.ReadFull(r, buf[end:]); err != nil {
-		return nil, fmt.Errorf("read CONNECT body of %d bytes: %w", n, err)
+		return nil, fmt.Errorf("fieldbroker: read CONNECT body of %d bytes: %w", n, err)
 	}
 	return buf, nil
 }

@@ -120,8 +120,8 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		}
 		addr := addrOf(c.RemoteAddr())
 		if !l.gate.enter(addr) {
+			l.dropped(addr, errTooManyPending) // counted before the peer sees the close
 			_ = c.Close()
-			l.dropped(addr, errTooManyPending)
 			continue
 		}
 		_ = c.SetDeadline(time.Now().Add(connectTimeout))
@@ -148,13 +148,13 @@ func (l *listener) serveConn(tc *conn, establish listeners.EstablishFn) {
 	defer l.cwg.Done()
 	pre, err := readConnect(tc.Conn, l.maxConnect)
 	if err != nil {
-		_ = tc.Close()
 		l.mu.Lock()
 		closing := l.closed
 		l.mu.Unlock()
 		if !closing { // not dropped by shutdown
 			l.dropped(tc.addr, err)
 		}
+		_ = tc.Close()
 		return
 	}
 	tc.pre = pre
