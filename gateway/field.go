@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -73,17 +72,11 @@ func (g *Gateway) startField() error {
 	if !fb.Enabled() {
 		return nil
 	}
-	var tc *tls.Config
-	if fb.TLSListen != "" {
-		cert, err := tls.LoadX509KeyPair(fb.Cert, fb.Key)
-		if err != nil {
-			return fmt.Errorf("%w: field_broker cert/key: %w", ErrStart, err)
-		}
-		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
+	// The broker re-reads cert and key when they change (renewal without a restart).
 	b, err := fieldbroker.Start(fieldbroker.Options{
-		Listen: fb.Listen, TLSListen: fb.TLSListen, TLS: tc, Devices: g.fieldDevs,
-		MaxPayload: int(fb.MaxPayload), Handle: g.handleField, Logger: g.log.With("part", "field-broker"),
+		Listen: fb.Listen, TLSListen: fb.TLSListen, TLSCertFile: fb.Cert, TLSKeyFile: fb.Key, Devices: g.fieldDevs,
+		MaxPayload: int(fb.MaxPayload), Keepalive: fb.KeepaliveMax, MaxPendingPerAddr: fb.MaxPendingPerAddr,
+		Handle: g.handleField, Logger: g.log.With("part", "field-broker"),
 	})
 	if err != nil {
 		return fmt.Errorf("%w: field broker: %w", ErrStart, err)

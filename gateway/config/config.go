@@ -128,6 +128,13 @@ type FieldBroker struct {
 	Cert       string // path
 	Key        string // path; secret, blanked by Redacted
 	MaxPayload ByteSize
+	// KeepaliveMax is the longest keepalive a device gets (0 = the broker's
+	// default, 2m); MQTT 3.1.1 devices must ping within it.
+	KeepaliveMax time.Duration
+	// MaxPendingPerAddr bounds connections from one address that have not
+	// logged in yet (0 = the broker's default, 16); raise it for many
+	// devices behind one NAT router.
+	MaxPendingPerAddr int
 }
 
 // Enabled reports whether the broker listens at all.

@@ -341,7 +341,7 @@ func (d *decoder) decodeStore(fl field, s *Store) {
 }
 
 func (d *decoder) decodeFieldBroker(fl field, b *FieldBroker) fields {
-	f, ok := d.mapping(fl.val, fl.path, []string{"listen", "tls_listen", "cert", "key", "max_payload"}, nil)
+	f, ok := d.mapping(fl.val, fl.path, []string{"listen", "tls_listen", "cert", "key", "max_payload", "keepalive_max", "max_pending_per_addr"}, nil)
 	if !ok {
 		return f
 	}
@@ -359,6 +359,12 @@ func (d *decoder) decodeFieldBroker(fl field, b *FieldBroker) fields {
 	}
 	if x, ok := f.get("max_payload"); ok {
 		b.MaxPayload, _ = d.size(x, KiB, 256*MiB)
+	}
+	if x, ok := f.get("keepalive_max"); ok {
+		b.KeepaliveMax, _ = d.duration(x, time.Second, 65535*time.Second)
+	}
+	if x, ok := f.get("max_pending_per_addr"); ok {
+		b.MaxPendingPerAddr, _ = d.integer(x, 1, 100000, "1..100000 connections per address")
 	}
 	return f
 }

@@ -47,7 +47,8 @@ func (c *Config) YAML() ([]byte, error) {
 	}
 	fb := c.FieldBroker
 	add(root, "field_broker", mapOf("listen", optQuoted(fb.Listen), "tls_listen", optQuoted(fb.TLSListen),
-		"cert", optStr(fb.Cert), "key", optStr(fb.Key), "max_payload", size(fb.MaxPayload)))
+		"cert", optStr(fb.Cert), "key", optStr(fb.Key), "max_payload", size(fb.MaxPayload),
+		"keepalive_max", optDur(fb.KeepaliveMax), "max_pending_per_addr", optNum(fb.MaxPendingPerAddr)))
 	if len(c.Devices) > 0 {
 		devs := &yaml.Node{Kind: yaml.SequenceNode}
 		for i := range c.Devices {
@@ -174,6 +175,20 @@ func num(i int) *yaml.Node {
 }
 
 func dur(d time.Duration) *yaml.Node { return str(d.String()) }
+
+func optDur(d time.Duration) *yaml.Node {
+	if d == 0 {
+		return nil
+	}
+	return dur(d)
+}
+
+func optNum(i int) *yaml.Node {
+	if i == 0 {
+		return nil
+	}
+	return num(i)
+}
 
 func strSeq(ss []string) *yaml.Node {
 	n := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}

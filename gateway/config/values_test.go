@@ -48,7 +48,7 @@ func TestFullSample(t *testing.T) {
 	if m := c.Lines[1].Mode(); m != (hardware.Mode{Baud: 2400, DataBits: 8, Parity: hardware.ParityEven, StopBits: 1}) {
 		t.Errorf("RS485-2 mode = %v, want 2400 8E1 from its meters", m)
 	}
-	if c.FieldBroker.MaxPayload != 256*KiB || !c.FieldBroker.Enabled() {
+	if c.FieldBroker.MaxPayload != 256*KiB || !c.FieldBroker.Enabled() || c.FieldBroker.KeepaliveMax != 5*time.Minute || c.FieldBroker.MaxPendingPerAddr != 32 {
 		t.Errorf("field broker = %+v", c.FieldBroker)
 	}
 	byID := map[string]*Device{}

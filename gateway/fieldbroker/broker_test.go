@@ -99,37 +99,73 @@ func TestAuth(t *testing.T) {
 	}
 }
 
-func TestClientIDOfAnotherDeviceRefused(t *testing.T) {
+// The session is the device's: whatever client id a device sends, it gets
+// its own session, so it can neither take nor block another's, and a second
+// connection of the same device takes the first one over.
+func TestClientIDBoundToDevice(t *testing.T) {
 	b := startBroker(t, fieldbroker.Options{Handle: newRecorder().handle})
-	a := paho.NewClient(clientOpts(b.Addr(), "u-cam-01", "pw-cam-01", "shared-id", false))
-	waitToken(t, "connect cam-01", a.Connect())
-	waitToken(t, "subscribe", a.Subscribe("field/cam-01/cmd", 1, nil))
-	// cam-02 must not take over cam-01's session (and its downlink subscription).
-	if err := connectErr(t, clientOpts(b.Addr(), "u-cam-02", "pw-cam-02", "shared-id", false)); err == nil {
-		t.Fatal("cam-02 took over cam-01's client id")
+	got := make(chan paho.Message, 10)
+	a := connect(t, clientOpts(b.Addr(), "u-cam-01", "pw-cam-01", "shared-id", false))
+	waitToken(t, "subscribe", a.Subscribe("field/cam-01/cmd", 1, func(_ paho.Client, m paho.Message) { got <- m }))
+	// cam-02 with cam-01's client id, or with the id "cam-01", or mochi's
+	// inline client's id: it logs in as itself and cam-01 stays connected.
+	for _, id := range []string{"shared-id", "cam-01", "inline"} {
+		o := clientOpts(b.Addr(), "u-cam-02", "pw-cam-02", id, false)
+		c := connect(t, o)
+		if !c.IsConnectionOpen() || !a.IsConnectionOpen() || !b.Online()["cam-01"] {
+			t.Fatalf("client id %q: cam-01 lost its connection to cam-02", id)
+		}
 	}
-	if !a.IsConnectionOpen() || !b.Online()["cam-01"] {
-		t.Fatal("cam-01 lost its connection to an impostor")
+	if err := b.Command("cam-01", []byte("hello")); err != nil {
+		t.Fatal(err)
 	}
-	// Still refused while the persistent session is offline.
+	select {
+	case m := <-got:
+		if string(m.Payload()) != "hello" {
+			t.Fatalf("got %s", m.Payload())
+		}
+	case <-time.After(wait):
+		t.Fatal("cam-01's downlink went elsewhere")
+	}
+	// While cam-01's persistent session is offline, cam-02 cannot get it.
 	a.Disconnect(50)
 	waitStats(t, b, "cam-01 offline", func(s fieldbroker.Stats) bool { return !s.Devices["cam-01"].Online })
-	if err := connectErr(t, clientOpts(b.Addr(), "u-cam-02", "pw-cam-02", "shared-id", true)); err == nil {
-		t.Fatal("cam-02 took over cam-01's stored session")
+	connect(t, clientOpts(b.Addr(), "u-cam-02", "pw-cam-02", "shared-id", true))
+	if err := b.Command("cam-01", []byte("queued")); err != nil {
+		t.Fatal(err)
 	}
-	// The mochi inline client's id is not available either.
-	if err := connectErr(t, clientOpts(b.Addr(), "u-cam-02", "pw-cam-02", "inline", true)); err == nil {
-		t.Fatal("a device took the inline client's id")
+	got2 := make(chan paho.Message, 10)
+	o := clientOpts(b.Addr(), "u-cam-01", "pw-cam-01", "another-id", false).
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { got2 <- m })
+	a2 := connect(t, o)
+	select {
+	case m := <-got2:
+		if string(m.Payload()) != "queued" {
+			t.Fatalf("got %s", m.Payload())
+		}
+	case <-time.After(wait):
+		t.Fatal("cam-01's stored session lost its queued command")
 	}
-	if s := b.Stats(); s.Devices["cam-02"].AuthFailures != 3 || s.Devices["cam-02"].Connects != 0 {
-		t.Fatalf("stats %+v", s.Devices["cam-02"])
+	// One session per device: a second connection takes the first over.
+	a3 := connect(t, clientOpts(b.Addr(), "u-cam-01", "pw-cam-01", "third-id", true))
+	deadline := time.Now().Add(wait)
+	for a2.IsConnectionOpen() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if a2.IsConnectionOpen() || !a3.IsConnectionOpen() {
+		t.Fatal("two sessions of one device")
+	}
+	if s := b.Stats(); s.Devices["cam-02"].AuthFailures != 0 || s.Devices["cam-02"].Connects != 4 || s.Devices["cam-01"].Connects != 3 {
+		t.Fatalf("stats %+v", s.Devices)
 	}
 }
 
+// A publish outside the device's prefix is never acknowledged: 3.1.1 gets
+// its connection closed without a PUBACK (MQTT 5 a PUBACK 0x87, see
+// TestMQTT5ReasonCodes).
 func TestPublishACL(t *testing.T) {
 	rec := newRecorder()
-	b := startBroker(t, fieldbroker.Options{Handle: rec.handle})
-	c := connect(t, clientOpts(b.Addr(), "u-cam-01", "pw-cam-01", "cam-01", false))
+	b := startBroker(t, fieldbroker.Options{Handle: rec.handle, Backoff: fieldbroker.Backoff{First: 5 * time.Millisecond, Max: 20 * time.Millisecond}})
 	refused := []string{
 		"field/cam-02/alarm.sos",           // another device
 		"field/cam-01/cmd",                 // its own downlink
@@ -139,12 +175,14 @@ func TestPublishACL(t *testing.T) {
 		"gw/site/bodycam/cam-01/alarm.sos", // outside field/
 		"field/cam-01/" + strings.Repeat("e", 65),
 	}
-	for _, topic := range refused {
-		// QoS 1: refused messages are acknowledged (3.1.1 has no negative
-		// PUBACK), so the device does not resend them forever.
-		publish(t, c, topic, "x")
+	for i, topic := range refused {
+		v := dialRaw(t, b.Addr(), 4, "u-cam-01", "pw-cam-01", "cam-01")
+		if r, _, err := v.publish1(uint16(i+1), topic, "x"); err == nil {
+			t.Fatalf("publish to %q answered with %#x, want the connection closed without PUBACK", topic, r)
+		}
 	}
-	c.Publish("field/cam-02/qos0", 0, false, "x").Wait()
+	c := connect(t, clientOpts(b.Addr(), "u-cam-01", "pw-cam-01", "cam-01", false))
+	c.Publish("field/cam-02/qos0", 0, false, "x").Wait() // QoS 0: dropped, the connection stays
 	publish(t, c, "field/cam-01/alarm.sos", `{"active":true}`)
 
 	calls, acc := rec.snapshot()
@@ -152,11 +190,14 @@ func TestPublishACL(t *testing.T) {
 		t.Fatalf("handler saw %+v, want only the allowed message", calls)
 	}
 	s := b.Stats()
-	if s.ACLDenied != uint64(len(refused)+1) || s.Devices["cam-01"].ACLDenied != uint64(len(refused)+1) {
-		t.Fatalf("acl_denied = %d, want %d", s.ACLDenied, len(refused)+1)
+	if s.ACLDenied != uint64(len(refused)+1) || s.Devices["cam-01"].ACLDenied != uint64(len(refused)+1) || s.Refused != s.ACLDenied {
+		t.Fatalf("acl_denied = %d refused %d, want %d", s.ACLDenied, s.Refused, len(refused)+1)
 	}
-	if s.Connects != 1 || !c.IsConnectionOpen() {
-		t.Fatalf("refusals must not drop the connection: connects %d", s.Connects)
+	if s.Connects != uint64(len(refused)+1) || !c.IsConnectionOpen() {
+		t.Fatalf("connects %d, want one per refused QoS 1 message and one more", s.Connects)
+	}
+	if s.Throttled == 0 {
+		t.Fatal("refusals in a row were not throttled")
 	}
 }
 
@@ -209,27 +250,31 @@ func TestSubscribeACLAndCommand(t *testing.T) {
 	}
 }
 
+// A payload over MaxPayload is never acknowledged: up to MaxPayload plus
+// the topic room it is read and refused (3.1.1: connection closed, no
+// PUBACK), beyond that it is not read at all.
 func TestTooLarge(t *testing.T) {
 	rec := newRecorder()
-	b := startBroker(t, fieldbroker.Options{Handle: rec.handle, MaxPayload: 1024})
-	a := connect(t, clientOpts(b.Addr(), "u-cam-01", "pw-cam-01", "cam-01", false))
+	b := startBroker(t, fieldbroker.Options{Handle: rec.handle, MaxPayload: 1024, Backoff: fieldbroker.Backoff{First: 5 * time.Millisecond, Max: 20 * time.Millisecond}})
 	k := connect(t, clientOpts(b.Addr(), "u-kiosk-1", "pw-kiosk-1", "kiosk-1", false))
 
-	publish(t, a, "field/cam-01/evidence.file", strings.Repeat("x", 1024)) // at the limit: fine
-	// Over the limit but readable: acknowledged, dropped, counted.
-	publish(t, a, "field/cam-01/evidence.file", strings.Repeat("y", 1500))
-	if s := b.Stats(); s.TooLarge != 1 || s.Accepted != 1 {
-		t.Fatalf("after a 1500-byte publish: %+v", s.Counters)
+	v := dialRaw(t, b.Addr(), 4, "u-cam-01", "pw-cam-01", "cam-01")
+	if r, _, err := v.publish1(1, "field/cam-01/evidence.file", strings.Repeat("x", 1024)); err != nil || r != 0 {
+		t.Fatalf("at the limit: %#x %v", r, err)
 	}
-	// Far over the limit: mochi does not read it and closes the connection.
-	a.Publish("field/cam-01/evidence.file", 1, false, strings.Repeat("z", 1<<20))
-	waitStats(t, b, "the 1 MiB publish to be refused", func(s fieldbroker.Stats) bool { return s.TooLarge == 2 })
+	for i, n := range []int{1500, 1 << 20} {
+		v := dialRaw(t, b.Addr(), 4, "u-cam-01", "pw-cam-01", "cam-01")
+		if r, _, err := v.publish1(uint16(i+2), "field/cam-01/evidence.file", strings.Repeat("y", n)); err == nil {
+			t.Fatalf("%d bytes: answered %#x, want the connection closed without PUBACK", n, r)
+		}
+	}
+	waitStats(t, b, "both oversized publishes refused", func(s fieldbroker.Stats) bool { return s.TooLarge == 2 && s.Refused == 2 })
 	// The broker keeps serving others.
 	for i := range 10 {
 		publish(t, k, "field/kiosk-1/ticket.issued", fmt.Sprintf(`{"ticket_no":"A%03d"}`, i))
 	}
-	_, acc := rec.snapshot()
-	for _, c := range acc {
+	calls, acc := rec.snapshot()
+	for _, c := range calls {
 		if c.Event == "evidence.file" && len(c.Payload) > 1024 {
 			t.Fatalf("an oversized payload reached the handler (%d bytes)", len(c.Payload))
 		}
@@ -238,7 +283,7 @@ func TestTooLarge(t *testing.T) {
 		t.Fatalf("kiosk accepted %d of 10", n)
 	}
 	s := b.Stats()
-	if s.Devices["cam-01"].TooLarge != 2 || s.Devices["kiosk-1"].TooLarge != 0 {
+	if s.Devices["cam-01"].TooLarge != 2 || s.Devices["kiosk-1"].TooLarge != 0 || s.Devices["cam-01"].Accepted != 1 || s.Devices["cam-01"].Bytes != 1024 {
 		t.Fatalf("by device: %+v", s.Devices)
 	}
 }
@@ -285,27 +330,31 @@ func TestPersistBeforePuback(t *testing.T) {
 	}
 }
 
-func TestRejectedIsAcknowledgedOnce(t *testing.T) {
+// ErrRejected is not an acknowledgement: the 3.1.1 device keeps the
+// message and resends it after reconnecting; the gateway can store it later.
+func TestRejectedIsNotAcknowledged(t *testing.T) {
 	rec := newRecorder()
-	rec.decide = func(_ context.Context, c call, _ int) error {
-		if c.Payload == "bad" {
+	rec.decide = func(_ context.Context, c call, n int) error {
+		if c.Payload == "bad" && n < 2 {
 			return fmt.Errorf("kiosk: ticket.issued: no ticket_no: %w", fieldbroker.ErrRejected)
 		}
 		return nil
 	}
-	b := startBroker(t, fieldbroker.Options{Handle: rec.handle})
+	b := startBroker(t, fieldbroker.Options{Handle: rec.handle, Backoff: fieldbroker.Backoff{First: 5 * time.Millisecond, Max: 20 * time.Millisecond}})
 	o := clientOpts(b.Addr(), "u-kiosk-1", "pw-kiosk-1", "kiosk-1", false).
 		SetAutoReconnect(true).SetMaxReconnectInterval(50 * time.Millisecond).SetStore(fileStore(t))
 	c := connect(t, o)
-	publish(t, c, "field/kiosk-1/ticket.issued", "bad")
-	publish(t, c, "field/kiosk-1/ticket.issued", "good")
-	calls, acc := rec.snapshot()
-	if len(calls) != 2 || calls[0].Payload != "bad" || len(acc) != 1 || acc[0].Payload != "good" {
-		t.Fatalf("calls %+v accepted %+v", calls, acc)
+	c.Publish("field/kiosk-1/ticket.issued", 1, false, "bad")
+	rec.waitFor(t, "bad stored on its third try", func(calls, acc []call) bool {
+		return count(acc, func(c call) bool { return c.Payload == "bad" }) == 1
+	})
+	calls, _ := rec.snapshot()
+	if n := count(calls, func(c call) bool { return c.Payload == "bad" }); n != 3 {
+		t.Fatalf("bad handled %d times, want 3", n)
 	}
 	s := b.Stats()
-	if s.Malformed != 1 || s.Accepted != 1 || s.HandlerErrors != 0 || s.Connects != 1 {
-		t.Fatalf("stats %+v (a rejected message must not cost a reconnect)", s.Counters)
+	if s.Malformed != 2 || s.Refused != 2 || s.Accepted != 1 || s.Connects != 3 {
+		t.Fatalf("stats %+v", s.Counters)
 	}
 }
 

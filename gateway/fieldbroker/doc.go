@@ -1,16 +1,52 @@
 // Package fieldbroker is the gateway's embedded MQTT broker for recorders
 // and kiosks (protocols.md §5–6), built on mochi-mqtt v2.7.9. The gateway
 // is its only consumer: a device's message goes to the Handler, never to
-// other clients.
+// other clients. It is meant to hold against anyone on the township LAN and
+// never to acknowledge a message it did not store.
 //
-// # Logins and topics
+// # Before login
+//
+// mochi allocates a client for every accepted socket and then a buffer of
+// whatever size the CONNECT announces, before the password is checked
+// (server.go attachClient, clients.go ReadPacket). The listeners are the
+// package's own (listen.go), so a connection first needs a slot among
+// MaxPending (total) and MaxPendingPerAddr (per source IP) connections that
+// have not logged in, and must send a CONNECT of at most MaxConnectSize
+// bytes (4 KiB by default) within 30 s (TLS handshake included). The
+// package reads that CONNECT itself — the remaining length byte by byte,
+// refusing a larger one before allocating it — and only then hands the
+// connection to mochi, replaying the packet. Anything else is closed and
+// counted (Stats.PreAuthDropped). A slot is released at login or when the
+// connection ends. MaxClients bounds logged-in connections (mochi's
+// MaximumClients; CONNACK "server unavailable" beyond it).
+//
+// # Logins and sessions
 //
 // A client logs in with a configured username and that device's password
 // (compared in constant time over SHA-256 digests); anything else is
-// refused at CONNECT (return code 5 / reason 0x86) and counted. The client
-// id is free, but the device is always the one of the username, never the
-// one named in a topic. A client id held by another device's session is
-// refused, so no device can inherit another's downlink subscription.
+// refused at CONNECT (return code 5 / reason 0x86) and counted. Failed
+// logins are remembered per source address and per username (unknown
+// usernames share one entry): the next CONNACK from that address or for
+// that username — right password or wrong — waits Backoff (First, doubling
+// to Max, forgotten after 2·Max without a failure) while it holds its
+// pending slot. So a guesser gets at most MaxPendingPerAddr guesses per
+// back-off interval and learns nothing from the timing; the real device
+// still gets in, after at most Max.
+//
+// The session is the device's: whatever client id a device sends, the
+// broker replaces it with the device id (mochi keys sessions by client id,
+// server.go inheritClientSession). So a device can neither take nor block
+// another device's session and downlink, and each device has one session:
+// a second connection of the same device takes the first one over (MQTT 5
+// clients that sent an empty client id are told the device id as Assigned
+// Client Identifier). Two clients sharing one credential therefore push
+// each other off; give each its own device entry.
+//
+// A client asking keepalive 0 or more than Keepalive (120 s by default)
+// gets Keepalive: MQTT 5 is told in the CONNACK (Server Keep Alive); an
+// MQTT 3.1.1 client must ping within it or is dropped after 1.5×Keepalive.
+// Topic aliases are refused (TopicAliasMaximum 0: mochi would store an alias
+// before any hook sees the publish).
 //
 // A device publishes to field/{device-id}/{event} with its own id and an
 // event [a-z0-9._-]{1,64} other than "cmd", and subscribes only to
@@ -24,42 +60,41 @@
 // writes the PUBACK only afterwards (server.go:941-952). The broker calls
 // the Handler inside OnPublish, so:
 //
-//   - Handler returns nil: the hook returns packets.CodeSuccessIgnore;
-//     mochi marks the packet ignored (server.go:918-919), writes the PUBACK
-//     (server.go:952) and forwards and retains nothing (publishToSubscribers
-//     and retainMessage return early on Ignore).
-//   - Handler returns an error wrapping ErrRejected (malformed, schema): a
-//     message that will never become good. QoS 1/2 is acknowledged so the
-//     device does not resend it forever: MQTT 3.1.1 gets a plain PUBACK
-//     (CodeSuccessIgnore as above; 3.1.1 §3.3.5 allows a positive ack of an
-//     unauthorised publish), MQTT 5 a PUBACK with reason 0x99 (the hook
-//     returns the bare packets.Code; server.go:920-925 writes it). Counted
-//     as malformed.
-//   - Any other error (store full, disk error, ctx cancelled): transient.
-//     The hook closes the connection (MQTT 5: DISCONNECT 0x89 first; the
-//     socket is half-closed and drained so that PUBACKs already written
-//     are not destroyed by a RST) and returns packets.ErrRejectPacket, for
-//     which processPublish returns nil before any acknowledgement is built
-//     (server.go:916-917), for 3.1.1 and 5 alike. Returning ErrRejectPacket alone would not be enough: a
-//     3.1.1 client resends an unacknowledged PUBLISH only after it
-//     reconnects, and mochi keeps reading its later messages
-//     on the same connection. Closing the connection forces the reconnect, and a
-//     persistent-session client (CleanSession=false) resends the message
-//     with DUP set. Counted as handler_errors. A QoS 0 message is lost.
-//     (Any other error type from a hook would be a trap: for 3.1.1 mochi
-//     falls through and acknowledges and forwards the message.)
+//   - Handler returns nil: the message is stored. The hook returns
+//     packets.CodeSuccessIgnore; mochi marks the packet ignored
+//     (server.go:918-919), writes the PUBACK (server.go:952) and forwards
+//     and retains nothing.
+//   - Anything else is a refusal and is never acknowledged as stored:
+//     a publish outside the device's prefix (MQTT 5 reason 0x87), a payload
+//     above MaxPayload (0x97), a Handler error wrapping ErrRefused (0x97) or
+//     ErrRejected (0x99), and any other Handler error (transient).
+//     MQTT 5 gets a PUBACK with that reason code (the hook returns the bare
+//     packets.Code; server.go:920-925 writes it) — except for a transient
+//     error, which gets DISCONNECT 0x89 and no PUBACK. MQTT 3.1.1 has no
+//     negative PUBACK: the hook closes the connection and returns
+//     packets.ErrRejectPacket, for which processPublish returns before any
+//     acknowledgement (server.go:916-917); a persistent-session device
+//     (CleanSession=false) resends the message after reconnecting. Closing
+//     is needed because a 3.1.1 client resends an unacknowledged PUBLISH
+//     only after it reconnects. The socket is half-closed and drained first
+//     so that PUBACKs already written are not destroyed by a RST. (Any
+//     other error type from a hook would be a trap: for 3.1.1 mochi falls
+//     through and acknowledges and forwards the message.) QoS 0 refusals
+//     are dropped.
+//   - A device is throttled while it keeps being refused: each refusal in
+//     a row doubles its delay (Backoff) — before its next CONNACK after a
+//     closed connection, before the refusal PUBACK (or the drop of a QoS 0
+//     message) while it stays connected. A stored message ends the run.
+//     Counted as Refused and Throttled.
+//   - A packet larger than MaxPayload plus 70 KiB (topic and properties) is
+//     not read at all (clients.go:456, mochi's MaximumPacketSize): the
+//     connection is closed, counted as TooLarge and Refused, and throttled
+//     like a refusal.
 //
 // The Handler therefore sees a message at least once; duplicates carry the
-// same msg_id (protocols.md §5.2) for de-duplication downstream.
-//
-// A publish outside the device's prefix and a payload above MaxPayload are
-// permanent too: acknowledged (3.1.1) or answered with reason 0x87 / 0x97
-// (5), dropped, counted. mochi's own ACL refusal would instead close a
-// 3.1.1 connection (server.go:867-874), and a persistent client would then
-// resend the same refused message after every reconnect. A packet larger
-// than twice MaxPayload (plus topic room) is not read at all
-// (clients.go:456, mochi's MaximumPacketSize): the connection is closed and
-// counted as too_large; such a device resends it on reconnect.
+// same msg_id (protocols.md §5.2) for de-duplication downstream. A gateway
+// that keeps undecodable messages as "rejected" records returns nil for
+// them; ErrRejected is for messages it will never store.
 //
 // # Offline and wills
 //
@@ -67,12 +102,27 @@
 // error to OnDisconnect exactly when it also sends the will:
 // server.go:476-486), the broker calls Handle(ctx, id, EventOffline, nil).
 // Not after a clean DISCONNECT, a session take-over by the same device, the
-// broker's own transient disconnect above, or Close. A device's own will
-// does not pass through OnPublish in mochi (sendLWT, server.go:1516-1552,
-// calls only OnWill and publishToSubscribers); the broker handles it in
-// OnWill like a publish (before the offline event) and points mochi's copy
-// at a topic nobody can subscribe to. A will is handled at once even with
-// an MQTT 5 will delay.
+// broker's own close after a refusal, or Close. A device's own will does
+// not pass through OnPublish in mochi (sendLWT, server.go:1516-1552, calls
+// only OnWill and publishToSubscribers); the broker handles it in OnWill
+// like a publish (before the offline event) and points mochi's copy at a
+// topic nobody can subscribe to. A will is handled at once even with an
+// MQTT 5 will delay; a will the Handler refuses is lost (counted).
+//
+// # TLS and logs
+//
+// With TLSCertFile and TLSKeyFile the TLS certificate is re-read when the
+// files' modification time changes (checked at each handshake); a broken
+// renewal keeps the last good certificate. A plain listener on anything but
+// loopback is logged as a WARN at Start: passwords cross the LAN in clear.
+//
+// Nothing the broker logs carries a password or a payload: mochi logs whole
+// packets (a second CONNECT with its password at WARN, server.go
+// receivePacket); its logger is wrapped so that packets become their type.
+// Repeated warnings (failed logins, refusals, drops) are logged once per
+// LogEvery interval and kind (message and device), with one summary line
+// counting the rest; the usernames of failed logins are not logged (a
+// device may have its password in that field).
 //
 // # Limits
 //
@@ -82,10 +132,9 @@
 // cancels the Handler's context and waits for every client goroutine.
 // Sessions of disconnected persistent clients expire after 7 days.
 //
-// The listeners are the package's own (listen.go): a connection must
-// complete CONNECT (and TLS) within 30 s, because mochi sets no deadline
-// before CONNECT; Close drops sockets that never logged in, which mochi's
-// Close would otherwise wait for forever; and the accept loop counts each
-// connection in mochi's ClientsWg before starting its goroutine, which
-// mochi's own listeners do not (a WaitGroup race with Close).
+// The listeners also fix two shutdown flaws of mochi's own: Close drops
+// sockets that never logged in, which mochi's Close would otherwise wait
+// for forever; and the accept loop counts each connection in mochi's
+// ClientsWg before starting its goroutine, which mochi's own listeners do
+// not (a WaitGroup race with Close).
 package fieldbroker

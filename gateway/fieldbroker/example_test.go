@@ -20,11 +20,13 @@ func Example() {
 			}
 			var msg map[string]any
 			if err := json.Unmarshal(payload, &msg); err != nil {
-				// Never acceptable: acknowledged, dropped, counted as malformed.
+				// Never storable: refused, never acknowledged (MQTT 5: PUBACK
+				// 0x99; 3.1.1: connection closed), counted as malformed.
 				return fmt.Errorf("%s %s: %w: %w", id, event, fieldbroker.ErrRejected, err)
 			}
-			// nil once durably queued (PUBACK goes out); an error here is
-			// transient: no PUBACK, the device reconnects and resends.
+			// nil once durably queued (PUBACK goes out); an error wrapping
+			// ErrRefused (store full) or any other error is not acknowledged
+			// either: the device keeps the message and resends it, throttled.
 			return queue(ctx, id, event, msg)
 		},
 	})

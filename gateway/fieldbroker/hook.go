@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -20,10 +21,6 @@ const willSink = "$fieldbroker/will-consumed"
 // drainTimeout bounds the wait for a device to close its side after the
 // broker half-closed the connection (dropConnection).
 const drainTimeout = 5 * time.Second
-
-// errClientID refuses a login whose client id is held by another device's
-// session (it would inherit that device's downlink subscription).
-var errClientID = errors.New("fieldbroker: client id in use by another device")
 
 // hook is the mochi hook that implements authentication, ACLs and
 // persist-before-PUBACK. Every method runs on the calling client's own
@@ -74,55 +71,115 @@ func (b *Broker) refuseConnect(cl *mqtt.Client) {
 	_ = b.srv.SendConnack(cl, code, false, nil)
 }
 
-// OnConnect runs before OnConnectAuthenticate. For a login that will pass,
-// it refuses a will outside the device's prefix (or too large) and a client
-// id that another device's session holds.
+// OnConnect runs before OnConnectAuthenticate, on every CONNECT. It caps
+// the keepalive, and for a login that will pass it binds the session to the
+// device (the client id is the device id, whatever the client sent) and
+// refuses a will outside the device's prefix (or too large).
 func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	b := h.b
+	// mochi sets the read deadline from cl.State.Keepalive right after this
+	// hook (server.go attachClient) and announces it to MQTT 5 clients in
+	// the CONNACK when ServerKeepalive is set (SendConnack).
+	if ka := pk.Connect.Keepalive; ka == 0 || ka > b.keep {
+		cl.State.Keepalive, cl.State.ServerKeepalive = b.keep, true
+	}
 	d := b.authenticate(pk.Connect.Username, pk.Connect.Password)
 	if d == nil {
 		return nil // OnConnectAuthenticate refuses and counts it
 	}
+	// One session per device: mochi keys sessions by cl.ID
+	// (inheritClientSession), so a second connection of the device takes
+	// the first one over, and no device can take or block another's id.
+	if cl.Properties.Props.AssignedClientID != "" { // the client sent none (MQTT 5)
+		cl.Properties.Props.AssignedClientID = d.id
+	}
+	cl.ID = d.id
 	if pk.Connect.WillFlag {
 		if _, err := mayPublish(d.id, pk.Connect.WillTopic); err != nil {
 			b.count(d, cACLDenied)
-			d.log.Warn("fieldbroker: login refused: will topic not allowed", "client", cl.ID, "remote", cl.Net.Remote, "error", err)
+			b.note(slog.LevelWarn, d, "fieldbroker: login refused: will topic not allowed", "remote", cl.Net.Remote, "error", err)
 			b.refuseConnect(cl)
 			return fmt.Errorf("fieldbroker: device %q: will: %w", d.id, err)
 		}
 		if len(pk.Connect.WillPayload) > b.max {
 			b.count(d, cTooLarge)
-			d.log.Warn("fieldbroker: login refused: will payload too large", "client", cl.ID, "bytes", len(pk.Connect.WillPayload), "max", b.max)
+			b.note(slog.LevelWarn, d, "fieldbroker: login refused: will payload too large", "bytes", len(pk.Connect.WillPayload), "max", b.max)
 			b.refuseConnect(cl)
 			return fmt.Errorf("fieldbroker: device %q: will payload of %d bytes exceeds %d", d.id, len(pk.Connect.WillPayload), b.max)
 		}
-	}
-	if ex, ok := b.srv.Clients.Get(cl.ID); ok && (ex.Net.Inline || string(ex.Properties.Username) != d.user) {
-		b.count(d, cAuthFailures)
-		d.log.Warn("fieldbroker: login refused: client id belongs to another device's session", "client", cl.ID, "remote", cl.Net.Remote)
-		b.refuseConnect(cl)
-		return fmt.Errorf("%w: device %q, client id %q", errClientID, d.id, cl.ID)
 	}
 	return nil
 }
 
 // OnConnectAuthenticate accepts a configured username with its password.
+// Before it answers, it waits out the back-off of the source address and
+// the username (after failed logins) and of the device (after refused
+// messages) — for a right password as well as a wrong one, so the wait
+// tells a guesser nothing and a guess costs the full wait while it holds
+// one of the address's MaxPendingPerAddr slots.
 func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	b := h.b
 	if b.closing.Load() {
 		return false
 	}
+	addr := remoteAddr(cl)
+	known := b.byUser[string(pk.Connect.Username)]
+	ukey := "u\x00?" // unknown usernames share one entry
+	if known != nil {
+		ukey = "u\x00" + known.user
+	}
+	keys := []string{"a\x00" + addr, ukey}
+	now := time.Now()
+	wait := b.logins.delay(now, keys...)
 	d := b.authenticate(pk.Connect.Username, pk.Connect.Password)
+	if d != nil {
+		wait = max(wait, d.refusalWait(now, b.bo))
+	}
+	if wait > 0 {
+		b.count(known, cThrottled)
+		b.note(slog.LevelInfo, known, "fieldbroker: login delayed by back-off", "remote_addr", addr, "wait", wait)
+		if !b.pause(cl, wait) {
+			return false // closing
+		}
+	}
 	if d == nil {
-		known := b.byUser[string(pk.Connect.Username)]
+		b.logins.fail(time.Now(), keys...)
 		b.count(known, cAuthFailures)
-		b.log.Warn("fieldbroker: login refused: bad username or password",
-			"username", clip(string(pk.Connect.Username)), "known_user", known != nil, "client", clip(cl.ID), "remote", cl.Net.Remote)
+		// Not the username: a device may have its password in that field.
+		b.note(slog.LevelWarn, known, "fieldbroker: login refused: bad username or password", "remote_addr", addr, "known_user", known != nil)
 		return false
 	}
 	b.count(d, cConnects)
-	d.log.Info("fieldbroker: device connected", "client", cl.ID, "remote", cl.Net.Remote, "listener", cl.Net.Listener, "clean", pk.Connect.Clean)
+	if c := connOf(cl); c != nil {
+		c.loggedIn()
+	}
+	b.note(slog.LevelInfo, d, "fieldbroker: device connected", "remote", cl.Net.Remote, "listener", cl.Net.Listener, "clean", pk.Connect.Clean, "keepalive", cl.State.Keepalive)
 	return true
+}
+
+// remoteAddr is the client's source address (IP).
+func remoteAddr(cl *mqtt.Client) string {
+	if c := connOf(cl); c != nil {
+		return c.addr
+	}
+	return cl.Net.Remote
+}
+
+// pause waits d on a client's goroutine (before its CONNACK or a refusal
+// PUBACK), with the connection's deadline moved out of the way and then
+// set as mochi would (clients.go refreshDeadline). It reports false if the
+// broker closed meanwhile.
+func (b *Broker) pause(cl *mqtt.Client, d time.Duration) bool {
+	nc := cl.Net.Conn
+	if nc != nil {
+		_ = nc.SetDeadline(time.Now().Add(d + connectTimeout))
+	}
+	ok := sleep(b.ctx, d)
+	if nc != nil {
+		ka := time.Duration(cl.State.Keepalive) * time.Second
+		_ = nc.SetDeadline(time.Now().Add(ka + ka/2))
+	}
+	return ok
 }
 
 // OnSessionEstablish marks the connection live before mochi takes over an
@@ -154,7 +211,7 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return true
 	}
 	h.b.count(d, cACLDenied)
-	d.log.Warn("fieldbroker: subscription refused", "filter", clip(topic), "allowed", CmdTopic(d.id))
+	h.b.note(slog.LevelWarn, d, "fieldbroker: subscription refused", "filter", clip(topic), "allowed", CmdTopic(d.id))
 	return false
 }
 
@@ -173,51 +230,71 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	event, err := mayPublish(d.id, pk.TopicName)
 	if err != nil {
 		b.count(d, cACLDenied)
-		d.log.Warn("fieldbroker: publish refused", "topic", clip(pk.TopicName), "qos", pk.FixedHeader.Qos, "error", err)
-		return pk, refusal(cl, pk, packets.ErrNotAuthorized)
+		b.note(slog.LevelWarn, d, "fieldbroker: publish refused: topic not allowed", "topic", clip(pk.TopicName), "qos", pk.FixedHeader.Qos, "error", err)
+		return pk, b.refuse(cl, d, pk, packets.ErrNotAuthorized, false)
 	}
 	if len(pk.Payload) > b.max {
 		b.count(d, cTooLarge)
-		d.log.Warn("fieldbroker: publish refused: payload too large", "event", event, "bytes", len(pk.Payload), "max", b.max)
-		return pk, refusal(cl, pk, packets.ErrQuotaExceeded)
+		b.note(slog.LevelWarn, d, "fieldbroker: publish refused: payload too large", "event", event, "bytes", len(pk.Payload), "max", b.max)
+		return pk, b.refuse(cl, d, pk, packets.ErrQuotaExceeded, false)
 	}
 	switch err := b.h(b.ctx, d.id, event, pk.Payload); {
 	case err == nil:
 		b.count(d, cAccepted)
+		b.add(d, cBytes, uint64(len(pk.Payload)))
+		d.stored()
 		// Acknowledge, but forward to nobody and retain nothing (server.go:918-919, 935-968).
 		return pk, packets.CodeSuccessIgnore
 	case errors.Is(err, ErrRejected):
 		b.count(d, cMalformed)
-		d.log.Warn("fieldbroker: message rejected, acknowledged and dropped", "event", event, "packet_id", pk.PacketID, "error", err)
-		return pk, refusal(cl, pk, packets.ErrPayloadFormatInvalid)
+		b.note(slog.LevelWarn, d, "fieldbroker: message rejected by the gateway, not acknowledged", "event", event, "error", err)
+		return pk, b.refuse(cl, d, pk, packets.ErrPayloadFormatInvalid, false)
+	case errors.Is(err, ErrRefused):
+		b.note(slog.LevelWarn, d, "fieldbroker: message refused by the gateway, not acknowledged", "event", event, "error", err)
+		return pk, b.refuse(cl, d, pk, packets.ErrQuotaExceeded, false)
 	default:
 		b.count(d, cHandlerErrors)
-		if pk.FixedHeader.Qos == 0 {
-			d.log.Error("fieldbroker: QoS 0 message lost: handler failed", "event", event, "error", err)
-			return pk, packets.ErrRejectPacket
-		}
-		d.log.Warn("fieldbroker: handler failed, message not acknowledged; closing the connection so the device resends",
-			"event", event, "packet_id", pk.PacketID, "error", err)
-		b.dropConnection(cl)
-		// server.go:916-917: no PUBACK is written, the packet goes nowhere.
-		return pk, packets.ErrRejectPacket
+		b.note(slog.LevelWarn, d, "fieldbroker: handler failed, message not acknowledged; closing the connection so the device resends",
+			"event", event, "error", err)
+		return pk, b.refuse(cl, d, pk, packets.ErrServerBusy, true)
 	}
 }
 
-// refusal is what OnPublish returns for a message that will never be
-// accepted: for QoS 0 drop it; for QoS > 0 acknowledge it so the device
-// does not resend it forever — with a reason code for MQTT 5
-// (server.go:920-925; the error must be a bare packets.Code there), a plain
-// PUBACK for 3.1.1 which has no reason codes (CodeSuccessIgnore:
-// acknowledged and forwarded to nobody).
-func refusal(cl *mqtt.Client, pk packets.Packet, v5 packets.Code) error {
+// refuse is what OnPublish returns for a message the gateway does not
+// store; it is never acknowledged as stored, and the device is throttled:
+//   - QoS 0: dropped, after the device's back-off delay;
+//   - MQTT 5, not transient: a PUBACK with reason v5, after the back-off
+//     delay (server.go:920-925; the error must be a bare packets.Code);
+//   - MQTT 3.1.1, or transient: no PUBACK, the connection is closed
+//     (dropConnection; MQTT 5 gets DISCONNECT 0x89 first) and the device's
+//     next CONNACK waits out the back-off.
+//
+// packets.ErrRejectPacket makes processPublish return before any
+// acknowledgement (server.go:916-917). (Any other error type from a hook
+// would be a trap: for 3.1.1 mochi falls through and acknowledges and
+// forwards the message.)
+func (b *Broker) refuse(cl *mqtt.Client, d *device, pk packets.Packet, v5 packets.Code, transient bool) error {
+	b.count(d, cRefused)
+	n := d.refusedNow(time.Now(), b.bo)
 	switch {
 	case pk.FixedHeader.Qos == 0:
+		b.throttle(cl, d, n)
 		return packets.ErrRejectPacket
-	case cl.Properties.ProtocolVersion == 5:
+	case cl.Properties.ProtocolVersion == 5 && !transient:
+		b.throttle(cl, d, n)
 		return v5
 	default:
-		return packets.CodeSuccessIgnore
+		b.dropConnection(cl)
+		return packets.ErrRejectPacket
+	}
+}
+
+// throttle delays a device that stays connected after its n-th refusal in
+// a row (the first one passes at once).
+func (b *Broker) throttle(cl *mqtt.Client, d *device, n int) {
+	if wait := b.bo.wait(n - 1); wait > 0 {
+		b.count(d, cThrottled)
+		b.pause(cl, wait)
 	}
 }
 
@@ -273,12 +350,18 @@ func (h *hook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 	switch err := b.h(b.ctx, d.id, event, will.Payload); {
 	case err == nil:
 		b.count(d, cAccepted)
+		b.add(d, cBytes, uint64(len(will.Payload)))
 	case errors.Is(err, ErrRejected):
 		b.count(d, cMalformed)
-		d.log.Warn("fieldbroker: will rejected", "event", event, "error", err)
+		b.count(d, cRefused)
+		b.note(slog.LevelWarn, d, "fieldbroker: will lost: rejected by the gateway", "event", event, "error", err)
+	case errors.Is(err, ErrRefused):
+		b.count(d, cRefused)
+		b.note(slog.LevelWarn, d, "fieldbroker: will lost: refused by the gateway", "event", event, "error", err)
 	default:
 		b.count(d, cHandlerErrors)
-		d.log.Error("fieldbroker: will lost: handler failed", "event", event, "error", err)
+		b.count(d, cRefused)
+		b.note(slog.LevelError, d, "fieldbroker: will lost: handler failed", "event", event, "error", err)
 	}
 	return out, nil
 }
@@ -293,16 +376,51 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 		return
 	}
 	if errors.Is(err, packets.ErrPacketTooLarge) {
+		// Not read at all (clients.go ReadFixedHeader): refused, and the
+		// device's next CONNACK waits out its back-off.
 		b.count(d, cTooLarge)
+		b.count(d, cRefused)
+		d.refusedNow(time.Now(), b.bo)
+		b.note(slog.LevelWarn, d, "fieldbroker: packet too large to read, connection closed", "max_payload", b.max)
 	}
 	stillOnline := b.dropLive(d, cl)
-	d.log.Info("fieldbroker: device disconnected", "client", cl.ID, "error", err, "cause", cl.StopCause(), "still_online", stillOnline)
+	b.note(slog.LevelInfo, d, "fieldbroker: device disconnected", "error", err, "cause", cl.StopCause(), "still_online", stillOnline)
 	if err == nil || stillOnline || b.closing.Load() {
 		return
 	}
 	b.count(d, cOffline)
 	if herr := b.h(b.ctx, d.id, EventOffline, nil); herr != nil {
 		b.count(d, cHandlerErrors)
-		d.log.Error("fieldbroker: offline event lost: handler failed", "error", herr)
+		b.note(slog.LevelError, d, "fieldbroker: offline event lost: handler failed", "error", herr)
 	}
+}
+
+// refusedNow records a refusal of one of the device's messages and returns
+// how many in a row there have been (forgotten after 2·Max without one).
+func (d *device) refusedNow(now time.Time, bo Backoff) int {
+	d.refuseMu.Lock()
+	defer d.refuseMu.Unlock()
+	if now.Sub(d.lastRef) >= 2*bo.Max {
+		d.refused = 0
+	}
+	d.refused++
+	d.lastRef = now
+	return d.refused
+}
+
+// stored ends a run of refusals.
+func (d *device) stored() {
+	d.refuseMu.Lock()
+	defer d.refuseMu.Unlock()
+	d.refused = 0
+}
+
+// refusalWait is the delay due before the device's next CONNACK.
+func (d *device) refusalWait(now time.Time, bo Backoff) time.Duration {
+	d.refuseMu.Lock()
+	defer d.refuseMu.Unlock()
+	if d.refused == 0 || now.Sub(d.lastRef) >= 2*bo.Max {
+		return 0
+	}
+	return bo.wait(d.refused)
 }

@@ -20,8 +20,15 @@ import (
 const connectTimeout = 30 * time.Second
 
 // listener is a mochi listeners.Listener that owns its accept loop, because
-// mochi's own listeners have two flaws for a broker that must close
-// cleanly:
+// mochi's own listeners have flaws for a broker that must hold against
+// anyone on the LAN and close cleanly:
+//   - mochi allocates a client (a 4096-slot write queue, buffers, two
+//     goroutines) for every accepted socket and then a buffer of whatever
+//     size the CONNECT's fixed header announces (clients.go ReadPacket), all
+//     before the password is checked. Here a connection must first get a
+//     slot in the gate (MaxPending, MaxPendingPerAddr) and send a CONNECT
+//     of at most MaxConnectSize bytes, read by this package; only then does
+//     mochi see it, with the CONNECT replayed (conn.Read).
 //   - mochi's Close disconnects only clients that completed CONNECT and then
 //     waits for every connection goroutine: a socket that never sent CONNECT
 //     blocks it (no deadline before CONNECT). shutdown drops such sockets.
@@ -32,12 +39,15 @@ const connectTimeout = 30 * time.Second
 //     under the same lock shutdown takes, so the counter is never 0 while a
 //     connection is being attached.
 type listener struct {
-	id   string
-	raw  net.Listener
-	tls  *tls.Config // nil: plain TCP
-	cwg  *sync.WaitGroup
-	log  *slog.Logger
-	done chan struct{} // closed when Serve returns
+	id         string
+	raw        net.Listener
+	tls        *tls.Config // nil: plain TCP
+	cwg        *sync.WaitGroup
+	log        *slog.Logger
+	done       chan struct{} // closed when Serve returns
+	gate       *gate
+	maxConnect int
+	dropped    func(addr string, why error) // a connection closed before login
 
 	mu      sync.Mutex
 	closed  bool
@@ -47,10 +57,18 @@ type listener struct {
 
 var _ listeners.Listener = (*listener)(nil)
 
+// conn is what mochi reads: the TLS or TCP connection, with the CONNECT
+// packet this package already read replayed first.
 type conn struct {
-	net.Conn
+	net.Conn          // *tls.Conn or the TCP connection
+	raw      net.Conn // the TCP connection
 	l        *listener
+	addr     string      // source address (gate key)
+	pre      []byte      // unread part of the CONNECT packet
 	attached atomic.Bool // mochi has a session for it: its Close disconnects it
+
+	pending   atomic.Bool // holds a gate slot
+	closeOnce sync.Once
 }
 
 func listen(id, addr string, cfg *tls.Config, clientsWg *sync.WaitGroup) (*listener, error) {
@@ -60,9 +78,12 @@ func listen(id, addr string, cfg *tls.Config, clientsWg *sync.WaitGroup) (*liste
 	}
 	return &listener{
 		id: id, raw: raw, tls: cfg, cwg: clientsWg,
-		log:   slog.New(slog.DiscardHandler),
-		done:  make(chan struct{}),
-		conns: make(map[*conn]struct{}),
+		log:        slog.New(slog.DiscardHandler),
+		done:       make(chan struct{}),
+		conns:      make(map[*conn]struct{}),
+		gate:       newGate(DefaultMaxPending, DefaultMaxPendingPerAddr),
+		maxConnect: DefaultMaxConnectSize,
+		dropped:    func(string, error) {},
 	}, nil
 }
 
@@ -97,28 +118,50 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		if err != nil {
 			return // closed by shutdown
 		}
+		addr := addrOf(c.RemoteAddr())
+		if !l.gate.enter(addr) {
+			l.dropped(addr, errTooManyPending) // counted before the peer sees the close
+			_ = c.Close()
+			continue
+		}
 		_ = c.SetDeadline(time.Now().Add(connectTimeout))
-		tc := &conn{Conn: c, l: l}
-		var nc net.Conn = tc
+		tc := &conn{Conn: c, raw: c, l: l, addr: addr}
+		tc.pending.Store(true)
 		if l.tls != nil {
-			nc = tls.Server(tc, l.tls)
+			tc.Conn = tls.Server(c, l.tls)
 		}
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
-			_ = c.Close()
+			_ = tc.Close()
 			return
 		}
 		l.conns[tc] = struct{}{}
 		l.cwg.Add(1)
 		l.mu.Unlock()
-		go func() {
-			defer l.cwg.Done()
-			if err := establish(l.id, nc); err != nil {
-				l.log.Debug("fieldbroker: connection ended", "listener", l.id, "remote", c.RemoteAddr(), "error", err)
-			}
-		}()
+		go l.serveConn(tc, establish)
 	}
+}
+
+// serveConn reads the CONNECT packet and hands the connection to mochi.
+func (l *listener) serveConn(tc *conn, establish listeners.EstablishFn) {
+	defer l.cwg.Done()
+	pre, err := readConnect(tc.Conn, l.maxConnect)
+	if err != nil {
+		l.mu.Lock()
+		closing := l.closed
+		l.mu.Unlock()
+		if !closing { // not dropped by shutdown
+			l.dropped(tc.addr, err)
+		}
+		_ = tc.Close()
+		return
+	}
+	tc.pre = pre
+	if err := establish(l.id, tc); err != nil {
+		l.log.Debug("fieldbroker: connection ended", "listener", l.id, "remote", tc.raw.RemoteAddr(), "error", err)
+	}
+	_ = tc.Close() // mochi has closed it; releases the gate slot in any case
 }
 
 // Close is called by mochi's Server.Close: disconnect this listener's
@@ -146,18 +189,46 @@ func (l *listener) shutdown() {
 		<-l.done
 	}
 	for _, c := range drop {
+		_ = c.raw.Close() // unblocks a TLS handshake or a read in progress
 		_ = c.Close()
 	}
 }
 
-func (c *conn) Close() error {
-	c.l.mu.Lock()
-	delete(c.l.conns, c)
-	c.l.mu.Unlock()
-	return c.Conn.Close()
+// Read returns the CONNECT packet read by serveConn first. Only mochi's
+// read goroutine calls it.
+func (c *conn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		if len(c.pre) == 0 {
+			c.pre = nil
+		}
+		return n, nil
+	}
+	return c.Conn.Read(p)
 }
 
-// CloseWrite half-closes the TCP connection (dropConnection).
+func (c *conn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+		c.loggedIn()
+		err = c.Conn.Close()
+	})
+	return err
+}
+
+// loggedIn gives the connection's gate slot back (once).
+func (c *conn) loggedIn() {
+	if c.pending.CompareAndSwap(true, false) {
+		c.l.gate.leave(c.addr)
+	}
+}
+
+// CloseWrite half-closes the connection (dropConnection): TLS sends its
+// close_notify, TCP its FIN.
 func (c *conn) CloseWrite() error {
 	if hc, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return hc.CloseWrite()
@@ -165,14 +236,17 @@ func (c *conn) CloseWrite() error {
 	return net.ErrClosed
 }
 
+// connOf is the package's connection under a mochi client (nil for the
+// inline client).
+func connOf(cl *mqtt.Client) *conn {
+	c, _ := cl.Net.Conn.(*conn)
+	return c
+}
+
 // markAttached records that mochi holds a session for the client's
 // connection (called after mochi added it to its client list).
 func markAttached(cl *mqtt.Client) {
-	nc := cl.Net.Conn
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
-	}
-	if c, ok := nc.(*conn); ok {
+	if c := connOf(cl); c != nil {
 		c.attached.Store(true)
 	}
 }

@@ -15,12 +15,14 @@ import (
 	"github.com/townlink/townlink/gateway/fieldbroker"
 )
 
-// v5conn is a hand-written MQTT 5 client (paho.mqtt.golang speaks only
-// 3.1.1), written from the OASIS MQTT 5.0 text, not from mochi's codec.
+// v5conn is a hand-written MQTT 5 (or 3.1.1, ver 4) client
+// (paho.mqtt.golang speaks only 3.1.1), written from the OASIS MQTT 5.0 and
+// 3.1.1 texts, not from mochi's codec.
 type v5conn struct {
-	t  *testing.T
-	c  net.Conn
-	rd *bufio.Reader
+	t   *testing.T
+	c   net.Conn
+	rd  *bufio.Reader
+	ver byte
 }
 
 func varint(n int) []byte {
@@ -76,27 +78,57 @@ func (v *v5conn) read() (byte, []byte, error) {
 
 func dialV5(t *testing.T, addr, user, pass, clientID string) *v5conn {
 	t.Helper()
+	return dialRaw(t, addr, 5, user, pass, clientID)
+}
+
+// dialRaw logs in with MQTT 5 (ver 5) or 3.1.1 (ver 4), clean session,
+// keepalive 30 s.
+func dialRaw(t *testing.T, addr string, ver byte, user, pass, clientID string) *v5conn {
+	t.Helper()
+	v, ack, err := tryRaw(t, addr, ver, user, pass, clientID)
+	if err != nil || len(ack) < 2 || ack[1] != 0 {
+		t.Fatalf("CONNACK: body %x err %v", ack, err)
+	}
+	return v
+}
+
+// tryRaw sends a CONNECT (keepalive 30 s) and returns the CONNACK body.
+func tryRaw(t *testing.T, addr string, ver byte, user, pass, clientID string) (*v5conn, []byte, error) {
+	t.Helper()
+	return connectRaw(t, addr, ver, 30, user, pass, clientID)
+}
+
+// connectRaw sends a CONNECT with keepalive ka seconds and returns the
+// CONNACK body.
+func connectRaw(t *testing.T, addr string, ver byte, ka uint16, user, pass, clientID string) (*v5conn, []byte, error) {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	v := &v5conn{t: t, c: c, rd: bufio.NewReader(c)}
-	body := append(str("MQTT"), 5, 0x80|0x40|0x02, 0, 30, 0) // v5, user+pass+clean start, keepalive 30 s, no properties
+	v := &v5conn{t: t, c: c, rd: bufio.NewReader(c), ver: ver}
+	body := append(str("MQTT"), ver, 0x80|0x40|0x02, byte(ka>>8), byte(ka)) // user+pass+clean start
+	if ver == 5 {
+		body = append(body, 0) // no properties
+	}
 	body = append(append(append(body, str(clientID)...), str(user)...), str(pass)...)
 	v.send(0x10, body)
 	h, ack, err := v.read()
-	if err != nil || h != 0x20 || len(ack) < 2 || ack[1] != 0 {
-		t.Fatalf("CONNACK: header %#x body %x err %v", h, ack, err)
+	if err == nil && h != 0x20 {
+		err = fmt.Errorf("got packet %#x, want CONNACK", h)
 	}
-	return v
+	return v, ack, err
 }
 
 // publish1 sends a QoS 1 PUBLISH and returns the PUBACK reason code, or the
 // DISCONNECT reason code with isDisconnect set.
 func (v *v5conn) publish1(id uint16, topic, payload string) (reason byte, isDisconnect bool, err error) {
-	body := append(append(str(topic), byte(id>>8), byte(id), 0), payload...)
-	v.send(0x32, body)
+	body := append(str(topic), byte(id>>8), byte(id))
+	if v.ver == 5 {
+		body = append(body, 0) // no properties
+	}
+	v.send(0x32, append(body, payload...))
 	h, ack, err := v.read()
 	if err != nil {
 		return 0, false, err
@@ -127,10 +159,12 @@ func TestMQTT5ReasonCodes(t *testing.T) {
 			return fmt.Errorf("schema: %w", fieldbroker.ErrRejected)
 		case "fail":
 			return errors.New("store: disk full")
+		case "full":
+			return fmt.Errorf("over its rate: %w", fieldbroker.ErrRefused)
 		}
 		return nil
 	}
-	b := startBroker(t, fieldbroker.Options{Handle: rec.handle, MaxPayload: 1024})
+	b := startBroker(t, fieldbroker.Options{Handle: rec.handle, MaxPayload: 1024, Backoff: fastBackoff})
 	v := dialV5(t, b.Addr(), "u-cam-01", "pw-cam-01", "cam-01-v5")
 	for _, tc := range []struct {
 		topic, payload string
@@ -139,7 +173,9 @@ func TestMQTT5ReasonCodes(t *testing.T) {
 		{"field/cam-01/alarm.sos", "good", 0x00},
 		{"field/cam-02/alarm.sos", "good", 0x87},                    // not authorized
 		{"field/cam-01/alarm.sos", "bad", 0x99},                     // payload format invalid
-		{"field/cam-01/alarm.sos", strings.Repeat("x", 1500), 0x97}, // quota exceeded
+		{"field/cam-01/alarm.sos", strings.Repeat("x", 1500), 0x97}, // quota exceeded (too large)
+		{"field/cam-01/alarm.sos", "full", 0x97},                    // ErrRefused: quota exceeded
+		{"field/cam-01/alarm.sos", "good", 0x00},
 	} {
 		r, disc, err := v.publish1(7, tc.topic, tc.payload)
 		if err != nil || disc || r != tc.want {
@@ -155,7 +191,7 @@ func TestMQTT5ReasonCodes(t *testing.T) {
 		t.Fatalf("after DISCONNECT: packet %#x %x", h, body)
 	}
 	s := b.Stats()
-	if s.Accepted != 1 || s.ACLDenied != 1 || s.Malformed != 1 || s.TooLarge != 1 || s.HandlerErrors != 1 {
+	if s.Accepted != 2 || s.ACLDenied != 1 || s.Malformed != 1 || s.TooLarge != 1 || s.HandlerErrors != 1 || s.Refused != 5 || s.Throttled != 3 {
 		t.Fatalf("stats %+v", s.Counters)
 	}
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package fieldbroker_test
+
+const raceEnabled = false
