@@ -64,6 +64,10 @@ type Options struct {
 	ClientID           string // the gateway id
 	Username, Password string
 	TLS                *tls.Config   // for TLS brokers; put the client certificate in it for mutual TLS
+	// GetTLS, if set, is called at every TLS dial instead of using TLS, so
+	// that a CA or certificate file that changed is used at the next
+	// connection. Its error fails that dial.
+	GetTLS func() (*tls.Config, error)
 	Will               *Message      // last will: QoS 1, retained
 	KeepAlive          time.Duration // default 30s
 	ConnectTimeout     time.Duration // dial + TLS + CONNACK, per broker; default 10s
