@@ -30,6 +30,7 @@ type Status struct {
 	Dropped        map[string]uint64 `cbor:"dropped"`          // reason → records discarded
 	Devices        map[string]string `cbor:"devices"`          // device → ok | degraded | down
 	Clock          string            `cbor:"clock"`            // synced | unsynced
+	Certs          map[string]int64  `cbor:"certs,omitempty"`  // certificate → whole days until it expires (negative: expired)
 }
 
 func checkStatus(s *Status) error {
@@ -64,6 +65,11 @@ func checkStatus(s *Status) error {
 		}
 		if v != DeviceOK && v != DeviceDegraded && v != DeviceDown {
 			return schemaErr(keyed("devices", k), fmt.Sprintf("%q, want ok, degraded or down", v))
+		}
+	}
+	for k := range s.Certs {
+		if msg := textProblem(k); msg != "" {
+			return schemaErr(keyed("certs", k), msg)
 		}
 	}
 	if s.Clock != ClockSynced && s.Clock != ClockUnsynced {
@@ -107,7 +113,7 @@ func DecodeStatus(p []byte) (*Status, error) {
 	if s.V != Version {
 		return nil, &Error{Err: ErrVersion, Path: "v", Msg: fmt.Sprintf("got %d, want %d", s.V, Version)}
 	}
-	if err := keys(m, statusKeys, nil); err != nil {
+	if err := keys(m, statusKeys, []string{"certs"}); err != nil {
 		return nil, err
 	}
 	texts := []struct {
@@ -139,6 +145,18 @@ func DecodeStatus(p []byte) (*Status, error) {
 	for k, raw := range dm {
 		if s.Devices[k], err = wantText(raw); err != nil {
 			return nil, schemaErr(keyed("devices", k), err.Error())
+		}
+	}
+	if raw, ok := m["certs"]; ok {
+		cm, err := wantMap(raw)
+		if err != nil {
+			return nil, schemaErr("certs", err.Error())
+		}
+		s.Certs = make(map[string]int64, len(cm))
+		for k, raw := range cm {
+			if s.Certs[k], err = wantInt(raw); err != nil {
+				return nil, schemaErr(keyed("certs", k), err.Error())
+			}
 		}
 	}
 	if err := checkStatus(s); err != nil {
