@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/townlink/townlink/gateway/health"
 	"github.com/townlink/townlink/gateway/metrics"
