@@ -4,14 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/kiosk"
 	"github.com/townlink/townlink/drivers/recorder"
+	"github.com/townlink/townlink/gateway/certs"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/gateway/fieldbroker"
+	"github.com/townlink/townlink/gateway/health"
+	"github.com/townlink/townlink/gateway/metrics"
 )
 
 // decoder is what the field broker's devices have in common.
@@ -38,15 +39,15 @@ func (g *Gateway) buildField() error {
 				return fmt.Errorf("%w: device %s: %w", ErrStart, d.ID, err)
 			}
 			g.field[d.ID] = k
-			g.sources = append(g.sources, source{id: d.ID, src: k, field: true})
+			g.sources = append(g.sources, source{id: d.ID, src: k})
 		default:
 			continue
 		}
-		pw, err := os.ReadFile(d.PasswordFile)
+		pw, err := certs.ReadSecret(d.PasswordFile)
 		if err != nil {
-			return fmt.Errorf("%w: device %s: password_file: %w (create it with the device's MQTT password, mode 0600)", ErrStart, d.ID, err)
+			return fmt.Errorf("%w: device %s: password_file: %w (it holds the device's MQTT password, mode 0600)", ErrStart, d.ID, err)
 		}
-		g.fieldDevs = append(g.fieldDevs, fieldbroker.Device{ID: d.ID, Username: d.Username, Password: []byte(strings.TrimRight(string(pw), "\r\n"))})
+		g.fieldDevs = append(g.fieldDevs, fieldbroker.Device{ID: d.ID, Username: d.Username, Password: []byte(pw)})
 	}
 	return nil
 }
@@ -65,7 +66,7 @@ func (g *Gateway) handleField(ctx context.Context, id, event string, payload []b
 		var err error
 		rs, err = dec.Decode(event, payload)
 		if err != nil {
-			g.status.countDrop("field_rejected", 1)
+			g.countDrop("field_rejected", 1)
 			g.log.Warn("field message rejected", "device", id, "event", event, "err", err)
 			return fmt.Errorf("%w: %w", fieldbroker.ErrRejected, err)
 		}
@@ -84,6 +85,9 @@ func (g *Gateway) startField() error {
 	}
 	var tc *tls.Config
 	if fb.TLSListen != "" {
+		if err := certs.CheckSecret(fb.Key); err != nil {
+			return fmt.Errorf("%w: field_broker key: %w", ErrStart, err)
+		}
 		cert, err := tls.LoadX509KeyPair(fb.Cert, fb.Key)
 		if err != nil {
 			return fmt.Errorf("%w: field_broker cert/key: %w", ErrStart, err)
@@ -110,14 +114,30 @@ func (g *Gateway) FieldAddr() string {
 	return ""
 }
 
-// fieldState is a field device's state: ok while it is connected.
-func (g *Gateway) fieldState(id string) (string, bool) {
+// fieldStates are the recorders' and kiosks' health: ok while connected
+// to the field broker, down otherwise (and before it listens).
+func (g *Gateway) fieldStates() map[string]health.State {
+	m := make(map[string]health.State, len(g.field))
+	var online map[string]bool
+	if b := g.fieldBroker.Load(); b != nil {
+		online = b.Online()
+	}
+	for id := range g.field {
+		m[id] = health.Down
+		if online[id] {
+			m[id] = health.Ok
+		}
+	}
+	return m
+}
+
+// fieldCounts are the field broker's counters for the metrics.
+func (g *Gateway) fieldCounts() metrics.FieldCounts {
 	b := g.fieldBroker.Load()
-	if _, ok := g.field[id]; !ok || b == nil {
-		return "", false
+	if b == nil {
+		return metrics.FieldCounts{}
 	}
-	if b.Online()[id] {
-		return "ok", true
-	}
-	return "down", true
+	s := b.Stats()
+	return metrics.FieldCounts{Connects: s.Connects, AuthFailures: s.AuthFailures, ACLDenied: s.ACLDenied, TooLarge: s.TooLarge,
+		Malformed: s.Malformed, HandlerErrors: s.HandlerErrors, Accepted: s.Accepted, Online: s.Online}
 }
