@@ -77,6 +77,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if err := CheckSecrets(cfg); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStart, err)
+	}
 	g := &Gateway{cfg: cfg, log: log, boot: bootID(), cmds: make(chan []byte, 16)}
 	dir := filepath.Join(cfg.Gateway.DataDir, "queue")
 	if err := os.MkdirAll(dir, 0o750); err != nil {

@@ -2,8 +2,11 @@ package gateway
 
 import (
 	"crypto/tls"
+	"errors"
+	"fmt"
 
 	"github.com/townlink/townlink/gateway/certs"
+	"github.com/townlink/townlink/gateway/config"
 )
 
 // ErrTLS reports unusable certificate files (certs.ErrTLS).
@@ -20,4 +23,29 @@ func LoadTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 		return nil, err
 	}
 	return c.Config()
+}
+
+// CheckSecrets checks every secret file the config names (the uplink
+// password file and TLS key, the field broker's key, the field devices'
+// password files) with certs.CheckSecret, and reports all problems at
+// once. New and `townlink check` call it.
+func CheckSecrets(cfg *config.Config) error {
+	var errs []error
+	check := func(what, path string) {
+		if path == "" {
+			return
+		}
+		if err := certs.CheckSecret(path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+		}
+	}
+	check("uplink.password_file", cfg.Uplink.PasswordFile)
+	check("uplink.key", cfg.Uplink.Key)
+	if cfg.FieldBroker.TLSListen != "" {
+		check("field_broker.key", cfg.FieldBroker.Key)
+	}
+	for _, d := range cfg.Devices {
+		check("device "+d.ID+": password_file", d.PasswordFile)
+	}
+	return errors.Join(errs...)
 }
