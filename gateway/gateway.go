@@ -178,7 +178,7 @@ func (g *Gateway) buildForwarders() error {
 		name := pipeline.StreamOf(c)
 		f := &uplink.Forwarder{
 			Queue:     g.queues[c],
-			Publisher: g.client,
+			Publisher: timedPublisher{g.client, name, g.metrics},
 			Topic:     g.topic(name),
 			Frame: func(recs [][]byte) ([]byte, error) {
 				return wire.AppendBatch(nil, g.cfg.Gateway.ID, name, recs), nil

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/townlink/townlink/gateway/metrics"
+	"github.com/townlink/townlink/uplink"
 	"github.com/townlink/townlink/uplink/wire"
 )
 
@@ -48,4 +50,21 @@ func (g *Gateway) serveMetrics(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// timedPublisher measures each successful publish up to its PUBACK for
+// the publish latency histogram.
+type timedPublisher struct {
+	p      uplink.Publisher
+	stream string
+	m      *metrics.Metrics
+}
+
+func (t timedPublisher) Publish(ctx context.Context, topic string, payload []byte) error {
+	start := time.Now()
+	err := t.p.Publish(ctx, topic, payload)
+	if err == nil {
+		t.m.ObservePublish(t.stream, time.Since(start))
+	}
+	return err
 }
