@@ -41,7 +41,7 @@ func (g *Gateway) buildStatus() {
 			return g.client.PublishRetained(ctx, g.topic(wire.StreamStatus), p)
 		},
 		ClockSynced: clock.Synced,
-		OnPublish:   g.saveDrops,
+		OnTick:      func() { g.saveDrops(); g.certs.Check() }, // certificate warnings are logged even while offline
 		Logger:      g.log.With("part", "status"),
 	})
 	g.metrics = metrics.New(metrics.Sources{

@@ -48,10 +48,11 @@ type Config struct {
 	Publish     func(ctx context.Context, payload []byte) error
 	ClockSynced func() bool      // nil: never synced
 	Now         func() time.Time // nil: time.Now
-	// OnPublish runs after each periodic publish attempt, e.g. to save the
-	// drop counters; nil: nothing.
-	OnPublish func()
-	Logger    *slog.Logger
+	// OnTick runs at each periodic, kicked or device-change publish
+	// attempt, connected or not (e.g. to save the drop counters and check
+	// the certificates); nil: nothing.
+	OnTick func()
+	Logger *slog.Logger
 }
 
 // Reporter publishes the status message.
@@ -181,8 +182,8 @@ func (r *Reporter) Run(ctx context.Context) error {
 				continue
 			}
 		}
-		if r.c.OnPublish != nil {
-			r.c.OnPublish()
+		if r.c.OnTick != nil {
+			r.c.OnTick()
 		}
 		if !r.c.Connected() {
 			continue

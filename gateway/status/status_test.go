@@ -66,7 +66,7 @@ func newRig(t *testing.T) *rig {
 			return nil
 		},
 		ClockSynced: func() bool { return true },
-		OnPublish:   func() { g.mu.Lock(); g.saves++; g.mu.Unlock() },
+		OnTick:      func() { g.mu.Lock(); g.saves++; g.mu.Unlock() },
 	})
 	return g
 }
@@ -173,6 +173,6 @@ func TestRunPublishesOnStartKickAndDeviceChange(t *testing.T) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.saves < 3 {
-		t.Fatalf("OnPublish ran %d times, want at least 3", g.saves)
+		t.Fatalf("OnTick ran %d times, want at least 3", g.saves)
 	}
 }
