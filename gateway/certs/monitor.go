@@ -144,15 +144,26 @@ func (w *watched) load() {
 	w.cert, w.err = firstToExpire(w.path)
 }
 
-// firstToExpire parses the certificates in a PEM file and returns the one
-// that expires first.
+// firstToExpire reads a PEM file and returns its certificate that
+// expires first.
 func firstToExpire(path string) (*x509.Certificate, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	c, err := parseFirstToExpire(b)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// parseFirstToExpire parses the CERTIFICATE blocks of PEM data (other
+// blocks, such as a key, are skipped) and returns the one that expires
+// first.
+func parseFirstToExpire(b []byte) (*x509.Certificate, error) {
 	var first *x509.Certificate
-	for {
+	for n := 1; ; n++ {
 		var blk *pem.Block
 		blk, b = pem.Decode(b)
 		if blk == nil {
@@ -163,14 +174,14 @@ func firstToExpire(path string) (*x509.Certificate, error) {
 		}
 		c, err := x509.ParseCertificate(blk.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("certs: %s: %w", path, err)
+			return nil, fmt.Errorf("PEM block %d: %w", n, err)
 		}
 		if first == nil || c.NotAfter.Before(first.NotAfter) {
 			first = c
 		}
 	}
 	if first == nil {
-		return nil, fmt.Errorf("certs: %s: %w", path, errNoCert)
+		return nil, errNoCert
 	}
 	return first, nil
 }
