@@ -15,6 +15,9 @@ var ErrPerm = errors.New("certs: secret file open to group or others")
 // exact command that fixes it. A symbolic link is judged by its target.
 func CheckSecret(path string) error {
 	st, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("certs: %w (create it, mode 0600)", err)
+	}
 	if err != nil {
 		return fmt.Errorf("certs: %w", err)
 	}

@@ -36,7 +36,7 @@ func TestCheckSecretNamesTheChmodToRun(t *testing.T) {
 			t.Errorf("%s %04o: %v, want ErrPerm ending in %q", c.name, c.mode, err, "run: "+c.cmd)
 		}
 	}
-	if err := certs.CheckSecret(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+	if err := certs.CheckSecret(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "create it, mode 0600") {
 		t.Errorf("missing file: %v", err)
 	}
 }
