@@ -21,10 +21,12 @@ type Drops struct {
 	path    string
 	sources []Dropper
 
-	mu    sync.Mutex
-	base  map[string]uint64 // totals saved by earlier runs
-	own   map[string]uint64
-	saved map[string]uint64 // what the file holds
+	mu   sync.Mutex
+	base map[string]uint64 // totals saved by earlier runs
+	own  map[string]uint64
+
+	saveMu sync.Mutex        // one Save at a time; Add never waits for a write
+	saved  map[string]uint64 // what the file holds
 }
 
 // OpenDrops loads the totals saved at path ("": not kept) and adds the
@@ -81,9 +83,9 @@ func (d *Drops) Save() error {
 	if d.path == "" {
 		return nil
 	}
+	d.saveMu.Lock()
+	defer d.saveMu.Unlock()
 	m := d.Dropped()
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	if maps.Equal(m, d.saved) {
 		return nil
 	}
