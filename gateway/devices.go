@@ -13,6 +13,8 @@ import (
 	"github.com/townlink/townlink/drivers/pulse"
 	"github.com/townlink/townlink/gateway/bus"
 	"github.com/townlink/townlink/gateway/config"
+	"github.com/townlink/townlink/gateway/health"
+	"github.com/townlink/townlink/gateway/metrics"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/serial"
@@ -129,7 +131,7 @@ func modbusConfig(d config.Device) (modbus.Config, error) {
 
 // pulseDevice builds a GPIO input or counter. Its counts are kept in
 // data_dir/counters so they survive restarts and kill -9.
-func (g *Gateway) pulseDevice(d config.Device) (drivers.Source, error) {
+func (g *Gateway) pulseDevice(d config.Device) (*pulse.Device, error) {
 	in, err := pulse.ParseInput(string(d.Input))
 	if err != nil {
 		return nil, err
@@ -153,19 +155,78 @@ func retries(n int) int {
 	return n
 }
 
-// sourceState is the state of a device that is not on a serial line.
-func (g *Gateway) sourceState(id string) string {
-	if st, ok := g.fieldState(id); ok {
-		return st
+// buildHealth registers every device with one health registry: the
+// serial lines report their devices, Modbus TCP and pulse devices report
+// themselves, the field broker reports recorders and kiosks. The status
+// and the metrics read only the registry.
+func (g *Gateway) buildHealth() {
+	ids := make([]string, 0, len(g.cfg.Devices))
+	for _, d := range g.cfg.Devices {
+		ids = append(ids, d.ID)
+	}
+	reg := health.NewRegistry(ids...)
+	for _, l := range g.lines {
+		reg.Add(health.ReporterFunc(func() map[string]health.State {
+			m := map[string]health.State{}
+			for id, st := range l.States() {
+				m[id] = busState(st.State)
+			}
+			return m
+		}))
 	}
 	for _, s := range g.sources {
-		if s.id != id {
-			continue
+		switch src := s.src.(type) {
+		case *tcpDevice:
+			reg.Device(s.id, src.State)
+		case *pulse.Device:
+			reg.Device(s.id, func() health.State { return pulseState(src.Health()) })
 		}
-		if st, ok := s.src.(interface{ State() string }); ok {
-			return st.State()
-		}
-		return string(bus.OK)
 	}
-	return string(bus.Down)
+	reg.Add(health.ReporterFunc(g.fieldStates))
+	g.health = reg
+}
+
+func busState(s bus.State) health.State {
+	switch s {
+	case bus.OK:
+		return health.Ok
+	case bus.Degraded:
+		return health.Degraded
+	}
+	return health.Down
+}
+
+// pulseState is a pulse device's health: down while its pin is away (or
+// after Run stopped on a pin error), degraded until it has read the pin
+// and while its count cannot be saved.
+func pulseState(h pulse.Health) health.State {
+	switch {
+	case h.Pin != nil:
+		return health.Down
+	case !h.Running || h.Store != nil:
+		return health.Degraded
+	}
+	return health.Ok
+}
+
+// deviceCounts are the per-device reads and errors the devices count
+// themselves. Serial devices are counted per line (bus.Stats) until the
+// line owner counts per device.
+func (g *Gateway) deviceCounts() map[string]metrics.DeviceCounts {
+	m := map[string]metrics.DeviceCounts{}
+	for _, s := range g.sources {
+		switch src := s.src.(type) {
+		case *tcpDevice:
+			m[s.id] = src.Counts()
+		case *pulse.Device:
+			h := src.Health()
+			m[s.id] = metrics.DeviceCounts{Reads: h.Readings, Errors: h.Errors}
+		}
+	}
+	if b := g.fieldBroker.Load(); b != nil {
+		for id, d := range b.Stats().Devices {
+			m[id] = metrics.DeviceCounts{Reads: d.Accepted, Errors: d.Malformed + d.TooLarge + d.ACLDenied + d.HandlerErrors}
+		}
+	}
+	return m
 }

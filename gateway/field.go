@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/kiosk"
 	"github.com/townlink/townlink/drivers/recorder"
+	"github.com/townlink/townlink/gateway/certs"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/gateway/fieldbroker"
 	"github.com/townlink/townlink/gateway/fieldin"
+	"github.com/townlink/townlink/gateway/health"
+	"github.com/townlink/townlink/gateway/metrics"
 )
 
 // buildField sets up the recorders and kiosks that publish to the
@@ -35,15 +36,15 @@ func (g *Gateway) buildField() error {
 			}
 			g.field[d.ID] = fieldin.Device{Decoder: k, Stream: kiosk.Stream,
 				Private: func(err error) bool { return errors.Is(err, kiosk.ErrPersonalData) }}
-			g.sources = append(g.sources, source{id: d.ID, src: k, field: true})
+			g.sources = append(g.sources, source{id: d.ID, src: k})
 		default:
 			continue
 		}
-		pw, err := os.ReadFile(d.PasswordFile)
+		pw, err := certs.ReadSecret(d.PasswordFile)
 		if err != nil {
-			return fmt.Errorf("%w: device %s: password_file: %w (create it with the device's MQTT password, mode 0600)", ErrStart, d.ID, err)
+			return fmt.Errorf("%w: device %s: password_file: %w (it holds the device's MQTT password, mode 0600)", ErrStart, d.ID, err)
 		}
-		g.fieldDevs = append(g.fieldDevs, fieldbroker.Device{ID: d.ID, Username: d.Username, Password: []byte(strings.TrimRight(string(pw), "\r\n"))})
+		g.fieldDevs = append(g.fieldDevs, fieldbroker.Device{ID: d.ID, Username: d.Username, Password: []byte(pw)})
 	}
 	in, err := fieldin.New(fieldin.Options{Devices: g.field, Sink: g.pipe, Logger: g.log.With("part", "field-ingest")})
 	if err != nil {
@@ -72,6 +73,11 @@ func (g *Gateway) startField() error {
 	if !fb.Enabled() {
 		return nil
 	}
+	if fb.TLSListen != "" {
+		if err := certs.CheckSecret(fb.Key); err != nil {
+			return fmt.Errorf("%w: field_broker key: %w", ErrStart, err)
+		}
+	}
 	// The broker re-reads cert and key when they change (renewal without a restart).
 	b, err := fieldbroker.Start(fieldbroker.Options{
 		Listen: fb.Listen, TLSListen: fb.TLSListen, TLSCertFile: fb.Cert, TLSKeyFile: fb.Key, Devices: g.fieldDevs,
@@ -94,14 +100,30 @@ func (g *Gateway) FieldAddr() string {
 	return ""
 }
 
-// fieldState is a field device's state: ok while it is connected.
-func (g *Gateway) fieldState(id string) (string, bool) {
+// fieldStates are the recorders' and kiosks' health: ok while connected
+// to the field broker, down otherwise (and before it listens).
+func (g *Gateway) fieldStates() map[string]health.State {
+	m := make(map[string]health.State, len(g.field))
+	var online map[string]bool
+	if b := g.fieldBroker.Load(); b != nil {
+		online = b.Online()
+	}
+	for id := range g.field {
+		m[id] = health.Down
+		if online[id] {
+			m[id] = health.Ok
+		}
+	}
+	return m
+}
+
+// fieldCounts are the field broker's counters for the metrics.
+func (g *Gateway) fieldCounts() metrics.FieldCounts {
 	b := g.fieldBroker.Load()
-	if _, ok := g.field[id]; !ok || b == nil {
-		return "", false
+	if b == nil {
+		return metrics.FieldCounts{}
 	}
-	if b.Online()[id] {
-		return "ok", true
-	}
-	return "down", true
+	s := b.Stats()
+	return metrics.FieldCounts{Connects: s.Connects, AuthFailures: s.AuthFailures, ACLDenied: s.ACLDenied, TooLarge: s.TooLarge,
+		Malformed: s.Malformed, HandlerErrors: s.HandlerErrors, Accepted: s.Accepted, Online: s.Online}
 }

@@ -12,20 +12,23 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/gateway/bus"
+	"github.com/townlink/townlink/gateway/certs"
 	"github.com/townlink/townlink/gateway/clock"
 	"github.com/townlink/townlink/gateway/commands"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/gateway/fieldbroker"
 	"github.com/townlink/townlink/gateway/fieldin"
 	"github.com/townlink/townlink/gateway/identity"
+	"github.com/townlink/townlink/gateway/health"
+	"github.com/townlink/townlink/gateway/metrics"
 	"github.com/townlink/townlink/gateway/pipeline"
+	"github.com/townlink/townlink/gateway/status"
 	"github.com/townlink/townlink/uplink"
 	"github.com/townlink/townlink/uplink/badgerq"
 	"github.com/townlink/townlink/uplink/mqttpub"
@@ -51,7 +54,11 @@ type Gateway struct {
 	pipe    *pipeline.Pipeline
 	lines   []*bus.Line
 	sources []source
-	status  *statusReporter
+	health  *health.Registry
+	drops   *status.Drops
+	certs   *certs.Monitor
+	status  *status.Reporter
+	metrics *metrics.Metrics
 
 	field       map[string]fieldin.Device // recorders and kiosks by device id
 	ingest      *fieldin.Ingest
@@ -63,9 +70,8 @@ type Gateway struct {
 }
 
 type source struct {
-	id    string
-	src   drivers.Source
-	field bool // its state comes from the field broker
+	id  string
+	src drivers.Source
 }
 
 // ErrStart reports that the gateway cannot start at all.
@@ -76,6 +82,9 @@ var ErrStart = errors.New("gateway: cannot start")
 func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if err := CheckSecrets(cfg); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	g := &Gateway{cfg: cfg, log: log, boot: bootID()}
 	dir := filepath.Join(cfg.Gateway.DataDir, "queue")
@@ -116,7 +125,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	for _, d := range cfg.Devices {
 		devs[d.ID] = pipeline.Device{Kind: string(d.Kind), Grid: d.Grid}
 	}
-	g.pipe = &pipeline.Pipeline{Gateway: cfg.Gateway.ID, Devices: devs, Queues: queues, ClockSynced: clock.Synced}
+	g.pipe = &pipeline.Pipeline{Gateway: cfg.Gateway.ID, Devices: devs, Queues: queues, ClockSynced: clock.Synced, DropReason: badgerq.Reason}
 	if err := g.buildDevices(); err != nil {
 		db.Close()
 		return nil, err
@@ -129,7 +138,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		db.Close()
 		return nil, err
 	}
-	g.status = newStatusReporter(g)
+	g.buildHealth()
+	g.buildStatus()
 	client, err := g.newClient()
 	if err != nil {
 		db.Close()
@@ -186,7 +196,7 @@ func (g *Gateway) buildForwarders() error {
 		name := pipeline.StreamOf(c)
 		f := &uplink.Forwarder{
 			Queue:     g.queues[c],
-			Publisher: g.client,
+			Publisher: timedPublisher{g.client, name, g.metrics},
 			Topic:     g.topic(name),
 			Frame: func(recs [][]byte) ([]byte, error) {
 				return wire.AppendBatch(nil, g.cfg.Gateway.ID, name, recs), nil
@@ -252,7 +262,7 @@ func (g *Gateway) topic(stream string) string {
 
 func (g *Gateway) newClient() (*mqttpub.Client, error) {
 	u := g.cfg.Uplink
-	will, err := wire.EncodeStatus(g.status.snapshot("offline"))
+	will, err := g.status.Encode(wire.StateOffline)
 	if err != nil {
 		return nil, fmt.Errorf("%w: status: %w", ErrStart, err)
 	}
@@ -266,7 +276,7 @@ func (g *Gateway) newClient() (*mqttpub.Client, error) {
 		PersistentSession: true,
 		Logger:            g.log.With("part", "uplink"),
 		OnConnect: func() {
-			g.status.kick()
+			g.status.Kick()
 			// Resend at once what waited for the broker.
 			for _, f := range g.fwds {
 				f.Reconnected()
@@ -274,18 +284,18 @@ func (g *Gateway) newClient() (*mqttpub.Client, error) {
 		},
 	}
 	if u.PasswordFile != "" {
-		pw, err := os.ReadFile(u.PasswordFile)
+		pw, err := certs.ReadSecret(u.PasswordFile)
 		if err != nil {
 			return nil, fmt.Errorf("%w: uplink.password_file: %w", ErrStart, err)
 		}
-		opts.Password = strings.TrimSpace(string(pw))
+		opts.Password = pw
 	}
 	if u.TLS() {
-		tc, err := LoadTLS(u.CA, u.Cert, u.Key)
+		tc, err := certs.NewClient(u.CA, u.Cert, u.Key)
 		if err != nil {
 			return nil, fmt.Errorf("%w: uplink TLS: %w", ErrStart, err)
 		}
-		opts.TLS = tc
+		opts.GetTLS = tc.Config // the CA and the certificate are re-read when their files change
 	}
 	c, err := mqttpub.New(opts)
 	if err != nil {
@@ -337,7 +347,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			return s.src.Run(ctx, func(r drivers.Reading) error { return g.pipe.Emit(ctx, []drivers.Reading{r}) })
 		})
 	}
-	goRun("status", g.status.run)
+	goRun("status", g.status.Run)
 	goRun("commands", g.cmd.Run)
 	goRun("time sync", g.cmd.DailyTimeSync)
 	goRun("metrics", g.serveMetrics)
@@ -346,8 +356,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	wg.Wait()
 	// A clean stop: say so, then disconnect (the will is for unclean ends).
 	pctx, pcancel := context.WithTimeout(context.Background(), 3*time.Second)
-	g.status.publish(pctx, "offline")
+	g.status.Publish(pctx, wire.StateOffline)
 	pcancel()
+	g.saveDrops()
 	g.client.Close()
 	g.log.Info("gateway stopped")
 	return nil

@@ -2,162 +2,73 @@ package gateway
 
 import (
 	"context"
-	"maps"
-	"sync"
-	"time"
+	"path/filepath"
 
+	"github.com/townlink/townlink/gateway/certs"
 	"github.com/townlink/townlink/gateway/clock"
+	"github.com/townlink/townlink/gateway/metrics"
 	"github.com/townlink/townlink/gateway/pipeline"
-	"github.com/townlink/townlink/uplink/badgerq"
+	"github.com/townlink/townlink/gateway/status"
 	"github.com/townlink/townlink/uplink/wire"
 )
 
-// statusReporter publishes the retained status message: at start, on every
-// (re)connect, whenever a device changes state, and every status_interval.
-type statusReporter struct {
-	g     *Gateway
-	kickc chan struct{}
-
-	mu      sync.Mutex
-	dropped map[string]uint64
-	last    map[string]string
-}
-
-func newStatusReporter(g *Gateway) *statusReporter {
-	return &statusReporter{g: g, kickc: make(chan struct{}, 1), dropped: map[string]uint64{}}
-}
-
-// kick asks for a status publish soon (never blocks).
-func (s *statusReporter) kick() {
-	select {
-	case s.kickc <- struct{}{}:
-	default:
-	}
-}
-
-// countDrop records records dropped for a reason (reported in status).
-func (s *statusReporter) countDrop(reason string, n uint64) {
-	s.mu.Lock()
-	s.dropped[reason] += n
-	s.mu.Unlock()
-	s.kick()
-}
-
-// devices returns every configured device's state.
-func (s *statusReporter) devices() map[string]string {
-	m := make(map[string]string, len(s.g.cfg.Devices))
-	for _, l := range s.g.lines {
-		for id, st := range l.States() {
-			m[id] = string(st.State)
-		}
-	}
-	for _, d := range s.g.cfg.Devices {
-		if _, ok := m[d.ID]; !ok {
-			m[d.ID] = s.g.sourceState(d.ID)
-		}
-	}
-	return m
-}
-
-func (s *statusReporter) snapshot(state string) *wire.Status {
-	st := &wire.Status{
-		V:       wire.Version,
-		GW:      s.g.cfg.Gateway.ID,
-		State:   state,
-		TS:      time.Now().UnixMilli(),
-		Version: Version,
-		Boot:    s.g.boot,
-		Backlog: map[string]uint64{},
-		Dropped: map[string]uint64{},
-		Devices: map[string]string{},
-		Clock:   "unsynced",
-	}
-	if clock.Synced() {
-		st.Clock = "synced"
-	}
-	if state == "offline" && s.g.queues == nil {
-		return st
-	}
-	var oldest int64
-	for c, q := range s.g.queues {
-		qs := q.Stats()
-		st.Backlog[pipeline.StreamOf(c)] = uint64(qs.Backlog)
-		if ts := oldestTS(q); ts > 0 && (oldest == 0 || ts < oldest) {
-			oldest = ts
-		}
-	}
-	if oldest > 0 {
-		st.OldestUnsentMS = uint64(max(0, st.TS-oldest))
-	}
-	s.mu.Lock()
-	maps.Copy(st.Dropped, s.dropped)
-	s.mu.Unlock()
-	for reason, n := range s.g.db.Dropped() {
-		st.Dropped[reason] += n
-	}
-	if s.g.lines != nil || s.g.sources != nil {
-		st.Devices = s.devices()
-	}
-	return st
-}
-
-func (s *statusReporter) publish(ctx context.Context, state string) {
-	b, err := wire.EncodeStatus(s.snapshot(state))
+// buildStatus wires the status reporter and the metrics over the parts
+// New has built: the queues, the health registry, the drop counters
+// (kept in data_dir/drops.json across restarts) and the certificates.
+func (g *Gateway) buildStatus() {
+	drops, err := status.OpenDrops(filepath.Join(g.cfg.Gateway.DataDir, "drops.json"), g.db, g.pipe)
 	if err != nil {
-		s.g.log.Error("status not encoded", "err", err)
-		return
+		g.log.Warn("drop counters start from zero", "err", err)
 	}
-	if err := s.g.client.PublishRetained(ctx, s.g.topic(wire.StreamStatus), b); err != nil {
-		s.g.log.Debug("status not published", "err", err)
+	g.drops = drops
+	g.certs = certs.NewMonitor(nil, clock.Synced, g.log.With("part", "certs"))
+	g.certs.Add("uplink_client", g.cfg.Uplink.Cert)
+	g.certs.Add("uplink_ca", g.cfg.Uplink.CA)
+	if g.cfg.FieldBroker.TLSListen != "" {
+		g.certs.Add("field", g.cfg.FieldBroker.Cert)
+	}
+	sq := make(map[string]status.Queue, len(g.queues))
+	mq := make(map[string]metrics.Queue, len(g.queues))
+	for c, q := range g.queues {
+		sq[pipeline.StreamOf(c)] = q
+		mq[pipeline.StreamOf(c)] = q
+	}
+	connected := func() bool { return g.client != nil && g.client.Connected() }
+	g.status = status.New(status.Config{
+		Gateway: g.cfg.Gateway.ID, Version: Version, Boot: g.boot, Interval: g.cfg.Gateway.StatusInterval,
+		Queues: sq, Health: g.health, Drops: drops, Certs: g.certs, Connected: connected,
+		Publish: func(ctx context.Context, p []byte) error {
+			return g.client.PublishRetained(ctx, g.topic(wire.StreamStatus), p)
+		},
+		ClockSynced: clock.Synced,
+		OnTick:      func() { g.saveDrops(); g.certs.Check() }, // certificate warnings are logged even while offline
+		Logger:      g.log.With("part", "status"),
+	})
+	g.metrics = metrics.New(metrics.Sources{
+		Readings: g.pipe.Counts, Health: g.health, Devices: g.deviceCounts, Lines: g.lineCounts,
+		Queues: mq, Drops: drops, Connected: connected, Field: g.fieldCounts, Certs: g.certs,
+	})
+}
+
+func (g *Gateway) saveDrops() {
+	if err := g.drops.Save(); err != nil {
+		g.log.Warn("drop counters not saved", "err", err)
 	}
 }
 
-func (s *statusReporter) run(ctx context.Context) error {
-	every := s.g.cfg.Gateway.StatusInterval
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	check := time.NewTicker(time.Second)
-	defer check.Stop()
-	s.kick()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		case <-s.kickc:
-		case <-check.C:
-			devs := s.devices()
-			s.mu.Lock()
-			changed := !maps.Equal(devs, s.last)
-			s.last = devs
-			s.mu.Unlock()
-			if !changed {
-				continue
-			}
-		}
-		if !s.g.client.Connected() {
-			continue
-		}
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		s.publish(pctx, "online")
-		cancel()
-	}
+// countDrop counts records dropped for a reason and has the status say so.
+func (g *Gateway) countDrop(reason string, n uint64) {
+	g.drops.Add(reason, n)
+	g.status.Kick()
 }
 
-// oldestTS is the measurement time of the oldest record still queued.
-func oldestTS(q *badgerq.Queue) int64 {
-	if q.Stats().Backlog == 0 {
-		return 0
+// lineCounts are the serial lines' figures for the metrics.
+func (g *Gateway) lineCounts() []metrics.LineCounts {
+	out := make([]metrics.LineCounts, 0, len(g.lines))
+	for _, l := range g.lines {
+		s := l.Stats()
+		out = append(out, metrics.LineCounts{Name: l.Name, OK: s.OK, Timeouts: s.Timeouts, FrameErrors: s.FrameErrors,
+			DeviceErrors: s.DeviceErrors, OtherErrors: s.OtherErrors, Reopens: s.Reopens, Utilisation: s.Utilisation(), PortOpen: s.PortOpen})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	es, err := q.Peek(ctx, 0, 1)
-	if err != nil || len(es) == 0 {
-		return 0
-	}
-	r, err := wire.DecodeRecord(es[0].Data)
-	if err != nil {
-		return 0
-	}
-	return r.TS
+	return out
 }

@@ -8,8 +8,9 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/modbus"
-	"github.com/townlink/townlink/gateway/bus"
 	"github.com/townlink/townlink/gateway/config"
+	"github.com/townlink/townlink/gateway/health"
+	"github.com/townlink/townlink/gateway/metrics"
 )
 
 // tcpDevice polls a Modbus TCP device at its interval. Unlike a serial
@@ -21,9 +22,11 @@ type tcpDevice struct {
 	dev      *modbus.Device
 	tr       *modbus.TCP
 
-	mu    sync.Mutex
-	fails int
-	polls int
+	mu     sync.Mutex
+	fails  int // polls in a row without readings
+	polls  int
+	reads  uint64 // polls that gave readings
+	errors uint64 // polls that failed
 }
 
 func (g *Gateway) modbusTCPDevice(d config.Device) (*tcpDevice, error) {
@@ -52,8 +55,10 @@ func (t *tcpDevice) Run(ctx context.Context, emit func(drivers.Reading) error) e
 		t.polls++
 		if err != nil && len(rs) == 0 {
 			t.fails++
+			t.errors++
 		} else {
 			t.fails = 0
+			t.reads++
 		}
 		t.mu.Unlock()
 		for _, r := range rs {
@@ -91,17 +96,25 @@ func (t *tcpDevice) Write(ctx context.Context, point string, v drivers.Value) er
 	return t.dev.WritePoint(ctx, point, v)
 }
 
-// State is the device's state for the status message.
-func (t *tcpDevice) State() string {
+// State is the device's health: degraded until polled, down after three
+// failed polls in a row.
+func (t *tcpDevice) State() health.State {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
 	case t.polls == 0:
-		return string(bus.Degraded)
+		return health.Degraded
 	case t.fails == 0:
-		return string(bus.OK)
+		return health.Ok
 	case t.fails < 3:
-		return string(bus.Degraded)
+		return health.Degraded
 	}
-	return string(bus.Down)
+	return health.Down
+}
+
+// Counts are the device's polls for the metrics.
+func (t *tcpDevice) Counts() metrics.DeviceCounts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return metrics.DeviceCounts{Reads: t.reads, Errors: t.errors}
 }

@@ -2,80 +2,50 @@ package gateway
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
-	"sync"
-	"time"
+
+	"github.com/townlink/townlink/gateway/certs"
+	"github.com/townlink/townlink/gateway/config"
 )
 
-// ErrTLS reports unusable certificate files.
-var ErrTLS = errors.New("tls files")
+// ErrTLS reports unusable certificate files (certs.ErrTLS).
+var ErrTLS = certs.ErrTLS
 
-// LoadTLS builds a client TLS config for mutual TLS from PEM files. The
-// client certificate is re-read whenever its files change, so a renewed
-// certificate is used at the next connection without a restart.
+// LoadTLS builds a client TLS config for mutual TLS from PEM files (see
+// certs.NewClient: the key must be mode 0600; the client certificate is
+// re-read at each handshake when its files change). A long-running client
+// should call certs.Client.Config at each dial instead, so that a changed
+// CA is used too.
 func LoadTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: ca: %w", ErrTLS, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: ca %s holds no PEM certificate", ErrTLS, caFile)
-		}
-		tc.RootCAs = pool
-	}
-	if certFile == "" && keyFile == "" {
-		return tc, nil
-	}
-	if certFile == "" || keyFile == "" {
-		return nil, fmt.Errorf("%w: mutual TLS needs both cert and key", ErrTLS)
-	}
-	r := &certReloader{cert: certFile, key: keyFile}
-	if _, err := r.get(); err != nil {
+	c, err := certs.NewClient(caFile, certFile, keyFile)
+	if err != nil {
 		return nil, err
 	}
-	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return r.get() }
-	return tc, nil
+	return c.Config()
 }
 
-type certReloader struct {
-	cert, key string
-	mu        sync.Mutex
-	mtime     time.Time
-	c         *tls.Certificate
-}
-
-func (r *certReloader) get() (*tls.Certificate, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var newest time.Time
-	for _, f := range []string{r.cert, r.key} {
-		st, err := os.Stat(f)
-		if err != nil {
-			if r.c != nil {
-				return r.c, nil // keep the last good one
-			}
-			return nil, fmt.Errorf("%w: %w", ErrTLS, err)
+// CheckSecrets checks every secret file the config names (the uplink
+// password file and TLS key, the field broker's key, the field devices'
+// password files) with certs.CheckSecret, and reports all problems at
+// once. New and `townlink check` call it.
+func CheckSecrets(cfg *config.Config) error {
+	var errs []error
+	check := func(what, path string) {
+		if path == "" {
+			return
 		}
-		if st.ModTime().After(newest) {
-			newest = st.ModTime()
+		if err := certs.CheckSecret(path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
 		}
 	}
-	if r.c != nil && !newest.After(r.mtime) {
-		return r.c, nil
+	check("uplink.password_file", cfg.Uplink.PasswordFile)
+	check("uplink.key", cfg.Uplink.Key)
+	if cfg.FieldBroker.TLSListen != "" {
+		check("field_broker.key", cfg.FieldBroker.Key)
 	}
-	c, err := tls.LoadX509KeyPair(r.cert, r.key)
-	if err != nil {
-		if r.c != nil {
-			return r.c, nil
-		}
-		return nil, fmt.Errorf("%w: %s / %s: %w", ErrTLS, r.cert, r.key, err)
+	for _, d := range cfg.Devices {
+		check("device "+d.ID+": password_file", d.PasswordFile)
 	}
-	r.c, r.mtime = &c, newest
-	return r.c, nil
+	return errors.Join(errs...)
 }

@@ -56,4 +56,12 @@
 //
 // Start and PerPulse are configuration: change them together with the
 // meter, not under a running count.
+//
+// # Health
+//
+// Device.Health tells whether Run is reading the pin, the pin's error
+// (asked of a pin that recovers from line errors by itself, such as
+// hardware/gpio.Input, through PinHealth: its NextEdge hides them), the
+// last failed count save, and the readings queued and not queued. The
+// gateway reports a device whose pin is away as down.
 package pulse

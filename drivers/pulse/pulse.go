@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/townlink/townlink/drivers"
@@ -202,12 +203,49 @@ func validPoint(s string) bool {
 	return true
 }
 
+// PinHealth is implemented by a pin that recovers from line errors by
+// itself (hardware/gpio.Input): its NextEdge does not return them, so
+// Health asks Err, the error keeping the line away (nil while it works).
+type PinHealth interface {
+	Err() error
+}
+
+// Health is a snapshot of a device's condition, for the gateway's health
+// report and metrics.
+type Health struct {
+	Running  bool   // Run has read the pin and has not returned
+	Pin      error  // the error keeping the pin away, or the one Run stopped with
+	Store    error  // the last failed count save; nil once a save works
+	Readings uint64 // readings queued
+	Errors   uint64 // readings not queued: emit failed, or held back because the count was not saved
+}
+
 // Device is one GPIO input: a counter, a traffic loop, or a door, flood or
 // contact input. It implements drivers.Source.
 type Device struct {
 	c   Config
 	pin Pin
 	log *slog.Logger
+
+	mu sync.Mutex
+	h  Health
+}
+
+// Health reports the device's condition; safe to call while Run runs.
+func (d *Device) Health() Health {
+	d.mu.Lock()
+	h := d.h
+	d.mu.Unlock()
+	if ph, ok := d.pin.(PinHealth); ok && h.Running && h.Pin == nil {
+		h.Pin = ph.Err()
+	}
+	return h
+}
+
+func (d *Device) setHealth(f func(h *Health)) {
+	d.mu.Lock()
+	f(&d.h)
+	d.mu.Unlock()
 }
 
 var _ drivers.Source = (*Device)(nil)
@@ -257,8 +295,11 @@ func (d *Device) Run(ctx context.Context, emit func(drivers.Reading) error) erro
 	}
 	high, now, err := d.pin.Level(ctx)
 	if err != nil {
-		return fmt.Errorf("pulse: device %q: read pin: %w", c.Device, err)
+		err = fmt.Errorf("pulse: device %q: read pin: %w", c.Device, err)
+		d.setHealth(func(h *Health) { h.Pin = err })
+		return err
 	}
+	d.setHealth(func(h *Health) { h.Running, h.Pin = true, nil })
 	r.state = high != c.Invert
 	r.deb = newDebouncer(c.Debounce, r.state)
 	r.since = now
@@ -385,9 +426,11 @@ func (r *run) save() bool {
 	}
 	if err := r.d.c.Store.Save(r.d.c.Device, r.count); err != nil {
 		r.d.log.Error("pulse: count not saved; reading held back", "count", r.count, "err", err)
+		r.d.setHealth(func(h *Health) { h.Store = err; h.Errors++ })
 		return false
 	}
 	r.saved = r.count
+	r.d.setHealth(func(h *Health) { h.Store = nil })
 	return true
 }
 
@@ -395,8 +438,10 @@ func (r *run) save() bool {
 func (r *run) send(rd drivers.Reading) bool {
 	if err := r.emit(rd); err != nil {
 		r.d.log.Error("pulse: reading not queued", "class", rd.Class, "err", err)
+		r.d.setHealth(func(h *Health) { h.Errors++ })
 		return false
 	}
+	r.d.setHealth(func(h *Health) { h.Readings++ })
 	return true
 }
 
@@ -405,8 +450,10 @@ func (r *run) stop(ctx context.Context, err error) error {
 	c := r.d.c
 	if ctx.Err() == nil {
 		err = fmt.Errorf("pulse: device %q: pin: %w", c.Device, err)
+		r.d.setHealth(func(h *Health) { h.Running, h.Pin = false, err })
 	} else {
 		err = ctx.Err()
+		r.d.setHealth(func(h *Health) { h.Running = false })
 	}
 	if c.Input.counts() && r.count != r.saved {
 		if serr := c.Store.Save(c.Device, r.count); serr != nil {

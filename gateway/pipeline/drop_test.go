@@ -45,7 +45,7 @@ func TestAReadingThatCannotBeQueuedIsCountedByReason(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("the quota never refused an append")
 	}
-	drops := p.Drops()
+	drops := p.Dropped()
 	if got := drops["readings_quota"]; got != uint64(2*failed) {
 		t.Errorf("drops %v: readings_quota = %d, want %d", drops, got, 2*failed)
 	}

@@ -135,9 +135,9 @@ func (p *Pipeline) countDrop(err error, n int) {
 	p.dropMu.Unlock()
 }
 
-// Drops returns readings that could not be queued, by reason
+// Dropped returns readings that could not be queued, by reason
 // ("readings_disk_full", "readings_store_error", …).
-func (p *Pipeline) Drops() map[string]uint64 {
+func (p *Pipeline) Dropped() map[string]uint64 {
 	p.dropMu.Lock()
 	defer p.dropMu.Unlock()
 	return maps.Clone(p.drops)

@@ -55,6 +55,7 @@ type Input struct {
 	pending *Edge // a change found when the line came back
 	errs    int   // line errors seen
 	fails   int   // consecutive failures, for the back-off
+	away    error // the error keeping the line away; nil while it works
 }
 
 // NewInput returns an Input for the line called name. It does no I/O.
@@ -87,6 +88,19 @@ func (in *Input) LineErrors() int {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.errs
+}
+
+// Err is the error that keeps the line away while the Input requests it
+// again (wrapping ErrLine), or ErrClosed after Close; nil while the line
+// works or before it was first requested. Health reports read it from
+// another goroutine.
+func (in *Input) Err() error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return fmt.Errorf("%w: %s", ErrClosed, in.name)
+	}
+	return in.away
 }
 
 // Close releases the line; later calls fail with ErrClosed.
@@ -180,6 +194,7 @@ func (in *Input) failed(l Line, err error) error {
 	}
 	in.errs++
 	in.fails++
+	in.away = fmt.Errorf("%w: %s: %w", ErrLine, in.name, err)
 	in.log.Warn("gpio line error; requesting it again", "err", err)
 	if in.line == l {
 		in.line = nil
@@ -242,7 +257,7 @@ func (in *Input) ensure(ctx context.Context, deadline time.Time) (Line, error) {
 				if in.known && lvl != in.level {
 					in.pending = &Edge{Level: lvl, Time: l.Now()}
 				}
-				in.line = l
+				in.line, in.away = l, nil
 				in.mu.Unlock()
 				if fails > 0 {
 					in.log.Info("gpio line requested again", "failures", fails, "level", lvl)
@@ -253,6 +268,7 @@ func (in *Input) ensure(ctx context.Context, deadline time.Time) (Line, error) {
 		in.mu.Lock()
 		in.fails++
 		in.errs++
+		in.away = fmt.Errorf("%w: %s: %w", ErrLine, in.name, err)
 		in.mu.Unlock()
 		if fails%10 == 0 {
 			in.log.Warn("gpio line request failed", "err", err, "failures", fails+1)

@@ -32,11 +32,13 @@ func TestInputReconnectsAfterLineError(t *testing.T) {
 	s.SetOpenError(errors.New("ENODEV"))
 	s.Break(errors.New("chip removed"))
 	done := make(chan struct{})
+	var awayErr error
 	go func() {
 		defer close(done)
 		for s.Opens() == 1 && in.LineErrors() < 4 {
 			time.Sleep(time.Millisecond)
 		}
+		awayErr = in.Err()
 		s.SetOpenError(nil)
 	}()
 	if err := s.Push(ctx, Edge{gpio.Low, at(2)}); err != nil {
@@ -49,6 +51,12 @@ func TestInputReconnectsAfterLineError(t *testing.T) {
 	}
 	if s.Opens() != 2 {
 		t.Fatalf("%d requests, want 2", s.Opens())
+	}
+	if !errors.Is(awayErr, ErrLine) {
+		t.Fatalf("Err while the line was away = %v, want ErrLine", awayErr)
+	}
+	if err := in.Err(); err != nil {
+		t.Fatalf("Err after the line came back = %v, want nil", err)
 	}
 	if n := in.LineErrors(); n < 4 {
 		t.Fatalf("LineErrors = %d, want ≥ 4 (one break, three failed requests)", n)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 )
 
 // Reasons reported in gap records and by DB.Dropped.
@@ -420,6 +421,9 @@ func (q *Queue) committed(t *tentative) (dropped [2]int64) {
 		q.slots.push(v)
 	}
 	grew := t.last > q.last
+	if grew {
+		q.markLocked(q.last+1, time.Now())
+	}
 	q.last = t.last
 	q.backlog += t.n
 	q.bytes += t.bytes

@@ -145,3 +145,24 @@ func FuzzStreamName(f *testing.F) {
 		}
 	})
 }
+
+// Marks stay bounded: past maxMarks every other one goes, the oldest stays.
+func TestMarksStayBounded(t *testing.T) {
+	q := &Queue{}
+	t0 := time.Unix(1_700_000_000, 0)
+	for i := range 5000 {
+		q.markLocked(uint64(i+1), t0.Add(time.Duration(i)*time.Second))
+		q.markLocked(uint64(i+1), t0.Add(time.Duration(i)*time.Second+time.Millisecond)) // within markGap: no mark
+	}
+	if n := len(q.marks); n > maxMarks || n < maxMarks/2 {
+		t.Fatalf("%d marks after 5000 s of appends, want %d..%d", n, maxMarks/2, maxMarks)
+	}
+	if q.marks[0].seq != 1 || q.marks[0].at != uint64(t0.UnixNano()) {
+		t.Fatalf("first mark = %+v, want seq 1 at t0", q.marks[0])
+	}
+	for i := 1; i < len(q.marks); i++ {
+		if q.marks[i].seq <= q.marks[i-1].seq {
+			t.Fatalf("marks out of order at %d: %+v", i, q.marks[i-1:i+1])
+		}
+	}
+}

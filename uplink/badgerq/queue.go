@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -72,6 +73,34 @@ type Queue struct {
 	openWhy string        // its reason
 	dropped int64         // records discarded since Open
 	wake    chan struct{} // closed and replaced when last advances
+	marks   []mark        // when the backlog was appended, coarsely (see Stats.Oldest)
+}
+
+// mark says entries from seq on were appended at or after at (unix ns),
+// until the next mark. Marks are at least markGap apart; past maxMarks
+// every other one is forgotten, so memory stays bounded and Oldest only
+// grows coarser.
+type mark struct{ seq, at uint64 }
+
+const (
+	markGap  = uint64(time.Second)
+	maxMarks = 1024
+)
+
+// markLocked records that entries from seq on were appended at now.
+func (q *Queue) markLocked(seq uint64, now time.Time) {
+	at := uint64(now.UnixNano())
+	if n := len(q.marks); n > 0 && at-q.marks[n-1].at < markGap {
+		return
+	}
+	if len(q.marks) >= maxMarks {
+		kept := q.marks[:0:0]
+		for i := 0; i < len(q.marks); i += 2 {
+			kept = append(kept, q.marks[i])
+		}
+		q.marks = kept
+	}
+	q.marks = append(q.marks, mark{seq, at})
 }
 
 // openGap is a gap record that may absorb the next contiguous drop by being
@@ -89,6 +118,12 @@ type Stats struct {
 	LastSeq  uint64 // last assigned seq (0 before the first Append)
 	Bytes    int64  // stored bytes of the backlog (exact while open; within a few bytes per value-log entry after a reopen)
 	Dropped  int64  // records discarded by quota or disk pressure since Open (gap records not counted)
+	// Oldest is when the oldest unacked entry was appended, at most a
+	// second early (coarser after more than ~17 minutes of appends wait);
+	// entries recovered at Open count from Open, so after a restart it is
+	// a lower bound of their age. Zero when Backlog is 0. The status
+	// message's "oldest unsent age" is measured from it.
+	Oldest time.Time
 }
 
 func newQueue(db *DB, name string, last uint64, state []byte) *Queue {
@@ -153,6 +188,9 @@ func (q *Queue) scan(txn *badger.Txn) error {
 	}
 	for ; next <= q.last; next++ {
 		q.slots.push(slotRemoved)
+	}
+	if q.backlog > 0 {
+		q.markLocked(q.head, time.Now())
 	}
 	return nil
 }
@@ -312,6 +350,12 @@ func (q *Queue) advanceLocked() {
 	if q.backlog == 0 {
 		q.bytes = 0
 	}
+	for len(q.marks) > 1 && q.marks[1].seq <= q.head {
+		q.marks = q.marks[1:]
+	}
+	if q.head > q.last {
+		q.marks = nil
+	}
 }
 
 // Ack deletes delivered entries, in any order; unknown or already acked
@@ -352,6 +396,9 @@ func (q *Queue) Stats() Stats {
 	s := Stats{Backlog: q.backlog, LastSeq: q.last, Bytes: q.bytes, Dropped: q.dropped}
 	if q.backlog > 0 {
 		s.FirstSeq = q.head
+		if len(q.marks) > 0 {
+			s.Oldest = time.Unix(0, int64(q.marks[0].at))
+		}
 	}
 	return s
 }

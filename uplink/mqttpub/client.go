@@ -2,7 +2,6 @@ package mqttpub
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -396,7 +395,7 @@ func (c *Client) connect(ctx context.Context, broker string) (*conn, error) {
 				err = fmt.Errorf("%w (CONNACK return code %d: %w)", ErrRefused, rc, err)
 			}
 		}
-		if isTLS(broker) && !hasClientCert(c.o.TLS) {
+		if isTLS(broker) && !c.hasClientCert() {
 			// With TLS 1.3 the broker checks the client certificate after the
 			// client's handshake has finished, so a missing one shows up as a
 			// reset or EOF on the CONNECT: say what is probably wrong.
@@ -500,8 +499,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func hasClientCert(t *tls.Config) bool {
-	return t != nil && (len(t.Certificates) > 0 || t.GetClientCertificate != nil)
+func (c *Client) hasClientCert() bool {
+	t, err := c.tlsConfig()
+	return err == nil && (len(t.Certificates) > 0 || t.GetClientCertificate != nil)
 }
 
 // writeTimeout bounds one socket write, and how long paho's Publish may block

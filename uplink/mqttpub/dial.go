@@ -1,6 +1,7 @@
 package mqttpub
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -25,9 +26,10 @@ func (c *Client) dial(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
 	if !isTLS(u.String()) {
 		return raw, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.o.TLS != nil {
-		cfg = c.o.TLS.Clone()
+	cfg, err := c.tlsConfig()
+	if err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("TLS config: %w", err)
 	}
 	if cfg.ServerName == "" {
 		cfg.ServerName = u.Hostname()
@@ -40,6 +42,21 @@ func (c *Client) dial(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
 	}
 	_ = raw.SetDeadline(time.Time{})
 	return &alertConn{Conn: tc}, nil
+}
+
+// tlsConfig is a fresh TLS config for one dial.
+func (c *Client) tlsConfig() (*tls.Config, error) {
+	if c.o.GetTLS != nil {
+		cfg, err := c.o.GetTLS()
+		if err != nil || cfg == nil {
+			return nil, cmp.Or(err, errors.New("GetTLS returned no config"))
+		}
+		return cfg.Clone(), nil
+	}
+	if c.o.TLS != nil {
+		return c.o.TLS.Clone(), nil
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12}, nil
 }
 
 // alertConn improves one error. With TLS 1.3 the broker verifies the client

@@ -63,12 +63,16 @@ type Options struct {
 	Brokers            []string
 	ClientID           string // the gateway id
 	Username, Password string
-	TLS                *tls.Config   // for TLS brokers; put the client certificate in it for mutual TLS
-	Will               *Message      // last will: QoS 1, retained
-	KeepAlive          time.Duration // default 30s
-	ConnectTimeout     time.Duration // dial + TLS + CONNACK, per broker; default 10s
-	PublishTimeout     time.Duration // wait for PUBACK/SUBACK; default 30s. A socket write may block min(this, 10s)
-	Backoff            Backoff       // default {Min: 1s, Max: 60s}
+	TLS                *tls.Config // for TLS brokers; put the client certificate in it for mutual TLS
+	// GetTLS, if set, is called at every TLS dial instead of using TLS, so
+	// that a CA or certificate file that changed is used at the next
+	// connection. Its error fails that dial.
+	GetTLS         func() (*tls.Config, error)
+	Will           *Message      // last will: QoS 1, retained
+	KeepAlive      time.Duration // default 30s
+	ConnectTimeout time.Duration // dial + TLS + CONNACK, per broker; default 10s
+	PublishTimeout time.Duration // wait for PUBACK/SUBACK; default 30s. A socket write may block min(this, 10s)
+	Backoff        Backoff       // default {Min: 1s, Max: 60s}
 	// OnConnect is called after every successful connection, once the
 	// subscriptions are renewed, e.g. to re-publish the retained online
 	// status. It runs on the connection goroutine: it may call Publish, but

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/townlink/townlink/uplink/mqttpub"
@@ -63,5 +64,38 @@ func TestMutualTLS(t *testing.T) {
 				t.Errorf("Publish = %v, want ErrNotConnected", err)
 			}
 		})
+	}
+}
+
+// GetTLS is asked for a config at every dial: a client that first trusts
+// the wrong CA connects once GetTLS hands out the right one.
+func TestGetTLSAtEveryDial(t *testing.T) {
+	ca := mosquittotest.NewCA(t, "county CA")
+	other := mosquittotest.NewCA(t, "some other CA")
+	srvCert, srvKey := ca.Server(t)
+	b := mosquittotest.Start(t, mosquittotest.WithTLS(ca.CertPEM, srvCert, srvKey, true))
+	o := testOptions(t, b.URL)
+	client := ca.Client(t, o.ClientID)
+	var mu sync.Mutex
+	pool, calls := other.Pool(), 0
+	o.GetTLS = func() (*tls.Config, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{client}, MinVersion: tls.VersionTLS12}, nil
+	}
+	c := start(t, o)
+	waitFor(t, "a refused connection", func() bool { return c.LastError() != nil })
+	if err := c.LastError(); !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		t.Fatalf("LastError = %v, want an untrusted server", err)
+	}
+	mu.Lock()
+	pool = ca.Pool()
+	mu.Unlock()
+	waitConnected(t, c)
+	mu.Lock()
+	defer mu.Unlock()
+	if calls < 2 {
+		t.Fatalf("GetTLS called %d times, want once per dial (≥ 2)", calls)
 	}
 }

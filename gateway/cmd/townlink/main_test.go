@@ -151,3 +151,15 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestCheckRefusesAnOpenPasswordFile(t *testing.T) {
+	path := demoConfig(t)
+	pw := filepath.Join(filepath.Dir(path), "secrets", "zfy-001.pw")
+	if err := os.Chmod(pw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := run(t, "check", path)
+	if code != 1 || !strings.Contains(errOut, "device zfy-001: password_file") || !strings.Contains(errOut, "run: chmod 600 "+pw) {
+		t.Fatalf("check = %d, stderr %q; want exit 1 naming chmod 600 %s", code, errOut, pw)
+	}
+}

@@ -69,6 +69,9 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if err := gateway.CheckSecrets(cfg); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "%s: ok: gateway %s (county %s, township %s), %d lines, %d devices, brokers %v\n",
 		fs.Arg(0), cfg.Gateway.ID, cfg.Gateway.County, cfg.Gateway.Township, len(cfg.Lines), len(cfg.Devices), cfg.Uplink.Brokers)
 	for _, l := range cfg.Lines {

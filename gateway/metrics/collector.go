@@ -1,0 +1,130 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/townlink/townlink/gateway/health"
+)
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+var (
+	dAccepted  = desc("townlink_readings_accepted_total", "Readings durably queued.")
+	dRejected  = desc("townlink_readings_rejected_total", "Readings not queued (store error, bad value).")
+	dState     = desc("townlink_device_state", "Device health: 2 ok, 1 degraded, 0 down.", "device")
+	dUp        = desc("townlink_device_up", "1 while the device is ok, else 0.", "device")
+	dReads     = desc("townlink_device_reads_total", "Successful reads: polls answered, pulse readings queued, field messages accepted.", "device")
+	dDevErrs   = desc("townlink_device_errors_total", "Failed reads: polls unanswered or refused, readings not queued, field messages rejected.", "device")
+	dLineTx    = desc("townlink_line_transactions_total", "Polls on a serial line, by result.", "line", "result")
+	dLineUtil  = desc("townlink_line_utilisation_ratio", "Fraction of time a serial line was busy polling.", "line")
+	dLineOpen  = desc("townlink_line_port_open", "1 while the serial port is open.", "line")
+	dLineReop  = desc("townlink_line_reopens_total", "Times a serial port failed and was reopened.", "line")
+	dBacklog   = desc("townlink_backlog_records", "Records waiting to be sent, per stream.", "stream")
+	dBytes     = desc("townlink_backlog_bytes", "Stored bytes waiting to be sent, per stream.", "stream")
+	dOldest    = desc("townlink_oldest_unsent_seconds", "Age of the oldest record not yet acknowledged, per stream (0 when none waits).", "stream")
+	dDropped   = desc("townlink_dropped_records_total", "Records discarded on purpose, by reason (kept across restarts).", "reason")
+	dConnected = desc("townlink_uplink_connected", "1 while the county broker is connected.")
+	dFieldConn = desc("townlink_field_connects_total", "Field device logins accepted.")
+	dFieldAuth = desc("townlink_field_auth_failures_total", "Field device logins refused (unknown user, wrong password).")
+	dFieldACL  = desc("townlink_field_acl_denied_total", "Field publishes and subscriptions outside the device's own topics.")
+	dFieldRej  = desc("townlink_field_rejected_total", "Field messages refused, by reason.", "reason")
+	dFieldAcc  = desc("townlink_field_accepted_total", "Field messages stored and acknowledged.")
+	dFieldOn   = desc("townlink_field_devices_online", "Field devices connected now.")
+	dCertDays  = desc("townlink_cert_days_left", "Whole days until a certificate expires (negative: expired).", "cert")
+)
+
+var all = []*prometheus.Desc{dAccepted, dRejected, dState, dUp, dReads, dDevErrs, dLineTx, dLineUtil, dLineOpen, dLineReop,
+	dBacklog, dBytes, dOldest, dDropped, dConnected, dFieldConn, dFieldAuth, dFieldACL, dFieldRej, dFieldAcc, dFieldOn, dCertDays}
+
+// collector reads the sources at each scrape.
+type collector struct{ s Sources }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range all {
+		ch <- d
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	if s.Readings != nil {
+		a, r := s.Readings()
+		counter(dAccepted, a)
+		counter(dRejected, r)
+	}
+	if s.Health != nil {
+		for id, st := range s.Health.States() {
+			gauge(dState, float64(st), id)
+			gauge(dUp, b2f(st == health.Ok), id)
+		}
+	}
+	if s.Devices != nil {
+		for id, d := range s.Devices() {
+			counter(dReads, d.Reads, id)
+			counter(dDevErrs, d.Errors, id)
+		}
+	}
+	if s.Lines != nil {
+		for _, l := range s.Lines() {
+			for _, r := range []struct {
+				k string
+				v uint64
+			}{{"ok", l.OK}, {"timeout", l.Timeouts}, {"frame", l.FrameErrors}, {"device_error", l.DeviceErrors}, {"other", l.OtherErrors}} {
+				counter(dLineTx, r.v, l.Name, r.k)
+			}
+			gauge(dLineUtil, l.Utilisation, l.Name)
+			gauge(dLineOpen, b2f(l.PortOpen), l.Name)
+			counter(dLineReop, l.Reopens, l.Name)
+		}
+	}
+	now := s.Now()
+	for name, q := range s.Queues {
+		st := q.Stats()
+		gauge(dBacklog, float64(st.Backlog), name)
+		gauge(dBytes, float64(st.Bytes), name)
+		age := 0.0
+		if !st.Oldest.IsZero() {
+			age = max(0, now.Sub(st.Oldest).Seconds())
+		}
+		gauge(dOldest, age, name)
+	}
+	if s.Drops != nil {
+		for reason, n := range s.Drops.Dropped() {
+			counter(dDropped, n, reason)
+		}
+	}
+	if s.Connected != nil {
+		gauge(dConnected, b2f(s.Connected()))
+	}
+	if s.Field != nil {
+		f := s.Field()
+		counter(dFieldConn, f.Connects)
+		counter(dFieldAuth, f.AuthFailures)
+		counter(dFieldACL, f.ACLDenied)
+		counter(dFieldRej, f.TooLarge, "too_large")
+		counter(dFieldRej, f.Malformed, "malformed")
+		counter(dFieldRej, f.HandlerErrors, "not_stored")
+		counter(dFieldAcc, f.Accepted)
+		gauge(dFieldOn, float64(f.Online))
+	}
+	if s.Certs != nil {
+		for name, d := range s.Certs.Days() {
+			gauge(dCertDays, float64(d), name)
+		}
+	}
+}
