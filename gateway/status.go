@@ -41,6 +41,7 @@ func (g *Gateway) buildStatus() {
 			return g.client.PublishRetained(ctx, g.topic(wire.StreamStatus), p)
 		},
 		ClockSynced: clock.Synced,
+		Signer:      g.key,
 		OnTick:      func() { g.saveDrops(); g.certs.Check() }, // certificate warnings are logged even while offline
 		Logger:      g.log.With("part", "status"),
 	})

@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,6 +53,9 @@ type Config struct {
 	// attempt, connected or not (e.g. to save the drop counters and check
 	// the certificates); nil: nothing.
 	OnTick func()
+	// Signer signs the evidence chain head announced in the status (the
+	// gateway's identity key); nil: the head is announced unsigned.
+	Signer wire.Signer
 	Logger *slog.Logger
 }
 
@@ -106,9 +110,14 @@ func (r *Reporter) Snapshot(state string) *wire.Status {
 		st.Clock = wire.ClockSynced
 	}
 	var oldest time.Time
+	st.LastSeq = make(map[string]uint64, len(r.c.Queues))
 	for name, q := range r.c.Queues {
 		qs := q.Stats()
 		st.Backlog[name] = uint64(max(qs.Backlog, 0))
+		st.LastSeq[name] = qs.LastSeq
+		if name == wire.StreamEvidence {
+			r.head(st, qs.LastSeq, qs.Seal)
+		}
 		if !qs.Oldest.IsZero() && (oldest.IsZero() || qs.Oldest.Before(oldest)) {
 			oldest = qs.Oldest
 		}
@@ -128,6 +137,23 @@ func (r *Reporter) Snapshot(state string) *wire.Status {
 		}
 	}
 	return st
+}
+
+// head announces the evidence chain head (the hash of record seq), signed
+// when there is a Signer, so that the platform detects a cut tail or a
+// rolled-back store (docs/contract.md, "Status").
+func (r *Reporter) head(st *wire.Status, seq uint64, head []byte) {
+	if seq == 0 || len(head) != wire.HashSize {
+		return
+	}
+	if r.c.Signer == nil {
+		st.EvidenceHead = slices.Clone(head)
+		return
+	}
+	if err := wire.SignHead(r.c.Signer, st, seq, head); err != nil {
+		r.log.Error("evidence head not signed", "err", err)
+		st.EvidenceHead = slices.Clone(head)
+	}
 }
 
 // Encode is the encoded status message now.

@@ -417,6 +417,7 @@ func (q *Queue) committed(t *tentative) (dropped [2]int64) {
 	q.state = t.state
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.sealed = t.state
 	for _, v := range t.sizes {
 		q.slots.push(v)
 	}

@@ -3,6 +3,7 @@ package badgerq
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -64,6 +65,7 @@ type Queue struct {
 
 	mu      sync.Mutex
 	last    uint64 // last committed seq
+	sealed  []byte // the seal state committed with last (read-only)
 	head    uint64 // lowest unacked seq; last+1 when empty
 	slots   slots  // sizes and flags of head..last
 	backlog int64
@@ -124,6 +126,10 @@ type Stats struct {
 	// a lower bound of their age. Zero when Backlog is 0. The status
 	// message's "oldest unsent age" is measured from it.
 	Oldest time.Time
+	// Seal is the seal state committed with LastSeq (for the evidence
+	// stream: the chain head, the hash of record LastSeq); nil without a
+	// Seal function. Kept across restarts like the seq.
+	Seal []byte
 }
 
 func newQueue(db *DB, name string, last uint64, state []byte) *Queue {
@@ -133,6 +139,7 @@ func newQueue(db *DB, name string, last uint64, state []byte) *Queue {
 		prefix:  entryPrefix(name),
 		metaKey: metaKey(name),
 		state:   state,
+		sealed:  state,
 		last:    last,
 		head:    last + 1,
 		slots:   slots{base: last + 1},
@@ -393,7 +400,7 @@ func (q *Queue) Ack(seqs ...uint64) error {
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	s := Stats{Backlog: q.backlog, LastSeq: q.last, Bytes: q.bytes, Dropped: q.dropped}
+	s := Stats{Backlog: q.backlog, LastSeq: q.last, Bytes: q.bytes, Dropped: q.dropped, Seal: slices.Clone(q.sealed)}
 	if q.backlog > 0 {
 		s.FirstSeq = q.head
 		if len(q.marks) > 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -81,8 +82,8 @@ func TestSealChainSurvivesReopen(t *testing.T) {
 	if err := q.Append(ctxT(t), []byte("ok"), []byte("bad")); !errors.Is(err, badgerq.ErrSeal) {
 		t.Fatalf("Append with a failing seal = %v, want ErrSeal", err)
 	}
-	if s := q.Stats(); s.LastSeq != 400 || s.Backlog != 400 {
-		t.Fatalf("after a failed seal: Stats = %+v, want LastSeq 400, Backlog 400", s)
+	if s := q.Stats(); s.LastSeq != 400 || s.Backlog != 400 || !bytes.Equal(s.Seal, head) {
+		t.Fatalf("after a failed seal: Stats = %+v, want LastSeq 400, Backlog 400, Seal = the chain head", s)
 	}
 	// Ack everything: the chain head must still survive in the meta key.
 	seqs := make([]uint64, 0, len(es))
@@ -101,6 +102,9 @@ func TestSealChainSurvivesReopen(t *testing.T) {
 	q, err = db.Stream("evidence", badgerq.StreamOptions{Seal: toySeal})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s := q.Stats(); s.LastSeq != 400 || !bytes.Equal(s.Seal, head) {
+		t.Fatalf("after reopen: Stats = %+v, want LastSeq 400 and the chain head kept", s)
 	}
 	if err := q.Append(ctxT(t), []byte("after-reopen")); err != nil {
 		t.Fatal(err)
@@ -200,7 +204,7 @@ func TestStatsAndPeekArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := q.Stats(); s != (badgerq.Stats{}) {
+	if s := q.Stats(); !reflect.DeepEqual(s, badgerq.Stats{}) {
 		t.Fatalf("empty Stats = %+v", s)
 	}
 	if _, err := q.Peek(ctxT(t), 0, 0); !errors.Is(err, badgerq.ErrArgument) {
@@ -223,7 +227,7 @@ func TestStatsAndPeekArgs(t *testing.T) {
 	if err := q.Ack(3, 4, 6, 7, 8, 9, 10); err != nil {
 		t.Fatal(err)
 	}
-	if s := q.Stats(); s != (badgerq.Stats{LastSeq: 10}) {
+	if s := q.Stats(); !reflect.DeepEqual(s, badgerq.Stats{LastSeq: 10}) {
 		t.Fatalf("Stats after acking all = %+v, want only LastSeq 10", s)
 	}
 }
