@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/townlink/townlink/gateway/metrics"
 	"github.com/townlink/townlink/gateway/pipeline"
 	"github.com/townlink/townlink/gateway/status"
+	"github.com/townlink/townlink/gateway/supervise"
 	"github.com/townlink/townlink/uplink"
 	"github.com/townlink/townlink/uplink/badgerq"
 	"github.com/townlink/townlink/uplink/mqttpub"
@@ -59,6 +59,7 @@ type Gateway struct {
 	certs   *certs.Monitor
 	status  *status.Reporter
 	metrics *metrics.Metrics
+	parts   *supervise.Supervisor
 
 	field       map[string]fieldin.Device // recorders and kiosks by device id
 	ingest      *fieldin.Ingest
@@ -86,7 +87,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	if err := CheckSecrets(cfg); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStart, err)
 	}
-	g := &Gateway{cfg: cfg, log: log, boot: bootID()}
+	g := &Gateway{cfg: cfg, log: log, boot: bootID(), parts: supervise.New(log.With("part", "supervisor"), supervise.Options{})}
 	dir := filepath.Join(cfg.Gateway.DataDir, "queue")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("%w: data_dir %s: %v (create it and give the townlink user write access)", ErrStart, cfg.Gateway.DataDir, err)
@@ -318,16 +319,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	goRun := func(name string, fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(ctx); err != nil && ctx.Err() == nil {
-				g.log.Error("part stopped", "part", name, "err", err)
-			}
-		}()
-	}
 	g.client.Start(ctx)
 	if err := g.subscribeCommands(ctx); err != nil {
 		g.log.Warn("command subscription will be retried on connect", "err", err)
@@ -335,25 +326,26 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err := g.subscribeAcks(ctx); err != nil {
 		g.log.Warn("ack subscription will be retried on connect", "err", err)
 	}
+	// Every part runs under the supervisor: one that stops or panics is
+	// restarted with back-off and reported in the status (restarts).
 	for name, f := range g.fwds {
-		goRun("forwarder "+name, f.Run)
+		g.parts.Go(ctx, "forwarder "+name, f.Run)
 	}
 	for _, l := range g.lines {
-		goRun("line "+l.Name, l.Run)
+		g.parts.Go(ctx, "line "+l.Name, l.Run)
 	}
 	for _, s := range g.sources {
-		s := s
-		goRun("device "+s.id, func(ctx context.Context) error {
+		g.parts.Go(ctx, "device "+s.id, func(ctx context.Context) error {
 			return s.src.Run(ctx, func(r drivers.Reading) error { return g.pipe.Emit(ctx, []drivers.Reading{r}) })
 		})
 	}
-	goRun("status", g.status.Run)
-	goRun("commands", g.cmd.Run)
-	goRun("time sync", g.cmd.DailyTimeSync)
-	goRun("metrics", g.serveMetrics)
+	g.parts.Go(ctx, "status", g.status.Run)
+	g.parts.Go(ctx, "commands", g.cmd.Run)
+	g.parts.Go(ctx, "time sync", g.cmd.DailyTimeSync)
+	g.parts.Go(ctx, "metrics", g.serveMetrics)
 	g.log.Info("gateway running", "id", g.cfg.Gateway.ID, "lines", len(g.lines), "devices", len(g.cfg.Devices), "brokers", g.cfg.Uplink.Brokers)
 	<-ctx.Done()
-	wg.Wait()
+	g.parts.Wait()
 	// A clean stop: say so, then disconnect (the will is for unclean ends).
 	pctx, pcancel := context.WithTimeout(context.Background(), 3*time.Second)
 	g.status.Publish(pctx, wire.StateOffline)

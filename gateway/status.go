@@ -42,12 +42,13 @@ func (g *Gateway) buildStatus() {
 		},
 		ClockSynced: clock.Synced,
 		Signer:      g.key,
+		Restarts:    g.restarts,
 		OnTick:      func() { g.saveDrops(); g.certs.Check() }, // certificate warnings are logged even while offline
 		Logger:      g.log.With("part", "status"),
 	})
 	g.metrics = metrics.New(metrics.Sources{
 		Readings: g.pipe.Counts, Health: g.health, Devices: g.deviceCounts, Lines: g.lineCounts,
-		Queues: mq, Drops: drops, Connected: connected, Field: g.fieldCounts, Certs: g.certs,
+		Queues: mq, Drops: drops, Connected: connected, Field: g.fieldCounts, Certs: g.certs, Restarts: g.restarts,
 	})
 }
 
@@ -70,6 +71,17 @@ func (g *Gateway) lineCounts() []metrics.LineCounts {
 		s := l.Stats()
 		out = append(out, metrics.LineCounts{Name: l.Name, OK: s.OK, Timeouts: s.Timeouts, FrameErrors: s.FrameErrors,
 			DeviceErrors: s.DeviceErrors, OtherErrors: s.OtherErrors, Reopens: s.Reopens, Utilisation: s.Utilisation(), PortOpen: s.PortOpen})
+	}
+	return out
+}
+
+// restarts are the parts the supervisor restarted, for the status.
+func (g *Gateway) restarts() map[string]uint64 {
+	out := map[string]uint64{}
+	for name, st := range g.parts.Parts() {
+		if st.Restarts > 0 {
+			out[name] = st.Restarts
+		}
 	}
 	return out
 }

@@ -33,10 +33,11 @@ var (
 	dFieldAcc  = desc("townlink_field_accepted_total", "Field messages stored and acknowledged.")
 	dFieldOn   = desc("townlink_field_devices_online", "Field devices connected now.")
 	dCertDays  = desc("townlink_cert_days_left", "Whole days until a certificate expires (negative: expired).", "cert")
+	dRestarts  = desc("townlink_part_restarts_total", "Times a gateway part (line, forwarder, device source) stopped on its own and was restarted.", "part")
 )
 
 var all = []*prometheus.Desc{dAccepted, dRejected, dState, dUp, dReads, dDevErrs, dLineTx, dLineUtil, dLineOpen, dLineReop,
-	dBacklog, dBytes, dOldest, dDropped, dConnected, dFieldConn, dFieldAuth, dFieldACL, dFieldRej, dFieldAcc, dFieldOn, dCertDays}
+	dBacklog, dBytes, dOldest, dDropped, dConnected, dFieldConn, dFieldAuth, dFieldACL, dFieldRej, dFieldAcc, dFieldOn, dCertDays, dRestarts}
 
 // collector reads the sources at each scrape.
 type collector struct{ s Sources }
@@ -125,6 +126,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if s.Certs != nil {
 		for name, d := range s.Certs.Days() {
 			gauge(dCertDays, float64(d), name)
+		}
+	}
+	if s.Restarts != nil {
+		for part, n := range s.Restarts() {
+			counter(dRestarts, n, part)
 		}
 	}
 }

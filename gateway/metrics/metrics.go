@@ -62,7 +62,8 @@ type Sources struct {
 	Connected func() bool
 	Field     func() FieldCounts
 	Certs     interface{ Days() map[string]int64 }
-	Now       func() time.Time // nil: time.Now
+	Restarts  func() map[string]uint64 // parts restarted by the supervisor
+	Now       func() time.Time         // nil: time.Now
 }
 
 // Metrics is the gateway's metrics registry.

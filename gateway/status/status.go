@@ -53,6 +53,9 @@ type Config struct {
 	// attempt, connected or not (e.g. to save the drop counters and check
 	// the certificates); nil: nothing.
 	OnTick func()
+	// Restarts reports the gateway parts that stopped on their own and
+	// were restarted, with how often; nil: none reported.
+	Restarts func() map[string]uint64
 	// Signer signs the evidence chain head announced in the status (the
 	// gateway's identity key); nil: the head is announced unsigned.
 	Signer wire.Signer
@@ -134,6 +137,11 @@ func (r *Reporter) Snapshot(state string) *wire.Status {
 	if r.c.Certs != nil {
 		if d := r.c.Certs.Days(); len(d) > 0 {
 			st.Certs = d
+		}
+	}
+	if r.c.Restarts != nil {
+		if m := r.c.Restarts(); len(m) > 0 {
+			st.Restarts = m
 		}
 	}
 	return st

@@ -48,6 +48,10 @@ type Status struct {
 	// Certs: certificate name → whole days until it expires (negative:
 	// expired that many days ago).
 	Certs map[string]int64 `cbor:"certs,omitempty"`
+	// Restarts: gateway part (a serial line, a forwarder, a device
+	// source) → times it stopped on its own and was restarted since the
+	// gateway started. A part missing here never stopped.
+	Restarts map[string]uint64 `cbor:"restarts,omitempty"`
 }
 
 func checkStatus(s *Status) error {
@@ -118,6 +122,11 @@ func checkStatusAdditions(s *Status) error {
 			return schemaErr(keyed("certs", k), msg)
 		}
 	}
+	for k := range s.Restarts {
+		if msg := textProblem(k); msg != "" {
+			return schemaErr(keyed("restarts", k), msg)
+		}
+	}
 	return nil
 }
 
@@ -139,7 +148,7 @@ func marshal(v any) ([]byte, error) {
 
 var (
 	statusKeys     = []string{"v", "gw", "state", "ts", "version", "boot", "backlog", "oldest_unsent_ms", "dropped", "devices", "clock"}
-	statusOptional = []string{"last_seq", "evidence_head", "evidence_head_sig", "certs"}
+	statusOptional = []string{"last_seq", "evidence_head", "evidence_head_sig", "certs", "restarts"}
 )
 
 // DecodeStatus decodes and validates a status message strictly.
@@ -233,6 +242,11 @@ func decodeStatusAdditions(s *Status, m map[string]cbor.RawMessage) error {
 			if s.Certs[k], err = wantInt(raw); err != nil {
 				return schemaErr(keyed("certs", k), err.Error())
 			}
+		}
+	}
+	if raw, ok := m["restarts"]; ok {
+		if s.Restarts, err = decodeUintMap("restarts", raw); err != nil {
+			return err
 		}
 	}
 	return nil
