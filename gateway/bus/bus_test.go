@@ -100,10 +100,11 @@ func TestSilentDeviceGoesDownAndDoesNotStallTheOthers(t *testing.T) {
 	dead := &fakePoller{id: "dead", delay: 30 * time.Millisecond} // a timeout costs time
 	dead.silent.Store(true)
 	c := &collector{}
-	l := &bus.Line{Name: "L1", Mode: hardware.Mode{Baud: 9600}, Open: ptyOpener(t), Emit: c.emit,
+	cfg := bus.Config{Name: "L1", Mode: hardware.Mode{Baud: 9600}, Open: ptyOpener(t), Emit: c.emit,
 		Devices: []bus.Device{device(live, 20*time.Millisecond), device(dead, 20*time.Millisecond)}, MaxBackoff: time.Second}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
+	l := newLine(t, cfg)
 	go func() { done <- l.Run(ctx) }()
 
 	waitFor(t, "dead device down", func() bool { return l.States()["dead"].State == bus.Down })
@@ -141,7 +142,7 @@ func TestSilentDeviceGoesDownAndDoesNotStallTheOthers(t *testing.T) {
 func TestMissingPortMarksDevicesDownAndKeepsTrying(t *testing.T) {
 	var opens atomic.Int64
 	p := &fakePoller{id: "m1"}
-	l := &bus.Line{Name: "L9", Mode: hardware.Mode{Baud: 9600},
+	cfg := bus.Config{Name: "L9", Mode: hardware.Mode{Baud: 9600},
 		Open: func() (bus.Port, error) {
 			opens.Add(1)
 			return nil, errors.New("open /dev/ttyUSB9: no such file or directory")
@@ -149,6 +150,7 @@ func TestMissingPortMarksDevicesDownAndKeepsTrying(t *testing.T) {
 		Devices: []bus.Device{device(p, time.Second)}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
+	l := newLine(t, cfg)
 	go func() { done <- l.Run(ctx) }()
 	waitFor(t, "an open attempt", func() bool { return opens.Load() >= 1 })
 	if s := l.States()["m1"]; s.State != bus.Down || s.LastErr == "" {
@@ -167,10 +169,11 @@ func TestMissingPortMarksDevicesDownAndKeepsTrying(t *testing.T) {
 func TestPollNowAndEmitErrors(t *testing.T) {
 	p := &fakePoller{id: "m1"}
 	c := &collector{err: errors.New("disk full")}
-	l := &bus.Line{Name: "L1", Mode: hardware.Mode{Baud: 9600}, Open: ptyOpener(t), Emit: c.emit,
+	cfg := bus.Config{Name: "L1", Mode: hardware.Mode{Baud: 9600}, Open: ptyOpener(t), Emit: c.emit,
 		Devices: []bus.Device{device(p, time.Hour)}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	l := newLine(t, cfg)
 	go l.Run(ctx)
 	rs, err := l.PollNow(ctx, "m1")
 	if len(rs) != 1 || rs[0].Device != "m1" {
