@@ -93,7 +93,6 @@ func (l *Line) Run(ctx context.Context) error {
 		port.Close()
 		l.stats.portOpen(false)
 		if ctx.Err() != nil {
-			l.closed(ctx.Err())
 			return ctx.Err()
 		}
 		l.stats.reopened()
@@ -162,11 +161,15 @@ func (l *Line) setUp(gp *gapPort) time.Duration {
 func (l *Line) serve(ctx context.Context, raw Port) error {
 	gp := &gapPort{Port: raw, clock: l.clock, stats: &l.stats, mode: l.cfg.Mode, gap: max(l.cfg.Gap, InterFrameGap(l.cfg.Mode))}
 	jobGap := l.setUp(gp)
-	timer := l.clock.NewTimer(time.Hour)
-	defer timer.Stop()
+	var timer Timer // armed only to wait for a device due later
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	var readings []drivers.Reading
 	for {
-		i, err := l.await(ctx, timer, gp, jobGap)
+		i, err := l.await(ctx, &timer, gp, jobGap)
 		if err != nil {
 			return err
 		}
@@ -186,7 +189,7 @@ func (l *Line) serve(ctx context.Context, raw Port) error {
 // await waits until a device is due and returns its index, or runs one
 // job that comes first and returns -1. A stop and jobs go before a device
 // that is already due.
-func (l *Line) await(ctx context.Context, timer Timer, gp *gapPort, jobGap time.Duration) (int, error) {
+func (l *Line) await(ctx context.Context, timer *Timer, gp *gapPort, jobGap time.Duration) (int, error) {
 	l.mu.Lock()
 	i, at, ok := l.sched.due()
 	l.mu.Unlock()
@@ -204,14 +207,20 @@ func (l *Line) await(ctx context.Context, timer Timer, gp *gapPort, jobGap time.
 				return i, nil
 			}
 		}
-		timer.Reset(wait)
-		tick = timer.C()
+		if *timer == nil {
+			*timer = l.clock.NewTimer(wait)
+		} else {
+			(*timer).Reset(wait)
+		}
+		tick = (*timer).C()
 	}
 	select {
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	case j := <-l.jobs:
-		timer.Stop()
+		if *timer != nil {
+			(*timer).Stop()
+		}
 		j.done <- l.runJob(ctx, gp, jobGap, j)
 		return -1, nil
 	case <-tick:

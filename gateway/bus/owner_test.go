@@ -30,30 +30,6 @@ func TestInterFrameGap(t *testing.T) {
 	}
 }
 
-// Interval 0 polls continuously: devices take turns, none is starved, and
-// the line is never idle between polls.
-func TestContinuousPollingTakesTurns(t *testing.T) {
-	ps := []*fakePoller{{id: "a"}, {id: "b"}, {id: "c"}}
-	c := &collector{}
-	cfg := bus.Config{Name: "L1", Mode: hardware.Mode{Baud: 9600}, Open: ptyOpener(t), Emit: c.emit}
-	for _, p := range ps {
-		cfg.Devices = append(cfg.Devices, device(p, 0))
-	}
-	l := newLine(t, cfg)
-	runLine(t, l)
-	waitFor(t, "300 polls", func() bool { return l.Stats().Transactions >= 300 })
-	l2 := [3]int64{ps[0].polls.Load(), ps[1].polls.Load(), ps[2].polls.Load()}
-	lo, hi := min(l2[0], l2[1], l2[2]), max(l2[0], l2[1], l2[2])
-	if hi-lo > 2 || lo < 90 {
-		t.Errorf("polls per device %v: want equal turns (within 2)", l2)
-	}
-	for _, id := range []string{"a", "b", "c"} {
-		if s := l.States()[id]; s.State != bus.OK || s.Polls < 90 || s.LastOK.IsZero() {
-			t.Errorf("%s: %+v", id, s)
-		}
-	}
-}
-
 // A dead meter behind a real driver with two retries: its first silent
 // poll costs three requests (the driver's retries); from then on every try
 // is a probe that costs exactly one request and one timeout (two more

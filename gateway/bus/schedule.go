@@ -7,11 +7,13 @@ import "time"
 // device that could not be set up) is never due.
 type schedule struct {
 	slots []slot
+	seq   uint64 // counts set calls: among slots due at one time, the one set first goes first
 }
 
 type slot struct {
 	interval time.Duration
 	next     time.Time
+	seq      uint64
 	active   bool
 }
 
@@ -31,7 +33,7 @@ func (s *schedule) start(now time.Time, active []bool) {
 	for i := range s.slots {
 		sl := &s.slots[i]
 		sl.active = active[i]
-		sl.next = now.Add(time.Duration(i) * min(sl.interval, time.Second) / n)
+		s.set(i, now.Add(time.Duration(i)*min(sl.interval, time.Second)/n))
 	}
 }
 
@@ -43,11 +45,12 @@ func (s *schedule) stop() {
 }
 
 // due returns the active slot due first (the one due longest when several
-// are) and when it is due; ok is false when no slot is active.
+// are; of those due at the same time, the one scheduled first) and when it
+// is due; ok is false when no slot is active.
 func (s *schedule) due() (i int, at time.Time, ok bool) {
 	i = -1
 	for j, sl := range s.slots {
-		if sl.active && (i < 0 || sl.next.Before(s.slots[i].next)) {
+		if sl.active && (i < 0 || sl.next.Before(s.slots[i].next) || sl.next.Equal(s.slots[i].next) && sl.seq < s.slots[i].seq) {
 			i = j
 		}
 	}
@@ -74,7 +77,10 @@ func (s *schedule) next(i int, now time.Time) time.Time {
 }
 
 // set makes slot i due at t.
-func (s *schedule) set(i int, t time.Time) { s.slots[i].next = t }
+func (s *schedule) set(i int, t time.Time) {
+	s.seq++
+	s.slots[i].next, s.slots[i].seq = t, s.seq
+}
 
 // at returns when slot i is due.
 func (s *schedule) at(i int) time.Time { return s.slots[i].next }
