@@ -280,3 +280,18 @@ func (m *Meter) once(ctx context.Context, req Frame, di uint16) (Frame, error) {
 	}
 	return f, nil
 }
+
+// MaxTurnaround is how long a battery meter behind an M-Bus converter may
+// take to answer (protocols.md §3.3 gives timeouts of 1.5-2 s; wake-up and
+// the converter take most of it).
+const MaxTurnaround = time.Second
+
+// maxFrame bounds a 901F request or reply: 4 FE, 13 bytes of header and
+// trailer, and up to 3 + 19 bytes of data.
+const maxFrame = 4 + 13 + 22
+
+// MinTimeout is the shortest timeout that can work on a line at m: a
+// request and its reply on the wire, plus MaxTurnaround.
+func MinTimeout(m hardware.Mode) time.Duration {
+	return m.WireTime(2*maxFrame) + MaxTurnaround
+}

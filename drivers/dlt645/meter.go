@@ -18,7 +18,7 @@ import (
 // Defaults, in one place.
 const (
 	DefaultTimeout  = 1500 * time.Millisecond // per request (protocols.md §1.4: 1–2 s)
-	DefaultRetries  = 2                     // see drivers.CheckRetries for what a count means
+	DefaultRetries  = 2                       // see drivers.CheckRetries for what a count means
 	DefaultPreamble = 4
 	// DefaultGap is the silence kept on the line before every request: a
 	// meter may answer Td ≥ 20 ms after a request (protocols.md §1.4), and
@@ -157,13 +157,13 @@ func (c Config) check() (Config, Address, []read, error) {
 // Meter is a DL/T 645 meter on a serial line. It is used by one goroutine
 // at a time, the owner of the line.
 type Meter struct {
-	cfg    Config
-	addr   Address
-	port   hardware.Port
-	reads  []read
-	clock  bool
-	want   map[string]bool
-	log    *slog.Logger
+	cfg   Config
+	addr  Address
+	port  hardware.Port
+	reads []read
+	clock bool
+	want  map[string]bool
+	log   *slog.Logger
 }
 
 var (
@@ -574,4 +574,20 @@ func Probe(ctx context.Context, p hardware.Port, address string, timeout time.Du
 		errs = append(errs, fmt.Errorf("%s: %w", v, err))
 	}
 	return ProbeResult{}, fmt.Errorf("%w: %w", ErrNoAnswer, errors.Join(errs...))
+}
+
+// MaxTurnaround is the longest a meter may wait before it answers
+// (protocols.md §1.4: 20 ms ≤ Td ≤ 500 ms).
+const MaxTurnaround = 500 * time.Millisecond
+
+// maxReplyFrame bounds the frames of a read of the standard points: 4 FE,
+// 12 bytes of header and trailer, 4 bytes of DI and up to 48 of data.
+const maxReplyFrame = 4 + 12 + 4 + 48
+
+// MinTimeout is the shortest timeout that can work on a line at m: a
+// request and the longest reply of a standard read on the wire, plus
+// MaxTurnaround.
+func MinTimeout(m hardware.Mode) time.Duration {
+	req := len(Encode(Frame{Preamble: DefaultPreamble, Control: FuncRead, Data: make([]byte, 4)}))
+	return m.WireTime(req+maxReplyFrame) + MaxTurnaround
 }
