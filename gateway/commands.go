@@ -130,7 +130,7 @@ func (g *Gateway) timeSync(ctx context.Context) (map[string]wire.Value, error) {
 	for _, l := range g.lines {
 		versions := map[dlt645.Version]bool{}
 		for _, d := range g.cfg.Devices {
-			if d.Line != l.Name {
+			if d.Line != l.Name() {
 				continue
 			}
 			switch d.Driver {
@@ -145,14 +145,14 @@ func (g *Gateway) timeSync(ctx context.Context) (map[string]wire.Value, error) {
 		}
 		err := l.Do(ctx, func(ctx context.Context, p hardware.Port) error {
 			for v := range versions {
-				if err := dlt645.TimeSync(ctx, p, v, time.Now(), 0); err != nil {
+				if err := dlt645.TimeSync(ctx, p, v, time.Now(), g.cfg.Gateway.Location, 0); err != nil {
 					return err
 				}
 			}
 			return nil
 		})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("line %s: %w", l.Name, err))
+			errs = append(errs, fmt.Errorf("line %s: %w", l.Name(), err))
 			continue
 		}
 		lines++
@@ -220,7 +220,7 @@ func (g *Gateway) set(ctx context.Context, cmd *wire.Command) (map[string]wire.V
 		return nil, err
 	}
 	for _, l := range g.lines {
-		if l.Name != dev.Line {
+		if l.Name() != dev.Line {
 			continue
 		}
 		err := l.Do(ctx, func(ctx context.Context, p hardware.Port) error {

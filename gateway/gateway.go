@@ -318,7 +318,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		goRun("forwarder "+name, f.Run)
 	}
 	for _, l := range g.lines {
-		goRun("line "+l.Name, l.Run)
+		goRun("line "+l.Name(), l.Run)
 	}
 	for _, s := range g.sources {
 		s := s

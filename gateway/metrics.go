@@ -77,12 +77,12 @@ func (g *Gateway) writeMetrics(w io.Writer) {
 			k string
 			v uint64
 		}{{"ok", s.OK}, {"timeout", s.Timeouts}, {"frame", s.FrameErrors}, {"device_error", s.DeviceErrors}, {"other", s.OtherErrors}} {
-			fmt.Fprintf(w, "townlink_line_transactions_total{line=%q,result=%q} %d\n", l.Name, kv.k, kv.v)
+			fmt.Fprintf(w, "townlink_line_transactions_total{line=%q,result=%q} %d\n", l.Name(), kv.k, kv.v)
 		}
 	}
 	fmt.Fprintln(w, "# HELP townlink_line_utilisation Fraction of time a line was busy polling.\n# TYPE townlink_line_utilisation gauge")
 	for _, l := range g.lines {
-		fmt.Fprintf(w, "townlink_line_utilisation{line=%q} %.4f\n", l.Name, l.Stats().Utilisation())
+		fmt.Fprintf(w, "townlink_line_utilisation{line=%q} %.4f\n", l.Name(), l.Stats().Utilisation())
 	}
 	fmt.Fprintln(w, "# HELP townlink_device_up Device state: 1 ok, 0.5 degraded, 0 down.\n# TYPE townlink_device_up gauge")
 	devs := g.status.devices()

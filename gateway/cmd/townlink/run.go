@@ -84,7 +84,26 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintf(stdout, "  %-26s %-12s %s\n", d.ID, d.Driver, d.Kind)
 		}
 	}
+	fmt.Fprintf(stdout, "  meter clocks in %s\n", cfg.Gateway.Timezone)
+	printDerived(stdout, cfg)
 	return nil
+}
+
+// printDerived says every value chosen for a key the file left out, and
+// from what, one line each: "modbus dev x: timeout 150ms (derived:
+// interval 200ms, 9600 8N1)".
+func printDerived(w io.Writer, cfg *config.Config) {
+	if len(cfg.Derived) == 0 {
+		return
+	}
+	drv := map[string]config.Driver{}
+	for _, d := range cfg.Devices {
+		drv[d.ID] = d.Driver
+	}
+	fmt.Fprintln(w, "  chosen for what the file leaves out:")
+	for _, d := range cfg.Derived {
+		fmt.Fprintf(w, "    %s dev %s\n", drv[d.Device], d)
+	}
 }
 
 func cmdPorts(_ context.Context, args []string, stdout, stderr io.Writer) error {
