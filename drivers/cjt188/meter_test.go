@@ -386,3 +386,13 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func cat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+
+// The shortest workable timeout is the frames on the wire plus the meter's
+// turnaround, and the default leaves room above it.
+func TestMinTimeout(t *testing.T) {
+	m := DefaultMode()
+	got := MinTimeout(m)
+	if want := m.WireTime(2*maxFrame) + MaxTurnaround; got != want || got >= DefaultTimeout {
+		t.Errorf("MinTimeout = %v, want %v, below DefaultTimeout %v", got, want, DefaultTimeout)
+	}
+}

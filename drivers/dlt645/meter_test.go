@@ -638,3 +638,12 @@ func TestDefaultPointsAreAllPhases(t *testing.T) {
 		}
 	}
 }
+
+// The shortest workable timeout is the frames on the wire plus the
+// longest turnaround the standard allows: slower lines need more.
+func TestMinTimeout(t *testing.T) {
+	fast, slow := MinTimeout(DefaultMode(V2007)), MinTimeout(DefaultMode(V1997))
+	if fast <= MaxTurnaround || slow <= fast || fast >= DefaultTimeout {
+		t.Errorf("MinTimeout 2400 8E1 %v, 1200 8E1 %v; want above %v, growing as the line slows, below the default %v", fast, slow, MaxTurnaround, DefaultTimeout)
+	}
+}

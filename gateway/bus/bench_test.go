@@ -106,7 +106,7 @@ func benchLine(b *testing.B, n int, gap time.Duration) {
 // down, each with its one try), dead_timeouts_per_window (requests the dead
 // meter was sent per window: 1.0 is the bar; without the probe rule it
 // would be 3, one per driver attempt), dead_ms_per_window (line time the
-// dead meter took per window: one timeout plus the driver's pause),
+// dead meter took per window: one timeout plus the silence kept before it),
 // dead_line_% (its share of the line while backed off) and the live
 // meters' rate against the limit. A due probe still takes its turn: here
 // the 32 live meters are always due (interval 0), so a probe also waits up

@@ -25,3 +25,22 @@ func TestStateIsTheWireSpelling(t *testing.T) {
 		t.Error("ParseState accepted a gateway state")
 	}
 }
+
+// ParseState takes exactly the three spellings and round-trips them.
+func FuzzParseState(f *testing.F) {
+	for _, s := range []string{"ok", "degraded", "down", "", "OK", "online", "ok\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		st, ok := bus.ParseState(s)
+		if ok != (s == "ok" || s == "degraded" || s == "down") {
+			t.Fatalf("ParseState(%q) ok = %v", s, ok)
+		}
+		if ok && st.String() != s {
+			t.Fatalf("ParseState(%q) = %q", s, st)
+		}
+		if !ok && st != bus.Down {
+			t.Fatalf("ParseState(%q) = %q for garbage, want down", s, st)
+		}
+	})
+}

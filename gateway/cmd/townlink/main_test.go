@@ -175,7 +175,8 @@ devices:
 `), 0o644)
 	code, out, errOut := run(t, "check", path)
 	if code != 0 || !strings.Contains(out, "modbus dev x: timeout 150ms (derived: interval 200ms, 9600 8N1)") ||
-		!strings.Contains(out, "modbus dev x: retries 2 (modbus default)") || !strings.Contains(out, "meter clocks in Asia/Shanghai") {
+		!strings.Contains(out, "modbus dev x: retries 2 (modbus default)") || !strings.Contains(out, "meter clocks in Asia/Shanghai") ||
+		!strings.Contains(out, "silence before a request at least 3.65ms, a silent device retried every 1s to 5m0s") {
 		t.Fatalf("check = %d\n%s%s", code, out, errOut)
 	}
 }

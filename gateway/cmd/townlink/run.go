@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/townlink/townlink/gateway"
+	"github.com/townlink/townlink/gateway/bus"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/hardware/serial"
 	"github.com/townlink/townlink/uplink/mqttpub"
@@ -72,7 +74,8 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "%s: ok: gateway %s (county %s, township %s), %d lines, %d devices, brokers %v\n",
 		fs.Arg(0), cfg.Gateway.ID, cfg.Gateway.County, cfg.Gateway.Township, len(cfg.Lines), len(cfg.Devices), cfg.Uplink.Brokers)
 	for _, l := range cfg.Lines {
-		fmt.Fprintf(stdout, "  line %-10s %s %s\n", l.Name, l.Port, l.Mode())
+		fmt.Fprintf(stdout, "  line %-10s %s %s, silence before a request at least %s, a silent device retried every %s to %s\n",
+			l.Name, l.Port, l.Mode(), max(l.Gap, bus.InterFrameGap(l.Mode())).Round(10*time.Microsecond), bus.DefaultMinBackoff, bus.DefaultMaxBackoff)
 		for _, d := range cfg.Devices {
 			if d.Line == l.Name {
 				fmt.Fprintf(stdout, "    %-24s %-12s %-10s every %s\n", d.ID, d.Driver, d.Kind, d.Interval)
