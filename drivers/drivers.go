@@ -6,6 +6,7 @@ package drivers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -87,3 +88,34 @@ var (
 	// ErrConfig: a driver configuration is invalid.
 	ErrConfig = errors.New("drivers: bad config")
 )
+
+// Retries is the one meaning of "retries" everywhere in townlink: in every
+// driver's Config, in NewRTU/NewTCP and in the config file's `retries:`
+// key. It is how many more times a request is sent after a try that got no
+// good reply (a timeout, a garbled frame or a reply that does not answer
+// the request; a device's own refusal, such as a Modbus exception, is not
+// retried). 0 means none: the request is sent once. A negative count is a
+// configuration error, never "default". The default count is the driver's
+// DefaultRetries constant, applied by whoever builds the driver's config
+// when the user gave none (gateway/config does it for the config file).
+//
+// CheckRetries is the check every driver applies.
+func CheckRetries(n int) error {
+	if n < 0 || n > MaxRetries {
+		return fmt.Errorf("%w: %d retries (want 0, meaning none, to %d)", ErrConfig, n, MaxRetries)
+	}
+	return nil
+}
+
+// MaxRetries bounds Retries: more would let one device hold a line for
+// minutes.
+const MaxRetries = 10
+
+// FrameGapper is implemented by a serial driver's device that needs more
+// silence on the line before each of its requests than the 3.5 characters
+// every serial line needs. The driver declares it; the line's owner keeps
+// it (gateway/bus), before every request, whoever sent the last frame. The
+// driver itself never sleeps between requests.
+type FrameGapper interface {
+	FrameGap() time.Duration
+}

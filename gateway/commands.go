@@ -36,9 +36,9 @@ func (g *Gateway) buildCommands() error {
 	devs := map[string]commands.Device{}
 	lines := map[string]commands.Doer{}
 	for _, l := range g.lines {
-		lines[l.Name] = l
+		lines[l.Name()] = l
 		for _, d := range g.cfg.Devices {
-			if d.Line == l.Name && l.Has(d.ID) {
+			if d.Line == l.Name() && l.Has(d.ID) {
 				devs[d.ID] = commands.OnLine(l, d, pointWriter(d))
 			}
 		}

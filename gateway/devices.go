@@ -28,7 +28,7 @@ func (g *Gateway) buildDevices() error {
 		if !d.Driver.Serial() {
 			continue
 		}
-		bd, err := serialDevice(d)
+		bd, err := serialDevice(d, g.cfg.Gateway.Location)
 		if err != nil {
 			return fmt.Errorf("%w: device %s: %w", ErrStart, d.ID, err)
 		}
@@ -53,9 +53,8 @@ func (g *Gateway) buildDevices() error {
 		g.sources = append(g.sources, source{id: d.ID, src: src})
 	}
 	for _, lc := range g.cfg.Lines {
-		lc := lc
 		mode := lc.Mode()
-		g.lines = append(g.lines, &bus.Line{
+		l, err := bus.New(bus.Config{
 			Name:    lc.Name,
 			Mode:    mode,
 			Gap:     lc.Gap,
@@ -66,16 +65,22 @@ func (g *Gateway) buildDevices() error {
 				return serial.Open(lc.Device, mode)
 			},
 		})
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrStart, err)
+		}
+		g.lines = append(g.lines, l)
 	}
 	return nil
 }
 
-// serialDevice builds the poller factory of one serial device.
-func serialDevice(d config.Device) (bus.Device, error) {
+// serialDevice builds the poller factory of one serial device. The
+// driver declares the silence it needs before a request (FrameGap); the
+// line keeps it.
+func serialDevice(d config.Device, loc *time.Location) (bus.Device, error) {
 	bd := bus.Device{ID: d.ID, Interval: d.Interval}
 	switch d.Driver {
 	case config.DriverModbus:
-		mc, err := modbusConfig(d)
+		mc, err := d.ModbusConfig()
 		if err != nil {
 			return bd, err
 		}
@@ -83,24 +88,16 @@ func serialDevice(d config.Device) (bus.Device, error) {
 			return modbus.New(mc, modbus.NewRTU(p, d.Timeout, d.Retries))
 		}
 	case config.DriverDLT645, config.DriverDLT645v97:
-		v := dlt645.V2007
-		if d.Driver == config.DriverDLT645v97 {
-			v = dlt645.V1997
-		}
-		mc := dlt645.Config{Device: d.ID, Address: d.Address, Version: v, Points: d.Read,
-			Timeout: d.Timeout, Retries: retries(d.Retries), Class: drivers.Telemetry}
+		mc := d.DLT645Config(loc)
 		if err := mc.Validate(); err != nil {
 			return bd, err
 		}
-		bd.Gap = 20 * time.Millisecond // DL/T 645 §1.4: the meter may answer after Td ≥ 20 ms; 20 ms of silence keeps frames apart
 		bd.New = func(p hardware.Port) (drivers.Poller, error) { return dlt645.New(mc, p) }
 	case config.DriverCJT188:
-		mc := cjt188.Config{Device: d.ID, Address: d.Address, MeterType: byte(d.MeterType), DIOrder: d.DIOrder,
-			Timeout: d.Timeout, Retries: retries(d.Retries), Class: drivers.Telemetry}
+		mc := d.CJT188Config(loc)
 		if err := mc.Validate(); err != nil {
 			return bd, err
 		}
-		bd.Gap = 100 * time.Millisecond // CJ/T 188: ≥ 100 ms between frames
 		bd.New = func(p hardware.Port) (drivers.Poller, error) { return cjt188.New(mc, p) }
 	default:
 		return bd, fmt.Errorf("driver %s is not wired in this build", d.Driver)
@@ -108,26 +105,9 @@ func serialDevice(d config.Device) (bus.Device, error) {
 	return bd, nil
 }
 
-func modbusConfig(d config.Device) (modbus.Config, error) {
-	mc := modbus.Config{Device: d.ID, Unit: byte(d.Unit), Class: drivers.Telemetry}
-	for _, p := range d.Points {
-		t, err := modbus.ParseTable(string(p.Table))
-		if err != nil {
-			return mc, err
-		}
-		mp := modbus.Point{Name: p.Name, Table: t, Address: uint16(p.Address), Scale: p.Scale, Offset: p.Offset}
-		if !p.Table.Bits() {
-			if mp.Type, err = modbus.ParseType(string(p.Type)); err != nil {
-				return mc, err
-			}
-			if mp.Order, err = modbus.ParseOrder(string(p.Order)); err != nil {
-				return mc, err
-			}
-		}
-		mc.Points = append(mc.Points, mp)
-	}
-	return mc, mc.Validate()
-}
+// modbusConfig is the driver config of a modbus or modbus-tcp device
+// (config.Device.ModbusConfig: the one conversion).
+func modbusConfig(d config.Device) (modbus.Config, error) { return d.ModbusConfig() }
 
 // pulseDevice builds a GPIO input or counter. Its counts are kept in
 // data_dir/counters so they survive restarts and kill -9.

@@ -332,7 +332,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.parts.Go(ctx, "forwarder "+name, f.Run)
 	}
 	for _, l := range g.lines {
-		g.parts.Go(ctx, "line "+l.Name, l.Run)
+		g.parts.Go(ctx, "line "+l.Name(), l.Run)
 	}
 	for _, s := range g.sources {
 		g.parts.Go(ctx, "device "+s.id, func(ctx context.Context) error {

@@ -69,7 +69,7 @@ func (g *Gateway) lineCounts() []metrics.LineCounts {
 	out := make([]metrics.LineCounts, 0, len(g.lines))
 	for _, l := range g.lines {
 		s := l.Stats()
-		out = append(out, metrics.LineCounts{Name: l.Name, OK: s.OK, Timeouts: s.Timeouts, FrameErrors: s.FrameErrors,
+		out = append(out, metrics.LineCounts{Name: l.Name(), OK: s.OK, Timeouts: s.Timeouts, FrameErrors: s.FrameErrors,
 			DeviceErrors: s.DeviceErrors, OtherErrors: s.OtherErrors, Reopens: s.Reopens, Utilisation: s.Utilisation(), PortOpen: s.PortOpen})
 	}
 	return out

@@ -60,7 +60,10 @@ func ExampleMeter_Poll() {
 		return
 	}
 	defer port.Close()
-	m, err := cjt188.New(cjt188.Config{Device: "water-7", Address: "00201510270588"}, port)
+	// The meter's clock keeps local time: say which zone (never the
+	// process's own).
+	cst := time.FixedZone("CST", 8*3600)
+	m, err := cjt188.New(cjt188.Config{Device: "water-7", Address: "00201510270588", Location: cst}, port)
 	if err != nil {
 		fmt.Println(err)
 		return

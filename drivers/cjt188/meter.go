@@ -18,9 +18,9 @@ import (
 // retries).
 const (
 	DefaultTimeout   = 2 * time.Second
-	DefaultRetries   = 2
+	DefaultRetries   = 2 // see drivers.CheckRetries for what a count means
 	DefaultPreamble  = 4
-	DefaultGap       = 100 * time.Millisecond
+	DefaultGap       = 100 * time.Millisecond // silence before every request
 	DefaultMeterType = TypeColdWater
 	DefaultDIOrder   = "901F"
 )
@@ -36,17 +36,22 @@ type Config struct {
 	DIOrder   string // "901F" (default) or "1F90": byte order of the DI we send
 	// Timeout per request; 0 means DefaultTimeout.
 	Timeout time.Duration
-	// Retries after a timeout or a bad or unexpected reply; 0 means
-	// DefaultRetries, negative means none.
+	// Retries after a timeout or a bad or unexpected reply: 0 means none,
+	// as everywhere (drivers.CheckRetries); the default count is
+	// DefaultRetries, applied by whoever builds the Config.
 	Retries int
 	// Preamble is the number of FE bytes before a request; 0 means
 	// DefaultPreamble, negative means none.
 	Preamble int
 	Class    drivers.Class
 
-	// Gap is the pause before a retry; 0 means DefaultGap, negative none.
+	// Gap is the silence the meter needs on the line before each request;
+	// 0 means DefaultGap. The driver declares it (Meter.FrameGap) and the
+	// line's owner keeps it: the driver never sleeps between requests.
 	Gap time.Duration
-	// Location is the zone of the meter clock; nil means time.Local.
+	// Location is the zone of the meter clock (its date and time are
+	// local time). Required: the process's zone (time.Local) is never
+	// used.
 	Location *time.Location
 	// Now is the gateway clock; nil means time.Now.
 	Now func() time.Time
@@ -66,25 +71,13 @@ func (c Config) withDefaults() Config {
 		c.Timeout = DefaultTimeout
 	}
 	switch {
-	case c.Retries == 0:
-		c.Retries = DefaultRetries
-	case c.Retries < 0:
-		c.Retries = 0
-	}
-	switch {
 	case c.Preamble == 0:
 		c.Preamble = DefaultPreamble
 	case c.Preamble < 0:
 		c.Preamble = 0
 	}
-	switch {
-	case c.Gap == 0:
+	if c.Gap == 0 {
 		c.Gap = DefaultGap
-	case c.Gap < 0:
-		c.Gap = 0
-	}
-	if c.Location == nil {
-		c.Location = time.Local
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -126,13 +119,16 @@ func (c Config) check() (Config, Address, error) {
 	if c.Timeout < 0 || c.Timeout > time.Minute {
 		return c, Address{}, bad("timeout %v (want up to 1m)", c.Timeout)
 	}
-	if c.Retries > 10 {
-		return c, Address{}, bad("%d retries (want at most 10)", c.Retries)
+	if err := drivers.CheckRetries(c.Retries); err != nil {
+		return c, Address{}, fmt.Errorf("cjt188: device %q: %w", c.Device, err)
+	}
+	if c.Location == nil {
+		return c, Address{}, bad("reading the meter clock needs its time zone (Config.Location)")
 	}
 	if c.Preamble > 16 {
 		return c, Address{}, bad("preamble of %d FE bytes (want at most 16)", c.Preamble)
 	}
-	if c.Gap > 10*time.Second {
+	if c.Gap < 0 || c.Gap > 10*time.Second {
 		return c, Address{}, bad("gap %v (want up to 10s)", c.Gap)
 	}
 	if c.Class > drivers.Evidence {
@@ -151,7 +147,14 @@ type Meter struct {
 	ser  byte // SER of the next request: 00, 01, … then wraps
 }
 
-var _ drivers.Poller = (*Meter)(nil)
+var (
+	_ drivers.Poller      = (*Meter)(nil)
+	_ drivers.FrameGapper = (*Meter)(nil)
+)
+
+// FrameGap is the silence the meter needs before each request
+// (Config.Gap): the line's owner keeps it.
+func (m *Meter) FrameGap() time.Duration { return m.cfg.Gap }
 
 // New checks the configuration and returns a meter. It does no I/O.
 func New(c Config, p hardware.Port) (*Meter, error) {
@@ -207,11 +210,6 @@ func (m *Meter) exchange(ctx context.Context, typ byte, addr Address, fn byte, d
 		if err := ctx.Err(); err != nil {
 			return Frame{}, time.Time{}, err
 		}
-		if attempt > 0 && m.cfg.Gap > 0 {
-			if err := sleep(ctx, m.cfg.Gap); err != nil {
-				return Frame{}, time.Time{}, err
-			}
-		}
 		ser := m.ser
 		m.ser++
 		req := Frame{Preamble: m.cfg.Preamble, Type: typ, Addr: addr, Control: fn,
@@ -235,17 +233,6 @@ func (m *Meter) exchange(ctx context.Context, typ byte, addr Address, fn byte, d
 func retryable(err error) bool {
 	return errors.Is(err, drivers.ErrTimeout) || errors.Is(err, drivers.ErrFrame) ||
 		errors.Is(err, ErrWrongAddress) || errors.Is(err, ErrUnexpected)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func (m *Meter) once(ctx context.Context, req Frame, di uint16) (Frame, error) {
@@ -292,4 +279,19 @@ func (m *Meter) once(ctx context.Context, req Frame, di uint16) (Frame, error) {
 		return Frame{}, fmt.Errorf("%w: reply DATA % X does not start with DI %04X and SER", ErrUnexpected, f.Data, di)
 	}
 	return f, nil
+}
+
+// MaxTurnaround is how long a battery meter behind an M-Bus converter may
+// take to answer (protocols.md §3.3 gives timeouts of 1.5-2 s; wake-up and
+// the converter take most of it).
+const MaxTurnaround = time.Second
+
+// maxFrame bounds a 901F request or reply: 4 FE, 13 bytes of header and
+// trailer, and up to 3 + 19 bytes of data.
+const maxFrame = 4 + 13 + 22
+
+// MinTimeout is the shortest timeout that can work on a line at m: a
+// request and its reply on the wire, plus MaxTurnaround.
+func MinTimeout(m hardware.Mode) time.Duration {
+	return m.WireTime(2*maxFrame) + MaxTurnaround
 }

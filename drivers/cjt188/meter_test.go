@@ -64,9 +64,6 @@ func newMeter(t *testing.T, c Config, steps ...serialsim.Step) *Meter {
 	if c.Preamble == 0 {
 		c.Preamble = -1
 	}
-	if c.Gap == 0 {
-		c.Gap = -1
-	}
 	if c.Location == nil {
 		c.Location = cst
 	}
@@ -112,7 +109,7 @@ func TestPollPublicExchange(t *testing.T) {
 	// so a first poll that times out uses 00 and the next one 01.
 	req := unhex(t, "68 10 88 05 27 10 15 20 00 01 03 90 1F 01 25 16")
 	reply := unhex(t, "68 10 88 05 27 10 15 20 00 81 16 90 1F 01 00 00 00 00 2C 00 00 00 00 2C 06 20 17 09 01 17 20 00 00 8E 16")
-	m := newMeter(t, Config{Retries: -1, Class: drivers.Telemetry},
+	m := newMeter(t, Config{Retries: 0, Class: drivers.Telemetry},
 		serialsim.Step{Expect: readReq(t, 0x00)},
 		serialsim.Step{Expect: req, Reply: reply})
 	rs, err := m.Poll(context.Background(), nil)
@@ -208,7 +205,7 @@ func TestLateReplyWithOldSERIsDiscarded(t *testing.T) {
 		}
 	})
 	t.Run("only the late one", func(t *testing.T) {
-		m := newMeter(t, Config{Retries: -1},
+		m := newMeter(t, Config{Retries: 0},
 			serialsim.Step{Expect: readReq(t, 0x00)},
 			serialsim.Step{Expect: readReq(t, 0x01), Reply: late})
 		if _, err := m.Poll(context.Background(), nil); !errors.Is(err, drivers.ErrTimeout) {
@@ -268,7 +265,7 @@ func TestWrongAddressAndRetries(t *testing.T) {
 	data := record(0, [4]byte{0x05}, UnitCubicMetres, [4]byte{}, UnitCubicMetres, noClock, 0, 0)
 	wrong := frame(t, 0, TypeColdWater, "00201510270589", 0x81, data...)
 	t.Run("wrong address", func(t *testing.T) {
-		m := newMeter(t, Config{Retries: -1}, serialsim.Step{Expect: readReq(t, 0), Reply: wrong})
+		m := newMeter(t, Config{Retries: 0}, serialsim.Step{Expect: readReq(t, 0), Reply: wrong})
 		_, err := m.Poll(context.Background(), nil)
 		if !errors.Is(err, ErrWrongAddress) || !strings.Contains(err.Error(), "00201510270589") {
 			t.Fatalf("Poll error %v, want ErrWrongAddress naming the other meter", err)
@@ -356,21 +353,25 @@ func TestContextCancel(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	if err := (Config{Device: "w", Address: testAddr}).Validate(); err != nil {
+	cst := time.FixedZone("CST", 8*3600)
+	if err := (Config{Device: "w", Address: testAddr, Location: cst}).Validate(); err != nil {
 		t.Fatal(err)
 	}
 	for name, c := range map[string]Config{
-		"no device":  {Address: testAddr},
-		"no address": {Device: "w"},
-		"bad digit":  {Device: "w", Address: "0020151027058X"},
-		"too long":   {Device: "w", Address: "002015102705881"},
-		"heat meter": {Device: "w", Address: testAddr, MeterType: TypeHeat},
-		"electric":   {Device: "w", Address: testAddr, MeterType: TypeElectric},
-		"DI order":   {Device: "w", Address: testAddr, DIOrder: "9010"},
-		"timeout":    {Device: "w", Address: testAddr, Timeout: 2 * time.Minute},
-		"retries":    {Device: "w", Address: testAddr, Retries: 20},
-		"preamble":   {Device: "w", Address: testAddr, Preamble: 99},
-		"class":      {Device: "w", Address: testAddr, Class: 200},
+		"no zone":          {Device: "w", Address: testAddr},
+		"negative retries": {Device: "w", Address: testAddr, Retries: -1, Location: cst},
+		"negative gap":     {Device: "w", Address: testAddr, Gap: -1, Location: cst},
+		"no device":        {Address: testAddr},
+		"no address":       {Device: "w"},
+		"bad digit":        {Device: "w", Address: "0020151027058X"},
+		"too long":         {Device: "w", Address: "002015102705881"},
+		"heat meter":       {Device: "w", Address: testAddr, MeterType: TypeHeat},
+		"electric":         {Device: "w", Address: testAddr, MeterType: TypeElectric},
+		"DI order":         {Device: "w", Address: testAddr, DIOrder: "9010"},
+		"timeout":          {Device: "w", Address: testAddr, Timeout: 2 * time.Minute},
+		"retries":          {Device: "w", Address: testAddr, Retries: 20},
+		"preamble":         {Device: "w", Address: testAddr, Preamble: 99},
+		"class":            {Device: "w", Address: testAddr, Class: 200},
 	} {
 		if err := c.Validate(); !errors.Is(err, drivers.ErrConfig) {
 			t.Errorf("%s: Validate = %v, want ErrConfig", name, err)
@@ -379,9 +380,19 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%s: New accepted it", name)
 		}
 	}
-	if _, err := New(Config{Device: "w", Address: testAddr}, nil); !errors.Is(err, drivers.ErrConfig) {
+	if _, err := New(Config{Device: "w", Address: testAddr, Location: cst}, nil); !errors.Is(err, drivers.ErrConfig) {
 		t.Errorf("nil port: %v", err)
 	}
 }
 
 func cat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+
+// The shortest workable timeout is the frames on the wire plus the meter's
+// turnaround, and the default leaves room above it.
+func TestMinTimeout(t *testing.T) {
+	m := DefaultMode()
+	got := MinTimeout(m)
+	if want := m.WireTime(2*maxFrame) + MaxTurnaround; got != want || got >= DefaultTimeout {
+		t.Errorf("MinTimeout = %v, want %v, below DefaultTimeout %v", got, want, DefaultTimeout)
+	}
+}

@@ -42,8 +42,10 @@
 // garbage). Requests start with 4 FE wake-up bytes (Config.Preamble);
 // replies may carry 0 to 4 FE, noise, or the adapter's echo of the
 // request, all of which the reader skips. Meters answer within 20-500 ms;
-// the default timeout is 1.5 s with 2 retries, and a poll pauses 50 ms
-// between requests (Config.Gap). Carrier or 4G-DTU paths need timeouts of
+// the default timeout is 1.5 s with 2 retries, and the line keeps 20 ms of
+// silence before every request (Config.Gap, declared by Meter.FrameGap and
+// kept by the line's owner, not by the driver). Meter clocks keep local
+// time: Config.Location says which zone. Carrier or 4G-DTU paths need timeouts of
 // 3-10 s. Keep one request in flight per bus: the gateway's line owner
 // polls its meters in turn.
 package dlt645

@@ -18,9 +18,14 @@ import (
 // Defaults, in one place.
 const (
 	DefaultTimeout  = 1500 * time.Millisecond // per request (protocols.md §1.4: 1–2 s)
-	DefaultRetries  = 2
+	DefaultRetries  = 2                       // see drivers.CheckRetries for what a count means
 	DefaultPreamble = 4
-	DefaultGap      = 50 * time.Millisecond // pause between two requests of one poll
+	// DefaultGap is the silence kept on the line before every request: a
+	// meter may answer Td ≥ 20 ms after a request (protocols.md §1.4), and
+	// giving it the same 20 ms back after its reply is the shortest pause
+	// the standard's timing justifies (the "≥ 50 ms" of gateway practice is
+	// no rule of the standard; see gateway/bus's BenchmarkLineOwner32Meters).
+	DefaultGap = 20 * time.Millisecond
 )
 
 // maxValue bounds what follow-up frames may add up to.
@@ -40,23 +45,29 @@ type Config struct {
 	Device  string // device id, names the meter in readings and errors
 	Address string // 12 digits high first, e.g. "218231000114"; AA bytes are wildcards
 	Version Version
-	// Points are contract point names; empty means StandardPoints(Version).
+	// Points are contract point names; empty means StandardPoints(Version),
+	// the one default read set (gateway/config asks it too).
 	// meter_time and clock_offset_s read the meter clock (two more requests).
 	Points []string
 	// Timeout per request; 0 means DefaultTimeout.
 	Timeout time.Duration
-	// Retries after a timeout or a bad or unexpected reply; 0 means
-	// DefaultRetries, negative means none.
+	// Retries after a timeout or a bad or unexpected reply: 0 means none,
+	// as everywhere (drivers.CheckRetries); the default count is
+	// DefaultRetries, applied by whoever builds the Config.
 	Retries int
 	// Preamble is the number of FE bytes before a request; 0 means
 	// DefaultPreamble, negative means none.
 	Preamble int
 	Class    drivers.Class
 
-	// Gap is the pause between two requests of one poll; 0 means
-	// DefaultGap, negative means none.
+	// Gap is the silence the meter needs on the line before each request;
+	// 0 means DefaultGap. The driver declares it (Meter.FrameGap) and the
+	// line's owner keeps it: the driver never sleeps between requests.
 	Gap time.Duration
-	// Location is the zone of the meter clock; nil means time.Local.
+	// Location is the zone of the meter clock (DL/T 645 date and time
+	// registers are local time). Required when meter_time or
+	// clock_offset_s is read; the process's zone (time.Local) is never
+	// used.
 	Location *time.Location
 	// Now is the gateway clock; nil means time.Now.
 	Now func() time.Time
@@ -72,25 +83,13 @@ func (c Config) withDefaults() Config {
 		c.Timeout = DefaultTimeout
 	}
 	switch {
-	case c.Retries == 0:
-		c.Retries = DefaultRetries
-	case c.Retries < 0:
-		c.Retries = 0
-	}
-	switch {
 	case c.Preamble == 0:
 		c.Preamble = DefaultPreamble
 	case c.Preamble < 0:
 		c.Preamble = 0
 	}
-	switch {
-	case c.Gap == 0:
+	if c.Gap == 0 {
 		c.Gap = DefaultGap
-	case c.Gap < 0:
-		c.Gap = 0
-	}
-	if c.Location == nil {
-		c.Location = time.Local
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -128,13 +127,13 @@ func (c Config) check() (Config, Address, []read, error) {
 	if c.Timeout < 0 || c.Timeout > time.Minute {
 		return c, Address{}, nil, bad("timeout %v (want up to 1m)", c.Timeout)
 	}
-	if c.Retries > 10 {
-		return c, Address{}, nil, bad("%d retries (want at most 10)", c.Retries)
+	if err := drivers.CheckRetries(c.Retries); err != nil {
+		return c, Address{}, nil, fmt.Errorf("dlt645: device %q: %w", c.Device, err)
 	}
 	if c.Preamble > 16 {
 		return c, Address{}, nil, bad("preamble of %d FE bytes (want at most 16)", c.Preamble)
 	}
-	if c.Gap > 10*time.Second {
+	if c.Gap < 0 || c.Gap > 10*time.Second {
 		return c, Address{}, nil, bad("gap %v (want up to 10s)", c.Gap)
 	}
 	if c.Class > drivers.Evidence {
@@ -149,23 +148,32 @@ func (c Config) check() (Config, Address, []read, error) {
 	if err != nil {
 		return c, Address{}, nil, fmt.Errorf("device %q: %w", c.Device, err)
 	}
+	if c.Location == nil && (slices.Contains(c.Points, PointMeterTime) || slices.Contains(c.Points, PointClockOffset)) {
+		return c, Address{}, nil, bad("reading the meter clock needs its time zone (Config.Location)")
+	}
 	return c, addr, reads, nil
 }
 
 // Meter is a DL/T 645 meter on a serial line. It is used by one goroutine
 // at a time, the owner of the line.
 type Meter struct {
-	cfg    Config
-	addr   Address
-	port   hardware.Port
-	reads  []read
-	clock  bool
-	want   map[string]bool
-	log    *slog.Logger
-	gapDue bool
+	cfg   Config
+	addr  Address
+	port  hardware.Port
+	reads []read
+	clock bool
+	want  map[string]bool
+	log   *slog.Logger
 }
 
-var _ drivers.Poller = (*Meter)(nil)
+var (
+	_ drivers.Poller      = (*Meter)(nil)
+	_ drivers.FrameGapper = (*Meter)(nil)
+)
+
+// FrameGap is the silence the meter needs before each request
+// (Config.Gap): the line's owner keeps it.
+func (m *Meter) FrameGap() time.Duration { return m.cfg.Gap }
 
 // New checks the configuration and returns a meter. It does no I/O.
 func New(c Config, p hardware.Port) (*Meter, error) {
@@ -192,7 +200,6 @@ func New(c Config, p hardware.Port) (*Meter, error) {
 // nothing at all, Poll stops at the first item instead of waiting out
 // every item's timeouts.
 func (m *Meter) Poll(ctx context.Context, dst []drivers.Reading) ([]drivers.Reading, error) {
-	m.gapDue = false
 	start := m.cfg.Now()
 	vals := map[string]drivers.Value{}
 	var errs []error
@@ -385,7 +392,7 @@ func (m *Meter) exchange(ctx context.Context, req Frame, check func(Frame) error
 	raw := Encode(req)
 	var last error
 	for attempt := 0; attempt <= m.cfg.Retries; attempt++ {
-		if err := m.pause(ctx); err != nil {
+		if err := ctx.Err(); err != nil {
 			return Frame{}, err
 		}
 		f, err := m.once(ctx, raw, req, check)
@@ -407,21 +414,6 @@ func (m *Meter) exchange(ctx context.Context, req Frame, check func(Frame) error
 func retryable(err error) bool {
 	return errors.Is(err, drivers.ErrTimeout) || errors.Is(err, drivers.ErrFrame) ||
 		errors.Is(err, ErrWrongAddress) || errors.Is(err, ErrUnexpected)
-}
-
-func (m *Meter) pause(ctx context.Context) error {
-	if !m.gapDue || m.cfg.Gap <= 0 {
-		m.gapDue = true
-		return ctx.Err()
-	}
-	t := time.NewTimer(m.cfg.Gap)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func (m *Meter) once(ctx context.Context, raw []byte, req Frame, check func(Frame) error) (Frame, error) {
@@ -456,7 +448,6 @@ func (m *Meter) once(ctx context.Context, raw []byte, req Frame, check func(Fram
 // comes from the meter's communication address. With several meters on
 // the bus the replies collide.
 func (m *Meter) ReadAddress(ctx context.Context) (string, error) {
-	m.gapDue = false
 	wild, _ := ParseAddress(WildcardAddress)
 	if m.cfg.Version == V1997 {
 		it, _ := Lookup(V1997, 0xC032)
@@ -485,13 +476,19 @@ func (m *Meter) ReadAddress(ctx context.Context) (string, error) {
 }
 
 // TimeSyncFrame returns the broadcast time-sync frame (0x08 to
-// 999999999999, DATA ss mm hh DD MM YY) for t, read in t's location. Both
-// versions use the same frame. preamble follows Config.Preamble (0 means
-// DefaultPreamble, negative none).
-func TimeSyncFrame(v Version, t time.Time, preamble int) (Frame, error) {
+// 999999999999, DATA ss mm hh DD MM YY) for the instant t as the meters'
+// local time in loc (DL/T 645 clocks keep local time; t's own location,
+// which may be the process's, is ignored). Both versions use the same
+// frame. preamble follows Config.Preamble (0 means DefaultPreamble,
+// negative none).
+func TimeSyncFrame(v Version, t time.Time, loc *time.Location, preamble int) (Frame, error) {
 	if !v.valid() {
 		return Frame{}, fmt.Errorf("%w: dlt645: version %d", drivers.ErrConfig, v)
 	}
+	if loc == nil {
+		return Frame{}, fmt.Errorf("%w: dlt645: time sync needs the meters' time zone", drivers.ErrConfig)
+	}
+	t = t.In(loc)
 	if t.Year() < 2000 || t.Year() > 2099 {
 		return Frame{}, fmt.Errorf("%w: dlt645: time sync year %d outside 2000-2099", ErrValue, t.Year())
 	}
@@ -511,11 +508,12 @@ func TimeSyncFrame(v Version, t time.Time, preamble int) (Frame, error) {
 	}, nil
 }
 
-// TimeSync broadcasts t to every meter on the line. No meter answers, so
-// success means only that the frame was written. Meters usually accept
-// small corrections only (often ≤ 5 min, once a day).
-func TimeSync(ctx context.Context, p hardware.Port, v Version, t time.Time, preamble int) error {
-	f, err := TimeSyncFrame(v, t, preamble)
+// TimeSync broadcasts t, as local time in loc, to every meter on the line.
+// No meter answers, so success means only that the frame was written.
+// Meters usually accept small corrections only (often ≤ 5 min, once a
+// day).
+func TimeSync(ctx context.Context, p hardware.Port, v Version, t time.Time, loc *time.Location, preamble int) error {
+	f, err := TimeSyncFrame(v, t, loc, preamble)
 	if err != nil {
 		return err
 	}
@@ -551,7 +549,7 @@ func Probe(ctx context.Context, p hardware.Port, address string, timeout time.Du
 			energy = 0x9010
 		}
 		m, err := New(Config{Device: "probe", Address: address, Version: v, Points: []string{"energy_kwh"},
-			Timeout: timeout, Retries: -1, Preamble: preamble}, p)
+			Timeout: timeout, Preamble: preamble}, p)
 		if err != nil {
 			return ProbeResult{}, err
 		}
@@ -576,4 +574,20 @@ func Probe(ctx context.Context, p hardware.Port, address string, timeout time.Du
 		errs = append(errs, fmt.Errorf("%s: %w", v, err))
 	}
 	return ProbeResult{}, fmt.Errorf("%w: %w", ErrNoAnswer, errors.Join(errs...))
+}
+
+// MaxTurnaround is the longest a meter may wait before it answers
+// (protocols.md §1.4: 20 ms ≤ Td ≤ 500 ms).
+const MaxTurnaround = 500 * time.Millisecond
+
+// maxReplyFrame bounds the frames of a read of the standard points: 4 FE,
+// 12 bytes of header and trailer, 4 bytes of DI and up to 48 of data.
+const maxReplyFrame = 4 + 12 + 4 + 48
+
+// MinTimeout is the shortest timeout that can work on a line at m: a
+// request and the longest reply of a standard read on the wire, plus
+// MaxTurnaround.
+func MinTimeout(m hardware.Mode) time.Duration {
+	req := len(Encode(Frame{Preamble: DefaultPreamble, Control: FuncRead, Data: make([]byte, 4)}))
+	return m.WireTime(req+maxReplyFrame) + MaxTurnaround
 }

@@ -48,9 +48,6 @@ func newMeter(t *testing.T, c Config, steps ...serialsim.Step) *Meter {
 	if c.Timeout == 0 {
 		c.Timeout = 100 * time.Millisecond
 	}
-	if c.Gap == 0 {
-		c.Gap = -1
-	}
 	if c.Now == nil {
 		c.Now = func() time.Time { return fixedNow }
 	}
@@ -249,7 +246,7 @@ func TestWrongAddress(t *testing.T) {
 	other := "218231000115"
 	req := req07(t, testAddr, 0x00010000)
 	t.Run("no retries", func(t *testing.T) {
-		m := newMeter(t, Config{Points: []string{"energy_kwh"}, Retries: -1},
+		m := newMeter(t, Config{Points: []string{"energy_kwh"}, Retries: 0},
 			serialsim.Step{Expect: req, Reply: ok07(t, other, 0x00010000, 0, 0, 0, 0)})
 		rs, err := m.Poll(context.Background(), nil)
 		if !errors.Is(err, ErrWrongAddress) || len(rs) != 0 {
@@ -270,7 +267,7 @@ func TestWrongAddress(t *testing.T) {
 		wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(1, -2)})
 	})
 	t.Run("wildcard accepts any", func(t *testing.T) {
-		m := newMeter(t, Config{Address: "AAAAAA000114", Points: []string{"energy_kwh"}, Retries: -1},
+		m := newMeter(t, Config{Address: "AAAAAA000114", Points: []string{"energy_kwh"}, Retries: 0},
 			serialsim.Step{Expect: req07(t, "AAAAAA000114", 0x00010000), Reply: ok07(t, testAddr, 0x00010000, 0x02, 0, 0, 0)})
 		rs, err := m.Poll(context.Background(), nil)
 		if err != nil {
@@ -279,7 +276,7 @@ func TestWrongAddress(t *testing.T) {
 		wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(2, -2)})
 	})
 	t.Run("short address mismatch", func(t *testing.T) {
-		m := newMeter(t, Config{Address: "AAAAAA000114", Points: []string{"energy_kwh"}, Retries: -1},
+		m := newMeter(t, Config{Address: "AAAAAA000114", Points: []string{"energy_kwh"}, Retries: 0},
 			serialsim.Step{Expect: req07(t, "AAAAAA000114", 0x00010000), Reply: ok07(t, "218231000113", 0x00010000, 0x02, 0, 0, 0)})
 		if _, err := m.Poll(context.Background(), nil); !errors.Is(err, ErrWrongAddress) {
 			t.Fatalf("Poll error %v, want ErrWrongAddress", err)
@@ -324,12 +321,52 @@ func TestTimeSyncBroadcastBytes(t *testing.T) {
 	//    = 0x68+0x396+0x68+0x08+0x06+0x1E4 = 0x652 → 52.
 	want := unhex(t, "FE FE FE FE 68 99 99 99 99 99 99 68 08 06 38 6A 3C 63 44 59 52 16")
 	p := serialsim.NewScript(t, serialsim.Step{Expect: want})
-	tm := time.Date(2026, 11, 30, 9, 37, 5, 0, time.FixedZone("CST", 8*3600))
-	if err := TimeSync(context.Background(), p, V2007, tm, 0); err != nil {
+	// The instant is given in UTC (as the process's zone might be): the
+	// frame carries it as local time in the meters' zone.
+	t.Setenv("TZ", "UTC")
+	tm := time.Date(2026, 11, 30, 1, 37, 5, 0, time.UTC)
+	if err := TimeSync(context.Background(), p, V2007, tm, shanghai(t), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := TimeSync(context.Background(), p, V2007, time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC), 0); !errors.Is(err, ErrValue) {
+	if err := TimeSync(context.Background(), p, V2007, time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC), time.UTC, 0); !errors.Is(err, ErrValue) {
 		t.Errorf("year 1999: %v, want ErrValue", err)
+	}
+	if err := TimeSync(context.Background(), p, V2007, tm, nil, 0); !errors.Is(err, drivers.ErrConfig) {
+		t.Errorf("no zone: %v, want ErrConfig", err)
+	}
+}
+
+// shanghai is the zone of the meters in the field, loaded from the
+// system's zone database as gateway/config loads gateway.timezone.
+func shanghai(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+// The meter's BCD date and time are local time in Config.Location, not in
+// the process's zone: with TZ=UTC in the environment a meter at 09:36:00
+// in Shanghai is read as 01:36:00Z, on time with the gateway.
+func TestMeterClockIgnoresProcessZone(t *testing.T) {
+	t.Setenv("TZ", "UTC")
+	m := newMeter(t, Config{Points: []string{PointMeterTime, PointClockOffset}, Location: shanghai(t)},
+		serialsim.Step{Expect: req07(t, testAddr, 0x04000101), Reply: ok07(t, testAddr, 0x04000101, 0x01, 0x30, 0x11, 0x26)},
+		serialsim.Step{Expect: req07(t, testAddr, 0x04000102), Reply: ok07(t, testAddr, 0x04000102, 0x00, 0x36, 0x09)},
+	)
+	rs, err := m.Poll(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+		PointMeterTime:   drivers.Text("2026-11-30T09:36:00+08:00"),
+		PointClockOffset: drivers.Int(0),
+	})
+	_, err = New(Config{Device: "m", Address: testAddr, Points: []string{PointClockOffset}}, serialsim.NewScript(t))
+	if !errors.Is(err, drivers.ErrConfig) || !strings.Contains(err.Error(), "time zone") {
+		t.Errorf("clock read without a zone: %v, want ErrConfig naming the time zone", err)
 	}
 }
 
@@ -365,7 +402,7 @@ func TestMeterClock(t *testing.T) {
 		wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{PointClockOffset: drivers.Int(-5758)})
 	})
 	t.Run("no clock", func(t *testing.T) {
-		m := newMeter(t, Config{Points: []string{"freq_hz", PointMeterTime}},
+		m := newMeter(t, Config{Points: []string{"freq_hz", PointMeterTime}, Location: cst},
 			serialsim.Step{Expect: req07(t, testAddr, 0x02800002), Reply: ok07(t, testAddr, 0x02800002, 0x00, 0x50)},
 			serialsim.Step{Expect: req07(t, testAddr, 0x04000101), Reply: ok07(t, testAddr, 0x04000101, 0xFF, 0xFF, 0xFF, 0xFF)},
 			serialsim.Step{Expect: req07(t, testAddr, 0x04000102), Reply: ok07(t, testAddr, 0x04000102, 0xFF, 0xFF, 0xFF)},
@@ -377,7 +414,7 @@ func TestMeterClock(t *testing.T) {
 		wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"freq_hz": drivers.Dec(5000, -2)})
 	})
 	t.Run("bad date", func(t *testing.T) {
-		m := newMeter(t, Config{Points: []string{PointMeterTime}},
+		m := newMeter(t, Config{Points: []string{PointMeterTime}, Location: cst},
 			serialsim.Step{Expect: req07(t, testAddr, 0x04000101), Reply: ok07(t, testAddr, 0x04000101, 0x01, 0x31, 0x02, 0x26)},
 			serialsim.Step{Expect: req07(t, testAddr, 0x04000102), Reply: ok07(t, testAddr, 0x04000102, 0x00, 0x00, 0x12)},
 		)
@@ -493,19 +530,21 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("good config: %v", err)
 	}
 	for name, c := range map[string]Config{
-		"no device":       {Address: testAddr},
-		"no address":      {Device: "m"},
-		"bad digit":       {Device: "m", Address: "21823100011G"},
-		"too long":        {Device: "m", Address: "2182310001140"},
-		"broadcast":       {Device: "m", Address: BroadcastAddress},
-		"version":         {Device: "m", Address: testAddr, Version: 7},
-		"unknown point":   {Device: "m", Address: testAddr, Points: []string{"energy_kWh"}},
-		"freq in 1997":    {Device: "m", Address: testAddr, Version: V1997, Points: []string{"freq_hz"}},
-		"duplicate point": {Device: "m", Address: testAddr, Points: []string{"pf", "pf"}},
-		"timeout":         {Device: "m", Address: testAddr, Timeout: -time.Second},
-		"retries":         {Device: "m", Address: testAddr, Retries: 11},
-		"preamble":        {Device: "m", Address: testAddr, Preamble: 17},
-		"class":           {Device: "m", Address: testAddr, Class: 9},
+		"no device":        {Address: testAddr},
+		"no address":       {Device: "m"},
+		"bad digit":        {Device: "m", Address: "21823100011G"},
+		"too long":         {Device: "m", Address: "2182310001140"},
+		"broadcast":        {Device: "m", Address: BroadcastAddress},
+		"version":          {Device: "m", Address: testAddr, Version: 7},
+		"unknown point":    {Device: "m", Address: testAddr, Points: []string{"energy_kWh"}},
+		"freq in 1997":     {Device: "m", Address: testAddr, Version: V1997, Points: []string{"freq_hz"}},
+		"duplicate point":  {Device: "m", Address: testAddr, Points: []string{"pf", "pf"}},
+		"timeout":          {Device: "m", Address: testAddr, Timeout: -time.Second},
+		"retries":          {Device: "m", Address: testAddr, Retries: 11},
+		"negative retries": {Device: "m", Address: testAddr, Retries: -1},
+		"negative gap":     {Device: "m", Address: testAddr, Gap: -time.Millisecond},
+		"preamble":         {Device: "m", Address: testAddr, Preamble: 17},
+		"class":            {Device: "m", Address: testAddr, Class: 9},
 	} {
 		err := c.Validate()
 		if !errors.Is(err, drivers.ErrConfig) {
@@ -565,4 +604,46 @@ func TestFollowUpAndClock1997(t *testing.T) {
 		PointMeterTime:   drivers.Text("2026-11-30T01:36:00Z"),
 		PointClockOffset: drivers.Int(0),
 	})
+}
+
+// The meter declares the silence it needs before a request (the line's
+// owner keeps it).
+func TestFrameGapIsDeclared(t *testing.T) {
+	m, err := New(Config{Device: "m", Address: testAddr}, serialsim.NewScript(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := m.FrameGap(); g != DefaultGap {
+		t.Errorf("FrameGap() = %v, want DefaultGap %v", g, DefaultGap)
+	}
+	m2, err := New(Config{Device: "m", Address: testAddr, Gap: 80 * time.Millisecond}, serialsim.NewScript(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := m2.FrameGap(); g != 80*time.Millisecond {
+		t.Errorf("FrameGap() = %v, want the configured 80ms", g)
+	}
+}
+
+// With no Points the meter reads StandardPoints, all three phases of a
+// three-phase meter: the one default read set.
+func TestDefaultPointsAreAllPhases(t *testing.T) {
+	m, err := New(Config{Device: "m", Address: testAddr}, serialsim.NewScript(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"voltage_b_v", "voltage_c_v", "current_b_a", "current_c_a"} {
+		if !m.want[p] {
+			t.Errorf("default read set lacks %s", p)
+		}
+	}
+}
+
+// The shortest workable timeout is the frames on the wire plus the
+// longest turnaround the standard allows: slower lines need more.
+func TestMinTimeout(t *testing.T) {
+	fast, slow := MinTimeout(DefaultMode(V2007)), MinTimeout(DefaultMode(V1997))
+	if fast <= MaxTurnaround || slow <= fast || fast >= DefaultTimeout {
+		t.Errorf("MinTimeout 2400 8E1 %v, 1200 8E1 %v; want above %v, growing as the line slows, below the default %v", fast, slow, MaxTurnaround, DefaultTimeout)
+	}
 }

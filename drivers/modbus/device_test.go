@@ -3,11 +3,13 @@ package modbus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serialsim"
 )
 
@@ -409,5 +411,26 @@ func TestParse(t *testing.T) {
 		if got, err := ParseType(ty.String()); err != nil || got != ty {
 			t.Errorf("round trip %v", ty)
 		}
+	}
+}
+
+// The shortest workable timeout follows the longest read's frames at the
+// line's speed: one holding register at 9600 8N1 is 8 + 7 bytes on the
+// wire (about 15.6 ms) plus Turnaround; 125 registers are 8 + 255 bytes.
+func TestMinTimeout(t *testing.T) {
+	m := hardware.Mode{Baud: 9600}
+	one := Config{Device: "d", Unit: 1, Points: []Point{{Name: "a", Table: Holding, Address: 0, Type: Uint16}}}
+	if got, want := one.MinTimeout(m), m.WireTime(8)+m.WireTime(7)+Turnaround; got != want || got < 65*time.Millisecond {
+		t.Errorf("one register: %v, want %v", got, want)
+	}
+	big := Config{Device: "d", Unit: 1}
+	for i := range 125 {
+		big.Points = append(big.Points, Point{Name: fmt.Sprintf("r%d", i), Table: Holding, Address: uint16(i), Type: Uint16})
+	}
+	if got, want := big.MinTimeout(m), m.WireTime(8+255)+Turnaround; got != want {
+		t.Errorf("125 registers: %v, want %v", got, want)
+	}
+	if slow := one.MinTimeout(hardware.Mode{Baud: 1200}); slow <= one.MinTimeout(m) {
+		t.Errorf("1200 bit/s (%v) is not slower than 9600 (%v)", slow, one.MinTimeout(m))
 	}
 }

@@ -32,8 +32,9 @@ var _ Transport = (*RTU)(nil)
 
 // NewRTU returns an RTU transport on port. timeout bounds each reply
 // (<= 0: DefaultTimeout); retries is how many more times a request is sent
-// after a timeout or a garbled reply (exceptions are not retried). It does
-// no I/O.
+// after a timeout or a garbled reply (exceptions are not retried): 0 means
+// none, as everywhere (drivers.CheckRetries; a negative count is taken as
+// none). It does no I/O.
 func NewRTU(port hardware.Port, timeout time.Duration, retries int) *RTU {
 	if timeout <= 0 {
 		timeout = DefaultTimeout

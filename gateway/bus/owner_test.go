@@ -30,29 +30,6 @@ func TestInterFrameGap(t *testing.T) {
 	}
 }
 
-// Interval 0 polls continuously: devices take turns, none is starved, and
-// the line is never idle between polls.
-func TestContinuousPollingTakesTurns(t *testing.T) {
-	ps := []*fakePoller{{id: "a"}, {id: "b"}, {id: "c"}}
-	c := &collector{}
-	l := &bus.Line{Name: "L1", Mode: hardware.Mode{Baud: 9600}, Open: ptyOpener(t), Emit: c.emit}
-	for _, p := range ps {
-		l.Devices = append(l.Devices, device(p, 0))
-	}
-	runLine(t, l)
-	waitFor(t, "300 polls", func() bool { return l.Stats().Transactions >= 300 })
-	l2 := [3]int64{ps[0].polls.Load(), ps[1].polls.Load(), ps[2].polls.Load()}
-	lo, hi := min(l2[0], l2[1], l2[2]), max(l2[0], l2[1], l2[2])
-	if hi-lo > 2 || lo < 90 {
-		t.Errorf("polls per device %v: want equal turns (within 2)", l2)
-	}
-	for _, id := range []string{"a", "b", "c"} {
-		if s := l.States()[id]; s.State != bus.OK || s.Polls < 90 || s.LastOK.IsZero() {
-			t.Errorf("%s: %+v", id, s)
-		}
-	}
-}
-
 // A dead meter behind a real driver with two retries: its first silent
 // poll costs three requests (the driver's retries); from then on every try
 // is a probe that costs exactly one request and one timeout (two more
@@ -65,7 +42,7 @@ func TestDownDeviceIsProbedWithOneRequestPerWindow(t *testing.T) {
 	dead.SetFault(simdlt.Silent)
 	sim := simdlt.NewLine(line2400, live, dead)
 	st := newStamps()
-	l := &bus.Line{Name: "L1", Mode: line2400, Open: serveMeters(t, sim), Emit: st.emit,
+	cfg := bus.Config{Name: "L1", Mode: line2400, Open: serveMeters(t, sim), Emit: st.emit,
 		MinBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond,
 		Devices: []bus.Device{
 			// The live meter's generous timeout keeps a loaded machine from
@@ -73,6 +50,7 @@ func TestDownDeviceIsProbedWithOneRequestPerWindow(t *testing.T) {
 			meterDevice("live", meterAddr(1), 50*time.Millisecond, 2*time.Second, 2, 0),
 			meterDevice("dead", meterAddr(2), 50*time.Millisecond, 150*time.Millisecond, 2, 0),
 		}}
+	l := newLine(t, cfg)
 	runLine(t, l)
 
 	waitUntil(t, "dead meter down", 20*time.Second, func() bool { return l.States()["dead"].State == bus.Down })
@@ -155,14 +133,15 @@ func TestGapIsKeptBetweenFrames(t *testing.T) {
 	open := serveMeters(t, sim)
 	rec := &recordingPort{}
 	st := newStamps()
-	l := &bus.Line{Name: "L1", Mode: line2400, Emit: st.emit, Open: func() (bus.Port, error) {
+	cfg := bus.Config{Name: "L1", Mode: line2400, Emit: st.emit, Open: func() (bus.Port, error) {
 		p, err := open()
 		rec.Port = p
 		return rec, err
 	}}
 	for i := range 3 {
-		l.Devices = append(l.Devices, meterDevice(fmt.Sprintf("m%d", i), meterAddr(i+1), 0, 500*time.Millisecond, 0, gap))
+		cfg.Devices = append(cfg.Devices, meterDevice(fmt.Sprintf("m%d", i), meterAddr(i+1), 0, 500*time.Millisecond, 0, gap))
 	}
+	l := newLine(t, cfg)
 	runLine(t, l)
 	st.waitTotal(t, 30, 30*time.Second)
 	s := l.Stats()

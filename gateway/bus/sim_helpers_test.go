@@ -47,12 +47,23 @@ func meterAddr(i int) string { return fmt.Sprintf("2026%08d", i) }
 
 // meterDevice is a DL/T 645-2007 meter reading energy_kwh only, built the
 // way gateway/devices.go builds one, with the given silence before its
-// requests (bus.Device.Gap).
+// requests (dlt645.Config.Gap, which the meter declares as its FrameGap;
+// 0 is the driver's default).
 func meterDevice(id, addr string, interval, timeout time.Duration, retries int, gap time.Duration) bus.Device {
 	cfg := dlt645.Config{Device: id, Address: addr, Version: dlt645.V2007, Points: []string{"energy_kwh"},
-		Timeout: timeout, Retries: retries, Class: drivers.Telemetry}
-	return bus.Device{ID: id, Interval: interval, Gap: gap,
+		Timeout: timeout, Retries: retries, Gap: gap, Class: drivers.Telemetry}
+	return bus.Device{ID: id, Interval: interval,
 		New: func(p hardware.Port) (drivers.Poller, error) { return dlt645.New(cfg, p) }}
+}
+
+// newLine builds a line owner from cfg.
+func newLine(tb testing.TB, cfg bus.Config) *bus.Line {
+	tb.Helper()
+	l, err := bus.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l
 }
 
 // runLine runs l until the test ends.

@@ -133,7 +133,7 @@ func (s *Service) TimeSync(ctx context.Context) (map[string]wire.Value, error) {
 			}
 			defer cancel()
 			for v := range vs {
-				if err := dlt645.TimeSync(jctx, p, v, s.o.Now(), 0); err != nil {
+				if err := dlt645.TimeSync(jctx, p, v, s.o.Now(), s.o.Config.Gateway.Location, 0); err != nil {
 					return err
 				}
 			}

@@ -144,11 +144,14 @@ func (r *rig) start() {
 		t.Fatal(err)
 	}
 	lc := r.cfg.Lines[0]
-	line := &bus.Line{
+	line, err := bus.New(bus.Config{
 		Name: lc.Name, Mode: lc.Mode(),
 		Devices: []bus.Device{{ID: "pump-station", Interval: time.Hour, New: func(p hardware.Port) (drivers.Poller, error) { return r.newModbus(p) }}},
 		Emit:    func(context.Context, []drivers.Reading) error { return nil },
 		Open:    func() (bus.Port, error) { return serial.Open(lc.Device, lc.Mode()) },
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	dev := commands.OnLine(line, r.cfg.Devices[0], func(_ config.Device, p hardware.Port) (commands.PointWriter, error) { return r.newModbus(p) })
 	r.svc, err = commands.New(commands.Options{

@@ -16,6 +16,9 @@ type Config struct {
 	Lines       []Line
 	FieldBroker FieldBroker
 	Devices     []Device
+	// Derived lists the values chosen for keys the file left out, and
+	// from what (see Derived).
+	Derived []Derived
 }
 
 // Gateway identifies the gateway and sets process-wide options.
@@ -28,6 +31,11 @@ type Gateway struct {
 	LogLevel       slog.Level
 	StatusInterval time.Duration // default 30s
 	MetricsListen  string        // optional host:port for /metrics and /status
+	// Timezone is the IANA zone of meter clocks and time sync (default
+	// DefaultTimezone); Location is it loaded. The process's zone is never
+	// used for meters.
+	Timezone string
+	Location *time.Location
 }
 
 // AckMode says when a batch may be deleted from the gateway's store.
@@ -203,8 +211,14 @@ type Device struct {
 
 	// Polled devices (modbus, modbus-tcp, dlt645, dlt645-1997, cjt188).
 	Interval time.Duration // default 10s; also pulse (report/count interval)
-	Timeout  time.Duration // default 1s
-	Retries  int           // default 2
+	// Timeout per request; when the file has none it is derived (see
+	// Config.deriveTimeout and Derived).
+	Timeout time.Duration
+	// Retries after a request got no good reply: 0 means none, as in every
+	// driver (drivers.CheckRetries); default the driver's DefaultRetries.
+	Retries int
+
+	minTimeout time.Duration // the shortest timeout that can work on the device's line
 
 	Line string // serial drivers: a Lines[].Name
 

@@ -136,7 +136,7 @@ func allDigits(s string, n int) bool {
 }
 
 func (d *decoder) decodeGateway(fl field, g *Gateway) fields {
-	f, ok := d.mapping(fl.val, fl.path, []string{"id", "county", "township", "data_dir", "board", "log_level", "status_interval", "metrics_listen"}, nil)
+	f, ok := d.mapping(fl.val, fl.path, []string{"id", "county", "township", "data_dir", "board", "log_level", "status_interval", "metrics_listen", "timezone"}, nil)
 	if !ok {
 		return f
 	}
@@ -198,6 +198,15 @@ func (d *decoder) decodeGateway(fl field, g *Gateway) fields {
 	}
 	if x, ok := f.get("metrics_listen"); ok {
 		g.MetricsListen, _ = d.hostPort(x, true, "127.0.0.1:9108")
+	}
+	if x, ok := f.get("timezone"); ok {
+		if s, ok := d.nonEmpty(x, "an IANA time zone, e.g. Asia/Shanghai"); ok {
+			if loc, err := time.LoadLocation(s); err == nil && s != "Local" {
+				g.Timezone, g.Location = s, loc
+			} else {
+				d.errAt(deref(x.val), x.path, "%q is not an IANA time zone (the meters' local time, e.g. Asia/Shanghai)", clip(s))
+			}
+		}
 	}
 	return f
 }

@@ -1,8 +1,12 @@
 package config
 
 import (
+	"fmt"
+	"strings"
 	"time"
+	_ "time/tzdata" // gateway.timezone must load on a board without /usr/share/zoneinfo
 
+	"github.com/townlink/townlink/drivers/dlt645"
 	"github.com/townlink/townlink/hardware"
 )
 
@@ -19,23 +23,25 @@ const (
 	DefaultDrainRate      = 50000
 	DefaultMaxPayload     = 256 * KiB
 	DefaultInterval       = 10 * time.Second
-	DefaultTimeout        = time.Second
-	DefaultRetries        = 2
-	DefaultDebounce       = 20 * time.Millisecond
-	DefaultMeterType      = 0x10 // CJ/T 188: cold water meter
-	DefaultDIOrder        = "901F"
-	DefaultModbusTCPUnit  = 1
-	DefaultDataBits       = 8
-	DefaultStopBits       = 1
+	// DefaultTimezone is the zone of meter clocks (DL/T 645 and CJ/T 188
+	// date and time registers are local time) and of time sync: China has
+	// one zone. Never the process's own zone.
+	DefaultTimezone      = "Asia/Shanghai"
+	DefaultDebounce      = 20 * time.Millisecond
+	DefaultMeterType     = 0x10 // CJ/T 188: cold water meter
+	DefaultDIOrder       = "901F"
+	DefaultModbusTCPUnit = 1
+	DefaultDataBits      = 8
+	DefaultStopBits      = 1
 )
 
-// DefaultRead is what a dlt645 device reads when its config has no read:.
-// DL/T 645-1997 defines no frequency item.
+// DefaultRead is what a dlt645 device reads when its config has no read:
+// the driver's own default (dlt645.StandardPoints), asked, not copied.
 func DefaultRead(d Driver) []string {
 	if d == DriverDLT645v97 {
-		return []string{"energy_kwh", "energy_rev_kwh", "voltage_a_v", "current_a_a", "power_kw", "pf"}
+		return dlt645.StandardPoints(dlt645.V1997)
 	}
-	return []string{"energy_kwh", "energy_rev_kwh", "voltage_a_v", "current_a_a", "power_kw", "pf", "freq_hz"}
+	return dlt645.StandardPoints(dlt645.V2007)
 }
 
 // driverSerial is the factory serial setting of a driver's devices, used
@@ -88,6 +94,13 @@ func (c *Config) applyDefaults() {
 	}
 	if g.StatusInterval == 0 {
 		g.StatusInterval = DefaultStatusInterval
+	}
+	if g.Timezone == "" {
+		g.Timezone = DefaultTimezone
+	}
+	if g.Location == nil {
+		// The default zone is in the embedded zone database (time/tzdata).
+		g.Location, _ = time.LoadLocation(g.Timezone)
 	}
 	// LogLevel: the zero value is slog.LevelInfo.
 
@@ -142,53 +155,64 @@ func (c *Config) applyDefaults() {
 	}
 
 	for i := range c.Devices {
-		dv := &c.Devices[i]
-		if dv.Kind == "" {
-			dv.Kind = defaultKind(dv)
+		c.deviceDefaults(&c.Devices[i])
+	}
+}
+
+// deviceDefaults fills in what the file left out of one device; lines
+// must have theirs already (a timeout is derived from the line's speed).
+func (c *Config) deviceDefaults(dv *Device) {
+	if dv.Kind == "" {
+		dv.Kind = defaultKind(dv)
+	}
+	if dv.Driver.Polled() || dv.Driver == DriverPulse {
+		if dv.Interval == 0 {
+			dv.Interval = DefaultInterval
 		}
-		if dv.Driver.Polled() || dv.Driver == DriverPulse {
-			if dv.Interval == 0 {
-				dv.Interval = DefaultInterval
-			}
+	}
+	if dv.Driver.Polled() {
+		if !dv.has.set("retries") {
+			dv.Retries = driverRetries(dv.Driver)
+			c.derive(dv, "retries", fmt.Sprint(dv.Retries), fmt.Sprintf("%s default", dv.Driver))
 		}
-		if dv.Driver.Polled() {
-			if dv.Timeout == 0 {
-				dv.Timeout = DefaultTimeout
-			}
-			if !dv.has.set("retries") {
-				dv.Retries = DefaultRetries
-			}
+	}
+	switch dv.Driver {
+	case DriverModbusTCP:
+		if !dv.has.set("unit") {
+			dv.Unit = DefaultModbusTCPUnit
 		}
-		switch dv.Driver {
-		case DriverModbusTCP:
-			if !dv.has.set("unit") {
-				dv.Unit = DefaultModbusTCPUnit
-			}
-		case DriverDLT645, DriverDLT645v97:
-			if dv.Read == nil {
-				dv.Read = DefaultRead(dv.Driver)
-			}
-		case DriverCJT188:
-			if !dv.has.set("meter_type") {
-				dv.MeterType = DefaultMeterType
-			}
-			if dv.DIOrder == "" {
-				dv.DIOrder = DefaultDIOrder
-			}
-		case DriverPulse:
-			if dv.Input == "" {
-				dv.Input = InputCounter
-			}
-			if !dv.has.set("debounce") {
-				dv.Debounce = DefaultDebounce
-			}
+	case DriverDLT645, DriverDLT645v97:
+		if dv.Read == nil {
+			dv.Read = DefaultRead(dv.Driver)
+			c.derive(dv, "read", strings.Join(dv.Read, ","), fmt.Sprintf("%s default", dv.Driver))
 		}
-		for j := range dv.Points {
-			pt := &dv.Points[j]
-			if !pt.Table.Bits() && pt.Order == "" {
-				pt.Order = OrderABCD
-			}
+	case DriverCJT188:
+		if !dv.has.set("meter_type") {
+			dv.MeterType = DefaultMeterType
 		}
+		if dv.DIOrder == "" {
+			dv.DIOrder = DefaultDIOrder
+		}
+	case DriverPulse:
+		if dv.Input == "" {
+			dv.Input = InputCounter
+		}
+		if !dv.has.set("debounce") {
+			dv.Debounce = DefaultDebounce
+		}
+	}
+	for j := range dv.Points {
+		pt := &dv.Points[j]
+		if !pt.Table.Bits() && pt.Order == "" {
+			pt.Order = OrderABCD
+		}
+	}
+	if dv.Driver.Polled() {
+		// After the points: a Modbus timeout depends on its reads.
+		dv.minTimeout = c.deriveTimeout(dv)
+	}
+	if g := DriverGap(dv.Driver); g > 0 {
+		c.derive(dv, "gap", g.String(), fmt.Sprintf("declared by the %s driver, kept by the line", dv.Driver))
 	}
 }
 

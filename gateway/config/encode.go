@@ -20,7 +20,8 @@ func (c *Config) YAML() ([]byte, error) {
 	add(root, "gateway", mapOf(
 		"id", str(g.ID), "county", quoted(g.County), "township", quoted(g.Township),
 		"data_dir", str(g.DataDir), "board", optStr(g.Board), "log_level", str(strings.ToLower(g.LogLevel.String())),
-		"status_interval", dur(g.StatusInterval), "metrics_listen", optQuoted(g.MetricsListen)))
+		"status_interval", dur(g.StatusInterval), "metrics_listen", optQuoted(g.MetricsListen),
+		"timezone", str(g.Timezone)))
 	u := c.Uplink
 	brokers := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
 	for _, b := range u.Brokers {

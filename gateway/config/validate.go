@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -251,12 +252,14 @@ func (d *decoder) checkDefaulted(c *Config, p *parsed) {
 		dv, df := &c.Devices[i], &p.devs[i]
 		// Retries may overrun an interval now and then (the line owner never
 		// bursts to catch up), but a single timeout must fit in it.
-		if dv.Driver.Polled() && dv.Timeout >= dv.Interval {
-			at := "timeout"
-			if !df.has("timeout") {
-				at = "interval"
-			}
-			d.errAt(valNode(df, at), join(df.path, at), "timeout %s is not shorter than the interval %s; shorten the timeout or lengthen the interval", dv.Timeout, dv.Interval)
+		// Only a timeout the user wrote is refused; a derived one always
+		// fits, unless the interval is too short for any reply.
+		switch {
+		case !dv.Driver.Polled():
+		case df.has("timeout") && dv.Timeout >= dv.Interval:
+			d.errAt(valNode(df, "timeout"), join(df.path, "timeout"), "timeout %s is not shorter than the interval %s; shorten the timeout or lengthen the interval", dv.Timeout, dv.Interval)
+		case !df.has("timeout") && dv.Timeout >= dv.Interval:
+			d.errAt(valNode(df, "interval"), join(df.path, "interval"), "interval %s is too short for this device: a reply needs up to %s at its line's speed; lengthen the interval (or raise the line's baud)", dv.Interval, dv.minTimeout.Round(time.Millisecond))
 		}
 	}
 }

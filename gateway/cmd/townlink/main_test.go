@@ -163,3 +163,32 @@ func TestCheckRefusesAnOpenPasswordFile(t *testing.T) {
 		t.Fatalf("check = %d, stderr %q; want exit 1 naming chmod 600 %s", code, errOut, pw)
 	}
 }
+
+// A Modbus RTU device at 9600 baud polled every 200 ms with no timeout is
+// accepted, and check says which timeout it chose and why.
+func TestCheckPrintsTheTimeoutItChose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fast.yaml")
+	os.WriteFile(path, []byte(`gateway:
+  id: gw-1
+  county: "320583"
+  township: "320583104"
+uplink:
+  brokers: ["tcp://127.0.0.1:1883"]
+lines:
+  - {name: L1, port: /dev/ttyUSB0, baud: 9600}
+devices:
+  - id: x
+    driver: modbus
+    line: L1
+    unit: 1
+    interval: 200ms
+    points:
+      - {name: level_m, table: holding, address: 0, type: uint16}
+`), 0o644)
+	code, out, errOut := run(t, "check", path)
+	if code != 0 || !strings.Contains(out, "modbus dev x: timeout 150ms (derived: interval 200ms, 9600 8N1)") ||
+		!strings.Contains(out, "modbus dev x: retries 2 (modbus default)") || !strings.Contains(out, "meter clocks in Asia/Shanghai") ||
+		!strings.Contains(out, "silence before a request at least 3.65ms, a silent device retried every 1s to 5m0s") {
+		t.Fatalf("check = %d\n%s%s", code, out, errOut)
+	}
+}

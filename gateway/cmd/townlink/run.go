@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/townlink/townlink/gateway"
+	"github.com/townlink/townlink/gateway/bus"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/hardware/serial"
 	"github.com/townlink/townlink/uplink/mqttpub"
@@ -75,7 +77,8 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "%s: ok: gateway %s (county %s, township %s), %d lines, %d devices, brokers %v\n",
 		fs.Arg(0), cfg.Gateway.ID, cfg.Gateway.County, cfg.Gateway.Township, len(cfg.Lines), len(cfg.Devices), cfg.Uplink.Brokers)
 	for _, l := range cfg.Lines {
-		fmt.Fprintf(stdout, "  line %-10s %s %s\n", l.Name, l.Port, l.Mode())
+		fmt.Fprintf(stdout, "  line %-10s %s %s, silence before a request at least %s, a silent device retried every %s to %s\n",
+			l.Name, l.Port, l.Mode(), max(l.Gap, bus.InterFrameGap(l.Mode())).Round(10*time.Microsecond), bus.DefaultMinBackoff, bus.DefaultMaxBackoff)
 		for _, d := range cfg.Devices {
 			if d.Line == l.Name {
 				fmt.Fprintf(stdout, "    %-24s %-12s %-10s every %s\n", d.ID, d.Driver, d.Kind, d.Interval)
@@ -87,7 +90,26 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintf(stdout, "  %-26s %-12s %s\n", d.ID, d.Driver, d.Kind)
 		}
 	}
+	fmt.Fprintf(stdout, "  meter clocks in %s\n", cfg.Gateway.Timezone)
+	printDerived(stdout, cfg)
 	return nil
+}
+
+// printDerived says every value chosen for a key the file left out, and
+// from what, one line each: "modbus dev x: timeout 150ms (derived:
+// interval 200ms, 9600 8N1)".
+func printDerived(w io.Writer, cfg *config.Config) {
+	if len(cfg.Derived) == 0 {
+		return
+	}
+	drv := map[string]config.Driver{}
+	for _, d := range cfg.Devices {
+		drv[d.ID] = d.Driver
+	}
+	fmt.Fprintln(w, "  chosen for what the file leaves out:")
+	for _, d := range cfg.Derived {
+		fmt.Fprintf(w, "    %s dev %s\n", drv[d.Device], d)
+	}
 }
 
 func cmdPorts(_ context.Context, args []string, stdout, stderr io.Writer) error {
