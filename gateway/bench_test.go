@@ -75,10 +75,13 @@ func BenchmarkEndToEnd(b *testing.B) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	topic := wire.Topic("320583", "320583104", "gw-bench-01", wire.StreamTelemetry)
-	fwd := &uplink.Forwarder{Queue: q, Publisher: pub, Topic: topic, MaxBatch: 100, Window: 8,
+	fwd, err := uplink.NewForwarder(uplink.ForwarderConfig{Queue: q, Publisher: pub, Topic: topic, MaxBatch: 100, Window: 8,
 		Frame: func(recs [][]byte) ([]byte, error) {
 			return wire.AppendBatch(nil, "gw-bench-01", wire.StreamTelemetry, recs), nil
-		}}
+		}})
+	if err != nil {
+		b.Fatal(err)
+	}
 	fctx, fcancel := context.WithCancel(ctx)
 	fdone := make(chan struct{})
 	go func() { fwd.Run(fctx); close(fdone) }()

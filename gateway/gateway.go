@@ -166,7 +166,7 @@ func (g *Gateway) buildForwarders() error {
 	g.fwds = map[string]*uplink.Forwarder{}
 	for _, c := range streams {
 		name := pipeline.StreamOf(c)
-		f := &uplink.Forwarder{
+		cfg := uplink.ForwarderConfig{
 			Queue:     g.queues[c],
 			Publisher: g.client,
 			Topic:     g.topic(name),
@@ -181,10 +181,14 @@ func (g *Gateway) buildForwarders() error {
 			Logger:   g.log.With("part", "forwarder", "stream", name),
 		}
 		if c == drivers.Telemetry || c == drivers.Event {
-			f.Pacer = pacer
+			cfg.Pacer = pacer
 		}
 		if g.cfg.Uplink.Ack == config.AckPlatform {
-			f.Ack = uplink.AckPlatform
+			cfg.Ack = uplink.AckPlatform
+		}
+		f, err := uplink.NewForwarder(cfg)
+		if err != nil {
+			return fmt.Errorf("%w: forwarder %s: %w", ErrStart, name, err)
 		}
 		g.fwds[name] = f
 	}
