@@ -78,7 +78,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 	topic := wire.Topic("320583", "320583104", "gw-bench-01", wire.StreamTelemetry)
 	fwd, err := uplink.NewForwarder(uplink.ForwarderConfig{Queue: q, Publisher: pub, Topic: topic, MaxBatch: benchPerMsg, Window: benchWindow,
 		Frame: func(recs [][]byte) ([]byte, error) {
-			return wire.AppendBatch(nil, "gw-bench-01", wire.StreamTelemetry, recs), nil
+			n := 64 + len("gw-bench-01") + len(wire.StreamTelemetry) // as the gateway frames
+			for _, r := range recs {
+				n += len(r)
+			}
+			return wire.AppendBatch(make([]byte, 0, n), "gw-bench-01", wire.StreamTelemetry, recs), nil
 		}})
 	if err != nil {
 		b.Fatal(err)

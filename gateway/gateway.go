@@ -171,7 +171,11 @@ func (g *Gateway) buildForwarders() error {
 			Publisher: g.client,
 			Topic:     g.topic(name),
 			Frame: func(recs [][]byte) ([]byte, error) {
-				return wire.AppendBatch(nil, g.cfg.Gateway.ID, name, recs), nil
+				n := 64 + len(g.cfg.Gateway.ID) + len(name) // map, keys, array head
+				for _, r := range recs {
+					n += len(r)
+				}
+				return wire.AppendBatch(make([]byte, 0, n), g.cfg.Gateway.ID, name, recs), nil
 			},
 			MaxBatch: g.cfg.Uplink.Batch.MaxRecords,
 			MaxBytes: int(g.cfg.Uplink.Batch.MaxBytes),
