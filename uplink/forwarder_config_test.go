@@ -1,6 +1,7 @@
 package uplink_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -85,4 +86,27 @@ func TestNewForwarderDefaults(t *testing.T) {
 	if got := f.Config().MaxRetry; got != time.Hour {
 		t.Errorf("MaxRetry with Retry 1h = %v, want 1h", got)
 	}
+}
+
+// Run refuses to run twice at once on one Forwarder, and may run again
+// after it returned.
+func TestForwarderRunOnceAtATime(t *testing.T) {
+	l := newLedger()
+	q := newMemQueue(t, l)
+	q.add(1)
+	p := newStampPublisher(t, l)
+	f := newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: p, Topic: "t/alarms", Frame: frame})
+	stop, _ := runForwarder(t, f)
+	waitFor(t, "seq 1 acked", func() bool { return q.isAcked(1) })
+	if err := f.Run(t.Context()); !errors.Is(err, uplink.ErrForwarder) {
+		t.Fatalf("second Run while running = %v, want ErrForwarder", err)
+	}
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
+	}
+	q.add(1)
+	stop, _ = runForwarder(t, f)
+	waitFor(t, "seq 2 acked by the second Run", func() bool { return q.isAcked(2) })
+	stop()
+	q.check(t, 2)
 }
