@@ -195,12 +195,16 @@ func (g *Gateway) buildForwarders() error {
 	g.fwds = map[string]*uplink.Forwarder{}
 	for _, c := range streams {
 		name := pipeline.StreamOf(c)
-		f := &uplink.Forwarder{
+		cfg := uplink.ForwarderConfig{
 			Queue:     g.queues[c],
 			Publisher: timedPublisher{g.client, name, g.metrics},
 			Topic:     g.topic(name),
 			Frame: func(recs [][]byte) ([]byte, error) {
-				return wire.AppendBatch(nil, g.cfg.Gateway.ID, name, recs), nil
+				n := 64 + len(g.cfg.Gateway.ID) + len(name) // map, keys, array head
+				for _, r := range recs {
+					n += len(r)
+				}
+				return wire.AppendBatch(make([]byte, 0, n), g.cfg.Gateway.ID, name, recs), nil
 			},
 			MaxBatch: g.cfg.Uplink.Batch.MaxRecords,
 			MaxBytes: int(g.cfg.Uplink.Batch.MaxBytes),
@@ -210,10 +214,14 @@ func (g *Gateway) buildForwarders() error {
 			Logger:   g.log.With("part", "forwarder", "stream", name),
 		}
 		if c == drivers.Telemetry || c == drivers.Event {
-			f.Pacer = pacer
+			cfg.Pacer = pacer
 		}
 		if g.cfg.Uplink.Ack == config.AckPlatform {
-			f.Ack = uplink.AckPlatform
+			cfg.Ack = uplink.AckPlatform
+		}
+		f, err := uplink.NewForwarder(cfg)
+		if err != nil {
+			return fmt.Errorf("%w: forwarder %s: %w", ErrStart, name, err)
 		}
 		g.fwds[name] = f
 	}

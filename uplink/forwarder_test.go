@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -78,127 +80,6 @@ func (l *ledger) published(seq uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.ok[seq]
-}
-
-// ---- memQueue: an in-memory Queue that checks the Forwarder's promises ----
-
-// memQueue is a fake Queue for unit-testing the Forwarder (the real queues
-// run their own conformance suite). Its Ack records a violation for a seq
-// that is not stored (never appended, or acked twice) or that no successful
-// Publish carried.
-type memQueue struct {
-	t      testing.TB
-	ledger *ledger
-
-	mu         sync.Mutex
-	next       uint64 // next seq to assign
-	data       map[uint64][]byte
-	notify     chan struct{} // closed and replaced on Append
-	acked      map[uint64]int
-	violations []string
-}
-
-var _ uplink.Queue = (*memQueue)(nil)
-
-func newMemQueue(t testing.TB, l *ledger) *memQueue {
-	return &memQueue{t: t, ledger: l, next: 1, data: map[uint64][]byte{}, notify: make(chan struct{}), acked: map[uint64]int{}}
-}
-
-func (q *memQueue) Append(_ context.Context, data ...[]byte) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, d := range data {
-		q.data[q.next] = d
-		q.next++
-	}
-	close(q.notify)
-	q.notify = make(chan struct{})
-	return nil
-}
-
-// add appends n records that carry their seqs.
-func (q *memQueue) add(n int) {
-	q.mu.Lock()
-	first := q.next
-	q.mu.Unlock()
-	recs := make([][]byte, n)
-	for i := range recs {
-		recs[i] = record(first + uint64(i))
-	}
-	q.Append(context.Background(), recs...) // single writer in these tests
-}
-
-func (q *memQueue) Peek(ctx context.Context, after uint64, n int) ([]uplink.Entry, error) {
-	for {
-		q.mu.Lock()
-		var out []uplink.Entry
-		for s := after + 1; s < q.next && len(out) < n; s++ {
-			if d, ok := q.data[s]; ok {
-				out = append(out, uplink.Entry{Seq: s, Data: d})
-			}
-		}
-		ch := q.notify
-		q.mu.Unlock()
-		if len(out) > 0 {
-			return out, nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-}
-
-func (q *memQueue) Ack(seqs ...uint64) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, s := range seqs {
-		if _, ok := q.data[s]; !ok {
-			q.violations = append(q.violations, fmt.Sprintf("ack of seq %d, which is not stored (acked %d times before)", s, q.acked[s]))
-		}
-		if !q.ledger.published(s) {
-			q.violations = append(q.violations, fmt.Sprintf("ack of seq %d, which no successful Publish carried", s))
-		}
-		delete(q.data, s)
-		q.acked[s]++
-	}
-	return nil
-}
-
-func (q *memQueue) isAcked(seqs ...uint64) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, s := range seqs {
-		if q.acked[s] == 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func (q *memQueue) ackedCount() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.acked)
-}
-
-// check asserts that seqs 1..n were all acked exactly once, and no violation.
-func (q *memQueue) check(t testing.TB, n int) {
-	t.Helper()
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, v := range q.violations {
-		t.Error(v)
-	}
-	for s := uint64(1); s <= uint64(n); s++ {
-		if q.acked[s] != 1 {
-			t.Errorf("seq %d acked %d times, want 1", s, q.acked[s])
-		}
-	}
-	if len(q.data) != 0 {
-		t.Errorf("%d records left in the queue", len(q.data))
-	}
 }
 
 // ---- ctlPublisher: the test decides when and how each Publish returns ----
@@ -296,6 +177,33 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 // runForwarder runs f in the background. stop cancels it and returns Run's
 // error; done is closed when Run has returned.
+// newFwd builds a Forwarder, failing the test on a config error.
+func newFwd(t testing.TB, cfg uplink.ForwarderConfig) *uplink.Forwarder {
+	t.Helper()
+	f, err := uplink.NewForwarder(cfg)
+	if err != nil {
+		t.Fatalf("NewForwarder: %v", err)
+	}
+	return f
+}
+
+func isClosed(err error) bool { return errors.Is(err, uplink.ErrClosed) }
+
+// seededRand returns a random source whose seed is logged; set
+// TOWNLINK_SEED to replay a failure.
+func seededRand(t testing.TB) *rand.Rand {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("TOWNLINK_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("TOWNLINK_SEED=%q: %v", v, err)
+		}
+	}
+	t.Logf("random seed %d (TOWNLINK_SEED=%d to replay)", seed, seed)
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
+
 func runForwarder(t testing.TB, f *uplink.Forwarder) (stop func() error, done <-chan struct{}) {
 	ctx, cancel := context.WithCancel(context.Background())
 	fin := make(chan struct{})
@@ -337,8 +245,8 @@ func TestForwarderSlidingWindowAcksOutOfOrder(t *testing.T) {
 	q.add(20)
 	p := newCtlPublisher(t, l)
 	var acks atomic.Int64
-	stop, _ := runForwarder(t, &uplink.Forwarder{Queue: q, Publisher: p, Topic: "t/telemetry", Frame: frame,
-		MaxBatch: 2, Window: 4, OnAck: func(n int) { acks.Add(int64(n)) }})
+	stop, _ := runForwarder(t, newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: p, Topic: "t/telemetry", Frame: frame,
+		MaxBatch: 2, Window: 4, OnAck: func(n int) { acks.Add(int64(n)) }}))
 
 	held := p.nextCalls(t, 4)
 	for i, c := range held {
@@ -390,8 +298,8 @@ func TestForwarderRewindsToOldestUnacked(t *testing.T) {
 	q.add(10)
 	p := newCtlPublisher(t, l)
 	logs := &logSignal{msgs: make(chan string, 100)}
-	stop, _ := runForwarder(t, &uplink.Forwarder{Queue: q, Publisher: p, Topic: "t/telemetry", Frame: frame,
-		MaxBatch: 2, Window: 3, Retry: time.Millisecond, Logger: slog.New(logs)})
+	stop, _ := runForwarder(t, newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: p, Topic: "t/telemetry", Frame: frame,
+		MaxBatch: 2, Window: 3, Retry: time.Millisecond, Logger: slog.New(logs)}))
 
 	cs := p.nextCalls(t, 3)
 	c0, c1, c2 := cs[0], cs[1], cs[2]
@@ -425,7 +333,7 @@ func TestForwarderAcksWhileQueueIdle(t *testing.T) {
 	q := newMemQueue(t, l)
 	q.add(3)
 	p := newCtlPublisher(t, l)
-	stop, _ := runForwarder(t, &uplink.Forwarder{Queue: q, Publisher: p, Topic: "t/events", Frame: frame})
+	stop, _ := runForwarder(t, newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: p, Topic: "t/events", Frame: frame}))
 	c := p.next(t)
 	if !slices.Equal(c.seqs, []uint64{1, 2, 3}) {
 		t.Fatalf("got %v", c.seqs)
@@ -452,7 +360,7 @@ func TestForwarderCancelWaitsForPublishes(t *testing.T) {
 	q := newMemQueue(t, l)
 	q.add(50)
 	p := newCtlPublisher(t, l)
-	stop, _ := runForwarder(t, &uplink.Forwarder{Queue: q, Publisher: p, Topic: "t/telemetry", Frame: frame, MaxBatch: 5, Window: 8})
+	stop, _ := runForwarder(t, newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: p, Topic: "t/telemetry", Frame: frame, MaxBatch: 5, Window: 8}))
 	for range 8 {
 		p.next(t)
 	}
@@ -473,13 +381,13 @@ func TestForwarderFrameErrorStops(t *testing.T) {
 	q.add(4)
 	p := newCtlPublisher(t, l)
 	bad := errors.New("record too large")
-	stop, done := runForwarder(t, &uplink.Forwarder{Queue: q, Publisher: p, Topic: "t/telemetry", MaxBatch: 2,
+	stop, done := runForwarder(t, newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: p, Topic: "t/telemetry", MaxBatch: 2,
 		Frame: func(recs [][]byte) ([]byte, error) {
 			if binary.BigEndian.Uint64(recs[0]) == 3 {
 				return nil, bad
 			}
 			return frame(recs)
-		}})
+		}}))
 	p.next(t).res <- nil
 	select {
 	case <-done:
@@ -497,13 +405,12 @@ func TestForwarderFrameErrorStops(t *testing.T) {
 func TestForwarderClosedQueueStops(t *testing.T) {
 	l := newLedger()
 	p := newCtlPublisher(t, l)
-	q := closedQueue{}
-	err := (&uplink.Forwarder{Queue: q, Publisher: p, Topic: "t", Frame: frame}).Run(context.Background())
+	q := newMemQueue(t, l)
+	q.add(3)
+	q.close()
+	err := newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: p, Topic: "t", Frame: frame}).Run(context.Background())
 	if !errors.Is(err, uplink.ErrClosed) {
 		t.Errorf("Run = %v, want ErrClosed", err)
-	}
-	if err := (&uplink.Forwarder{Queue: q, Topic: "t", Frame: frame}).Run(context.Background()); err == nil {
-		t.Error("Run without a Publisher succeeded")
 	}
 }
 
@@ -514,7 +421,7 @@ func TestForwarderClosedPublisherStops(t *testing.T) {
 	pub := publisherFunc(func(context.Context, string, []byte) error {
 		return fmt.Errorf("mqttpub: publish: %w", uplink.ErrClosed)
 	})
-	err := (&uplink.Forwarder{Queue: q, Publisher: pub, Topic: "t", Frame: frame}).Run(context.Background())
+	err := (newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: pub, Topic: "t", Frame: frame})).Run(context.Background())
 	if !errors.Is(err, uplink.ErrClosed) {
 		t.Errorf("Run = %v, want ErrClosed", err)
 	}
@@ -528,14 +435,6 @@ type publisherFunc func(ctx context.Context, topic string, payload []byte) error
 func (f publisherFunc) Publish(ctx context.Context, topic string, payload []byte) error {
 	return f(ctx, topic, payload)
 }
-
-type closedQueue struct{}
-
-func (closedQueue) Append(context.Context, ...[]byte) error { return uplink.ErrClosed }
-func (closedQueue) Peek(context.Context, uint64, int) ([]uplink.Entry, error) {
-	return nil, uplink.ErrClosed
-}
-func (closedQueue) Ack(...uint64) error { return uplink.ErrClosed }
 
 // randPublisher completes publishes after random delays (out of order) and
 // fails a fraction of them.
@@ -572,9 +471,10 @@ func TestForwarderRandomFailuresNoLossNoFalseAck(t *testing.T) {
 	const n = 3000
 	l := newLedger()
 	q := newMemQueue(t, l)
-	p := &randPublisher{t: t, ledger: l, rnd: rand.New(rand.NewPCG(1, 2)), fail: 0.2}
-	stop, _ := runForwarder(t, &uplink.Forwarder{Queue: q, Publisher: p, Topic: "t/telemetry", Frame: frame,
+	p := &randPublisher{t: t, ledger: l, rnd: seededRand(t), fail: 0.2}
+	f := newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: p, Topic: "t/telemetry", Frame: frame,
 		MaxBatch: 50, Window: 8, Retry: 100 * time.Microsecond, MaxRetry: time.Millisecond})
+	stop, _ := runForwarder(t, f)
 	// A producer appends while the forwarder runs.
 	for added := 0; added < n; added += 100 {
 		q.add(100)
@@ -587,6 +487,11 @@ func TestForwarderRandomFailuresNoLossNoFalseAck(t *testing.T) {
 	q.check(t, n)
 	if p.fails.Load() == 0 {
 		t.Error("no publish failed: the test did not exercise the rewind")
+	}
+	st := f.Stats()
+	if st.Acked != n || st.Retries != uint64(p.fails.Load()) || st.InFlight != 0 || st.LastPublished != n || st.Published < n {
+		t.Errorf("stats %+v: want Acked %d, Retries %d (failed publishes), InFlight 0, LastPublished %d, Published ≥ %d",
+			st, n, p.fails.Load(), n, n)
 	}
 	t.Logf("%d publishes (%d failed) for %d records", p.calls.Load(), p.fails.Load(), n)
 }
@@ -715,8 +620,8 @@ func TestForwarderMosquittoConnectionCut(t *testing.T) {
 	q.add(n)
 	client := newPublisher(t, proxy.URL)
 	pub := &recorder{t: t, inner: client, ledger: l}
-	fwd := &uplink.Forwarder{Queue: q, Publisher: pub, Topic: topic, Frame: frame, Window: window,
-		Retry: 10 * time.Millisecond, MaxRetry: 200 * time.Millisecond}
+	fwd := newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: pub, Topic: topic, Frame: frame, Window: window,
+		Retry: 10 * time.Millisecond, MaxRetry: 200 * time.Millisecond})
 
 	stop, _ := runForwarder(t, fwd)
 	waitFor(t, "a third of the records acked", func() bool { return q.ackedCount() >= n/3 })
@@ -773,8 +678,8 @@ func TestForwarderMosquittoBrokerRestart(t *testing.T) {
 	q.add(n)
 	client := newPublisher(t, b.URL)
 	pub := &recorder{t: t, inner: client, ledger: l}
-	stop, _ := runForwarder(t, &uplink.Forwarder{Queue: q, Publisher: pub, Topic: topic, Frame: frame,
-		Retry: 10 * time.Millisecond, MaxRetry: 200 * time.Millisecond})
+	stop, _ := runForwarder(t, newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: pub, Topic: topic, Frame: frame,
+		Retry: 10 * time.Millisecond, MaxRetry: 200 * time.Millisecond}))
 
 	waitFor(t, "a third of the records acked", func() bool { return q.ackedCount() >= n/3 })
 	b.Stop()
@@ -811,8 +716,8 @@ func TestForwarderBatchesByBytesAndDelay(t *testing.T) {
 	q.add(10)
 	p := newCtlPublisher(t, l)
 	rec := len(record(1))
-	stop, _ := runForwarder(t, &uplink.Forwarder{Queue: q, Publisher: p, Topic: "t/telemetry", Frame: frame,
-		MaxBatch: 100, MaxBytes: 3*rec + rec/2, Window: 1, MaxDelay: 300 * time.Millisecond})
+	stop, _ := runForwarder(t, newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: p, Topic: "t/telemetry", Frame: frame,
+		MaxBatch: 100, MaxBytes: 3*rec + rec/2, Window: 1, MaxDelay: 300 * time.Millisecond}))
 	for want := uint64(1); want <= 10; {
 		c := p.next(t)
 		if c.seqs[0] != want || len(c.seqs) > 3 {
@@ -832,5 +737,39 @@ func TestForwarderBatchesByBytesAndDelay(t *testing.T) {
 	c.res <- nil
 	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v", err)
+	}
+}
+
+// A record larger than MaxBytes still goes, alone, between full batches: a
+// 300 KiB record (the field broker takes 256 KiB payloads, which a record
+// may carry as base64) is never stuck.
+func TestForwarderOversizedRecordGoesAlone(t *testing.T) {
+	const maxBytes = 256 << 10
+	l := newLedger()
+	q := newMemQueue(t, l)
+	q.add(2)
+	big := make([]byte, 300<<10)
+	binary.BigEndian.PutUint64(big, 3)
+	if err := q.Append(context.Background(), big); err != nil {
+		t.Fatal(err)
+	}
+	q.add(2)
+	p := newCtlPublisher(t, l)
+	f := newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: p, Topic: "t/evidence", Frame: frame, MaxBytes: maxBytes, Window: 1})
+	stop, _ := runForwarder(t, f)
+	for i, want := range [][]uint64{{1, 2}, {3}, {4, 5}} {
+		c := p.next(t)
+		if !slices.Equal(c.seqs, want) {
+			t.Fatalf("message %d carries %v, want %v", i, c.seqs, want)
+		}
+		c.res <- nil
+	}
+	waitFor(t, "all acked", func() bool { return q.ackedCount() == 5 })
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v", err)
+	}
+	q.check(t, 5)
+	if s := f.Stats(); s.Published != 5 || s.Acked != 5 || s.LastPublished != 5 {
+		t.Errorf("stats %+v, want 5 published and acked, last seq 5", s)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,22 +12,6 @@ import (
 
 	"github.com/townlink/townlink/uplink"
 )
-
-// LastSeq makes memQueue a uplink.LastSeqer, as a paced Forwarder needs.
-func (q *memQueue) LastSeq() uint64 {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.next - 1
-}
-
-func (q *memQueue) checkViolations(t testing.TB) {
-	t.Helper()
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, v := range q.violations {
-		t.Error(v)
-	}
-}
 
 // stampPublisher PUBACKs at once and records when each seq was published.
 type stampPublisher struct {
@@ -102,8 +86,8 @@ func TestForwarderLiveFirstPacedBacklog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop, _ := runForwarder(t, &uplink.Forwarder{Queue: q, Publisher: p, Topic: "t/telemetry", Frame: frame,
-		MaxBatch: 100, Window: 8, Pacer: pacer})
+	stop, _ := runForwarder(t, newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: p, Topic: "t/telemetry", Frame: frame,
+		MaxBatch: 100, Window: 8, Pacer: pacer}))
 	start := time.Now()
 
 	appended := make(map[uint64]time.Time, liveN)
@@ -165,13 +149,13 @@ func TestForwarderPacedRandomFailures(t *testing.T) {
 	l := newLedger()
 	q := newMemQueue(t, l)
 	q.add(backlog)
-	p := &randPublisher{t: t, ledger: l, rnd: rand.New(rand.NewPCG(3, 4)), fail: 0.2}
+	p := &randPublisher{t: t, ledger: l, rnd: seededRand(t), fail: 0.2}
 	pacer, err := uplink.NewPacer(50_000, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop, _ := runForwarder(t, &uplink.Forwarder{Queue: q, Publisher: p, Topic: "t/telemetry", Frame: frame,
-		MaxBatch: 50, Window: 4, Retry: 100 * time.Microsecond, MaxRetry: time.Millisecond, Pacer: pacer})
+	stop, _ := runForwarder(t, newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: p, Topic: "t/telemetry", Frame: frame,
+		MaxBatch: 50, Window: 4, Retry: 100 * time.Microsecond, MaxRetry: time.Millisecond, Pacer: pacer}))
 	for added := 0; added < liveN; added += 50 {
 		q.add(50)
 		time.Sleep(time.Millisecond)
@@ -186,23 +170,25 @@ func TestForwarderPacedRandomFailures(t *testing.T) {
 	}
 }
 
-// A paced Forwarder needs a queue that reports its last seq.
-func TestForwarderPacedNeedsLastSeq(t *testing.T) {
-	pacer, err := uplink.NewPacer(10, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &uplink.Forwarder{Queue: closedQueue{}, Publisher: newStampPublisher(t, newLedger()), Topic: "t", Frame: frame, Pacer: pacer}
-	if err := f.Run(context.Background()); !errors.Is(err, uplink.ErrForwarder) {
-		t.Errorf("Run = %v, want ErrForwarder", err)
-	}
-	for _, r := range []float64{0, -1} {
+// NewPacer refuses a rate that is not positive; the default burst is a
+// tenth of a second's records, at least one.
+func TestNewPacer(t *testing.T) {
+	for _, r := range []float64{0, -1, math.Inf(1), math.NaN()} {
 		if _, err := uplink.NewPacer(r, 1); !errors.Is(err, uplink.ErrPacer) {
 			t.Errorf("NewPacer(%v) = %v, want ErrPacer", r, err)
 		}
 	}
-	if pacer.Burst() != 1 {
-		t.Errorf("default burst at 10/s = %d, want 1", pacer.Burst())
+	for _, c := range []struct {
+		rate float64
+		want int
+	}{{10, 1}, {4000, 400}, {0.5, 1}} {
+		p, err := uplink.NewPacer(c.rate, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Burst() != c.want {
+			t.Errorf("default burst at %v/s = %d, want %d", c.rate, p.Burst(), c.want)
+		}
 	}
 }
 
@@ -221,7 +207,7 @@ func TestForwarderReconnectedEndsPause(t *testing.T) {
 		}
 		return nil
 	}
-	f := &uplink.Forwarder{Queue: q, Publisher: p, Topic: "t/alarms", Frame: frame, Retry: time.Hour, Logger: slog.New(logs)}
+	f := newFwd(t, uplink.ForwarderConfig{Queue: q, Publisher: p, Topic: "t/alarms", Frame: frame, Retry: time.Hour, Logger: slog.New(logs)})
 	stop, _ := runForwarder(t, f)
 	logs.waitFor(t, "uplink: rewinding after failed publish")
 	if q.ackedCount() != 0 {

@@ -104,7 +104,10 @@ func BenchmarkDrainBacklogWithLive(b *testing.B) {
 			b.Fatal(err)
 		}
 		pub := &latencyPublisher{}
-		f := &uplink.Forwarder{Queue: q, Publisher: pub, Topic: "t/telemetry", Frame: benchFrame, MaxBatch: 100, Window: 8, Pacer: pacer}
+		f, err := uplink.NewForwarder(uplink.ForwarderConfig{Queue: q, Publisher: pub, Topic: "t/telemetry", Frame: benchFrame, MaxBatch: 100, Window: 8, Pacer: pacer})
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.ResetTimer()
 		start := time.Now()
 		rctx, cancel := context.WithCancel(ctx)

@@ -34,12 +34,16 @@ func Example() {
 	defer pub.Close()
 
 	var queue uplink.Queue // the telemetry stream's durable queue
-	fwd := &uplink.Forwarder{
+	fwd, err := uplink.NewForwarder(uplink.ForwarderConfig{
 		Queue:     queue,
 		Publisher: pub,
 		Topic:     "townlink/v1/320583/320583104/gw1/telemetry",
 		Frame:     func(recs [][]byte) ([]byte, error) { return nil, nil }, // wire.AppendBatch
 		Logger:    log,
+	})
+	if err != nil {
+		log.Error("forwarder config", "err", err)
+		return
 	}
 	_ = fwd // go fwd.Run(ctx), owned and waited for by the gateway
 }
