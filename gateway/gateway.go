@@ -227,12 +227,16 @@ func (g *Gateway) buildForwarders() error {
 	}
 	// One answer per message, as stored: the platform gets exactly the
 	// CommandResult map it always got, now queued durably.
-	g.fwds[wire.StreamCmdResult] = &uplink.Forwarder{
+	f, err := uplink.NewForwarder(uplink.ForwarderConfig{
 		Queue: g.cmdResults, Publisher: g.client, Topic: g.topic(wire.StreamCmdResult),
 		Frame:    func(recs [][]byte) ([]byte, error) { return recs[0], nil },
 		MaxBatch: 1, MaxRetry: 30 * time.Second,
 		Logger: g.log.With("part", "forwarder", "stream", wire.StreamCmdResult),
+	})
+	if err != nil {
+		return fmt.Errorf("%w: forwarder %s: %w", ErrStart, wire.StreamCmdResult, err)
 	}
+	g.fwds[wire.StreamCmdResult] = f
 	return nil
 }
 

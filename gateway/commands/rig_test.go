@@ -172,8 +172,11 @@ func (r *rig) start() {
 		t.Fatal(err)
 	}
 	r.client = client
-	fwd = &uplink.Forwarder{Queue: r.results, Publisher: client, Topic: topic(wire.StreamCmdResult),
-		Frame: func(recs [][]byte) ([]byte, error) { return recs[0], nil }, MaxBatch: 1, MaxRetry: time.Second}
+	fwd, err = uplink.NewForwarder(uplink.ForwarderConfig{Queue: r.results, Publisher: client, Topic: topic(wire.StreamCmdResult),
+		Frame: func(recs [][]byte) ([]byte, error) { return recs[0], nil }, MaxBatch: 1, MaxRetry: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	client.Start(ctx)
