@@ -7,21 +7,24 @@ import (
 	_ "time/tzdata" // gateway.timezone must load on a board without /usr/share/zoneinfo
 
 	"github.com/townlink/townlink/drivers/dlt645"
+	"github.com/townlink/townlink/gateway/fieldbroker"
 	"github.com/townlink/townlink/hardware"
+	"github.com/townlink/townlink/uplink"
+	"github.com/townlink/townlink/uplink/mqttpub"
 )
 
 // Defaults, all in one place.
 const (
 	DefaultDataDir        = "/var/lib/townlink"
 	DefaultStatusInterval = 30 * time.Second
-	DefaultMaxRecords     = 100
+	DefaultMaxRecords     = uplink.DefaultMaxBatch // the forwarder owns its defaults
 	DefaultMaxBytes       = 64 * KiB
 	DefaultMaxDelay       = 200 * time.Millisecond
-	DefaultWindow         = 8
-	DefaultBackoffMin     = time.Second
-	DefaultBackoffMax     = 2 * time.Minute
+	DefaultWindow         = uplink.DefaultWindow
+	DefaultBackoffMin     = mqttpub.DefaultBackoffMin // the MQTT client owns its back-off
+	DefaultBackoffMax     = mqttpub.DefaultBackoffMax
 	DefaultDrainRate      = 50000
-	DefaultMaxPayload     = 256 * KiB
+	DefaultMaxPayload     = ByteSize(fieldbroker.DefaultMaxPayload) // the one payload limit, owned by the field broker
 	DefaultInterval       = 10 * time.Second
 	// DefaultTimezone is the zone of meter clocks (DL/T 645 and CJ/T 188
 	// date and time registers are local time) and of time sync: China has

@@ -92,7 +92,7 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultPublishTimeout = 30 * time.Second
 	DefaultBackoffMin     = time.Second
-	DefaultBackoffMax     = time.Minute
+	DefaultBackoffMax     = 2 * time.Minute
 )
 
 func (o *Options) setDefaults() {
