@@ -113,6 +113,21 @@ func (d *decoder) decodeDevice(it field, dev *Device) (fields, []fields, bool) {
 		d.errAt(f.node, f.path, "empty device entry; write id: and driver:")
 		return f, nil, false
 	}
+	d.decodeIdentity(&f, dev)
+	if dev.Driver == "" {
+		return f, nil, true // the rest depends on the driver
+	}
+	d.dropForeignKeys(&f, dev)
+	d.decodeTiming(&f, dev)
+	pts := d.decodeModbus(&f, dev)
+	d.decodeOutputs(&f, dev)
+	d.decodeMeter(&f, dev)
+	d.decodeRest(&f, dev)
+	return f, pts, true
+}
+
+// decodeIdentity reads id, driver, kind and grid.
+func (d *decoder) decodeIdentity(f *fields, dev *Device) {
 	dev.has = f.keys()
 	if x, ok := f.get("id"); ok {
 		if s, ok := d.str(x); ok {
@@ -123,14 +138,14 @@ func (d *decoder) decodeDevice(it field, dev *Device) (fields, []fields, bool) {
 			}
 		}
 	} else {
-		d.missing(&f, "id", "a unique device id, e.g. chem-plant-3-outlet")
+		d.missing(f, "id", "a unique device id, e.g. chem-plant-3-outlet")
 	}
 	if x, ok := f.get("driver"); ok {
 		if s, ok := d.enum(x, "a driver", allDrivers()...); ok {
 			dev.Driver = Driver(s)
 		}
 	} else {
-		d.missing(&f, "driver", "one of "+orList(allDrivers()))
+		d.missing(f, "driver", "one of "+orList(allDrivers()))
 	}
 	if x, ok := f.get("kind"); ok {
 		if s, ok := d.enum(x, "a device kind", allKinds()...); ok {
@@ -143,9 +158,11 @@ func (d *decoder) decodeDevice(it field, dev *Device) (fields, []fields, bool) {
 	if x, ok := f.get("grid"); ok {
 		dev.Grid, _ = d.str(x)
 	}
-	if dev.Driver == "" {
-		return f, nil, true // the rest depends on the driver
-	}
+}
+
+// dropForeignKeys reports (and forgets) keys that do not belong to the
+// device's driver.
+func (d *decoder) dropForeignKeys(f *fields, dev *Device) {
 	// Keys that do not belong to this driver.
 	for _, k := range deviceKeys() {
 		x, ok := f.m[k]
@@ -158,6 +175,10 @@ func (d *decoder) decodeDevice(it field, dev *Device) (fields, []fields, bool) {
 			delete(dev.has, k)
 		}
 	}
+}
+
+// decodeTiming reads interval, timeout, retries and the line.
+func (d *decoder) decodeTiming(f *fields, dev *Device) {
 	drv := dev.Driver
 	if x, ok := f.get("interval"); ok {
 		dev.Interval, _ = d.duration(x, 100*time.Millisecond, 24*time.Hour)
@@ -172,15 +193,20 @@ func (d *decoder) decodeDevice(it field, dev *Device) (fields, []fields, bool) {
 		if x, ok := f.get("line"); ok {
 			dev.Line, _ = d.nonEmpty(x, "the name of a lines[] entry")
 		} else {
-			d.missing(&f, "line", "the name of the lines[] entry the device is wired to")
+			d.missing(f, "line", "the name of the lines[] entry the device is wired to")
 		}
 	}
+}
+
+// decodeModbus reads a Modbus device's unit, host and register map.
+func (d *decoder) decodeModbus(f *fields, dev *Device) []fields {
+	drv := dev.Driver
 	switch drv {
 	case DriverModbus:
 		if x, ok := f.get("unit"); ok {
 			dev.Unit, _ = d.integer(x, 1, 247, "Modbus unit ids are 1..247")
 		} else {
-			d.missing(&f, "unit", "the Modbus unit id, 1..247")
+			d.missing(f, "unit", "the Modbus unit id, 1..247")
 		}
 	case DriverModbusTCP:
 		if x, ok := f.get("unit"); ok {
@@ -194,7 +220,7 @@ func (d *decoder) decodeDevice(it field, dev *Device) (fields, []fields, bool) {
 				}
 			}
 		} else {
-			d.missing(&f, "host", "host:port of the Modbus TCP device, e.g. 10.0.0.5:502")
+			d.missing(f, "host", "host:port of the Modbus TCP device, e.g. 10.0.0.5:502")
 		}
 	}
 	var pts []fields
@@ -224,9 +250,15 @@ func (d *decoder) decodeDevice(it field, dev *Device) (fields, []fields, bool) {
 				d.errAt(deref(x.val), x.path, "is empty; list the registers to read")
 			}
 		} else {
-			d.missing(&f, "points", "the register map: a list of {name, table, address, type}")
+			d.missing(f, "points", "the register map: a list of {name, table, address, type}")
 		}
 	}
+	return pts
+}
+
+// decodeOutputs reads the outputs the platform may set.
+func (d *decoder) decodeOutputs(f *fields, dev *Device) {
+	drv := dev.Driver
 	if x, ok := f.get("outputs"); ok {
 		outs, items, _ := d.strList(x, "outputs: [pump_on]")
 		for i, o := range outs {
@@ -250,6 +282,11 @@ func (d *decoder) decodeDevice(it field, dev *Device) (fields, []fields, bool) {
 			dev.Outputs = append(dev.Outputs, o)
 		}
 	}
+}
+
+// decodeMeter reads a meter's address, read set, meter type and DI order.
+func (d *decoder) decodeMeter(f *fields, dev *Device) {
+	drv := dev.Driver
 	switch drv {
 	case DriverDLT645, DriverDLT645v97, DriverCJT188:
 		digits, std := 12, "DL/T 645"
@@ -269,7 +306,7 @@ func (d *decoder) decodeDevice(it field, dev *Device) (fields, []fields, bool) {
 				}
 			}
 		} else {
-			d.missing(&f, "address", fmt.Sprintf("the meter's %d-digit address as a quoted string, or %q if it is alone on its line", digits, strings.Repeat("A", digits)))
+			d.missing(f, "address", fmt.Sprintf("the meter's %d-digit address as a quoted string, or %q if it is alone on its line", digits, strings.Repeat("A", digits)))
 		}
 	}
 	if x, ok := f.get("read"); ok {
@@ -297,25 +334,29 @@ func (d *decoder) decodeDevice(it field, dev *Device) (fields, []fields, bool) {
 			dev.DIOrder = s
 		}
 	}
+}
+
+// decodeRest reads the pulse, field-device and kiosk keys.
+func (d *decoder) decodeRest(f *fields, dev *Device) {
+	drv := dev.Driver
 	if drv == DriverPulse {
-		d.decodePulse(&f, dev)
+		d.decodePulse(f, dev)
 	}
 	if drv == DriverRecorder || drv == DriverKiosk {
 		if x, ok := f.get("username"); ok {
 			dev.Username, _ = d.nonEmpty(x, "the MQTT username the device logs in with")
 		} else {
-			d.missing(&f, "username", "the MQTT username the device logs in with to the field broker")
+			d.missing(f, "username", "the MQTT username the device logs in with to the field broker")
 		}
 		if x, ok := f.get("password_file"); ok {
 			dev.PasswordFile, _ = d.nonEmpty(x, "the path of the file holding the device's password")
 		} else {
-			d.missing(&f, "password_file", "the path of the file holding the device's MQTT password")
+			d.missing(f, "password_file", "the path of the file holding the device's MQTT password")
 		}
 	}
 	if x, ok := f.get("wait_alarm"); ok {
 		dev.WaitAlarm, _ = d.duration(x, 0, 24*time.Hour)
 	}
-	return f, pts, true
 }
 
 func (d *decoder) decodePulse(f *fields, dev *Device) {

@@ -22,6 +22,17 @@ func valNode(f *fields, key string) *yaml.Node {
 // checkRefs runs the checks that span entries and sections (before
 // defaults, so it can tell what the file left out).
 func (d *decoder) checkRefs(c *Config, p *parsed) {
+	lineByName, lineNames := d.checkLines(c, p)
+	needBroker := d.checkDevices(c, p, lineByName, lineNames)
+	d.checkWildcards(c, p)
+	d.checkLineSettings(c, p)
+	d.checkFieldBroker(c, p, needBroker)
+	d.checkUplinkTLS(c, p)
+}
+
+// checkLines checks that line names and ports are unique and returns the
+// lines by name.
+func (d *decoder) checkLines(c *Config, p *parsed) (map[string]int, []string) {
 	// Lines: unique names and ports.
 	lineByName := map[string]int{}
 	portBy := map[string]int{}
@@ -48,6 +59,13 @@ func (d *decoder) checkRefs(c *Config, p *parsed) {
 	}
 	sort.Strings(lineNames)
 
+	return lineByName, lineNames
+}
+
+// checkDevices checks device ids, lines, credentials, pins and bus
+// addresses; it returns the first device that needs the field broker (-1:
+// none).
+func (d *decoder) checkDevices(c *Config, p *parsed, lineByName map[string]int, lineNames []string) int {
 	// Devices.
 	ids := map[string]int{}
 	users := map[string]int{}
@@ -119,6 +137,10 @@ func (d *decoder) checkRefs(c *Config, p *parsed) {
 			needBroker = i
 		}
 	}
+	return needBroker
+}
+
+func (d *decoder) checkWildcards(c *Config, p *parsed) {
 	// A wildcard address only works for a meter alone on its line.
 	for i := range c.Devices {
 		dv := &c.Devices[i]
@@ -134,6 +156,9 @@ func (d *decoder) checkRefs(c *Config, p *parsed) {
 		}
 	}
 
+}
+
+func (d *decoder) checkLineSettings(c *Config, p *parsed) {
 	// Lines whose baud or parity is left to the drivers must agree.
 	for i := range c.Lines {
 		l, lf := &c.Lines[i], &p.lines[i]
@@ -178,6 +203,9 @@ func (d *decoder) checkRefs(c *Config, p *parsed) {
 		}
 	}
 
+}
+
+func (d *decoder) checkFieldBroker(c *Config, p *parsed, needBroker int) {
 	// Field broker.
 	fb := &c.FieldBroker
 	if needBroker >= 0 && !fb.Enabled() {
@@ -195,6 +223,9 @@ func (d *decoder) checkRefs(c *Config, p *parsed) {
 		d.errAt(valNode(&p.fb, k), join(p.fb.path, k), "is set but tls_listen is not; add tls_listen (e.g. \"0.0.0.0:8883\") or remove cert and key")
 	}
 
+}
+
+func (d *decoder) checkUplinkTLS(c *Config, p *parsed) {
 	// Uplink TLS.
 	u := &c.Uplink
 	if p.up.node != nil {
