@@ -8,6 +8,7 @@ import (
 	"github.com/townlink/townlink/gateway/clock"
 	"github.com/townlink/townlink/gateway/commands"
 	"github.com/townlink/townlink/gateway/config"
+	"github.com/townlink/townlink/gateway/netpoll"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/uplink/badgerq"
 	"github.com/townlink/townlink/uplink/wire"
@@ -44,7 +45,7 @@ func (g *Gateway) buildCommands() error {
 		}
 	}
 	for _, s := range g.sources {
-		if td, ok := s.src.(*tcpDevice); ok {
+		if td, ok := s.src.(*netpoll.Device); ok {
 			devs[s.id] = td
 		}
 	}

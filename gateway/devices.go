@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/gateway/health"
 	"github.com/townlink/townlink/gateway/metrics"
+	"github.com/townlink/townlink/gateway/netpoll"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/serial"
@@ -36,7 +38,7 @@ func (g *Gateway) buildDevices() error {
 	}
 	for _, d := range g.cfg.Devices {
 		if d.Driver == config.DriverModbusTCP {
-			td, err := g.modbusTCPDevice(d)
+			td, err := modbusTCPDevice(d)
 			if err != nil {
 				return fmt.Errorf("%w: device %s: %w", ErrStart, d.ID, err)
 			}
@@ -156,7 +158,7 @@ func (g *Gateway) buildHealth() {
 	}
 	for _, s := range g.sources {
 		switch src := s.src.(type) {
-		case *tcpDevice:
+		case *netpoll.Device:
 			reg.Device(s.id, src.State)
 		case *pulse.Device:
 			reg.Device(s.id, func() health.State { return pulseState(src.Health()) })
@@ -196,8 +198,9 @@ func (g *Gateway) deviceCounts() map[string]metrics.DeviceCounts {
 	m := map[string]metrics.DeviceCounts{}
 	for _, s := range g.sources {
 		switch src := s.src.(type) {
-		case *tcpDevice:
-			m[s.id] = src.Counts()
+		case *netpoll.Device:
+			reads, errs := src.Counts()
+			m[s.id] = metrics.DeviceCounts{Reads: reads, Errors: errs}
 		case *pulse.Device:
 			h := src.Health()
 			m[s.id] = metrics.DeviceCounts{Reads: h.Readings, Errors: h.Errors}
@@ -209,4 +212,21 @@ func (g *Gateway) deviceCounts() map[string]metrics.DeviceCounts {
 		}
 	}
 	return m
+}
+
+// modbusTCPDevice builds a Modbus TCP device: polled at its interval over
+// its own connection.
+func modbusTCPDevice(d config.Device) (*netpoll.Device, error) {
+	mc, err := modbusConfig(d)
+	if err != nil {
+		return nil, err
+	}
+	host := d.Host
+	var dialer net.Dialer
+	tr := modbus.NewTCP(func(ctx context.Context) (net.Conn, error) { return dialer.DialContext(ctx, "tcp", host) }, d.Timeout)
+	dev, err := modbus.New(mc, tr)
+	if err != nil {
+		return nil, err
+	}
+	return netpoll.New(d.ID, d.Interval, dev, tr)
 }
