@@ -111,9 +111,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	g.key = key
 	g.queues = make(map[drivers.Class]*badgerq.Queue)
 	queues := make(map[drivers.Class]uplink.Queue)
+	gap := logGaps(log, wire.GapEncoder(cfg.Gateway.ID, nil, clock.Synced))
 	for _, c := range streams {
 		name := pipeline.StreamOf(c)
-		q, err := db.Stream(name, badgerq.StreamOptions{Seal: wire.NewSealer(name, key).Seal, Gap: g.gapRecord, Quota: quotaOf(cfg, name)})
+		q, err := db.Stream(name, badgerq.StreamOptions{Seal: wire.NewSealer(name, key).Seal, Gap: gap, Quota: quotaOf(cfg, name)})
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("%w: stream %s: %w", ErrStart, name, err)
@@ -170,16 +171,12 @@ func quotaOf(cfg *config.Config, stream string) int64 {
 	return 0
 }
 
-// gapRecord is the record the queue stores in a stream when it had to
-// discard records from..to of it (quota or disk full): the platform sees
-// exactly what was dropped, never a silent hole.
-func (g *Gateway) gapRecord(from, to uint64, reason string) ([]byte, error) {
-	r := wire.GapRecord(g.cfg.Gateway.ID, from, to, reason, time.Now().UnixMilli())
-	if !clock.Synced() {
-		r.TSrc = wire.TSrcUnsynced
+// logGaps logs each gap record the queue writes (wire.GapEncoder builds it).
+func logGaps(log *slog.Logger, gap func(from, to uint64, reason string) ([]byte, error)) func(from, to uint64, reason string) ([]byte, error) {
+	return func(from, to uint64, reason string) ([]byte, error) {
+		log.Warn("records discarded, gap record written", "from", from, "to", to, "reason", reason)
+		return gap(from, to, reason)
 	}
-	g.log.Warn("records discarded, gap record written", "from", from, "to", to, "reason", reason)
-	return wire.EncodeRecord(&r)
 }
 
 // buildForwarders sets up one forwarder per stream: telemetry and events
@@ -199,13 +196,7 @@ func (g *Gateway) buildForwarders() error {
 			Queue:     g.queues[c],
 			Publisher: timedPublisher{g.client, name, g.metrics},
 			Topic:     g.topic(name),
-			Frame: func(recs [][]byte) ([]byte, error) {
-				n := 64 + len(g.cfg.Gateway.ID) + len(name) // map, keys, array head
-				for _, r := range recs {
-					n += len(r)
-				}
-				return wire.AppendBatch(make([]byte, 0, n), g.cfg.Gateway.ID, name, recs), nil
-			},
+			Frame:     wire.Framer(g.cfg.Gateway.ID, name),
 			MaxBatch: g.cfg.Uplink.Batch.MaxRecords,
 			MaxBytes: int(g.cfg.Uplink.Batch.MaxBytes),
 			MaxDelay: g.cfg.Uplink.Batch.MaxDelay,
