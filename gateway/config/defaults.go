@@ -6,7 +6,9 @@ import (
 	"time"
 	_ "time/tzdata" // gateway.timezone must load on a board without /usr/share/zoneinfo
 
+	"github.com/townlink/townlink/drivers/cjt188"
 	"github.com/townlink/townlink/drivers/dlt645"
+	"github.com/townlink/townlink/drivers/pulse"
 	"github.com/townlink/townlink/gateway/fieldbroker"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/uplink"
@@ -30,9 +32,9 @@ const (
 	// date and time registers are local time) and of time sync: China has
 	// one zone. Never the process's own zone.
 	DefaultTimezone      = "Asia/Shanghai"
-	DefaultDebounce      = 20 * time.Millisecond
-	DefaultMeterType     = 0x10 // CJ/T 188: cold water meter
-	DefaultDIOrder       = "901F"
+	DefaultDebounce      = pulse.DefaultDebounce // asked from the drivers, not copied
+	DefaultMeterType     = int(cjt188.DefaultMeterType)
+	DefaultDIOrder       = cjt188.DefaultDIOrder
 	DefaultModbusTCPUnit = 1
 	DefaultDataBits      = 8
 	DefaultStopBits      = 1
@@ -168,12 +170,15 @@ func (c *Config) deviceDefaults(dv *Device) {
 	if dv.Kind == "" {
 		dv.Kind = defaultKind(dv)
 	}
-	if dv.Driver.Polled() || dv.Driver == DriverPulse {
-		if dv.Interval == 0 {
+	if dv.Interval == 0 {
+		switch {
+		case dv.Driver == DriverPulse:
+			dv.Interval = pulse.DefaultInterval // the driver's own: counters report once a minute
+		case dv.Driver.Polled():
 			dv.Interval = DefaultInterval
 		}
 	}
-	if dv.Driver.Polled() {
+	if dv.Driver.Serial() {
 		if !dv.has.set("retries") {
 			dv.Retries = driverRetries(dv.Driver)
 			c.derive(dv, "retries", fmt.Sprint(dv.Retries), fmt.Sprintf("%s default", dv.Driver))

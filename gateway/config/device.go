@@ -2,13 +2,13 @@ package config
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/drivers/dlt645"
 )
 
 func deviceKeys() []string {
@@ -24,8 +24,10 @@ func keyDrivers(key string) []Driver {
 	switch key {
 	case "interval":
 		return append(polled, DriverPulse)
-	case "timeout", "retries":
+	case "timeout":
 		return polled
+	case "retries": // a Modbus TCP device reconnects at its next poll instead
+		return []Driver{DriverModbus, DriverDLT645, DriverDLT645v97, DriverCJT188}
 	case "line":
 		return []Driver{DriverModbus, DriverDLT645, DriverDLT645v97, DriverCJT188}
 	case "unit", "points":
@@ -83,13 +85,6 @@ func kindDrivers(k Kind) []Driver {
 		return []Driver{DriverKiosk}
 	}
 	return nil
-}
-
-// dlt645Points are the contract's power point names a dlt645 device may read.
-func dlt645Points() []string {
-	return []string{"energy_kwh", "energy_rev_kwh", "voltage_a_v", "voltage_b_v", "voltage_c_v",
-		"current_a_a", "current_b_a", "current_c_a", "power_kw", "pf", "freq_hz",
-		"energy_t1_kwh", "energy_t2_kwh", "energy_t3_kwh", "energy_t4_kwh", "meter_time", "clock_offset_s"}
 }
 
 func deviceHint(key string) string {
@@ -210,7 +205,13 @@ func (d *decoder) decodeModbus(f *fields, dev *Device) []fields {
 		}
 	case DriverModbusTCP:
 		if x, ok := f.get("unit"); ok {
-			dev.Unit, _ = d.integer(x, 0, 255, "Modbus TCP unit ids are 0..255")
+			if u, ok := d.integer(x, 1, 255, "Modbus TCP unit ids are 1..247, or 255 for a device that is not a gateway"); ok {
+				if u > 247 && u < 255 {
+					d.errAt(deref(x.val), x.path, "unit %d is reserved; use 1..247, or 255 for a device that is not a gateway", u)
+				} else {
+					dev.Unit = u
+				}
+			}
 		}
 		if x, ok := f.get("host"); ok {
 			dev.Host, _ = d.hostPort(x, false, "10.0.0.5:502")
@@ -311,10 +312,11 @@ func (d *decoder) decodeMeter(f *fields, dev *Device) {
 	}
 	if x, ok := f.get("read"); ok {
 		items, fs, _ := d.strList(x, "read: [energy_kwh, voltage_a_v]")
-		std := dlt645Points()
+		v := dlt645.V2007
 		if drv == DriverDLT645v97 {
-			std = slices.DeleteFunc(slices.Clone(std), func(p string) bool { return p == "freq_hz" })
+			v = dlt645.V1997
 		}
+		std := dlt645.Points(v) // the driver says what each edition can read
 		for i, s := range items {
 			if contains(std, s) {
 				dev.Read = append(dev.Read, s)

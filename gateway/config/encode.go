@@ -77,9 +77,9 @@ func deviceNode(d *Device) *yaml.Node {
 	}
 	if drv.Polled() {
 		add(n, "timeout", dur(d.Timeout))
-		add(n, "retries", num(d.Retries))
 	}
 	if drv.Serial() {
+		add(n, "retries", num(d.Retries))
 		add(n, "line", quoted(d.Line))
 	}
 	switch drv {

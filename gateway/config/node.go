@@ -18,6 +18,16 @@ type decoder struct {
 	errs Errors
 }
 
+// hasErrUnder reports whether a problem was recorded at path or below it.
+func (d *decoder) hasErrUnder(path string) bool {
+	for _, e := range d.errs {
+		if e.Path == path || strings.HasPrefix(e.Path, path+".") || strings.HasPrefix(e.Path, path+"[") {
+			return true
+		}
+	}
+	return false
+}
+
 // errAt records a problem at node n (nil n: the file as a whole).
 func (d *decoder) errAt(n *yaml.Node, path, format string, args ...any) {
 	e := &Error{File: d.file, Path: path, Msg: fmt.Sprintf(format, args...)}

@@ -292,5 +292,30 @@ func (d *decoder) checkDefaulted(c *Config, p *parsed) {
 		case !df.has("timeout") && dv.Timeout >= dv.Interval:
 			d.errAt(valNode(df, "interval"), join(df.path, "interval"), "interval %s is too short for this device: a reply needs up to %s at its line's speed; lengthen the interval (or raise the line's baud)", dv.Interval, dv.minTimeout.Round(time.Millisecond))
 		}
+		// What the file says is checked above with positions; the driver's
+		// own validation runs last, only on a device with no problem found
+		// yet, so that check refuses everything run would refuse.
+		if !d.hasErrUnder(df.path) {
+			if err := driverCheck(c, dv); err != nil {
+				d.errAt(df.pos(), df.path, "%v", err)
+			}
+		}
 	}
+}
+
+// driverCheck runs the driver's own validation of the config it will be
+// given, so that check refuses everything run would refuse.
+func driverCheck(c *Config, dv *Device) error {
+	switch dv.Driver {
+	case DriverModbus, DriverModbusTCP:
+		_, err := dv.ModbusConfig()
+		return err
+	case DriverDLT645, DriverDLT645v97:
+		mc := dv.DLT645Config(c.Gateway.Location)
+		return mc.Validate()
+	case DriverCJT188:
+		mc := dv.CJT188Config(c.Gateway.Location)
+		return mc.Validate()
+	}
+	return nil
 }

@@ -162,7 +162,7 @@ func TestAnchorsAndExplicitZeros(t *testing.T) {
 	if a2.Retries != 1 || !reflect.DeepEqual(a2.Read, []string{"energy_kwh"}) {
 		t.Errorf("merged device 2 (own keys win) = %+v", a2)
 	}
-	if tank.Host != "[fd00::5]:502" || tank.Unit != 0 {
+	if tank.Host != "[fd00::5]:502" || tank.Unit != 255 {
 		t.Errorf("tank = %+v", tank)
 	}
 	lvl := tank.Points[0]
