@@ -128,15 +128,6 @@ func (g *Gateway) pulseDevice(d config.Device) (*pulse.Device, error) {
 	}, pin)
 }
 
-// retries maps the config's count (0 = none) to the drivers' convention
-// (0 = default, negative = none).
-func retries(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
-}
-
 // buildHealth registers every device with one health registry: the
 // serial lines report their devices, Modbus TCP and pulse devices report
 // themselves, the field broker reports recorders and kiosks. The status
