@@ -11,6 +11,7 @@ import (
 	"github.com/townlink/townlink/drivers/pulse"
 	fw "github.com/townlink/townlink/firmware-sim/gpio"
 	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 // A water meter giving one pulse per 10 L on a reed contact, read through a
@@ -19,7 +20,7 @@ import (
 // and the store is the gateway's.
 func Example() {
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	sim := hw.NewSim("DI1", hw.SimConfig{Virtual: true, Start: start, Level: gpio.Low})
+	sim := gpiosim.New("DI1", gpiosim.Config{Virtual: true, Start: start, Level: gpio.Low})
 	pin := hw.NewInput("DI1", sim.Open, hw.InputConfig{Clock: sim.Now})
 	defer pin.Close()
 

@@ -19,6 +19,7 @@ import (
 	"github.com/townlink/townlink/drivers/pulse"
 	fw "github.com/townlink/townlink/firmware-sim/gpio"
 	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 // The kill -9 child: the test binary re-executed with these variables set.
@@ -57,7 +58,7 @@ func child(dir string) error {
 	defer cancel()
 	train := fw.Train{Start: t0.Add(100 * time.Microsecond), Period: time.Millisecond, Pulses: pulses,
 		Bounce: 200 * time.Microsecond, Bounces: 2, Seed: seed}
-	sim := hw.NewSim("DI1", hw.SimConfig{Virtual: true, Start: t0, Level: gpio.Low})
+	sim := gpiosim.New("DI1", gpiosim.Config{Virtual: true, Start: t0, Level: gpio.Low})
 	in := hw.NewInput("DI1", sim.Open, hw.InputConfig{Clock: sim.Now})
 	defer in.Close()
 	dev, err := pulse.New(pulse.Config{Device: childDev, Input: pulse.Counter, Debounce: 300 * time.Microsecond,

@@ -15,18 +15,19 @@ import (
 	"github.com/townlink/townlink/drivers/pulse"
 	fw "github.com/townlink/townlink/firmware-sim/gpio"
 	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 var t0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 
 // rig is a device on a virtual simulated line fed by firmware-sim.
 type rig struct {
-	sim *hw.Sim
+	sim *gpiosim.Sim
 	in  *hw.Input
 }
 
 func newRig(t *testing.T, name string, idle gpio.Level) *rig {
-	sim := hw.NewSim(name, hw.SimConfig{Virtual: true, Start: t0, Level: idle})
+	sim := gpiosim.New(name, gpiosim.Config{Virtual: true, Start: t0, Level: idle})
 	in := hw.NewInput(name, sim.Open, hw.InputConfig{Clock: sim.Now, Backoff: time.Millisecond})
 	t.Cleanup(func() { in.Close() })
 	return &rig{sim: sim, in: in}

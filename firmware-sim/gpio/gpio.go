@@ -12,6 +12,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 // ErrConfig reports an impossible train or toggle list.
@@ -191,7 +192,7 @@ func (d Toggles) Edges() iter.Seq[hw.Edge] {
 // Play pushes edges into the simulated line, waiting while its queue is
 // full, until the sequence ends or ctx does. It returns the number of
 // edges pushed.
-func Play(ctx context.Context, sim *hw.Sim, edges iter.Seq[hw.Edge]) (int, error) {
+func Play(ctx context.Context, sim *gpiosim.Sim, edges iter.Seq[hw.Edge]) (int, error) {
 	n := 0
 	for e := range edges {
 		if err := sim.Push(ctx, e); err != nil {

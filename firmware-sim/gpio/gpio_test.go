@@ -11,6 +11,7 @@ import (
 
 	fw "github.com/townlink/townlink/firmware-sim/gpio"
 	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 var t0 = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
@@ -89,7 +90,7 @@ func TestTogglesAndPlayIntoVirtualSim(t *testing.T) {
 	if err := door.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	sim := hw.NewSim("DI2", hw.SimConfig{Virtual: true, Start: t0, Capacity: 3})
+	sim := gpiosim.New("DI2", gpiosim.Config{Virtual: true, Start: t0, Capacity: 3})
 	played := make(chan int, 1)
 	go func() {
 		n, err := fw.Play(ctx, sim, door.Edges())
@@ -133,7 +134,7 @@ func TestTogglesAndPlayIntoVirtualSim(t *testing.T) {
 func TestEndlessTrainOnWallClock(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	sim := hw.NewSim("DI1", hw.SimConfig{Capacity: 16})
+	sim := gpiosim.New("DI1", gpiosim.Config{Capacity: 16})
 	start := time.Now().Add(10 * time.Millisecond)
 	tr := fw.Train{Start: start, Period: 20 * time.Millisecond, Bounce: 2 * time.Millisecond, Bounces: 1, Seed: 3}
 	playCtx, stopPlay := context.WithCancel(ctx)

@@ -17,6 +17,7 @@ import (
 
 	fw "github.com/townlink/townlink/firmware-sim/gpio"
 	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 // serveBG runs srv.Serve until the returned stop; stop returns Serve's error.
@@ -53,7 +54,7 @@ func dialLines(t *testing.T, path string) (<-chan hw.Edge, net.Conn) {
 		defer close(ch)
 		sc := bufio.NewScanner(c)
 		for sc.Scan() {
-			e, ok, err := hw.ParseRemoteEdge(sc.Bytes())
+			e, ok, err := gpiosim.ParseMessage(sc.Bytes())
 			if err != nil {
 				t.Errorf("server sent %q: %v", sc.Text(), err)
 				return

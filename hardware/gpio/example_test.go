@@ -8,6 +8,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 // A simulated line on a virtual clock, read through an Input: edges come
@@ -17,7 +18,7 @@ import (
 func ExampleInput() {
 	ctx := context.Background()
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	sim := hw.NewSim("DI1", hw.SimConfig{Virtual: true, Start: start})
+	sim := gpiosim.New("DI1", gpiosim.Config{Virtual: true, Start: start})
 	in := hw.NewInput("DI1", sim.Open, hw.InputConfig{Clock: sim.Now})
 	defer in.Close()
 

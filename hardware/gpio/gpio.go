@@ -23,7 +23,7 @@ type Edge struct {
 }
 
 // Line is one requested input line with edge detection on both edges: what
-// a backend (the Linux character device, Sim) provides. A Line is used by
+// a backend (the Linux character device, hardware/gpiosim) provides. A Line is used by
 // one goroutine at a time.
 type Line interface {
 	// Read returns the current level.
@@ -48,8 +48,6 @@ var (
 	ErrNoLine = errors.New("gpio: no such line")
 	// ErrLine: the line failed (the chip went away, a read failed).
 	ErrLine = errors.New("gpio: line error")
-	// ErrSim: a simulated line was driven wrongly (an edge back in time).
-	ErrSim = errors.New("gpio: bad simulated edge")
 )
 
 // LineSpec is a GPIO line named by chip and offset, "gpiochip0:17" or

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 var gpioRE = regexp.MustCompile(`^gpio (DI[12]) (\S+) \((.+)\)$`)
@@ -39,7 +40,7 @@ func TestTownsimServesDigitalInputs(t *testing.T) {
 	// The water meter: 2 Hz from 1 s after start, each edge with bounce.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	l, err := hw.Open("sim:" + paths["DI1"])
+	l, err := gpiosim.Dial(paths["DI1"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestTownsimServesDigitalInputs(t *testing.T) {
 		t.Errorf("pulse period %v, want 500ms (2 Hz)", d)
 	}
 	// The traffic loop is there too.
-	l2, err := hw.Open("sim:" + paths["DI2"])
+	l2, err := gpiosim.Dial(paths["DI2"])
 	if err != nil {
 		t.Fatal(err)
 	}

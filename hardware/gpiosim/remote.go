@@ -1,4 +1,4 @@
-package gpio
+package gpiosim
 
 import (
 	"bytes"
@@ -15,36 +15,37 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+
+	hw "github.com/townlink/townlink/hardware/gpio"
 )
 
 // This file is the client side of simulated lines served over a
-// Unix-domain socket by another process (firmware-sim/gpio.Server, run by
-// townsim). See doc.go, "Remote simulated lines", for the protocol.
+// Unix-domain socket by another process (firmware-sim/pulsesim.Server, run
+// by townsim). See doc.go, "Socket protocol", for the protocol.
 
-// Remote line prefixes: Open("sim:/run/townsim/DI1") or
-// Open("unix:/run/townsim/DI1") is OpenRemote("/run/townsim/DI1").
+// Line name prefixes of a socket-served line: "sim:/run/townsim/DI1" or
+// "unix:/run/townsim/DI1" is Dial("/run/townsim/DI1") (see SocketPath).
 const (
-	RemotePrefix     = "sim:"
-	RemoteUnixPrefix = "unix:"
+	Prefix     = "sim:"
+	UnixPrefix = "unix:"
 )
 
-// RemoteHandshakeTimeout bounds OpenRemote: connecting and reading the
-// state line.
-const RemoteHandshakeTimeout = 2 * time.Second
+// HandshakeTimeout bounds Dial: connecting and reading the state line.
+const HandshakeTimeout = 2 * time.Second
 
-// MaxRemoteLine is the longest protocol line (comments included), newline
+// MaxMessage is the longest protocol line (comments included), newline
 // excluded.
-const MaxRemoteLine = 256
+const MaxMessage = 256
 
-// ErrRemote: the simulator sent something that is not the protocol (a
+// ErrProtocol: the simulator sent something that is not the protocol (a
 // malformed line, an edge that does not change the level or goes back in
-// time). Line errors caused by it wrap both ErrLine and ErrRemote.
-var ErrRemote = errors.New("gpio: bad remote line message")
+// time). Line errors caused by it wrap both gpio.ErrLine and ErrProtocol.
+var ErrProtocol = errors.New("gpiosim: bad remote line message")
 
-// RemotePath reports whether name names a remote simulated line
+// SocketPath reports whether name names a remote simulated line
 // ("sim:PATH" or "unix:PATH") and returns PATH.
-func RemotePath(name string) (path string, ok bool) {
-	for _, p := range []string{RemotePrefix, RemoteUnixPrefix} {
+func SocketPath(name string) (path string, ok bool) {
+	for _, p := range []string{Prefix, UnixPrefix} {
 		if rest, found := strings.CutPrefix(name, p); found {
 			return rest, true
 		}
@@ -52,33 +53,33 @@ func RemotePath(name string) (path string, ok bool) {
 	return "", false
 }
 
-// ParseRemoteEdge parses one protocol line (without its newline):
+// ParseMessage parses one protocol line (without its newline):
 // "<unix-nanos> <0|1>", the time as a decimal int64 of nanoseconds since
 // 1970-01-01 UTC (at most 19 digits, no sign), one space, and the level
 // (1: high). ok is false for a comment line (starting with '#'), which
 // carries nothing.
-func ParseRemoteEdge(line []byte) (e Edge, ok bool, err error) {
-	if len(line) > MaxRemoteLine {
-		return Edge{}, false, fmt.Errorf("%w: line of %d bytes (at most %d)", ErrRemote, len(line), MaxRemoteLine)
+func ParseMessage(line []byte) (e hw.Edge, ok bool, err error) {
+	if len(line) > MaxMessage {
+		return hw.Edge{}, false, fmt.Errorf("%w: line of %d bytes (at most %d)", ErrProtocol, len(line), MaxMessage)
 	}
 	if len(line) > 0 && line[0] == '#' {
-		return Edge{}, false, nil
+		return hw.Edge{}, false, nil
 	}
 	ts, lvl, found := bytes.Cut(line, []byte{' '})
 	if !found {
-		return Edge{}, false, fmt.Errorf("%w: %q: want \"<unix-nanos> <0|1>\"", ErrRemote, clipBytes(line))
+		return hw.Edge{}, false, fmt.Errorf("%w: %q: want \"<unix-nanos> <0|1>\"", ErrProtocol, clipBytes(line))
 	}
 	if len(ts) == 0 || len(ts) > 19 {
-		return Edge{}, false, fmt.Errorf("%w: %q: time %q is not 1 to 19 digits", ErrRemote, clipBytes(line), clipBytes(ts))
+		return hw.Edge{}, false, fmt.Errorf("%w: %q: time %q is not 1 to 19 digits", ErrProtocol, clipBytes(line), clipBytes(ts))
 	}
 	var ns int64
 	for _, c := range ts {
 		if c < '0' || c > '9' {
-			return Edge{}, false, fmt.Errorf("%w: %q: time %q is not a number of nanoseconds", ErrRemote, clipBytes(line), clipBytes(ts))
+			return hw.Edge{}, false, fmt.Errorf("%w: %q: time %q is not a number of nanoseconds", ErrProtocol, clipBytes(line), clipBytes(ts))
 		}
 		d := int64(c - '0')
 		if ns > (1<<63-1-d)/10 {
-			return Edge{}, false, fmt.Errorf("%w: %q: time %s overflows int64 nanoseconds", ErrRemote, clipBytes(line), ts)
+			return hw.Edge{}, false, fmt.Errorf("%w: %q: time %s overflows int64 nanoseconds", ErrProtocol, clipBytes(line), ts)
 		}
 		ns = ns*10 + d
 	}
@@ -88,14 +89,14 @@ func ParseRemoteEdge(line []byte) (e Edge, ok bool, err error) {
 	case "1":
 		e.Level = gpio.High
 	default:
-		return Edge{}, false, fmt.Errorf("%w: %q: level %q is not 0 or 1", ErrRemote, clipBytes(line), clipBytes(lvl))
+		return hw.Edge{}, false, fmt.Errorf("%w: %q: level %q is not 0 or 1", ErrProtocol, clipBytes(line), clipBytes(lvl))
 	}
 	e.Time = time.Unix(0, ns)
 	return e, true, nil
 }
 
-// AppendRemoteEdge appends e as a protocol line, newline included.
-func AppendRemoteEdge(dst []byte, e Edge) []byte {
+// AppendMessage appends e as a protocol line, newline included.
+func AppendMessage(dst []byte, e hw.Edge) []byte {
 	dst = strconv.AppendInt(dst, e.Time.UnixNano(), 10)
 	dst = append(dst, ' ')
 	if e.Level {
@@ -127,25 +128,25 @@ func (d *remoteDecoder) feed(b []byte) { d.buf = append(d.buf, b...) }
 
 // next returns the next edge (or the state line, when state was false)
 // from the buffered bytes; ok is false when no complete line is buffered.
-func (d *remoteDecoder) next() (e Edge, ok bool, err error) {
+func (d *remoteDecoder) next() (e hw.Edge, ok bool, err error) {
 	for {
 		i := bytes.IndexByte(d.buf, '\n')
 		if i < 0 {
-			if len(d.buf) > MaxRemoteLine {
-				return Edge{}, false, fmt.Errorf("%w: at byte %d: no newline in %d bytes (lines are at most %d)", ErrRemote, d.offset, len(d.buf), MaxRemoteLine)
+			if len(d.buf) > MaxMessage {
+				return hw.Edge{}, false, fmt.Errorf("%w: at byte %d: no newline in %d bytes (lines are at most %d)", ErrProtocol, d.offset, len(d.buf), MaxMessage)
 			}
 			if len(d.buf) == 0 {
 				d.buf = d.buf[:0:0] // let a large drained buffer go
 			}
-			return Edge{}, false, nil
+			return hw.Edge{}, false, nil
 		}
 		line := d.buf[:i]
 		at := d.offset
 		d.buf = d.buf[i+1:]
 		d.offset += int64(i + 1)
-		e, ok, err := ParseRemoteEdge(line)
+		e, ok, err := ParseMessage(line)
 		if err != nil {
-			return Edge{}, false, fmt.Errorf("at byte %d: %w", at, err)
+			return hw.Edge{}, false, fmt.Errorf("at byte %d: %w", at, err)
 		}
 		if !ok {
 			continue
@@ -159,16 +160,16 @@ func (d *remoteDecoder) next() (e Edge, ok bool, err error) {
 		}
 		switch {
 		case e.Level == d.level:
-			return Edge{}, false, fmt.Errorf("%w: at byte %d: edge at %s to %s, but the line is already %s", ErrRemote, at, e.Time.Format(time.RFC3339Nano), e.Level, d.level)
+			return hw.Edge{}, false, fmt.Errorf("%w: at byte %d: edge at %s to %s, but the line is already %s", ErrProtocol, at, e.Time.Format(time.RFC3339Nano), e.Level, d.level)
 		case !d.last.IsZero() && e.Time.Before(d.last):
-			return Edge{}, false, fmt.Errorf("%w: at byte %d: edge at %s is before the previous one at %s", ErrRemote, at, e.Time.Format(time.RFC3339Nano), d.last.Format(time.RFC3339Nano))
+			return hw.Edge{}, false, fmt.Errorf("%w: at byte %d: edge at %s is before the previous one at %s", ErrProtocol, at, e.Time.Format(time.RFC3339Nano), d.last.Format(time.RFC3339Nano))
 		}
 		d.level, d.last = e.Level, e.Time
 		return e, true, nil
 	}
 }
 
-// remote is a Line whose edges come from a simulator over a Unix socket.
+// remote is a gpio.Line whose edges come from a simulator over a Unix socket.
 type remote struct {
 	name string // as opened, for errors
 	conn net.Conn
@@ -177,17 +178,17 @@ type remote struct {
 
 	mu     sync.Mutex
 	level  gpio.Level // after the last edge returned
-	next   *Edge      // received, not yet due
-	floor  time.Time  // no edge is returned before this (see OpenRemote)
+	next   *hw.Edge   // received, not yet due
+	floor  time.Time  // no edge is returned before this (see Dial)
 	closed bool
 }
 
-var _ Line = (*remote)(nil)
+var _ hw.Line = (*remote)(nil)
 
-// OpenRemote connects to the simulated line served on the Unix-domain
-// socket at path (by firmware-sim/gpio.Server, e.g. townsim's DI1) and
-// reads its state line; it gives up after RemoteHandshakeTimeout. Open
-// calls it for "sim:PATH" and "unix:PATH" names.
+// Dial connects to the simulated line served on the Unix-domain socket at
+// path (by firmware-sim/pulsesim.Server, e.g. townsim's DI1) and reads its
+// state line; it gives up after HandshakeTimeout. A gateway dials it for a
+// pin named "sim:PATH" or "unix:PATH" (SocketPath).
 //
 // The line's clock is the wall clock: the simulator runs on the same
 // machine and stamps each edge with that clock. It sends each edge a
@@ -205,31 +206,31 @@ var _ Line = (*remote)(nil)
 // they are read. Edges sent while no one is connected are not seen (as
 // the kernel reports no events for a line nobody requested); the state
 // line gives the level on (re)connection. A closed connection or a
-// protocol error is a line error (ErrLine): an Input connects again with
-// back-off.
-func OpenRemote(path string) (Line, error) {
-	name := RemotePrefix + path
+// protocol error is a line error (gpio.ErrLine): a gpio.Input connects
+// again with back-off.
+func Dial(path string) (hw.Line, error) {
+	name := Prefix + path
 	if path == "" {
-		return nil, fmt.Errorf("%w: %q: no socket path", ErrNoLine, name)
+		return nil, fmt.Errorf("%w: %q: no socket path", hw.ErrNoLine, name)
 	}
-	d := net.Dialer{Timeout: RemoteHandshakeTimeout}
+	d := net.Dialer{Timeout: HandshakeTimeout}
 	conn, err := d.Dial("unix", path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s: no simulator socket (is townsim running?): %w", ErrLine, name, err)
+			return nil, fmt.Errorf("%w: %s: no simulator socket (is townsim running?): %w", hw.ErrLine, name, err)
 		}
-		return nil, fmt.Errorf("%w: %s: connect: %w", ErrLine, name, err)
+		return nil, fmt.Errorf("%w: %s: connect: %w", hw.ErrLine, name, err)
 	}
 	r := &remote{name: name, conn: conn, rbuf: make([]byte, 4096)}
-	if err := conn.SetReadDeadline(time.Now().Add(RemoteHandshakeTimeout)); err != nil {
+	if err := conn.SetReadDeadline(time.Now().Add(HandshakeTimeout)); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("%w: %s: %w", ErrLine, name, err)
+		return nil, fmt.Errorf("%w: %s: %w", hw.ErrLine, name, err)
 	}
 	for {
 		e, ok, err := r.dec.next()
 		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("%w: %s: state line: %w", ErrLine, name, err)
+			return nil, fmt.Errorf("%w: %s: state line: %w", hw.ErrLine, name, err)
 		}
 		if ok {
 			r.level = e.Level
@@ -243,7 +244,7 @@ func OpenRemote(path string) (Line, error) {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the simulator closed the connection")
 			}
-			return nil, fmt.Errorf("%w: %s: waiting for the state line: %w", ErrLine, name, err)
+			return nil, fmt.Errorf("%w: %s: waiting for the state line: %w", hw.ErrLine, name, err)
 		}
 	}
 }
@@ -254,7 +255,7 @@ func (r *remote) Read() (gpio.Level, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return gpio.Low, fmt.Errorf("%w: %s", ErrClosed, r.name)
+		return gpio.Low, fmt.Errorf("%w: %s", hw.ErrClosed, r.name)
 	}
 	return r.level, nil
 }
@@ -288,7 +289,7 @@ func (r *remote) Close() error {
 // aLongTimeAgo is a read deadline that has passed: it unblocks a Read.
 var aLongTimeAgo = time.Unix(1, 0)
 
-func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (Edge, error) {
+func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (hw.Edge, error) {
 	stop := context.AfterFunc(ctx, func() { _ = r.conn.SetReadDeadline(aLongTimeAgo) })
 	defer stop()
 	polled := false
@@ -296,13 +297,13 @@ func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (Edge, error)
 		r.mu.Lock()
 		if r.closed {
 			r.mu.Unlock()
-			return Edge{}, fmt.Errorf("%w: %s", ErrClosed, r.name)
+			return hw.Edge{}, fmt.Errorf("%w: %s", hw.ErrClosed, r.name)
 		}
 		if r.next == nil {
 			e, ok, err := r.dec.next()
 			if err != nil {
 				r.mu.Unlock()
-				return Edge{}, fmt.Errorf("%w: %s: %w", ErrLine, r.name, err)
+				return hw.Edge{}, fmt.Errorf("%w: %s: %w", hw.ErrLine, r.name, err)
 			}
 			if ok {
 				r.next = &e
@@ -314,13 +315,13 @@ func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (Edge, error)
 		if e := r.next; e != nil && !e.Time.After(now) && (deadline.IsZero() || !e.Time.After(deadline)) {
 			r.next = nil
 			r.level = e.Level
-			out := Edge{Level: e.Level, Time: r.stamp(e.Time)}
+			out := hw.Edge{Level: e.Level, Time: r.stamp(e.Time)}
 			r.mu.Unlock()
 			return out, nil
 		}
 		if err := ctx.Err(); err != nil {
 			r.mu.Unlock()
-			return Edge{}, err
+			return hw.Edge{}, err
 		}
 		if !deadline.IsZero() && !now.Before(deadline) {
 			if r.next == nil && !polled {
@@ -329,7 +330,7 @@ func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (Edge, error)
 				polled = true
 				r.mu.Unlock()
 				if err := r.poll(); err != nil {
-					return Edge{}, err
+					return hw.Edge{}, err
 				}
 				continue
 			}
@@ -339,9 +340,9 @@ func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (Edge, error)
 			if r.next != nil && r.next.Time.Before(at) {
 				at = r.next.Time
 			}
-			e := Edge{Level: r.level, Time: r.stamp(at)}
+			e := hw.Edge{Level: r.level, Time: r.stamp(at)}
 			r.mu.Unlock()
-			return e, fmt.Errorf("gpio: %s: no edge by %s: %w", r.name, deadline.Format(time.RFC3339Nano), os.ErrDeadlineExceeded)
+			return e, fmt.Errorf("gpiosim: %s: no edge by %s: %w", r.name, deadline.Format(time.RFC3339Nano), os.ErrDeadlineExceeded)
 		}
 		wake := deadline // zero: until data comes
 		if e := r.next; e != nil && (wake.IsZero() || e.Time.Before(wake)) {
@@ -352,10 +353,10 @@ func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (Edge, error)
 		// cancellation after the check always unblocks the Read. Data
 		// that comes while an edge waits for its time is buffered.
 		if err := r.conn.SetReadDeadline(wake); err != nil {
-			return Edge{}, r.readErr(err)
+			return hw.Edge{}, r.readErr(err)
 		}
 		if err := ctx.Err(); err != nil {
-			return Edge{}, err
+			return hw.Edge{}, err
 		}
 		n, err := r.conn.Read(r.rbuf)
 		r.mu.Lock()
@@ -363,10 +364,10 @@ func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (Edge, error)
 		buffered := len(r.dec.buf)
 		r.mu.Unlock()
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			return Edge{}, r.readErr(err)
+			return hw.Edge{}, r.readErr(err)
 		}
 		if buffered > maxRemoteBuffer {
-			return Edge{}, fmt.Errorf("%w: %s: %w: %d bytes of edges ahead of time (at most %d)", ErrLine, r.name, ErrRemote, buffered, maxRemoteBuffer)
+			return hw.Edge{}, fmt.Errorf("%w: %s: %w: %d bytes of edges ahead of time (at most %d)", hw.ErrLine, r.name, ErrProtocol, buffered, maxRemoteBuffer)
 		}
 	}
 }
@@ -375,7 +376,7 @@ func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (Edge, error)
 func (r *remote) poll() error {
 	sc, ok := r.conn.(syscall.Conn)
 	if !ok {
-		return fmt.Errorf("%w: %s: connection has no file descriptor", ErrLine, r.name)
+		return fmt.Errorf("%w: %s: connection has no file descriptor", hw.ErrLine, r.name)
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
@@ -412,7 +413,7 @@ func (r *remote) poll() error {
 			return nil
 		}
 		if buffered > maxRemoteBuffer {
-			return fmt.Errorf("%w: %s: %w: %d bytes of edges ahead of time (at most %d)", ErrLine, r.name, ErrRemote, buffered, maxRemoteBuffer)
+			return fmt.Errorf("%w: %s: %w: %d bytes of edges ahead of time (at most %d)", hw.ErrLine, r.name, ErrProtocol, buffered, maxRemoteBuffer)
 		}
 	}
 }
@@ -420,7 +421,7 @@ func (r *remote) poll() error {
 // maxRemoteBuffer bounds the bytes received ahead of their edges' time.
 const maxRemoteBuffer = 1 << 20
 
-// readErr maps a connection error to a line error (or ErrClosed after
+// readErr maps a connection error to a line error (or gpio.ErrClosed after
 // Close).
 func (r *remote) readErr(err error) error {
 	r.mu.Lock()
@@ -428,9 +429,9 @@ func (r *remote) readErr(err error) error {
 	r.mu.Unlock()
 	switch {
 	case closed:
-		return fmt.Errorf("%w: %s", ErrClosed, r.name)
+		return fmt.Errorf("%w: %s", hw.ErrClosed, r.name)
 	case errors.Is(err, io.EOF):
-		return fmt.Errorf("%w: %s: the simulator closed the connection", ErrLine, r.name)
+		return fmt.Errorf("%w: %s: the simulator closed the connection", hw.ErrLine, r.name)
 	}
-	return fmt.Errorf("%w: %s: %w", ErrLine, r.name, err)
+	return fmt.Errorf("%w: %s: %w", hw.ErrLine, r.name, err)
 }

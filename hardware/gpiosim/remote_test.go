@@ -1,4 +1,4 @@
-package gpio
+package gpiosim
 
 import (
 	"bytes"
@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+
+	hw "github.com/townlink/townlink/hardware/gpio"
 )
 
 func TestParseRemoteEdge(t *testing.T) {
-	good := map[string]Edge{
+	good := map[string]hw.Edge{
 		"0 0":                   {Level: gpio.Low, Time: time.Unix(0, 0)},
 		"5 1":                   {Level: gpio.High, Time: time.Unix(0, 5)},
 		"1767225600000000001 1": {Level: gpio.High, Time: time.Unix(1767225600, 1)},
@@ -25,37 +27,37 @@ func TestParseRemoteEdge(t *testing.T) {
 		"0000000000000000042 1": {Level: gpio.High, Time: time.Unix(0, 42)}, // leading zeros: still ≤ 19 digits
 	}
 	for in, want := range good {
-		e, ok, err := ParseRemoteEdge([]byte(in))
+		e, ok, err := ParseMessage([]byte(in))
 		if err != nil || !ok || e.Level != want.Level || !e.Time.Equal(want.Time) {
-			t.Errorf("ParseRemoteEdge(%q) = %v %v %v, want %v", in, e, ok, err, want)
+			t.Errorf("ParseMessage(%q) = %v %v %v, want %v", in, e, ok, err, want)
 		}
 	}
-	if got := string(AppendRemoteEdge(nil, Edge{gpio.High, time.Unix(1767225600, 1)})); got != "1767225600000000001 1\n" {
-		t.Errorf("AppendRemoteEdge = %q", got)
+	if got := string(AppendMessage(nil, hw.Edge{Level: gpio.High, Time: time.Unix(1767225600, 1)})); got != "1767225600000000001 1\n" {
+		t.Errorf("AppendMessage = %q", got)
 	}
-	if _, ok, err := ParseRemoteEdge([]byte("# townsim DI1: pulse water meter")); ok || err != nil {
+	if _, ok, err := ParseMessage([]byte("# townsim DI1: pulse water meter")); ok || err != nil {
 		t.Errorf("comment: ok %v err %v", ok, err)
 	}
 	bad := map[string]string{
-		"":                                   `want "<unix-nanos> <0|1>"`,
-		"12345":                              `want "<unix-nanos> <0|1>"`,
-		" 1":                                 "time \"\" is not 1 to 19 digits",
-		"12345678901234567890 1":             "is not 1 to 19 digits",
-		"9223372036854775808 1":              "overflows int64",
-		"-5 1":                               "is not a number of nanoseconds",
-		"+5 1":                               "is not a number of nanoseconds",
-		"5 2":                                `level "2" is not 0 or 1`,
-		"5 1\r":                              `level "1\r" is not 0 or 1`,
-		"5  1":                               `level " 1" is not 0 or 1`,
-		"5 1 ":                               `level "1 " is not 0 or 1`,
-		"5 high":                             `level "high" is not 0 or 1`,
-		"0x10 1":                             "is not a number of nanoseconds",
-		strings.Repeat("#", MaxRemoteLine+1): "line of 257 bytes",
+		"":                                `want "<unix-nanos> <0|1>"`,
+		"12345":                           `want "<unix-nanos> <0|1>"`,
+		" 1":                              "time \"\" is not 1 to 19 digits",
+		"12345678901234567890 1":          "is not 1 to 19 digits",
+		"9223372036854775808 1":           "overflows int64",
+		"-5 1":                            "is not a number of nanoseconds",
+		"+5 1":                            "is not a number of nanoseconds",
+		"5 2":                             `level "2" is not 0 or 1`,
+		"5 1\r":                           `level "1\r" is not 0 or 1`,
+		"5  1":                            `level " 1" is not 0 or 1`,
+		"5 1 ":                            `level "1 " is not 0 or 1`,
+		"5 high":                          `level "high" is not 0 or 1`,
+		"0x10 1":                          "is not a number of nanoseconds",
+		strings.Repeat("#", MaxMessage+1): "line of 257 bytes",
 	}
 	for in, want := range bad {
-		_, ok, err := ParseRemoteEdge([]byte(in))
-		if err == nil || ok || !errors.Is(err, ErrRemote) || !strings.Contains(err.Error(), want) {
-			t.Errorf("ParseRemoteEdge(%q) = ok %v, %v; want an ErrRemote containing %q", in, ok, err, want)
+		_, ok, err := ParseMessage([]byte(in))
+		if err == nil || ok || !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseMessage(%q) = ok %v, %v; want an ErrProtocol containing %q", in, ok, err, want)
 		}
 	}
 }
@@ -63,7 +65,7 @@ func TestParseRemoteEdge(t *testing.T) {
 func TestRemoteDecoderChecksTheSequence(t *testing.T) {
 	var d remoteDecoder
 	d.feed([]byte("# hello\n100 1\n90 0\n95 1\n95 0"))
-	for i, want := range []Edge{{gpio.High, time.Unix(0, 100)}, {gpio.Low, time.Unix(0, 90)}, {gpio.High, time.Unix(0, 95)}} {
+	for i, want := range []hw.Edge{{Level: gpio.High, Time: time.Unix(0, 100)}, {Level: gpio.Low, Time: time.Unix(0, 90)}, {Level: gpio.High, Time: time.Unix(0, 95)}} {
 		e, ok, err := d.next()
 		if err != nil || !ok || e.Level != want.Level || !e.Time.Equal(want.Time) {
 			t.Fatalf("message %d = %v %v %v, want %v", i, e, ok, err, want)
@@ -81,9 +83,9 @@ func TestRemoteDecoderChecksTheSequence(t *testing.T) {
 	for name, tc := range map[string]struct{ in, want string }{
 		"same level":     {"100 1\n200 0\n300 0\n", "at byte 12: edge at " + time.Unix(0, 300).Format(time.RFC3339Nano) + " to Low, but the line is already Low"},
 		"back in time":   {"100 1\n200 0\n150 1\n", "at byte 12: edge at " + time.Unix(0, 150).Format(time.RFC3339Nano) + " is before the previous one"},
-		"garbage":        {"100 1\nhello\n", "at byte 6: gpio: bad remote line message: \"hello\""},
-		"no newline":     {"100 1\n" + strings.Repeat("1", MaxRemoteLine+1), "at byte 6: no newline in 257 bytes"},
-		"bad state line": {"1 x\n", "at byte 0: gpio: bad remote line message: \"1 x\": level \"x\""},
+		"garbage":        {"100 1\nhello\n", "at byte 6: gpiosim: bad remote line message: \"hello\""},
+		"no newline":     {"100 1\n" + strings.Repeat("1", MaxMessage+1), "at byte 6: no newline in 257 bytes"},
+		"bad state line": {"1 x\n", "at byte 0: gpiosim: bad remote line message: \"1 x\": level \"x\""},
 	} {
 		var d remoteDecoder
 		d.feed([]byte(tc.in))
@@ -94,8 +96,8 @@ func TestRemoteDecoderChecksTheSequence(t *testing.T) {
 				break
 			}
 		}
-		if err == nil || !errors.Is(err, ErrRemote) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: err = %v, want ErrRemote containing %q", name, err, tc.want)
+		if err == nil || !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want ErrProtocol containing %q", name, err, tc.want)
 		}
 	}
 }
@@ -137,15 +139,15 @@ func newRawServer(t *testing.T) *rawServer {
 }
 
 // open connects a client after the server side has written first.
-func (s *rawServer) open(t *testing.T, first string) (Line, net.Conn) {
+func (s *rawServer) open(t *testing.T, first string) (hw.Line, net.Conn) {
 	t.Helper()
 	type res struct {
-		l   Line
+		l   hw.Line
 		err error
 	}
 	got := make(chan res, 1)
 	go func() {
-		l, err := Open(RemotePrefix + s.path)
+		l, err := Dial(s.path)
 		got <- res{l, err}
 	}()
 	var c net.Conn
@@ -166,11 +168,11 @@ func (s *rawServer) open(t *testing.T, first string) (Line, net.Conn) {
 	return r.l, c
 }
 
-func send(t *testing.T, c net.Conn, edges ...Edge) {
+func send(t *testing.T, c net.Conn, edges ...hw.Edge) {
 	t.Helper()
 	var b []byte
 	for _, e := range edges {
-		b = AppendRemoteEdge(b, e)
+		b = AppendMessage(b, e)
 	}
 	if _, err := c.Write(b); err != nil {
 		t.Fatal(err)
@@ -188,7 +190,7 @@ func TestRemoteDeliversEdgesAtTheirTimeBeforeDeadlines(t *testing.T) {
 
 	// An edge sent ahead is held until its time, with its exact stamp.
 	at := time.Now().Add(80 * time.Millisecond).Round(time.Microsecond)
-	send(t, c, Edge{gpio.Low, at})
+	send(t, c, hw.Edge{Level: gpio.Low, Time: at})
 	e, err := l.WaitEdge(ctx, time.Time{})
 	if err != nil || e.Level != gpio.Low || !e.Time.Equal(at) {
 		t.Fatalf("WaitEdge = %v %v, want Low at %v", e, err, at)
@@ -202,7 +204,7 @@ func TestRemoteDeliversEdgesAtTheirTimeBeforeDeadlines(t *testing.T) {
 
 	// An edge after the deadline stays queued; the deadline comes first.
 	later := time.Now().Add(300 * time.Millisecond)
-	send(t, c, Edge{gpio.High, later})
+	send(t, c, hw.Edge{Level: gpio.High, Time: later})
 	deadline := time.Now().Add(50 * time.Millisecond)
 	e, err = l.WaitEdge(ctx, deadline)
 	if !errors.Is(err, os.ErrDeadlineExceeded) || e.Level != gpio.Low || e.Time.Before(deadline) {
@@ -226,7 +228,7 @@ func TestRemoteDeliversEdgesAtTheirTimeBeforeDeadlines(t *testing.T) {
 	if !floor.After(later) {
 		t.Fatalf("deadline time %v not after the last edge %v", floor, later)
 	}
-	send(t, c, Edge{gpio.Low, later}) // as late as the protocol allows
+	send(t, c, hw.Edge{Level: gpio.Low, Time: later}) // as late as the protocol allows
 
 	e, err = l.WaitEdge(ctx, time.Time{})
 	if err != nil || e.Level != gpio.Low || !e.Time.Equal(floor) {
@@ -251,17 +253,17 @@ func TestRemoteLateReaderGetsWaitingEdgesFirst(t *testing.T) {
 	}
 	t1 := time.Now().Add(10 * time.Millisecond)
 	t2 := t1.Add(time.Millisecond)
-	send(t, c, Edge{gpio.High, t1}, Edge{gpio.Low, t2})
+	send(t, c, hw.Edge{Level: gpio.High, Time: t1}, hw.Edge{Level: gpio.Low, Time: t2})
 	time.Sleep(60 * time.Millisecond) // the reader is away
 	deadline := t1.Add(20 * time.Millisecond)
-	for _, want := range []Edge{{gpio.High, t1}, {gpio.Low, t2}} {
+	for _, want := range []hw.Edge{{Level: gpio.High, Time: t1}, {Level: gpio.Low, Time: t2}} {
 		e, err := l.WaitEdge(ctx, deadline)
 		if err != nil || e.Level != want.Level || !e.Time.Equal(want.Time) {
 			t.Fatalf("WaitEdge = %v %v, want %v", e, err, want)
 		}
 	}
 	e, err := l.WaitEdge(ctx, deadline)
-	if !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrLine) || e.Time.Before(deadline) || e.Level != gpio.Low {
+	if !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, hw.ErrLine) || e.Time.Before(deadline) || e.Level != gpio.Low {
 		t.Fatalf("after the edges: %v %v, want the passed deadline", e, err)
 	}
 }
@@ -281,10 +283,10 @@ func TestRemoteWaitEndsWithContextAndClose(t *testing.T) {
 		t.Fatalf("WaitEdge after a cancelled one = %v", err)
 	}
 	time.AfterFunc(30*time.Millisecond, func() { l.Close() })
-	if _, err := l.WaitEdge(ctx2, time.Time{}); !errors.Is(err, ErrClosed) {
+	if _, err := l.WaitEdge(ctx2, time.Time{}); !errors.Is(err, hw.ErrClosed) {
 		t.Fatalf("WaitEdge after Close = %v", err)
 	}
-	if _, err := l.Read(); !errors.Is(err, ErrClosed) {
+	if _, err := l.Read(); !errors.Is(err, hw.ErrClosed) {
 		t.Fatalf("Read after Close = %v", err)
 	}
 }
@@ -294,10 +296,10 @@ func TestRemoteLineErrors(t *testing.T) {
 	defer cancel()
 	s := newRawServer(t)
 
-	// The simulator goes away: a line error, so an Input reconnects.
+	// The simulator goes away: a line error, so a gpio.Input reconnects.
 	l, c := s.open(t, "1 0\n")
 	c.Close()
-	if _, err := l.WaitEdge(ctx, time.Time{}); !errors.Is(err, ErrLine) || !strings.Contains(err.Error(), "the simulator closed the connection") {
+	if _, err := l.WaitEdge(ctx, time.Time{}); !errors.Is(err, hw.ErrLine) || !strings.Contains(err.Error(), "the simulator closed the connection") {
 		t.Fatalf("after EOF: %v", err)
 	}
 
@@ -307,7 +309,7 @@ func TestRemoteLineErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := l.WaitEdge(ctx, time.Time{})
-	if !errors.Is(err, ErrLine) || !errors.Is(err, ErrRemote) || !strings.Contains(err.Error(), "but the line is already Low") {
+	if !errors.Is(err, hw.ErrLine) || !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "but the line is already Low") {
 		t.Fatalf("after a repeated level: %v", err)
 	}
 
@@ -317,28 +319,28 @@ func TestRemoteLineErrors(t *testing.T) {
 			c.Write([]byte("hello\n"))
 		}
 	}()
-	if _, err := Open("unix:" + s.path); !errors.Is(err, ErrLine) || !errors.Is(err, ErrRemote) || !strings.Contains(err.Error(), "state line") {
+	if _, err := Dial(s.path); !errors.Is(err, hw.ErrLine) || !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "state line") {
 		t.Fatalf("Open with a bad state line: %v", err)
 	}
 
 	// No simulator, no path.
-	if _, err := Open("sim:" + filepath.Join(t.TempDir(), "DI9")); !errors.Is(err, ErrLine) || !strings.Contains(err.Error(), "is townsim running?") {
+	if _, err := Dial(filepath.Join(t.TempDir(), "DI9")); !errors.Is(err, hw.ErrLine) || !strings.Contains(err.Error(), "is townsim running?") {
 		t.Fatalf("Open without a simulator: %v", err)
 	}
-	if _, err := Open("sim:"); !errors.Is(err, ErrNoLine) {
-		t.Fatalf("Open(sim:) = %v", err)
+	if _, err := Dial(""); !errors.Is(err, hw.ErrNoLine) {
+		t.Fatalf("Dial(\"\") = %v", err)
 	}
 }
 
 func TestRemotePath(t *testing.T) {
 	for in, want := range map[string]string{"sim:/a/b": "/a/b", "unix:rel/DI1": "rel/DI1", "sim:": ""} {
-		if got, ok := RemotePath(in); !ok || got != want {
-			t.Errorf("RemotePath(%q) = %q %v", in, got, ok)
+		if got, ok := SocketPath(in); !ok || got != want {
+			t.Errorf("SocketPath(%q) = %q %v", in, got, ok)
 		}
 	}
 	for _, in := range []string{"DI1", "gpiochip0:17", "/dev/gpiochip0:3", "SIM:/a"} {
-		if _, ok := RemotePath(in); ok {
-			t.Errorf("RemotePath(%q) is remote", in)
+		if _, ok := SocketPath(in); ok {
+			t.Errorf("SocketPath(%q) is remote", in)
 		}
 	}
 }
@@ -349,9 +351,9 @@ func FuzzParseRemoteEdge(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
-		e, ok, err := ParseRemoteEdge(line)
+		e, ok, err := ParseMessage(line)
 		if err != nil {
-			if ok || !errors.Is(err, ErrRemote) {
+			if ok || !errors.Is(err, ErrProtocol) {
 				t.Fatalf("error %v with ok %v", err, ok)
 			}
 			return
@@ -362,8 +364,8 @@ func FuzzParseRemoteEdge(f *testing.F) {
 			}
 			return
 		}
-		out := AppendRemoteEdge(nil, e)
-		e2, ok2, err2 := ParseRemoteEdge(bytes.TrimSuffix(out, []byte("\n")))
+		out := AppendMessage(nil, e)
+		e2, ok2, err2 := ParseMessage(bytes.TrimSuffix(out, []byte("\n")))
 		if err2 != nil || !ok2 || e2.Level != e.Level || !e2.Time.Equal(e.Time) {
 			t.Fatalf("%q → %v → %q → %v %v %v", line, e, out, e2, ok2, err2)
 		}
@@ -372,7 +374,7 @@ func FuzzParseRemoteEdge(f *testing.F) {
 
 // FuzzRemoteDecoder feeds a stream in two chunks: whatever it is, the
 // decoder returns a state line and then edges that alternate and never go
-// back in time, or an ErrRemote.
+// back in time, or an ErrProtocol.
 func FuzzRemoteDecoder(f *testing.F) {
 	f.Add([]byte("# hi\n100 1\n200 0\n300 1\n"), uint16(3))
 	f.Add([]byte("100 1\n200 1\n"), uint16(7))
@@ -382,14 +384,14 @@ func FuzzRemoteDecoder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, split uint16) {
 		cut := int(split) % (len(data) + 1)
 		var d remoteDecoder
-		var got []Edge
+		var got []hw.Edge
 		for _, chunk := range [][]byte{data[:cut], data[cut:]} {
 			d.feed(chunk)
 			for {
 				e, ok, err := d.next()
 				if err != nil {
-					if !errors.Is(err, ErrRemote) {
-						t.Fatalf("error %v is not ErrRemote", err)
+					if !errors.Is(err, ErrProtocol) {
+						t.Fatalf("error %v is not ErrProtocol", err)
 					}
 					return
 				}

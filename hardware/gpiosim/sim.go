@@ -1,24 +1,31 @@
-package gpio
+package gpiosim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+
+	hw "github.com/townlink/townlink/hardware/gpio"
 )
 
-// DefaultSimCapacity is the number of queued edges after which Sim.Push
+// ErrBadEdge: a simulated line was driven wrongly (an edge back in time,
+// an edge that does not change the level, a Push after End).
+var ErrBadEdge = errors.New("gpiosim: bad simulated edge")
+
+// DefaultCapacity is the number of queued edges after which Sim.Push
 // waits for the reader.
-const DefaultSimCapacity = 4096
+const DefaultCapacity = 4096
 
 // simStart is the virtual clock's default start: 2026-01-01 00:00 UTC.
 func simStart() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
 
-// SimConfig configures a Sim.
-type SimConfig struct {
+// Config configures a Sim.
+type Config struct {
 	// Virtual runs the line on a simulated clock: it starts at Start and
 	// moves only to the time of the edge a reader takes or to the
 	// deadline a reader waits for. Otherwise the clock is the wall clock.
@@ -28,7 +35,7 @@ type SimConfig struct {
 	// Level is the line's level before the first edge.
 	Level gpio.Level
 	// Capacity is the number of queued edges after which Push waits; 0
-	// means DefaultSimCapacity.
+	// means DefaultCapacity.
 	Capacity int
 }
 
@@ -45,7 +52,7 @@ type Sim struct {
 	changed chan struct{} // closed and replaced on every change
 	now     time.Time     // virtual clock
 	level   gpio.Level    // level after the last delivered edge
-	queue   []Edge        // pending edges, time order, alternating levels
+	queue   []hw.Edge     // pending edges, time order, alternating levels
 	head    int
 	tail    gpio.Level // level after the last queued edge
 	last    time.Time  // time of the last queued edge
@@ -57,10 +64,10 @@ type Sim struct {
 	opens   int
 }
 
-// NewSim returns a simulated line called name.
-func NewSim(name string, c SimConfig) *Sim {
+// New returns a simulated line called name.
+func New(name string, c Config) *Sim {
 	if c.Capacity <= 0 {
-		c.Capacity = DefaultSimCapacity
+		c.Capacity = DefaultCapacity
 	}
 	if c.Start.IsZero() {
 		c.Start = simStart()
@@ -121,8 +128,8 @@ func (s *Sim) levelLocked() gpio.Level {
 // Push queues edges. Each must change the level (a rising edge after a
 // falling one) and come no earlier than the previous one, and, on a
 // virtual clock, no earlier than the clock. Push waits while Capacity
-// edges are queued; it fails with ErrSim for a bad edge or after End.
-func (s *Sim) Push(ctx context.Context, edges ...Edge) error {
+// edges are queued; it fails with ErrBadEdge for a bad edge or after End.
+func (s *Sim) Push(ctx context.Context, edges ...hw.Edge) error {
 	for _, e := range edges {
 		if err := s.push(ctx, e); err != nil {
 			return err
@@ -131,12 +138,12 @@ func (s *Sim) Push(ctx context.Context, edges ...Edge) error {
 	return nil
 }
 
-func (s *Sim) push(ctx context.Context, e Edge) error {
+func (s *Sim) push(ctx context.Context, e hw.Edge) error {
 	s.mu.Lock()
 	for {
 		if s.ended {
 			s.mu.Unlock()
-			return fmt.Errorf("%w: %s: push after End", ErrSim, s.name)
+			return fmt.Errorf("%w: %s: push after End", ErrBadEdge, s.name)
 		}
 		if len(s.queue)-s.head < s.capacity {
 			break
@@ -153,11 +160,11 @@ func (s *Sim) push(ctx context.Context, e Edge) error {
 	defer s.mu.Unlock()
 	switch {
 	case e.Level == s.tail:
-		return fmt.Errorf("%w: %s: edge at %s to %s, but the line is already %s", ErrSim, s.name, e.Time.Format(time.RFC3339Nano), e.Level, s.tail)
+		return fmt.Errorf("%w: %s: edge at %s to %s, but the line is already %s", ErrBadEdge, s.name, e.Time.Format(time.RFC3339Nano), e.Level, s.tail)
 	case e.Time.Before(s.last):
-		return fmt.Errorf("%w: %s: edge at %s is before the previous one at %s", ErrSim, s.name, e.Time.Format(time.RFC3339Nano), s.last.Format(time.RFC3339Nano))
+		return fmt.Errorf("%w: %s: edge at %s is before the previous one at %s", ErrBadEdge, s.name, e.Time.Format(time.RFC3339Nano), s.last.Format(time.RFC3339Nano))
 	case s.virtual && e.Time.Before(s.now):
-		return fmt.Errorf("%w: %s: edge at %s is before the virtual clock %s", ErrSim, s.name, e.Time.Format(time.RFC3339Nano), s.now.Format(time.RFC3339Nano))
+		return fmt.Errorf("%w: %s: edge at %s is before the virtual clock %s", ErrBadEdge, s.name, e.Time.Format(time.RFC3339Nano), s.now.Format(time.RFC3339Nano))
 	}
 	if s.head > 0 && s.head >= len(s.queue)/2 {
 		s.queue = append(s.queue[:0], s.queue[s.head:]...)
@@ -185,7 +192,7 @@ func (s *Sim) Set(ctx context.Context, level gpio.Level) error {
 	if same {
 		return nil
 	}
-	return s.Push(ctx, Edge{Level: level, Time: t})
+	return s.Push(ctx, hw.Edge{Level: level, Time: t})
 }
 
 // End says no more edges will come: from now on a reader waiting with a
@@ -206,7 +213,7 @@ func (s *Sim) Pending() int {
 }
 
 // Break makes the current request fail, as when the GPIO chip goes away:
-// its next call returns an error wrapping ErrLine and err. A new request
+// its next call returns an error wrapping gpio.ErrLine and err. A new request
 // (Open) works again unless SetOpenError says otherwise.
 func (s *Sim) Break(err error) {
 	s.mu.Lock()
@@ -233,14 +240,14 @@ func (s *Sim) Opens() int {
 // Open requests the line. Only one request may be open at a time. On a
 // wall clock, edges whose time passed while no request was open are
 // applied to the level but not delivered (nobody was watching).
-func (s *Sim) Open(context.Context) (Line, error) {
+func (s *Sim) Open(context.Context) (hw.Line, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.openErr != nil {
-		return nil, fmt.Errorf("%w: %s: request: %w", ErrLine, s.name, s.openErr)
+		return nil, fmt.Errorf("%w: %s: request: %w", hw.ErrLine, s.name, s.openErr)
 	}
 	if s.busy {
-		return nil, fmt.Errorf("%w: %s: request: line busy", ErrLine, s.name)
+		return nil, fmt.Errorf("%w: %s: request: line busy", hw.ErrLine, s.name)
 	}
 	if !s.virtual {
 		now := time.Now()
@@ -261,15 +268,15 @@ type simLine struct {
 	closed bool
 }
 
-var _ Line = (*simLine)(nil)
+var _ hw.Line = (*simLine)(nil)
 
 // check reports why the request cannot be used. Called with s.mu held.
 func (l *simLine) check() error {
 	if l.closed {
-		return fmt.Errorf("%w: %s", ErrClosed, l.s.name)
+		return fmt.Errorf("%w: %s", hw.ErrClosed, l.s.name)
 	}
 	if l.gen != l.s.gen {
-		return fmt.Errorf("%w: %s: %w", ErrLine, l.s.name, l.s.brk)
+		return fmt.Errorf("%w: %s: %w", hw.ErrLine, l.s.name, l.s.brk)
 	}
 	return nil
 }
@@ -301,10 +308,10 @@ func (l *simLine) Close() error {
 
 // timeout is the error for a passed deadline.
 func (l *simLine) timeout(deadline time.Time) error {
-	return fmt.Errorf("gpio: %s: no edge by %s: %w", l.s.name, deadline.Format(time.RFC3339Nano), os.ErrDeadlineExceeded)
+	return fmt.Errorf("gpiosim: %s: no edge by %s: %w", l.s.name, deadline.Format(time.RFC3339Nano), os.ErrDeadlineExceeded)
 }
 
-func (l *simLine) WaitEdge(ctx context.Context, deadline time.Time) (Edge, error) {
+func (l *simLine) WaitEdge(ctx context.Context, deadline time.Time) (hw.Edge, error) {
 	s := l.s
 	var timer *time.Timer
 	defer func() {
@@ -316,11 +323,11 @@ func (l *simLine) WaitEdge(ctx context.Context, deadline time.Time) (Edge, error
 		s.mu.Lock()
 		if err := l.check(); err != nil {
 			s.mu.Unlock()
-			return Edge{}, err
+			return hw.Edge{}, err
 		}
 		if err := ctx.Err(); err != nil {
 			s.mu.Unlock()
-			return Edge{}, err
+			return hw.Edge{}, err
 		}
 		var wake time.Duration = -1 // wall-clock wait; -1: until notified
 		if s.virtual {
@@ -332,13 +339,13 @@ func (l *simLine) WaitEdge(ctx context.Context, deadline time.Time) (Edge, error
 					return e, nil
 				}
 				s.advance(deadline)
-				e = Edge{Level: s.level, Time: s.now}
+				e = hw.Edge{Level: s.level, Time: s.now}
 				s.mu.Unlock()
 				return e, l.timeout(deadline)
 			}
 			if s.ended && !deadline.IsZero() {
 				s.advance(deadline)
-				e := Edge{Level: s.level, Time: s.now}
+				e := hw.Edge{Level: s.level, Time: s.now}
 				s.mu.Unlock()
 				return e, l.timeout(deadline)
 			}
@@ -355,7 +362,7 @@ func (l *simLine) WaitEdge(ctx context.Context, deadline time.Time) (Edge, error
 			}
 			if !deadline.IsZero() {
 				if !now.Before(deadline) {
-					e := Edge{Level: s.levelLocked(), Time: now}
+					e := hw.Edge{Level: s.levelLocked(), Time: now}
 					s.mu.Unlock()
 					return e, l.timeout(deadline)
 				}
@@ -384,7 +391,7 @@ func (l *simLine) WaitEdge(ctx context.Context, deadline time.Time) (Edge, error
 }
 
 // take delivers the queued edge e (the head). Called with s.mu held.
-func (s *Sim) take(e Edge) {
+func (s *Sim) take(e hw.Edge) {
 	s.head++
 	s.level = e.Level
 	if s.virtual && e.Time.After(s.now) {

@@ -1,6 +1,6 @@
-package gpio_test
+package gpiosim_test
 
-// OpenRemote against the real other end: firmware-sim/gpio's Server, and
+// Dial against the real other end: firmware-sim/gpio's Server, and
 // drivers/pulse counting over the socket.
 
 import (
@@ -17,6 +17,7 @@ import (
 	"github.com/townlink/townlink/drivers/pulse"
 	fw "github.com/townlink/townlink/firmware-sim/gpio"
 	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 // serve runs a Server until the test (or stop) ends it.
@@ -68,7 +69,7 @@ func TestRemoteDeliversTheSimulatorsEdgesExactly(t *testing.T) {
 		wantc <- slices.Collect(tr.Edges())
 		return tr.Edges()
 	}))
-	l, err := hw.Open("sim:" + path)
+	l, err := gpiosim.Dial(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestPulseCountsARemoteTrainWithBounceExactly(t *testing.T) {
 		tr.Start = start
 		return tr.Edges()
 	}))
-	in := hw.NewInput("DI1", func(context.Context) (hw.Line, error) { return hw.Open("sim:" + path) }, hw.InputConfig{})
+	in := hw.NewInput("DI1", func(context.Context) (hw.Line, error) { return gpiosim.Dial(path) }, hw.InputConfig{})
 	defer in.Close()
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -191,7 +192,7 @@ func TestRemoteInputReconnectsWhenTheSimulatorRestarts(t *testing.T) {
 	}
 	stop1 := serve(t, srv1, afterClient(ctx, srv1, 50*time.Millisecond, train(1)))
 
-	in := hw.NewInput("DI1", func(context.Context) (hw.Line, error) { return hw.Open("sim:" + path) },
+	in := hw.NewInput("DI1", func(context.Context) (hw.Line, error) { return gpiosim.Dial(path) },
 		hw.InputConfig{Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	defer in.Close()
 	runCtx, stopRun := context.WithCancel(ctx)
