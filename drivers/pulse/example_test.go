@@ -9,7 +9,7 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/pulse"
-	fw "github.com/townlink/townlink/firmware-sim/gpio"
+	"github.com/townlink/townlink/firmware-sim/pulsesim"
 	hw "github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
 )
@@ -25,10 +25,10 @@ func Example() {
 	defer pin.Close()
 
 	// 25 pulses, one every 2 s, each contact closure bouncing 3 times in 5 ms.
-	train := fw.Train{Start: start.Add(time.Second), Period: 2 * time.Second, High: 200 * time.Millisecond,
+	train := pulsesim.Train{Start: start.Add(time.Second), Period: 2 * time.Second, High: 200 * time.Millisecond,
 		Pulses: 25, Bounce: 5 * time.Millisecond, Bounces: 3, Seed: 1}
 	go func() {
-		_, _ = fw.Play(context.Background(), sim, train.Edges())
+		_, _ = pulsesim.Play(context.Background(), sim, train.Edges())
 		sim.End()
 	}()
 

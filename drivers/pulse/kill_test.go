@@ -17,7 +17,7 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/pulse"
-	fw "github.com/townlink/townlink/firmware-sim/gpio"
+	"github.com/townlink/townlink/firmware-sim/pulsesim"
 	hw "github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
 )
@@ -56,7 +56,7 @@ func child(dir string) error {
 	defer out.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	train := fw.Train{Start: t0.Add(100 * time.Microsecond), Period: time.Millisecond, Pulses: pulses,
+	train := pulsesim.Train{Start: t0.Add(100 * time.Microsecond), Period: time.Millisecond, Pulses: pulses,
 		Bounce: 200 * time.Microsecond, Bounces: 2, Seed: seed}
 	sim := gpiosim.New("DI1", gpiosim.Config{Virtual: true, Start: t0, Level: gpio.Low})
 	in := hw.NewInput("DI1", sim.Open, hw.InputConfig{Clock: sim.Now})
@@ -67,7 +67,7 @@ func child(dir string) error {
 		return err
 	}
 	go func() {
-		if _, err := fw.Play(ctx, sim, train.Edges()); err == nil {
+		if _, err := pulsesim.Play(ctx, sim, train.Edges()); err == nil {
 			sim.End()
 		}
 	}()

@@ -13,7 +13,7 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/pulse"
-	fw "github.com/townlink/townlink/firmware-sim/gpio"
+	"github.com/townlink/townlink/firmware-sim/pulsesim"
 	hw "github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
 )
@@ -48,7 +48,7 @@ func (r *rig) run(t *testing.T, c pulse.Config, edges iter.Seq[hw.Edge], until t
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if _, err := fw.Play(ctx, r.sim, edges); err != nil && ctx.Err() == nil {
+		if _, err := pulsesim.Play(ctx, r.sim, edges); err != nil && ctx.Err() == nil {
 			t.Errorf("play: %v", err)
 		}
 		r.sim.End()
@@ -136,7 +136,7 @@ func (m *memStore) get(dev string) uint64 {
 // edge) and must not exceed the 2.5 ms half period (the next clean edge
 // comes 2.5 ms after the previous one): 2.25 ms sits in the middle.
 func TestCounter200HzWith2msBounce(t *testing.T) {
-	train := fw.Train{Start: t0.Add(time.Millisecond), Period: fw.Period(200), Pulses: 12000,
+	train := pulsesim.Train{Start: t0.Add(time.Millisecond), Period: pulsesim.Period(200), Pulses: 12000,
 		Bounce: 2 * time.Millisecond, Bounces: 3, Seed: 2026}
 	if err := train.Validate(); err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestCounter200HzWith2msBounce(t *testing.T) {
 // The same train with a debounce shorter than the bounce double-counts:
 // the test above is not passing by accident.
 func TestCounterDebounceShorterThanBounceMiscounts(t *testing.T) {
-	train := fw.Train{Start: t0.Add(time.Millisecond), Period: fw.Period(200), Pulses: 2000,
+	train := pulsesim.Train{Start: t0.Add(time.Millisecond), Period: pulsesim.Period(200), Pulses: 2000,
 		Bounce: 2 * time.Millisecond, Bounces: 3, Seed: 2026}
 	r := newRig(t, "DI1", gpio.Low)
 	c := pulse.Config{Device: "wm-1", Input: pulse.Counter, Debounce: time.Millisecond, Interval: 20 * time.Second, Store: &memStore{}}
@@ -193,7 +193,7 @@ func TestCounterDebounceShorterThanBounceMiscounts(t *testing.T) {
 func TestTrafficVehiclesPerInterval(t *testing.T) {
 	// A vehicle every 3 s (loop occupied 0.5 s), 100 vehicles; 60 s
 	// intervals hold 20 each. The store already holds 1000.
-	train := fw.Train{Start: t0.Add(time.Second), Period: 3 * time.Second, High: 500 * time.Millisecond, Pulses: 100,
+	train := pulsesim.Train{Start: t0.Add(time.Second), Period: 3 * time.Second, High: 500 * time.Millisecond, Pulses: 100,
 		Bounce: 5 * time.Millisecond, Bounces: 1, Seed: 9}
 	store := &memStore{n: map[string]uint64{"loop-1": 1000}}
 	r := newRig(t, "DI3", gpio.Low)
@@ -216,7 +216,7 @@ func TestTrafficVehiclesPerInterval(t *testing.T) {
 }
 
 func TestTrafficReadingNotKeptStaysOpen(t *testing.T) {
-	train := fw.Train{Start: t0.Add(time.Second), Period: 3 * time.Second, High: 500 * time.Millisecond, Pulses: 60}
+	train := pulsesim.Train{Start: t0.Add(time.Second), Period: 3 * time.Second, High: 500 * time.Millisecond, Pulses: 60}
 	r := newRig(t, "DI3", gpio.Low)
 	c := pulse.Config{Device: "loop-2", Input: pulse.Traffic, Interval: time.Minute, Store: &memStore{}}
 	calls := 0
@@ -236,7 +236,7 @@ func TestTrafficReadingNotKeptStaysOpen(t *testing.T) {
 }
 
 func TestDoorFloodContact(t *testing.T) {
-	steps := []fw.Step{{After: 10 * time.Second, Level: gpio.High}, {After: 40 * time.Second, Level: gpio.Low}}
+	steps := []pulsesim.Step{{After: 10 * time.Second, Level: gpio.High}, {After: 40 * time.Second, Level: gpio.Low}}
 	for _, c := range []struct {
 		input       pulse.Input
 		class       drivers.Class
@@ -253,7 +253,7 @@ func TestDoorFloodContact(t *testing.T) {
 		t.Run(c.input.String(), func(t *testing.T) {
 			st := slices.Clone(steps)
 			st[0].Level, st[1].Level = c.activeLevel, !c.activeLevel
-			tg := fw.Toggles{Start: t0, Initial: c.initial, Steps: st, Bounce: 10 * time.Millisecond, Bounces: 3, Seed: 5}
+			tg := pulsesim.Toggles{Start: t0, Initial: c.initial, Steps: st, Bounce: 10 * time.Millisecond, Bounces: 3, Seed: 5}
 			r := newRig(t, "DI2", c.initial)
 			cfg := pulse.Config{Device: "d-" + c.input.String(), Input: c.input, Invert: c.invert}
 			got := r.run(t, cfg, tg.Edges(), t0.Add(40*time.Second), nil)
@@ -278,7 +278,7 @@ func TestDoorFloodContact(t *testing.T) {
 }
 
 func TestCounterSavesBeforeEveryReading(t *testing.T) {
-	train := fw.Train{Start: t0.Add(time.Millisecond), Period: 100 * time.Millisecond, Pulses: 300}
+	train := pulsesim.Train{Start: t0.Add(time.Millisecond), Period: 100 * time.Millisecond, Pulses: 300}
 	store := &memStore{}
 	r := newRig(t, "DI1", gpio.Low)
 	c := pulse.Config{Device: "em-1", Input: pulse.Counter, PerPulse: drivers.Dec(1, -3), Quantity: "energy_kwh",

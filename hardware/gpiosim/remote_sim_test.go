@@ -1,6 +1,6 @@
 package gpiosim_test
 
-// Dial against the real other end: firmware-sim/gpio's Server, and
+// Dial against the real other end: firmware-sim/pulsesim's Server, and
 // drivers/pulse counting over the socket.
 
 import (
@@ -15,13 +15,13 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/pulse"
-	fw "github.com/townlink/townlink/firmware-sim/gpio"
+	"github.com/townlink/townlink/firmware-sim/pulsesim"
 	hw "github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 // serve runs a Server until the test (or stop) ends it.
-func serve(t *testing.T, srv *fw.Server, edges iter.Seq[hw.Edge]) (stop func()) {
+func serve(t *testing.T, srv *pulsesim.Server, edges iter.Seq[hw.Edge]) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -38,7 +38,7 @@ func serve(t *testing.T, srv *fw.Server, edges iter.Seq[hw.Edge]) (stop func()) 
 
 // afterClient is edges made once srv has accepted a connection, starting
 // lead after that: the train does not begin before the reader listens.
-func afterClient(ctx context.Context, srv *fw.Server, lead time.Duration, mk func(start time.Time) iter.Seq[hw.Edge]) iter.Seq[hw.Edge] {
+func afterClient(ctx context.Context, srv *pulsesim.Server, lead time.Duration, mk func(start time.Time) iter.Seq[hw.Edge]) iter.Seq[hw.Edge] {
 	return func(yield func(hw.Edge) bool) {
 		for srv.Stats().Accepted == 0 {
 			select {
@@ -59,13 +59,13 @@ func TestRemoteDeliversTheSimulatorsEdgesExactly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	path := filepath.Join(t.TempDir(), "DI1")
-	srv, err := fw.Listen(path, fw.ServerConfig{})
+	srv, err := pulsesim.Listen(path, pulsesim.ServerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantc := make(chan []hw.Edge, 1)
 	serve(t, srv, afterClient(ctx, srv, 50*time.Millisecond, func(start time.Time) iter.Seq[hw.Edge] {
-		tr := fw.Train{Start: start, Period: 20 * time.Millisecond, Pulses: 25, Bounce: 2 * time.Millisecond, Bounces: 3, Seed: 9}
+		tr := pulsesim.Train{Start: start, Period: 20 * time.Millisecond, Pulses: 25, Bounce: 2 * time.Millisecond, Bounces: 3, Seed: 9}
 		wantc <- slices.Collect(tr.Edges())
 		return tr.Edges()
 	}))
@@ -149,12 +149,12 @@ func TestPulseCountsARemoteTrainWithBounceExactly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	path := filepath.Join(t.TempDir(), "DI1")
-	srv, err := fw.Listen(path, fw.ServerConfig{})
+	srv, err := pulsesim.Listen(path, pulsesim.ServerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const pulses = 150
-	tr := fw.Train{Period: 20 * time.Millisecond, High: 10 * time.Millisecond, Pulses: pulses,
+	tr := pulsesim.Train{Period: 20 * time.Millisecond, High: 10 * time.Millisecond, Pulses: pulses,
 		Bounce: 3 * time.Millisecond, Bounces: 3, Seed: 4}
 	serve(t, srv, afterClient(ctx, srv, 100*time.Millisecond, func(start time.Time) iter.Seq[hw.Edge] {
 		tr.Start = start
@@ -183,10 +183,10 @@ func TestRemoteInputReconnectsWhenTheSimulatorRestarts(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "DI1")
 	train := func(seed uint64) func(time.Time) iter.Seq[hw.Edge] {
 		return func(start time.Time) iter.Seq[hw.Edge] {
-			return fw.Train{Start: start, Period: 20 * time.Millisecond, Pulses: 20, Bounce: 2 * time.Millisecond, Bounces: 2, Seed: seed}.Edges()
+			return pulsesim.Train{Start: start, Period: 20 * time.Millisecond, Pulses: 20, Bounce: 2 * time.Millisecond, Bounces: 2, Seed: seed}.Edges()
 		}
 	}
-	srv1, err := fw.Listen(path, fw.ServerConfig{})
+	srv1, err := pulsesim.Listen(path, pulsesim.ServerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestRemoteInputReconnectsWhenTheSimulatorRestarts(t *testing.T) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	srv2, err := fw.Listen(path, fw.ServerConfig{})
+	srv2, err := pulsesim.Listen(path, pulsesim.ServerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

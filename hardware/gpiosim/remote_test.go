@@ -17,7 +17,7 @@ import (
 	hw "github.com/townlink/townlink/hardware/gpio"
 )
 
-func TestParseRemoteEdge(t *testing.T) {
+func TestParseMessage(t *testing.T) {
 	good := map[string]hw.Edge{
 		"0 0":                   {Level: gpio.Low, Time: time.Unix(0, 0)},
 		"5 1":                   {Level: gpio.High, Time: time.Unix(0, 5)},
@@ -345,7 +345,7 @@ func TestRemotePath(t *testing.T) {
 	}
 }
 
-func FuzzParseRemoteEdge(f *testing.F) {
+func FuzzParseMessage(f *testing.F) {
 	for _, s := range []string{"0 0", "1767225600000000001 1", "9223372036854775807 0", "9223372036854775808 1",
 		"# comment", "", " ", "5 2", "-1 1", "00001 0", "1 1\r", "12345678901234567890 0"} {
 		f.Add([]byte(s))

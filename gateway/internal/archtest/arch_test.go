@@ -125,8 +125,8 @@ func TestRulesMatch(t *testing.T) {
 	if r := ruleFor("drivers"); r == nil || r.pkg != "drivers" {
 		t.Fatalf("drivers → %+v", r)
 	}
-	if r := ruleFor("firmware-sim/modbus"); r == nil || match("drivers", "drivers/modbus") {
-		t.Fatalf("firmware-sim/modbus → %+v", r)
+	if r := ruleFor("firmware-sim/modbussim"); r == nil || match("drivers", "drivers/modbus") {
+		t.Fatalf("firmware-sim/modbussim → %+v", r)
 	}
 	if ruleFor("cmd/x") != nil {
 		t.Fatal("cmd/x should have no rule")
