@@ -5,23 +5,21 @@ import (
 	"fmt"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/pulse"
 	"github.com/townlink/townlink/firmware-sim/pulsesim"
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 // A water meter giving one pulse per 10 L on a reed contact, read through a
 // simulated line on a virtual clock. On a gateway the pin is
-// hw.NewInput(line, func(context.Context) (hw.Line, error) { return hw.Open(line) }, …)
+// gpio.NewInput(line, func(context.Context) (gpio.Line, error) { return gpio.Open(line) }, …)
 // and the store is the gateway's.
 func Example() {
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	sim := gpiosim.New("DI1", gpiosim.Config{Virtual: true, Start: start, Level: gpio.Low})
-	pin := hw.NewInput("DI1", sim.Open, hw.InputConfig{Clock: sim.Now})
+	pin := gpio.NewInput("DI1", sim.Open, gpio.InputConfig{Clock: sim.Now})
 	defer pin.Close()
 
 	// 25 pulses, one every 2 s, each contact closure bouncing 3 times in 5 ms.

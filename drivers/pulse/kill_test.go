@@ -13,12 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/pulse"
 	"github.com/townlink/townlink/firmware-sim/pulsesim"
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
@@ -59,7 +57,7 @@ func child(dir string) error {
 	train := pulsesim.Train{Start: t0.Add(100 * time.Microsecond), Period: time.Millisecond, Pulses: pulses,
 		Bounce: 200 * time.Microsecond, Bounces: 2, Seed: seed}
 	sim := gpiosim.New("DI1", gpiosim.Config{Virtual: true, Start: t0, Level: gpio.Low})
-	in := hw.NewInput("DI1", sim.Open, hw.InputConfig{Clock: sim.Now})
+	in := gpio.NewInput("DI1", sim.Open, gpio.InputConfig{Clock: sim.Now})
 	defer in.Close()
 	dev, err := pulse.New(pulse.Config{Device: childDev, Input: pulse.Counter, Debounce: 300 * time.Microsecond,
 		Interval: 10 * time.Millisecond, Store: pulse.FileStore(dir)}, in)

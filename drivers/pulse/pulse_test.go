@@ -9,12 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/pulse"
 	"github.com/townlink/townlink/firmware-sim/pulsesim"
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
@@ -23,12 +21,12 @@ var t0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 // rig is a device on a virtual simulated line fed by firmware-sim.
 type rig struct {
 	sim *gpiosim.Sim
-	in  *hw.Input
+	in  *gpio.Input
 }
 
 func newRig(t *testing.T, name string, idle gpio.Level) *rig {
 	sim := gpiosim.New(name, gpiosim.Config{Virtual: true, Start: t0, Level: idle})
-	in := hw.NewInput(name, sim.Open, hw.InputConfig{Clock: sim.Now, Backoff: time.Millisecond})
+	in := gpio.NewInput(name, sim.Open, gpio.InputConfig{Clock: sim.Now, Backoff: time.Millisecond})
 	t.Cleanup(func() { in.Close() })
 	return &rig{sim: sim, in: in}
 }
@@ -36,7 +34,7 @@ func newRig(t *testing.T, name string, idle gpio.Level) *rig {
 // run plays edges into the line and runs the device until a reading at or
 // after until (or a failure), returning every reading emitted. onEmit, if
 // set, may fail an emit.
-func (r *rig) run(t *testing.T, c pulse.Config, edges iter.Seq[hw.Edge], until time.Time, onEmit func(drivers.Reading) error) []drivers.Reading {
+func (r *rig) run(t *testing.T, c pulse.Config, edges iter.Seq[gpio.Edge], until time.Time, onEmit func(drivers.Reading) error) []drivers.Reading {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -9,9 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
@@ -35,8 +33,8 @@ func NewBouncer(b time.Duration, k int, seed uint64) *Bouncer {
 
 // Transition returns the edges of one transition at t to level l: the clean
 // edge and its bounces.
-func (b *Bouncer) Transition(t time.Time, l gpio.Level) []hw.Edge {
-	edges := []hw.Edge{{Level: l, Time: t}}
+func (b *Bouncer) Transition(t time.Time, l gpio.Level) []gpio.Edge {
+	edges := []gpio.Edge{{Level: l, Time: t}}
 	if b == nil || b.rng == nil || b.Bounces <= 0 || b.Bounce <= 0 {
 		return edges
 	}
@@ -59,7 +57,7 @@ func (b *Bouncer) Transition(t time.Time, l gpio.Level) []hw.Edge {
 	lvl := l
 	for _, o := range offs {
 		lvl = !lvl
-		edges = append(edges, hw.Edge{Level: lvl, Time: t.Add(time.Duration(o))})
+		edges = append(edges, gpio.Edge{Level: lvl, Time: t.Add(time.Duration(o))})
 	}
 	return edges
 }
@@ -106,8 +104,8 @@ func (t Train) Idle() gpio.Level { return gpio.Level(t.ActiveLow) }
 
 // Edges yields the train's edges in time order (endless when Pulses is 0).
 // Call Validate first; an invalid train yields nothing.
-func (t Train) Edges() iter.Seq[hw.Edge] {
-	return func(yield func(hw.Edge) bool) {
+func (t Train) Edges() iter.Seq[gpio.Edge] {
+	return func(yield func(gpio.Edge) bool) {
 		if t.Validate() != nil {
 			return
 		}
@@ -173,8 +171,8 @@ func (d Toggles) Validate() error {
 
 // Edges yields the steps' edges with bounce. An invalid list yields
 // nothing.
-func (d Toggles) Edges() iter.Seq[hw.Edge] {
-	return func(yield func(hw.Edge) bool) {
+func (d Toggles) Edges() iter.Seq[gpio.Edge] {
+	return func(yield func(gpio.Edge) bool) {
 		if d.Validate() != nil {
 			return
 		}
@@ -192,7 +190,7 @@ func (d Toggles) Edges() iter.Seq[hw.Edge] {
 // Play pushes edges into the simulated line, waiting while its queue is
 // full, until the sequence ends or ctx does. It returns the number of
 // edges pushed.
-func Play(ctx context.Context, sim *gpiosim.Sim, edges iter.Seq[hw.Edge]) (int, error) {
+func Play(ctx context.Context, sim *gpiosim.Sim, edges iter.Seq[gpio.Edge]) (int, error) {
 	n := 0
 	for e := range edges {
 		if err := sim.Push(ctx, e); err != nil {

@@ -7,10 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
 	"github.com/townlink/townlink/firmware-sim/pulsesim"
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
@@ -105,7 +103,7 @@ func TestTogglesAndPlayIntoVirtualSim(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	var got []hw.Edge
+	var got []gpio.Edge
 	for {
 		e, err := l.WaitEdge(ctx, t0.Add(time.Minute))
 		if err != nil {
@@ -116,7 +114,7 @@ func TestTogglesAndPlayIntoVirtualSim(t *testing.T) {
 	if n := <-played; n != 10 || len(got) != 10 {
 		t.Fatalf("played %d, read %d edges; want 10", n, len(got))
 	}
-	if got[0] != (hw.Edge{Level: gpio.High, Time: t0.Add(10 * time.Second)}) || got[5] != (hw.Edge{Level: gpio.Low, Time: t0.Add(40 * time.Second)}) {
+	if got[0] != (gpio.Edge{Level: gpio.High, Time: t0.Add(10 * time.Second)}) || got[5] != (gpio.Edge{Level: gpio.Low, Time: t0.Add(40 * time.Second)}) {
 		t.Fatalf("clean edges %v, %v", got[0], got[5])
 	}
 	if got[9].Level != gpio.Low {
@@ -148,7 +146,7 @@ func TestEndlessTrainOnWallClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	want := slices.Collect(func(yield func(hw.Edge) bool) {
+	want := slices.Collect(func(yield func(gpio.Edge) bool) {
 		n := 0
 		for e := range tr.Edges() {
 			if n == 40 || !yield(e) {

@@ -13,9 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
 )
 
 // ErrServe reports a socket that cannot be served.
@@ -62,11 +60,11 @@ type Server struct {
 	lead time.Duration
 
 	mu      sync.Mutex
-	level   gpio.Level // the level now (after the last edge due)
-	since   time.Time  // time of the last edge due (or of Listen)
-	ahead   []hw.Edge  // edges sent whose time had not come, in order
-	tail    gpio.Level // level after the last edge sent
-	last    time.Time  // time of the last edge sent
+	level   gpio.Level  // the level now (after the last edge due)
+	since   time.Time   // time of the last edge due (or of Listen)
+	ahead   []gpio.Edge // edges sent whose time had not come, in order
+	tail    gpio.Level  // level after the last edge sent
+	last    time.Time   // time of the last edge sent
 	clients map[*client]bool
 	played  int
 	accepts int
@@ -153,7 +151,7 @@ func (s *Server) Close() error { return s.ln.Close() }
 // sequence ends the line stays at its last level and clients are still
 // served. An edge that does not change the level or goes back in time
 // stops Serve with an error. Serve may be called once.
-func (s *Server) Serve(ctx context.Context, edges iter.Seq[hw.Edge]) error {
+func (s *Server) Serve(ctx context.Context, edges iter.Seq[gpio.Edge]) error {
 	s.mu.Lock()
 	if s.serving {
 		s.mu.Unlock()
@@ -187,7 +185,7 @@ func (s *Server) Serve(ctx context.Context, edges iter.Seq[hw.Edge]) error {
 }
 
 // play sends each edge when its time has come.
-func (s *Server) play(ctx context.Context, edges iter.Seq[hw.Edge]) error {
+func (s *Server) play(ctx context.Context, edges iter.Seq[gpio.Edge]) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -210,7 +208,7 @@ func (s *Server) play(ctx context.Context, edges iter.Seq[hw.Edge]) error {
 }
 
 // edge applies e and sends it to every client.
-func (s *Server) edge(e hw.Edge) error {
+func (s *Server) edge(e gpio.Edge) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {

@@ -13,15 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
 	"github.com/townlink/townlink/firmware-sim/pulsesim"
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 // serveBG runs srv.Serve until the returned stop; stop returns Serve's error.
-func serveBG(t *testing.T, srv *pulsesim.Server, edges iter.Seq[hw.Edge]) (stop func() error) {
+func serveBG(t *testing.T, srv *pulsesim.Server, edges iter.Seq[gpio.Edge]) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -42,14 +40,14 @@ func serveBG(t *testing.T, srv *pulsesim.Server, edges iter.Seq[hw.Edge]) (stop 
 
 // dialLines connects a plain client and returns its messages, parsed by
 // hardware/gpio (an independent formatter from the server's).
-func dialLines(t *testing.T, path string) (<-chan hw.Edge, net.Conn) {
+func dialLines(t *testing.T, path string) (<-chan gpio.Edge, net.Conn) {
 	t.Helper()
 	c, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	ch := make(chan hw.Edge, 100000)
+	ch := make(chan gpio.Edge, 100000)
 	go func() {
 		defer close(ch)
 		sc := bufio.NewScanner(c)
@@ -67,7 +65,7 @@ func dialLines(t *testing.T, path string) (<-chan hw.Edge, net.Conn) {
 	return ch, c
 }
 
-func recv(t *testing.T, ch <-chan hw.Edge) hw.Edge {
+func recv(t *testing.T, ch <-chan gpio.Edge) gpio.Edge {
 	t.Helper()
 	select {
 	case e, ok := <-ch:
@@ -78,7 +76,7 @@ func recv(t *testing.T, ch <-chan hw.Edge) hw.Edge {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no message")
 	}
-	return hw.Edge{}
+	return gpio.Edge{}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -103,10 +101,10 @@ func TestServerSendsStateThenEdgesAheadToEveryClient(t *testing.T) {
 	b, _ := dialLines(t, path)
 	// The clients connect before Serve accepts: they wait in the backlog.
 	t1 := time.Now().Add(150 * time.Millisecond)
-	edges := []hw.Edge{{Level: gpio.Low, Time: t1}, {Level: gpio.High, Time: t1.Add(time.Millisecond)}}
+	edges := []gpio.Edge{{Level: gpio.Low, Time: t1}, {Level: gpio.High, Time: t1.Add(time.Millisecond)}}
 	serveBG(t, srv, slices.Values(edges))
 
-	for name, ch := range map[string]<-chan hw.Edge{"a": a, "b": b} {
+	for name, ch := range map[string]<-chan gpio.Edge{"a": a, "b": b} {
 		st := recv(t, ch)
 		if st.Level != gpio.High || st.Time.Before(before.Truncate(time.Microsecond)) || st.Time.After(time.Now()) {
 			t.Errorf("client %s: state line %v, want High since Listen", name, st)
@@ -145,7 +143,7 @@ func TestServerForgetsClientsThatHangUpAndRemovesItsSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := serveBG(t, srv, func(func(hw.Edge) bool) {})
+	stop := serveBG(t, srv, func(func(gpio.Edge) bool) {})
 	ch, c := dialLines(t, path)
 	recv(t, ch)
 	waitFor(t, "one client", func() bool { return srv.Stats().Clients == 1 })
@@ -175,7 +173,7 @@ func TestServerDropsAClientThatFallsBehind(t *testing.T) {
 	defer c.Close()
 	// Far more edges than the socket and ClientBuffer hold, all due now.
 	tr := pulsesim.Train{Start: time.Now().Add(-time.Hour), Period: 10 * time.Microsecond, Pulses: 50000}
-	serveBG(t, srv, func(yield func(hw.Edge) bool) {
+	serveBG(t, srv, func(yield func(gpio.Edge) bool) {
 		waitFor(t, "the client", func() bool { return srv.Stats().Accepted == 1 })
 		for e := range tr.Edges() {
 			if !yield(e) {
@@ -219,7 +217,7 @@ func TestServerRefuses(t *testing.T) {
 	}
 
 	// An edge that does not change the level stops Serve.
-	bad := []hw.Edge{{Level: gpio.High, Time: time.Now()}, {Level: gpio.High, Time: time.Now()}}
+	bad := []gpio.Edge{{Level: gpio.High, Time: time.Now()}, {Level: gpio.High, Time: time.Now()}}
 	stop := serveBG(t, srv, slices.Values(bad))
 	waitFor(t, "Serve to fail", func() bool { return srv.Stats().Edges == 1 })
 	time.Sleep(10 * time.Millisecond)

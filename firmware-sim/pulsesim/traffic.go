@@ -6,9 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
 )
 
 // Traffic defaults.
@@ -62,8 +60,8 @@ func (t Traffic) Validate() error {
 
 // Edges yields the detector output's edges in time order (endless when
 // Vehicles is 0). The line idles low. An invalid Traffic yields nothing.
-func (t Traffic) Edges() iter.Seq[hw.Edge] {
-	return func(yield func(hw.Edge) bool) {
+func (t Traffic) Edges() iter.Seq[gpio.Edge] {
+	return func(yield func(gpio.Edge) bool) {
 		if t.Validate() != nil {
 			return
 		}

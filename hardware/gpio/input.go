@@ -8,8 +8,6 @@ import (
 	"os"
 	"sync"
 	"time"
-
-	"periph.io/x/conn/v3/gpio"
 )
 
 // Reconnect defaults.
@@ -50,7 +48,7 @@ type Input struct {
 	mu      sync.Mutex
 	line    Line
 	closed  bool
-	level   gpio.Level // last level reported by Level or NextEdge
+	level   Level // last level reported by Level or NextEdge
 	known   bool
 	pending *Edge // a change found when the line came back
 	errs    int   // line errors seen
@@ -164,7 +162,7 @@ func (in *Input) NextEdge(ctx context.Context, deadline time.Time) (high bool, a
 	}
 }
 
-func (in *Input) lastLevel() gpio.Level {
+func (in *Input) lastLevel() Level {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.level
@@ -229,7 +227,7 @@ func (in *Input) ensure(ctx context.Context, deadline time.Time) (Line, error) {
 		}
 		l, err := in.open(ctx)
 		if err == nil {
-			var lvl gpio.Level
+			var lvl Level
 			if lvl, err = l.Read(); err != nil {
 				_ = l.Close()
 			} else {

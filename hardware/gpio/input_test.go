@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
@@ -21,14 +19,14 @@ func TestInputReconnectsAfterLineError(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	s := gpiosim.New("DI1", gpiosim.Config{Virtual: true, Start: t0})
-	in := hw.NewInput("DI1", s.Open, hw.InputConfig{Backoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, Clock: s.Now})
+	in := gpio.NewInput("DI1", s.Open, gpio.InputConfig{Backoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, Clock: s.Now})
 	defer in.Close()
 
 	high, now, err := in.Level(ctx)
 	if err != nil || high || !now.Equal(t0) {
 		t.Fatalf("Level = %v %v %v", high, now, err)
 	}
-	if err := s.Push(ctx, hw.Edge{Level: gpio.High, Time: at(1)}); err != nil {
+	if err := s.Push(ctx, gpio.Edge{Level: gpio.High, Time: at(1)}); err != nil {
 		t.Fatal(err)
 	}
 	if high, when, err := in.NextEdge(ctx, time.Time{}); err != nil || !high || !when.Equal(at(1)) {
@@ -46,7 +44,7 @@ func TestInputReconnectsAfterLineError(t *testing.T) {
 		}
 		s.SetOpenError(nil)
 	}()
-	if err := s.Push(ctx, hw.Edge{Level: gpio.Low, Time: at(2)}); err != nil {
+	if err := s.Push(ctx, gpio.Edge{Level: gpio.Low, Time: at(2)}); err != nil {
 		t.Fatal(err)
 	}
 	high, when, err := in.NextEdge(ctx, time.Time{})
@@ -68,7 +66,7 @@ func TestInputReportsChangeWhileAway(t *testing.T) {
 	// Wall clock: while no request is open, edges are missed (no events),
 	// but the level they set is found when the line comes back.
 	s := gpiosim.New("DI2", gpiosim.Config{})
-	in := hw.NewInput("DI2", s.Open, hw.InputConfig{Backoff: 20 * time.Millisecond})
+	in := gpio.NewInput("DI2", s.Open, gpio.InputConfig{Backoff: 20 * time.Millisecond})
 	defer in.Close()
 	if high, _, err := in.Level(ctx); err != nil || high {
 		t.Fatalf("Level = %v %v", high, err)
@@ -103,13 +101,13 @@ func TestInputDeadlineWhileAway(t *testing.T) {
 	defer cancel()
 	s := gpiosim.New("DI3", gpiosim.Config{})
 	s.SetOpenError(errors.New("EBUSY"))
-	in := hw.NewInput("DI3", s.Open, hw.InputConfig{Backoff: time.Millisecond})
+	in := gpio.NewInput("DI3", s.Open, gpio.InputConfig{Backoff: time.Millisecond})
 	_, _, err := in.NextEdge(ctx, time.Now().Add(30*time.Millisecond))
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("deadline with the line away: %v", err)
 	}
 	in.Close()
-	if _, _, err := in.NextEdge(ctx, time.Time{}); !errors.Is(err, hw.ErrClosed) {
+	if _, _, err := in.NextEdge(ctx, time.Time{}); !errors.Is(err, gpio.ErrClosed) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
@@ -118,7 +116,7 @@ func TestInputCloseStopsWaitingReader(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	s := gpiosim.New("DI4", gpiosim.Config{Virtual: true, Start: t0})
-	in := hw.NewInput("DI4", s.Open, hw.InputConfig{Clock: s.Now})
+	in := gpio.NewInput("DI4", s.Open, gpio.InputConfig{Clock: s.Now})
 	if _, _, err := in.Level(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +129,7 @@ func TestInputCloseStopsWaitingReader(t *testing.T) {
 	if err := in.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-got; !errors.Is(err, hw.ErrClosed) {
+	if err := <-got; !errors.Is(err, gpio.ErrClosed) {
 		t.Fatalf("reader after Close: %v", err)
 	}
 	if _, err := s.Open(ctx); err != nil {

@@ -14,9 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
 )
 
 // This file is the client side of simulated lines served over a
@@ -58,28 +56,28 @@ func SocketPath(name string) (path string, ok bool) {
 // 1970-01-01 UTC (at most 19 digits, no sign), one space, and the level
 // (1: high). ok is false for a comment line (starting with '#'), which
 // carries nothing.
-func ParseMessage(line []byte) (e hw.Edge, ok bool, err error) {
+func ParseMessage(line []byte) (e gpio.Edge, ok bool, err error) {
 	if len(line) > MaxMessage {
-		return hw.Edge{}, false, fmt.Errorf("%w: line of %d bytes (at most %d)", ErrProtocol, len(line), MaxMessage)
+		return gpio.Edge{}, false, fmt.Errorf("%w: line of %d bytes (at most %d)", ErrProtocol, len(line), MaxMessage)
 	}
 	if len(line) > 0 && line[0] == '#' {
-		return hw.Edge{}, false, nil
+		return gpio.Edge{}, false, nil
 	}
 	ts, lvl, found := bytes.Cut(line, []byte{' '})
 	if !found {
-		return hw.Edge{}, false, fmt.Errorf("%w: %q: want \"<unix-nanos> <0|1>\"", ErrProtocol, clipBytes(line))
+		return gpio.Edge{}, false, fmt.Errorf("%w: %q: want \"<unix-nanos> <0|1>\"", ErrProtocol, clipBytes(line))
 	}
 	if len(ts) == 0 || len(ts) > 19 {
-		return hw.Edge{}, false, fmt.Errorf("%w: %q: time %q is not 1 to 19 digits", ErrProtocol, clipBytes(line), clipBytes(ts))
+		return gpio.Edge{}, false, fmt.Errorf("%w: %q: time %q is not 1 to 19 digits", ErrProtocol, clipBytes(line), clipBytes(ts))
 	}
 	var ns int64
 	for _, c := range ts {
 		if c < '0' || c > '9' {
-			return hw.Edge{}, false, fmt.Errorf("%w: %q: time %q is not a number of nanoseconds", ErrProtocol, clipBytes(line), clipBytes(ts))
+			return gpio.Edge{}, false, fmt.Errorf("%w: %q: time %q is not a number of nanoseconds", ErrProtocol, clipBytes(line), clipBytes(ts))
 		}
 		d := int64(c - '0')
 		if ns > (1<<63-1-d)/10 {
-			return hw.Edge{}, false, fmt.Errorf("%w: %q: time %s overflows int64 nanoseconds", ErrProtocol, clipBytes(line), ts)
+			return gpio.Edge{}, false, fmt.Errorf("%w: %q: time %s overflows int64 nanoseconds", ErrProtocol, clipBytes(line), ts)
 		}
 		ns = ns*10 + d
 	}
@@ -89,14 +87,14 @@ func ParseMessage(line []byte) (e hw.Edge, ok bool, err error) {
 	case "1":
 		e.Level = gpio.High
 	default:
-		return hw.Edge{}, false, fmt.Errorf("%w: %q: level %q is not 0 or 1", ErrProtocol, clipBytes(line), clipBytes(lvl))
+		return gpio.Edge{}, false, fmt.Errorf("%w: %q: level %q is not 0 or 1", ErrProtocol, clipBytes(line), clipBytes(lvl))
 	}
 	e.Time = time.Unix(0, ns)
 	return e, true, nil
 }
 
 // AppendMessage appends e as a protocol line, newline included.
-func AppendMessage(dst []byte, e hw.Edge) []byte {
+func AppendMessage(dst []byte, e gpio.Edge) []byte {
 	dst = strconv.AppendInt(dst, e.Time.UnixNano(), 10)
 	dst = append(dst, ' ')
 	if e.Level {
@@ -128,17 +126,17 @@ func (d *remoteDecoder) feed(b []byte) { d.buf = append(d.buf, b...) }
 
 // next returns the next edge (or the state line, when state was false)
 // from the buffered bytes; ok is false when no complete line is buffered.
-func (d *remoteDecoder) next() (e hw.Edge, ok bool, err error) {
+func (d *remoteDecoder) next() (e gpio.Edge, ok bool, err error) {
 	for {
 		i := bytes.IndexByte(d.buf, '\n')
 		if i < 0 {
 			if len(d.buf) > MaxMessage {
-				return hw.Edge{}, false, fmt.Errorf("%w: at byte %d: no newline in %d bytes (lines are at most %d)", ErrProtocol, d.offset, len(d.buf), MaxMessage)
+				return gpio.Edge{}, false, fmt.Errorf("%w: at byte %d: no newline in %d bytes (lines are at most %d)", ErrProtocol, d.offset, len(d.buf), MaxMessage)
 			}
 			if len(d.buf) == 0 {
 				d.buf = d.buf[:0:0] // let a large drained buffer go
 			}
-			return hw.Edge{}, false, nil
+			return gpio.Edge{}, false, nil
 		}
 		line := d.buf[:i]
 		at := d.offset
@@ -146,7 +144,7 @@ func (d *remoteDecoder) next() (e hw.Edge, ok bool, err error) {
 		d.offset += int64(i + 1)
 		e, ok, err := ParseMessage(line)
 		if err != nil {
-			return hw.Edge{}, false, fmt.Errorf("at byte %d: %w", at, err)
+			return gpio.Edge{}, false, fmt.Errorf("at byte %d: %w", at, err)
 		}
 		if !ok {
 			continue
@@ -160,9 +158,9 @@ func (d *remoteDecoder) next() (e hw.Edge, ok bool, err error) {
 		}
 		switch {
 		case e.Level == d.level:
-			return hw.Edge{}, false, fmt.Errorf("%w: at byte %d: edge at %s to %s, but the line is already %s", ErrProtocol, at, e.Time.Format(time.RFC3339Nano), e.Level, d.level)
+			return gpio.Edge{}, false, fmt.Errorf("%w: at byte %d: edge at %s to %s, but the line is already %s", ErrProtocol, at, e.Time.Format(time.RFC3339Nano), e.Level, d.level)
 		case !d.last.IsZero() && e.Time.Before(d.last):
-			return hw.Edge{}, false, fmt.Errorf("%w: at byte %d: edge at %s is before the previous one at %s", ErrProtocol, at, e.Time.Format(time.RFC3339Nano), d.last.Format(time.RFC3339Nano))
+			return gpio.Edge{}, false, fmt.Errorf("%w: at byte %d: edge at %s is before the previous one at %s", ErrProtocol, at, e.Time.Format(time.RFC3339Nano), d.last.Format(time.RFC3339Nano))
 		}
 		d.level, d.last = e.Level, e.Time
 		return e, true, nil
@@ -178,12 +176,12 @@ type remote struct {
 
 	mu     sync.Mutex
 	level  gpio.Level // after the last edge returned
-	next   *hw.Edge   // received, not yet due
+	next   *gpio.Edge // received, not yet due
 	floor  time.Time  // no edge is returned before this (see Dial)
 	closed bool
 }
 
-var _ hw.Line = (*remote)(nil)
+var _ gpio.Line = (*remote)(nil)
 
 // Dial connects to the simulated line served on the Unix-domain socket at
 // path (by firmware-sim/pulsesim.Server, e.g. townsim's DI1) and reads its
@@ -208,29 +206,29 @@ var _ hw.Line = (*remote)(nil)
 // line gives the level on (re)connection. A closed connection or a
 // protocol error is a line error (gpio.ErrLine): a gpio.Input connects
 // again with back-off.
-func Dial(path string) (hw.Line, error) {
+func Dial(path string) (gpio.Line, error) {
 	name := Prefix + path
 	if path == "" {
-		return nil, fmt.Errorf("%w: %q: no socket path", hw.ErrNoLine, name)
+		return nil, fmt.Errorf("%w: %q: no socket path", gpio.ErrNoLine, name)
 	}
 	d := net.Dialer{Timeout: HandshakeTimeout}
 	conn, err := d.Dial("unix", path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s: no simulator socket (is townsim running?): %w", hw.ErrLine, name, err)
+			return nil, fmt.Errorf("%w: %s: no simulator socket (is townsim running?): %w", gpio.ErrLine, name, err)
 		}
-		return nil, fmt.Errorf("%w: %s: connect: %w", hw.ErrLine, name, err)
+		return nil, fmt.Errorf("%w: %s: connect: %w", gpio.ErrLine, name, err)
 	}
 	r := &remote{name: name, conn: conn, rbuf: make([]byte, 4096)}
 	if err := conn.SetReadDeadline(time.Now().Add(HandshakeTimeout)); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("%w: %s: %w", hw.ErrLine, name, err)
+		return nil, fmt.Errorf("%w: %s: %w", gpio.ErrLine, name, err)
 	}
 	for {
 		e, ok, err := r.dec.next()
 		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("%w: %s: state line: %w", hw.ErrLine, name, err)
+			return nil, fmt.Errorf("%w: %s: state line: %w", gpio.ErrLine, name, err)
 		}
 		if ok {
 			r.level = e.Level
@@ -244,7 +242,7 @@ func Dial(path string) (hw.Line, error) {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the simulator closed the connection")
 			}
-			return nil, fmt.Errorf("%w: %s: waiting for the state line: %w", hw.ErrLine, name, err)
+			return nil, fmt.Errorf("%w: %s: waiting for the state line: %w", gpio.ErrLine, name, err)
 		}
 	}
 }
@@ -255,7 +253,7 @@ func (r *remote) Read() (gpio.Level, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return gpio.Low, fmt.Errorf("%w: %s", hw.ErrClosed, r.name)
+		return gpio.Low, fmt.Errorf("%w: %s", gpio.ErrClosed, r.name)
 	}
 	return r.level, nil
 }
@@ -289,7 +287,7 @@ func (r *remote) Close() error {
 // aLongTimeAgo is a read deadline that has passed: it unblocks a Read.
 var aLongTimeAgo = time.Unix(1, 0)
 
-func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (hw.Edge, error) {
+func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (gpio.Edge, error) {
 	stop := context.AfterFunc(ctx, func() { _ = r.conn.SetReadDeadline(aLongTimeAgo) })
 	defer stop()
 	polled := false
@@ -297,13 +295,13 @@ func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (hw.Edge, err
 		r.mu.Lock()
 		if r.closed {
 			r.mu.Unlock()
-			return hw.Edge{}, fmt.Errorf("%w: %s", hw.ErrClosed, r.name)
+			return gpio.Edge{}, fmt.Errorf("%w: %s", gpio.ErrClosed, r.name)
 		}
 		if r.next == nil {
 			e, ok, err := r.dec.next()
 			if err != nil {
 				r.mu.Unlock()
-				return hw.Edge{}, fmt.Errorf("%w: %s: %w", hw.ErrLine, r.name, err)
+				return gpio.Edge{}, fmt.Errorf("%w: %s: %w", gpio.ErrLine, r.name, err)
 			}
 			if ok {
 				r.next = &e
@@ -315,13 +313,13 @@ func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (hw.Edge, err
 		if e := r.next; e != nil && !e.Time.After(now) && (deadline.IsZero() || !e.Time.After(deadline)) {
 			r.next = nil
 			r.level = e.Level
-			out := hw.Edge{Level: e.Level, Time: r.stamp(e.Time)}
+			out := gpio.Edge{Level: e.Level, Time: r.stamp(e.Time)}
 			r.mu.Unlock()
 			return out, nil
 		}
 		if err := ctx.Err(); err != nil {
 			r.mu.Unlock()
-			return hw.Edge{}, err
+			return gpio.Edge{}, err
 		}
 		if !deadline.IsZero() && !now.Before(deadline) {
 			if r.next == nil && !polled {
@@ -330,7 +328,7 @@ func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (hw.Edge, err
 				polled = true
 				r.mu.Unlock()
 				if err := r.poll(); err != nil {
-					return hw.Edge{}, err
+					return gpio.Edge{}, err
 				}
 				continue
 			}
@@ -340,7 +338,7 @@ func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (hw.Edge, err
 			if r.next != nil && r.next.Time.Before(at) {
 				at = r.next.Time
 			}
-			e := hw.Edge{Level: r.level, Time: r.stamp(at)}
+			e := gpio.Edge{Level: r.level, Time: r.stamp(at)}
 			r.mu.Unlock()
 			return e, fmt.Errorf("gpiosim: %s: no edge by %s: %w", r.name, deadline.Format(time.RFC3339Nano), os.ErrDeadlineExceeded)
 		}
@@ -353,10 +351,10 @@ func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (hw.Edge, err
 		// cancellation after the check always unblocks the Read. Data
 		// that comes while an edge waits for its time is buffered.
 		if err := r.conn.SetReadDeadline(wake); err != nil {
-			return hw.Edge{}, r.readErr(err)
+			return gpio.Edge{}, r.readErr(err)
 		}
 		if err := ctx.Err(); err != nil {
-			return hw.Edge{}, err
+			return gpio.Edge{}, err
 		}
 		n, err := r.conn.Read(r.rbuf)
 		r.mu.Lock()
@@ -364,10 +362,10 @@ func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (hw.Edge, err
 		buffered := len(r.dec.buf)
 		r.mu.Unlock()
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			return hw.Edge{}, r.readErr(err)
+			return gpio.Edge{}, r.readErr(err)
 		}
 		if buffered > maxRemoteBuffer {
-			return hw.Edge{}, fmt.Errorf("%w: %s: %w: %d bytes of edges ahead of time (at most %d)", hw.ErrLine, r.name, ErrProtocol, buffered, maxRemoteBuffer)
+			return gpio.Edge{}, fmt.Errorf("%w: %s: %w: %d bytes of edges ahead of time (at most %d)", gpio.ErrLine, r.name, ErrProtocol, buffered, maxRemoteBuffer)
 		}
 	}
 }
@@ -376,7 +374,7 @@ func (r *remote) WaitEdge(ctx context.Context, deadline time.Time) (hw.Edge, err
 func (r *remote) poll() error {
 	sc, ok := r.conn.(syscall.Conn)
 	if !ok {
-		return fmt.Errorf("%w: %s: connection has no file descriptor", hw.ErrLine, r.name)
+		return fmt.Errorf("%w: %s: connection has no file descriptor", gpio.ErrLine, r.name)
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
@@ -413,7 +411,7 @@ func (r *remote) poll() error {
 			return nil
 		}
 		if buffered > maxRemoteBuffer {
-			return fmt.Errorf("%w: %s: %w: %d bytes of edges ahead of time (at most %d)", hw.ErrLine, r.name, ErrProtocol, buffered, maxRemoteBuffer)
+			return fmt.Errorf("%w: %s: %w: %d bytes of edges ahead of time (at most %d)", gpio.ErrLine, r.name, ErrProtocol, buffered, maxRemoteBuffer)
 		}
 	}
 }
@@ -429,9 +427,9 @@ func (r *remote) readErr(err error) error {
 	r.mu.Unlock()
 	switch {
 	case closed:
-		return fmt.Errorf("%w: %s", hw.ErrClosed, r.name)
+		return fmt.Errorf("%w: %s", gpio.ErrClosed, r.name)
 	case errors.Is(err, io.EOF):
-		return fmt.Errorf("%w: %s: the simulator closed the connection", hw.ErrLine, r.name)
+		return fmt.Errorf("%w: %s: the simulator closed the connection", gpio.ErrLine, r.name)
 	}
-	return fmt.Errorf("%w: %s: %w", hw.ErrLine, r.name, err)
+	return fmt.Errorf("%w: %s: %w", gpio.ErrLine, r.name, err)
 }

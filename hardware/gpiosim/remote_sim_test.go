@@ -16,12 +16,12 @@ import (
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/pulse"
 	"github.com/townlink/townlink/firmware-sim/pulsesim"
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 // serve runs a Server until the test (or stop) ends it.
-func serve(t *testing.T, srv *pulsesim.Server, edges iter.Seq[hw.Edge]) (stop func()) {
+func serve(t *testing.T, srv *pulsesim.Server, edges iter.Seq[gpio.Edge]) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -38,8 +38,8 @@ func serve(t *testing.T, srv *pulsesim.Server, edges iter.Seq[hw.Edge]) (stop fu
 
 // afterClient is edges made once srv has accepted a connection, starting
 // lead after that: the train does not begin before the reader listens.
-func afterClient(ctx context.Context, srv *pulsesim.Server, lead time.Duration, mk func(start time.Time) iter.Seq[hw.Edge]) iter.Seq[hw.Edge] {
-	return func(yield func(hw.Edge) bool) {
+func afterClient(ctx context.Context, srv *pulsesim.Server, lead time.Duration, mk func(start time.Time) iter.Seq[gpio.Edge]) iter.Seq[gpio.Edge] {
+	return func(yield func(gpio.Edge) bool) {
 		for srv.Stats().Accepted == 0 {
 			select {
 			case <-ctx.Done():
@@ -63,8 +63,8 @@ func TestRemoteDeliversTheSimulatorsEdgesExactly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantc := make(chan []hw.Edge, 1)
-	serve(t, srv, afterClient(ctx, srv, 50*time.Millisecond, func(start time.Time) iter.Seq[hw.Edge] {
+	wantc := make(chan []gpio.Edge, 1)
+	serve(t, srv, afterClient(ctx, srv, 50*time.Millisecond, func(start time.Time) iter.Seq[gpio.Edge] {
 		tr := pulsesim.Train{Start: start, Period: 20 * time.Millisecond, Pulses: 25, Bounce: 2 * time.Millisecond, Bounces: 3, Seed: 9}
 		wantc <- slices.Collect(tr.Edges())
 		return tr.Edges()
@@ -74,7 +74,7 @@ func TestRemoteDeliversTheSimulatorsEdgesExactly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	var got []hw.Edge
+	var got []gpio.Edge
 	for len(got) < 25*2*7 {
 		e, err := l.WaitEdge(ctx, time.Time{})
 		if err != nil {
@@ -95,7 +95,7 @@ func TestRemoteDeliversTheSimulatorsEdgesExactly(t *testing.T) {
 
 // counter runs a pulse counter on the remote line at path and sends every
 // count it reports.
-func counter(t *testing.T, ctx context.Context, path string, in *hw.Input) <-chan int64 {
+func counter(t *testing.T, ctx context.Context, path string, in *gpio.Input) <-chan int64 {
 	t.Helper()
 	dev, err := pulse.New(pulse.Config{Device: "water-1", Input: pulse.Counter, Debounce: 5 * time.Millisecond,
 		Interval: 100 * time.Millisecond, Store: pulse.FileStore(t.TempDir())}, in)
@@ -156,11 +156,11 @@ func TestPulseCountsARemoteTrainWithBounceExactly(t *testing.T) {
 	const pulses = 150
 	tr := pulsesim.Train{Period: 20 * time.Millisecond, High: 10 * time.Millisecond, Pulses: pulses,
 		Bounce: 3 * time.Millisecond, Bounces: 3, Seed: 4}
-	serve(t, srv, afterClient(ctx, srv, 100*time.Millisecond, func(start time.Time) iter.Seq[hw.Edge] {
+	serve(t, srv, afterClient(ctx, srv, 100*time.Millisecond, func(start time.Time) iter.Seq[gpio.Edge] {
 		tr.Start = start
 		return tr.Edges()
 	}))
-	in := hw.NewInput("DI1", func(context.Context) (hw.Line, error) { return gpiosim.Dial(path) }, hw.InputConfig{})
+	in := gpio.NewInput("DI1", func(context.Context) (gpio.Line, error) { return gpiosim.Dial(path) }, gpio.InputConfig{})
 	defer in.Close()
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -181,8 +181,8 @@ func TestRemoteInputReconnectsWhenTheSimulatorRestarts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	path := filepath.Join(t.TempDir(), "DI1")
-	train := func(seed uint64) func(time.Time) iter.Seq[hw.Edge] {
-		return func(start time.Time) iter.Seq[hw.Edge] {
+	train := func(seed uint64) func(time.Time) iter.Seq[gpio.Edge] {
+		return func(start time.Time) iter.Seq[gpio.Edge] {
 			return pulsesim.Train{Start: start, Period: 20 * time.Millisecond, Pulses: 20, Bounce: 2 * time.Millisecond, Bounces: 2, Seed: seed}.Edges()
 		}
 	}
@@ -192,8 +192,8 @@ func TestRemoteInputReconnectsWhenTheSimulatorRestarts(t *testing.T) {
 	}
 	stop1 := serve(t, srv1, afterClient(ctx, srv1, 50*time.Millisecond, train(1)))
 
-	in := hw.NewInput("DI1", func(context.Context) (hw.Line, error) { return gpiosim.Dial(path) },
-		hw.InputConfig{Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	in := gpio.NewInput("DI1", func(context.Context) (gpio.Line, error) { return gpiosim.Dial(path) },
+		gpio.InputConfig{Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	defer in.Close()
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

@@ -12,13 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
 )
 
 func TestParseMessage(t *testing.T) {
-	good := map[string]hw.Edge{
+	good := map[string]gpio.Edge{
 		"0 0":                   {Level: gpio.Low, Time: time.Unix(0, 0)},
 		"5 1":                   {Level: gpio.High, Time: time.Unix(0, 5)},
 		"1767225600000000001 1": {Level: gpio.High, Time: time.Unix(1767225600, 1)},
@@ -32,7 +30,7 @@ func TestParseMessage(t *testing.T) {
 			t.Errorf("ParseMessage(%q) = %v %v %v, want %v", in, e, ok, err, want)
 		}
 	}
-	if got := string(AppendMessage(nil, hw.Edge{Level: gpio.High, Time: time.Unix(1767225600, 1)})); got != "1767225600000000001 1\n" {
+	if got := string(AppendMessage(nil, gpio.Edge{Level: gpio.High, Time: time.Unix(1767225600, 1)})); got != "1767225600000000001 1\n" {
 		t.Errorf("AppendMessage = %q", got)
 	}
 	if _, ok, err := ParseMessage([]byte("# townsim DI1: pulse water meter")); ok || err != nil {
@@ -65,7 +63,7 @@ func TestParseMessage(t *testing.T) {
 func TestRemoteDecoderChecksTheSequence(t *testing.T) {
 	var d remoteDecoder
 	d.feed([]byte("# hello\n100 1\n90 0\n95 1\n95 0"))
-	for i, want := range []hw.Edge{{Level: gpio.High, Time: time.Unix(0, 100)}, {Level: gpio.Low, Time: time.Unix(0, 90)}, {Level: gpio.High, Time: time.Unix(0, 95)}} {
+	for i, want := range []gpio.Edge{{Level: gpio.High, Time: time.Unix(0, 100)}, {Level: gpio.Low, Time: time.Unix(0, 90)}, {Level: gpio.High, Time: time.Unix(0, 95)}} {
 		e, ok, err := d.next()
 		if err != nil || !ok || e.Level != want.Level || !e.Time.Equal(want.Time) {
 			t.Fatalf("message %d = %v %v %v, want %v", i, e, ok, err, want)
@@ -139,10 +137,10 @@ func newRawServer(t *testing.T) *rawServer {
 }
 
 // open connects a client after the server side has written first.
-func (s *rawServer) open(t *testing.T, first string) (hw.Line, net.Conn) {
+func (s *rawServer) open(t *testing.T, first string) (gpio.Line, net.Conn) {
 	t.Helper()
 	type res struct {
-		l   hw.Line
+		l   gpio.Line
 		err error
 	}
 	got := make(chan res, 1)
@@ -168,7 +166,7 @@ func (s *rawServer) open(t *testing.T, first string) (hw.Line, net.Conn) {
 	return r.l, c
 }
 
-func send(t *testing.T, c net.Conn, edges ...hw.Edge) {
+func send(t *testing.T, c net.Conn, edges ...gpio.Edge) {
 	t.Helper()
 	var b []byte
 	for _, e := range edges {
@@ -190,7 +188,7 @@ func TestRemoteDeliversEdgesAtTheirTimeBeforeDeadlines(t *testing.T) {
 
 	// An edge sent ahead is held until its time, with its exact stamp.
 	at := time.Now().Add(80 * time.Millisecond).Round(time.Microsecond)
-	send(t, c, hw.Edge{Level: gpio.Low, Time: at})
+	send(t, c, gpio.Edge{Level: gpio.Low, Time: at})
 	e, err := l.WaitEdge(ctx, time.Time{})
 	if err != nil || e.Level != gpio.Low || !e.Time.Equal(at) {
 		t.Fatalf("WaitEdge = %v %v, want Low at %v", e, err, at)
@@ -204,7 +202,7 @@ func TestRemoteDeliversEdgesAtTheirTimeBeforeDeadlines(t *testing.T) {
 
 	// An edge after the deadline stays queued; the deadline comes first.
 	later := time.Now().Add(300 * time.Millisecond)
-	send(t, c, hw.Edge{Level: gpio.High, Time: later})
+	send(t, c, gpio.Edge{Level: gpio.High, Time: later})
 	deadline := time.Now().Add(50 * time.Millisecond)
 	e, err = l.WaitEdge(ctx, deadline)
 	if !errors.Is(err, os.ErrDeadlineExceeded) || e.Level != gpio.Low || e.Time.Before(deadline) {
@@ -228,7 +226,7 @@ func TestRemoteDeliversEdgesAtTheirTimeBeforeDeadlines(t *testing.T) {
 	if !floor.After(later) {
 		t.Fatalf("deadline time %v not after the last edge %v", floor, later)
 	}
-	send(t, c, hw.Edge{Level: gpio.Low, Time: later}) // as late as the protocol allows
+	send(t, c, gpio.Edge{Level: gpio.Low, Time: later}) // as late as the protocol allows
 
 	e, err = l.WaitEdge(ctx, time.Time{})
 	if err != nil || e.Level != gpio.Low || !e.Time.Equal(floor) {
@@ -253,17 +251,17 @@ func TestRemoteLateReaderGetsWaitingEdgesFirst(t *testing.T) {
 	}
 	t1 := time.Now().Add(10 * time.Millisecond)
 	t2 := t1.Add(time.Millisecond)
-	send(t, c, hw.Edge{Level: gpio.High, Time: t1}, hw.Edge{Level: gpio.Low, Time: t2})
+	send(t, c, gpio.Edge{Level: gpio.High, Time: t1}, gpio.Edge{Level: gpio.Low, Time: t2})
 	time.Sleep(60 * time.Millisecond) // the reader is away
 	deadline := t1.Add(20 * time.Millisecond)
-	for _, want := range []hw.Edge{{Level: gpio.High, Time: t1}, {Level: gpio.Low, Time: t2}} {
+	for _, want := range []gpio.Edge{{Level: gpio.High, Time: t1}, {Level: gpio.Low, Time: t2}} {
 		e, err := l.WaitEdge(ctx, deadline)
 		if err != nil || e.Level != want.Level || !e.Time.Equal(want.Time) {
 			t.Fatalf("WaitEdge = %v %v, want %v", e, err, want)
 		}
 	}
 	e, err := l.WaitEdge(ctx, deadline)
-	if !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, hw.ErrLine) || e.Time.Before(deadline) || e.Level != gpio.Low {
+	if !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, gpio.ErrLine) || e.Time.Before(deadline) || e.Level != gpio.Low {
 		t.Fatalf("after the edges: %v %v, want the passed deadline", e, err)
 	}
 }
@@ -283,10 +281,10 @@ func TestRemoteWaitEndsWithContextAndClose(t *testing.T) {
 		t.Fatalf("WaitEdge after a cancelled one = %v", err)
 	}
 	time.AfterFunc(30*time.Millisecond, func() { l.Close() })
-	if _, err := l.WaitEdge(ctx2, time.Time{}); !errors.Is(err, hw.ErrClosed) {
+	if _, err := l.WaitEdge(ctx2, time.Time{}); !errors.Is(err, gpio.ErrClosed) {
 		t.Fatalf("WaitEdge after Close = %v", err)
 	}
-	if _, err := l.Read(); !errors.Is(err, hw.ErrClosed) {
+	if _, err := l.Read(); !errors.Is(err, gpio.ErrClosed) {
 		t.Fatalf("Read after Close = %v", err)
 	}
 }
@@ -299,7 +297,7 @@ func TestRemoteLineErrors(t *testing.T) {
 	// The simulator goes away: a line error, so a gpio.Input reconnects.
 	l, c := s.open(t, "1 0\n")
 	c.Close()
-	if _, err := l.WaitEdge(ctx, time.Time{}); !errors.Is(err, hw.ErrLine) || !strings.Contains(err.Error(), "the simulator closed the connection") {
+	if _, err := l.WaitEdge(ctx, time.Time{}); !errors.Is(err, gpio.ErrLine) || !strings.Contains(err.Error(), "the simulator closed the connection") {
 		t.Fatalf("after EOF: %v", err)
 	}
 
@@ -309,7 +307,7 @@ func TestRemoteLineErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := l.WaitEdge(ctx, time.Time{})
-	if !errors.Is(err, hw.ErrLine) || !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "but the line is already Low") {
+	if !errors.Is(err, gpio.ErrLine) || !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "but the line is already Low") {
 		t.Fatalf("after a repeated level: %v", err)
 	}
 
@@ -319,15 +317,15 @@ func TestRemoteLineErrors(t *testing.T) {
 			c.Write([]byte("hello\n"))
 		}
 	}()
-	if _, err := Dial(s.path); !errors.Is(err, hw.ErrLine) || !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "state line") {
+	if _, err := Dial(s.path); !errors.Is(err, gpio.ErrLine) || !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "state line") {
 		t.Fatalf("Open with a bad state line: %v", err)
 	}
 
 	// No simulator, no path.
-	if _, err := Dial(filepath.Join(t.TempDir(), "DI9")); !errors.Is(err, hw.ErrLine) || !strings.Contains(err.Error(), "is townsim running?") {
+	if _, err := Dial(filepath.Join(t.TempDir(), "DI9")); !errors.Is(err, gpio.ErrLine) || !strings.Contains(err.Error(), "is townsim running?") {
 		t.Fatalf("Open without a simulator: %v", err)
 	}
-	if _, err := Dial(""); !errors.Is(err, hw.ErrNoLine) {
+	if _, err := Dial(""); !errors.Is(err, gpio.ErrNoLine) {
 		t.Fatalf("Dial(\"\") = %v", err)
 	}
 }
@@ -384,7 +382,7 @@ func FuzzRemoteDecoder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, split uint16) {
 		cut := int(split) % (len(data) + 1)
 		var d remoteDecoder
-		var got []hw.Edge
+		var got []gpio.Edge
 		for _, chunk := range [][]byte{data[:cut], data[cut:]} {
 			d.feed(chunk)
 			for {

@@ -8,9 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
 )
 
 // ErrBadEdge: a simulated line was driven wrongly (an edge back in time,
@@ -52,7 +50,7 @@ type Sim struct {
 	changed chan struct{} // closed and replaced on every change
 	now     time.Time     // virtual clock
 	level   gpio.Level    // level after the last delivered edge
-	queue   []hw.Edge     // pending edges, time order, alternating levels
+	queue   []gpio.Edge   // pending edges, time order, alternating levels
 	head    int
 	tail    gpio.Level // level after the last queued edge
 	last    time.Time  // time of the last queued edge
@@ -129,7 +127,7 @@ func (s *Sim) levelLocked() gpio.Level {
 // falling one) and come no earlier than the previous one, and, on a
 // virtual clock, no earlier than the clock. Push waits while Capacity
 // edges are queued; it fails with ErrBadEdge for a bad edge or after End.
-func (s *Sim) Push(ctx context.Context, edges ...hw.Edge) error {
+func (s *Sim) Push(ctx context.Context, edges ...gpio.Edge) error {
 	for _, e := range edges {
 		if err := s.push(ctx, e); err != nil {
 			return err
@@ -138,7 +136,7 @@ func (s *Sim) Push(ctx context.Context, edges ...hw.Edge) error {
 	return nil
 }
 
-func (s *Sim) push(ctx context.Context, e hw.Edge) error {
+func (s *Sim) push(ctx context.Context, e gpio.Edge) error {
 	s.mu.Lock()
 	for {
 		if s.ended {
@@ -192,7 +190,7 @@ func (s *Sim) Set(ctx context.Context, level gpio.Level) error {
 	if same {
 		return nil
 	}
-	return s.Push(ctx, hw.Edge{Level: level, Time: t})
+	return s.Push(ctx, gpio.Edge{Level: level, Time: t})
 }
 
 // End says no more edges will come: from now on a reader waiting with a
@@ -240,14 +238,14 @@ func (s *Sim) Opens() int {
 // Open requests the line. Only one request may be open at a time. On a
 // wall clock, edges whose time passed while no request was open are
 // applied to the level but not delivered (nobody was watching).
-func (s *Sim) Open(context.Context) (hw.Line, error) {
+func (s *Sim) Open(context.Context) (gpio.Line, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.openErr != nil {
-		return nil, fmt.Errorf("%w: %s: request: %w", hw.ErrLine, s.name, s.openErr)
+		return nil, fmt.Errorf("%w: %s: request: %w", gpio.ErrLine, s.name, s.openErr)
 	}
 	if s.busy {
-		return nil, fmt.Errorf("%w: %s: request: line busy", hw.ErrLine, s.name)
+		return nil, fmt.Errorf("%w: %s: request: line busy", gpio.ErrLine, s.name)
 	}
 	if !s.virtual {
 		now := time.Now()
@@ -268,15 +266,15 @@ type simLine struct {
 	closed bool
 }
 
-var _ hw.Line = (*simLine)(nil)
+var _ gpio.Line = (*simLine)(nil)
 
 // check reports why the request cannot be used. Called with s.mu held.
 func (l *simLine) check() error {
 	if l.closed {
-		return fmt.Errorf("%w: %s", hw.ErrClosed, l.s.name)
+		return fmt.Errorf("%w: %s", gpio.ErrClosed, l.s.name)
 	}
 	if l.gen != l.s.gen {
-		return fmt.Errorf("%w: %s: %w", hw.ErrLine, l.s.name, l.s.brk)
+		return fmt.Errorf("%w: %s: %w", gpio.ErrLine, l.s.name, l.s.brk)
 	}
 	return nil
 }
@@ -311,7 +309,7 @@ func (l *simLine) timeout(deadline time.Time) error {
 	return fmt.Errorf("gpiosim: %s: no edge by %s: %w", l.s.name, deadline.Format(time.RFC3339Nano), os.ErrDeadlineExceeded)
 }
 
-func (l *simLine) WaitEdge(ctx context.Context, deadline time.Time) (hw.Edge, error) {
+func (l *simLine) WaitEdge(ctx context.Context, deadline time.Time) (gpio.Edge, error) {
 	s := l.s
 	var timer *time.Timer
 	defer func() {
@@ -323,11 +321,11 @@ func (l *simLine) WaitEdge(ctx context.Context, deadline time.Time) (hw.Edge, er
 		s.mu.Lock()
 		if err := l.check(); err != nil {
 			s.mu.Unlock()
-			return hw.Edge{}, err
+			return gpio.Edge{}, err
 		}
 		if err := ctx.Err(); err != nil {
 			s.mu.Unlock()
-			return hw.Edge{}, err
+			return gpio.Edge{}, err
 		}
 		var wake time.Duration = -1 // wall-clock wait; -1: until notified
 		if s.virtual {
@@ -339,13 +337,13 @@ func (l *simLine) WaitEdge(ctx context.Context, deadline time.Time) (hw.Edge, er
 					return e, nil
 				}
 				s.advance(deadline)
-				e = hw.Edge{Level: s.level, Time: s.now}
+				e = gpio.Edge{Level: s.level, Time: s.now}
 				s.mu.Unlock()
 				return e, l.timeout(deadline)
 			}
 			if s.ended && !deadline.IsZero() {
 				s.advance(deadline)
-				e := hw.Edge{Level: s.level, Time: s.now}
+				e := gpio.Edge{Level: s.level, Time: s.now}
 				s.mu.Unlock()
 				return e, l.timeout(deadline)
 			}
@@ -362,7 +360,7 @@ func (l *simLine) WaitEdge(ctx context.Context, deadline time.Time) (hw.Edge, er
 			}
 			if !deadline.IsZero() {
 				if !now.Before(deadline) {
-					e := hw.Edge{Level: s.levelLocked(), Time: now}
+					e := gpio.Edge{Level: s.levelLocked(), Time: now}
 					s.mu.Unlock()
 					return e, l.timeout(deadline)
 				}
@@ -391,7 +389,7 @@ func (l *simLine) WaitEdge(ctx context.Context, deadline time.Time) (hw.Edge, er
 }
 
 // take delivers the queued edge e (the head). Called with s.mu held.
-func (s *Sim) take(e hw.Edge) {
+func (s *Sim) take(e gpio.Edge) {
 	s.head++
 	s.level = e.Level
 	if s.virtual && e.Time.After(s.now) {

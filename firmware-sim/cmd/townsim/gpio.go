@@ -11,10 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
 	"github.com/townlink/townlink/firmware-sim/pulsesim"
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
 )
 
 // Input is a simulated digital input (a GPIO pin's wiring), served on the
@@ -24,7 +22,7 @@ type Input struct {
 	Summary string     // what is wired, for the "gpio" line
 	Idle    gpio.Level // level before the first edge
 	// Edges is the wire's edge sequence for a run that starts at start.
-	Edges func(start time.Time) iter.Seq[hw.Edge]
+	Edges func(start time.Time) iter.Seq[gpio.Edge]
 }
 
 // gpioDir is where the input sockets go: flag value dir, or beside the
@@ -88,7 +86,7 @@ func waterMeterInput(name string, seed uint64) Input {
 		Name:    name,
 		Summary: "pulse water meter, 10 L/pulse, 2 Hz, high 250 ms, 2 bounces within 3 ms",
 		Idle:    tr.Idle(),
-		Edges: func(start time.Time) iter.Seq[hw.Edge] {
+		Edges: func(start time.Time) iter.Seq[gpio.Edge] {
 			tr.Start = start.Add(time.Second)
 			return tr.Edges()
 		},
@@ -104,7 +102,7 @@ func trafficInput(name string, seed uint64) Input {
 		Name:    name,
 		Summary: "traffic loop, Poisson 0.5 vehicles/s, high 300 ms per vehicle, 1 bounce within 1 ms",
 		Idle:    gpio.Low,
-		Edges: func(start time.Time) iter.Seq[hw.Edge] {
+		Edges: func(start time.Time) iter.Seq[gpio.Edge] {
 			tf.Start = start
 			return tf.Edges()
 		},

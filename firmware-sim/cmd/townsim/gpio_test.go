@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
@@ -48,7 +48,7 @@ func TestTownsimServesDigitalInputs(t *testing.T) {
 	if lvl, err := l.Read(); err != nil || lvl {
 		t.Fatalf("DI1 level %v %v, want low (idle)", lvl, err)
 	}
-	var edges []hw.Edge
+	var edges []gpio.Edge
 	for len(edges) < 2*5*2 { // two pulses: 2 clean edges + 4 bounces each
 		e, err := l.WaitEdge(ctx, time.Time{})
 		if err != nil {

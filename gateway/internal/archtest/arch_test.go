@@ -27,8 +27,8 @@ var rules = []rule{
 	{pkg: "hardware/serial", inModule: []string{"hardware"}, external: []string{"go.bug.st/serial"}},
 	{pkg: "hardware/serialsim", inModule: []string{"hardware"}, external: []string{"golang.org/x/sys"}},
 	{pkg: "hardware/gpio", inModule: []string{"hardware"}},
-	// The simulator is apart from the real backend, and never needs periph's host drivers.
-	{pkg: "hardware/gpiosim", inModule: []string{"hardware", "hardware/gpio"}, external: []string{"periph.io/x/conn/v3"}},
+	// The simulator is apart from the real backend: standard library and hardware/gpio only.
+	{pkg: "hardware/gpiosim", inModule: []string{"hardware", "hardware/gpio"}, external: []string{}},
 	{pkg: "hardware/board", inModule: []string{"hardware"}, external: []string{}},
 	{pkg: "drivers", inModule: nil, external: []string{}},
 	{pkg: "drivers/serialio", inModule: []string{"drivers", "hardware"}, external: []string{}},
