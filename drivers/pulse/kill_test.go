@@ -18,6 +18,7 @@ import (
 	"github.com/townlink/townlink/firmware-sim/pulsesim"
 	"github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 // The kill -9 child: the test binary re-executed with these variables set.
@@ -112,9 +113,7 @@ func readCounts(t *testing.T, path string) []uint64 {
 func TestKill9ContinuesFromDurableCount(t *testing.T) {
 	dir := t.TempDir()
 	store := pulse.FileStore(filepath.Join(dir, "store"))
-	seed := uint64(time.Now().UnixNano())
-	rng := rand.New(rand.NewPCG(seed, 1))
-	t.Logf("kill timing seed %d", seed)
+	rng := rand.New(rand.NewPCG(testkit.Seed(t), 1)) // the kill timing
 	start := func(round, pulses int) (*exec.Cmd, string) {
 		out := filepath.Join(dir, fmt.Sprintf("out-%d", round))
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
