@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 // golden is one public frame of testdata/frames.json (copied from
@@ -75,15 +76,6 @@ func loadGolden(t testing.TB) []golden {
 	return gs
 }
 
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("hex %q: %v", s, err)
-	}
-	return b
-}
-
 // leadingHexByte reads "0x10 cold water meter" → 0x10.
 func leadingHexByte(t *testing.T, s string) byte {
 	t.Helper()
@@ -128,7 +120,7 @@ func TestGoldenFrames(t *testing.T) {
 	for i, g := range gs {
 		t.Run(fmt.Sprintf("%02d_%s", i, g.Meaning.Control), func(t *testing.T) {
 			t.Logf("source: %s", g.Source)
-			raw := unhex(t, g.Hex)
+			raw := testkit.Unhex(t, g.Hex)
 			if !g.valid() {
 				nNeg++
 				checkNegative(t, g, raw)

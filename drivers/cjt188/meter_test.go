@@ -10,6 +10,7 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/hardware/serialsim"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 const testAddr = "00201510270588"
@@ -110,8 +111,8 @@ func onlyReading(t *testing.T, rs []drivers.Reading) drivers.Reading {
 func TestPollPublicExchange(t *testing.T) {
 	// frames.json #32 (request, SER 01) and #33 (reply). SER starts at 00,
 	// so a first poll that times out uses 00 and the next one 01.
-	req := unhex(t, "68 10 88 05 27 10 15 20 00 01 03 90 1F 01 25 16")
-	reply := unhex(t, "68 10 88 05 27 10 15 20 00 81 16 90 1F 01 00 00 00 00 2C 00 00 00 00 2C 06 20 17 09 01 17 20 00 00 8E 16")
+	req := testkit.Unhex(t, "68 10 88 05 27 10 15 20 00 01 03 90 1F 01 25 16")
+	reply := testkit.Unhex(t, "68 10 88 05 27 10 15 20 00 81 16 90 1F 01 00 00 00 00 2C 00 00 00 00 2C 06 20 17 09 01 17 20 00 00 8E 16")
 	m := newMeter(t, Config{Retries: -1, Class: drivers.Telemetry},
 		serialsim.Step{Expect: readReq(t, 0x00)},
 		serialsim.Step{Expect: req, Reply: reply})
@@ -338,8 +339,8 @@ func TestClockValues(t *testing.T) {
 func TestReadAddress(t *testing.T) {
 	// frames.json #27 (3 FE, SER 00) and #28.
 	m := newMeter(t, Config{Preamble: 3},
-		serialsim.Step{Expect: unhex(t, "FE FE FE 68 AA AA AA AA AA AA AA AA 03 03 81 0A 00 49 16"),
-			Reply: unhex(t, "FE FE FE 68 10 12 00 00 00 00 00 00 83 03 81 0A 00 9B 16")})
+		serialsim.Step{Expect: testkit.Unhex(t, "FE FE FE 68 AA AA AA AA AA AA AA AA 03 03 81 0A 00 49 16"),
+			Reply: testkit.Unhex(t, "FE FE FE 68 10 12 00 00 00 00 00 00 83 03 81 0A 00 9B 16")})
 	addr, typ, err := m.ReadAddress(context.Background())
 	if err != nil || addr != "00000000000012" || typ != TypeColdWater {
 		t.Fatalf("ReadAddress = %q, %02X, %v", addr, typ, err)

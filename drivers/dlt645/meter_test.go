@@ -10,6 +10,7 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/hardware/serialsim"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 const testAddr = "218231000114"
@@ -93,12 +94,12 @@ func TestPollStandardSet2007(t *testing.T) {
 	// low byte first (14 01 00 31 82 21), 68, C=11, L=04, DI 00010000 sent
 	// DI0 first (00 00 01 00) + 33 each = 33 33 34 33.
 	// CS = 68+14+01+00+31+82+21+68+11+04+33+33+34+33 = 0x29B → 9B.
-	first := unhex(t, "FE FE FE FE 68 14 01 00 31 82 21 68 11 04 33 33 34 33 9B 16")
+	first := testkit.Unhex(t, "FE FE FE FE 68 14 01 00 31 82 21 68 11 04 33 33 34 33 9B 16")
 	if got := req07(t, testAddr, 0x00010000); !bytes.Equal(got, first) {
 		t.Fatalf("request % X, want % X", got, first)
 	}
 	// The public reply of this meter (frames.json #0): 0.06 kWh.
-	energyReply := unhex(t, "68 14 01 00 31 82 21 68 91 08 33 33 34 33 39 33 33 33 F1 16")
+	energyReply := testkit.Unhex(t, "68 14 01 00 31 82 21 68 91 08 33 33 34 33 39 33 33 33 F1 16")
 	m := newMeter(t, Config{Class: drivers.Telemetry},
 		serialsim.Step{Expect: first, Reply: energyReply},
 		serialsim.Step{Expect: req07(t, testAddr, 0x00020000), Reply: ok07(t, testAddr, 0x00020000, 0x34, 0x12, 0x00, 0x00)},
@@ -322,7 +323,7 @@ func TestTimeSyncBroadcastBytes(t *testing.T) {
 	// +33 each = 38 6A 3C 63 44 59 (09+33 = 3C).
 	// CS = 68 + 6×99 + 68 + 08 + 06 + 38+6A+3C+63+44+59
 	//    = 0x68+0x396+0x68+0x08+0x06+0x1E4 = 0x652 → 52.
-	want := unhex(t, "FE FE FE FE 68 99 99 99 99 99 99 68 08 06 38 6A 3C 63 44 59 52 16")
+	want := testkit.Unhex(t, "FE FE FE FE 68 99 99 99 99 99 99 68 08 06 38 6A 3C 63 44 59 52 16")
 	p := serialsim.NewScript(t, serialsim.Step{Expect: want})
 	tm := time.Date(2026, 11, 30, 9, 37, 5, 0, time.FixedZone("CST", 8*3600))
 	if err := TimeSync(context.Background(), p, V2007, tm, 0); err != nil {
@@ -395,14 +396,14 @@ func TestPoll1997(t *testing.T) {
 		return frame(t, 0, addr, 0x81, append(encodeDI(V1997, di), v...)...)
 	}
 	// The B611 request and reply of the Heyuan manual (frames.json #21/#22), with 4 FE.
-	b611 := unhex(t, "FE FE FE FE 68 03 00 00 00 00 00 68 01 02 44 E9 03 16")
+	b611 := testkit.Unhex(t, "FE FE FE FE 68 03 00 00 00 00 00 68 01 02 44 E9 03 16")
 	if got := req97(0xB611); !bytes.Equal(got, b611) {
 		t.Fatalf("request % X, want % X", got, b611)
 	}
 	m := newMeter(t, Config{Address: addr, Version: V1997,
 		Points: []string{"energy_kwh", "voltage_a_v", "current_a_a", "power_kw", "pf"}},
 		serialsim.Step{Expect: req97(0x9010), Reply: ok97(0x9010, 0x01, 0x00, 0x00, 0x00)},
-		serialsim.Step{Expect: b611, Reply: unhex(t, "68 03 00 00 00 00 00 68 81 04 44 E9 33 34 EC 16")},
+		serialsim.Step{Expect: b611, Reply: testkit.Unhex(t, "68 03 00 00 00 00 00 68 81 04 44 E9 33 34 EC 16")},
 		serialsim.Step{Expect: req97(0xB621), Reply: ok97(0xB621, 0x50, 0x85)}, // 85.50 A: no sign in 1997
 		serialsim.Step{Expect: req97(0xB630), Reply: ok97(0xB630, 0x00, 0x50, 0x12)},
 		serialsim.Step{Expect: req97(0xB650), Reply: frame(t, 0, addr, 0xC1, 0x02)},
@@ -424,8 +425,8 @@ func TestReadAddress(t *testing.T) {
 	t.Run("2007", func(t *testing.T) {
 		// frames.json #11 (request) and #16 (reply).
 		m := newMeter(t, Config{},
-			serialsim.Step{Expect: unhex(t, "FE FE FE FE 68 AA AA AA AA AA AA 68 13 00 DF 16"),
-				Reply: unhex(t, "68 01 01 19 00 00 00 68 93 06 34 34 4C 33 33 33 D1 16")})
+			serialsim.Step{Expect: testkit.Unhex(t, "FE FE FE FE 68 AA AA AA AA AA AA 68 13 00 DF 16"),
+				Reply: testkit.Unhex(t, "68 01 01 19 00 00 00 68 93 06 34 34 4C 33 33 33 D1 16")})
 		got, err := m.ReadAddress(context.Background())
 		if err != nil || got != "000000190101" {
 			t.Fatalf("ReadAddress = %q, %v", got, err)
@@ -449,7 +450,7 @@ func TestProbe(t *testing.T) {
 		p := serialsim.NewScript(t,
 			serialsim.Step{Expect: req07(t, wild, 0x00010000)}, // a 1997 meter ignores 0x11
 			serialsim.Step{Expect: frame(t, 4, wild, Func97Read, 0x10, 0x90),
-				Reply: unhex(t, "68 54 07 13 00 80 13 68 81 06 43 C3 34 33 33 33 2B 16")}) // frames.json #25
+				Reply: testkit.Unhex(t, "68 54 07 13 00 80 13 68 81 06 43 C3 34 33 33 33 2B 16")}) // frames.json #25
 		res, err := Probe(context.Background(), p, "", 50*time.Millisecond, 0)
 		if err != nil {
 			t.Fatal(err)

@@ -3,9 +3,6 @@ package cjt188sim
 import (
 	"bytes"
 	"context"
-	"errors"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,54 +10,18 @@ import (
 	"github.com/townlink/townlink/firmware-sim/internal/rs485"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serial"
-	"github.com/townlink/townlink/hardware/serialsim"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 var mode2400 = hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}
 
-// bus is a PTY whose master side is shared by several simulated lines
-// through a serialsim.Multidrop; gw is the slave side, opened with the
-// real serial backend as the gateway would.
-type bus struct {
-	gw *serial.Port
-	md *serialsim.Multidrop
-}
+// bus is the gateway's side of one PTY, opened with the real serial
+// backend as the gateway would; the simulated lines share the other side.
+type bus struct{ gw *serial.Port }
 
 func newBus(t *testing.T, serve ...func(context.Context, hardware.Port) error) *bus {
 	t.Helper()
-	pty, err := serialsim.OpenPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := serial.Open(pty.Path(), mode2400)
-	if err != nil {
-		pty.Close()
-		t.Fatal(err)
-	}
-	md := serialsim.NewMultidrop(pty)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	run := func(name string, f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(); err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		}()
-	}
-	for _, s := range serve {
-		p := md.Attach()
-		run("serve", func() error { return s(ctx, p) })
-	}
-	run("multidrop", func() error { return md.Run(ctx) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		gw.Close()
-		pty.Close()
-	})
-	return &bus{gw: gw, md: md}
+	return &bus{gw: testkit.OpenServedPTY(t, mode2400, serve...)}
 }
 
 func (b *bus) send(t *testing.T, frame []byte) {
@@ -73,26 +34,10 @@ func (b *bus) send(t *testing.T, frame []byte) {
 	}
 }
 
-// quiet collects what arrives until the line has been silent for d.
-func (b *bus) quiet(t *testing.T, d time.Duration) []byte {
+// reply is what answers the request sent: the bytes up to 300 ms of silence.
+func (b *bus) reply(t *testing.T) []byte {
 	t.Helper()
-	var got []byte
-	buf := make([]byte, 256)
-	if err := b.gw.SetReadTimeout(d); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		n, err := b.gw.Read(buf)
-		got = append(got, buf[:n]...)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return got
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Fatal("the line never went quiet")
-	return nil
+	return testkit.ReadReply(t, b.gw, 300*time.Millisecond)
 }
 
 // One PTY, one RS-485 line: two water meters and a DL/T 645 meter behind a
@@ -110,7 +55,7 @@ func TestMixedProtocolsOnOneLine(t *testing.T) {
 
 	for i, m := range []*Meter{w1, w2} {
 		b.send(t, frame{typ: 0x10, addr: m.addr, c: 0x01, data: []byte{0x90, 0x1F, byte(i)}}.encode(2))
-		got := b.quiet(t, 300*time.Millisecond)
+		got := b.reply(t)
 		f, start, _, _, ok := scan(got)
 		if !ok || start != 3 || f.addr != m.addr || f.data[2] != byte(i) {
 			t.Fatalf("water meter %d: % X", i, got)
@@ -124,7 +69,7 @@ func TestMixedProtocolsOnOneLine(t *testing.T) {
 	req := []byte{0xFE, 0xFE, 0x68, 0x07, 0, 0, 0, 0, 0, 0x68, 0x11, 0x04, 0x33, 0x33, 0x34, 0x33}
 	req = append(req, rs485.Checksum(req[2:]), 0x16)
 	b.send(t, req)
-	got := b.quiet(t, 300*time.Millisecond)
+	got := b.reply(t)
 	want := []byte{0xFE, 0xFE, 0xFE, 0xFE, 0x68, 0x07, 0, 0, 0, 0, 0, 0x68, 0x91, 0x08, 0x33, 0x33, 0x34, 0x33, 0x33 + 0x77, 0x33 + 0x07, 0x33, 0x33}
 	want = append(want, rs485.Checksum(want[4:]), 0x16)
 	if !bytes.Equal(got, want) {
@@ -132,8 +77,8 @@ func TestMixedProtocolsOnOneLine(t *testing.T) {
 	}
 
 	// The universal read reaches both water meters: they collide.
-	b.send(t, unhex(t, "FE FE FE 68 10 AA AA AA AA AA AA AA 01 03 90 1F 01 D2 16"))
-	got = b.quiet(t, 300*time.Millisecond)
+	b.send(t, testkit.Unhex(t, "FE FE FE 68 10 AA AA AA AA AA AA AA 01 03 90 1F 01 D2 16"))
+	got = b.reply(t)
 	if _, _, _, _, ok := scan(got); ok || len(got) == 0 {
 		t.Errorf("collision gave % X, want a broken frame", got)
 	}
@@ -169,11 +114,13 @@ func TestFaultsOnTheWire(t *testing.T) {
 		m.SetFault(c.fault)
 		ser := byte(0x40 + i)
 		b.send(t, frame{typ: 0x10, addr: m.addr, c: 0x01, data: []byte{0x90, 0x1F, ser}}.encode(2))
-		wait := 300 * time.Millisecond
+		var got []byte
 		if c.fault == Silent {
-			wait = time.Second
+			got = testkit.ReadQuiet(t, b.gw, time.Second)
+		} else {
+			got = b.reply(t)
 		}
-		if got := b.quiet(t, wait); !c.check(got) {
+		if !c.check(got) {
 			t.Errorf("%s: got % X", c.fault, got)
 		}
 	}
@@ -186,7 +133,7 @@ func TestWireTime(t *testing.T) {
 	line := NewLine(mode2400, m)
 	line.WireTime = true
 	b := newBus(t, line.Serve)
-	req := unhex(t, "FE FE 68 10 88 05 27 10 15 20 00 01 03 90 1F 01 25 16")
+	req := testkit.Unhex(t, "FE FE 68 10 88 05 27 10 15 20 00 01 03 90 1F 01 25 16")
 	want := mode2400.WireTime(len(req)) + DefaultTurnaround + mode2400.WireTime(3+35)
 	if err := b.gw.SetReadTimeout(100 * time.Millisecond); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 // vector is one public frame from testdata/frames.json (copied from
@@ -51,15 +53,6 @@ func loadVectors(t testing.TB) []vector {
 	return f.Frames
 }
 
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("hex %q: %v", s, err)
-	}
-	return b
-}
-
 func inVectors(t *testing.T, h string) {
 	t.Helper()
 	for _, v := range loadVectors(t) {
@@ -83,7 +76,7 @@ func hexByte(t *testing.T, s string) byte {
 // is rejected.
 func TestScanPublicFrames(t *testing.T) {
 	for _, v := range loadVectors(t) {
-		buf := unhex(t, v.Hex)
+		buf := testkit.Unhex(t, v.Hex)
 		f, start, end, _, ok := scan(buf)
 		if !v.valid() {
 			if ok {
@@ -115,7 +108,7 @@ func TestScanPublicFrames(t *testing.T) {
 
 func handleHex(t *testing.T, m *Meter, req string) []byte {
 	t.Helper()
-	f, _, _, _, ok := scan(unhex(t, req))
+	f, _, _, _, ok := scan(testkit.Unhex(t, req))
 	if !ok {
 		t.Fatalf("request %s does not parse", req)
 	}
@@ -134,8 +127,8 @@ func TestGoldenReplies(t *testing.T) {
 	base := time.Date(2017, 1, 9, 17, 20, 6, 0, time.Local)
 	m.SetTimeSource(func() time.Time { return base })
 	m.Set("clock", "2017-01-09 17:20:06")
-	if got := handleHex(t, m, req); !bytes.Equal(got, unhex(t, want)) {
-		t.Errorf("901F reply\n got % X\nwant % X", got, unhex(t, want))
+	if got := handleHex(t, m, req); !bytes.Equal(got, testkit.Unhex(t, want)) {
+		t.Errorf("901F reply\n got % X\nwant % X", got, testkit.Unhex(t, want))
 	}
 
 	// Read address through the wildcard (3 FE, as the public reply).
@@ -143,8 +136,8 @@ func TestGoldenReplies(t *testing.T) {
 	want = "FE FE FE 68 10 12 00 00 00 00 00 00 83 03 81 0A 00 9B 16"
 	inVectors(t, req)
 	inVectors(t, want)
-	if got := handleHex(t, NewMeter("00000000000012", ColdWater), req); !bytes.Equal(got, unhex(t, want)) {
-		t.Errorf("810A reply\n got % X\nwant % X", got, unhex(t, want))
+	if got := handleHex(t, NewMeter("00000000000012", ColdWater), req); !bytes.Equal(got, testkit.Unhex(t, want)) {
+		t.Errorf("810A reply\n got % X\nwant % X", got, testkit.Unhex(t, want))
 	}
 
 	// 1000.10 m³ with ST 00 FF: all but the (all-zero, impossible) clock and the CS.
@@ -154,7 +147,7 @@ func TestGoldenReplies(t *testing.T) {
 	m.Set("flow_m3", "1000.1")
 	m.Set("settle_m3", "1000.10")
 	m.Set("st1", "FF")
-	got, w := handleHex(t, m, "68 10 12 00 00 00 00 00 00 01 03 90 1F 00 3D 16"), unhex(t, want)
+	got, w := handleHex(t, m, "68 10 12 00 00 00 00 00 00 01 03 90 1F 00 3D 16"), testkit.Unhex(t, want)
 	if len(got) != len(w) || !bytes.Equal(got[:27], w[:27]) || !bytes.Equal(got[34:36], w[34:36]) {
 		t.Errorf("1000.1 m³ reply\n got % X\nwant % X (clock and CS aside)", got, w)
 	}
@@ -168,7 +161,7 @@ func TestGoldenReplies(t *testing.T) {
 	m.Set("settle_m3", "896745.23")
 	m.Set("valve", "closed")
 	got = m.handle(frame{typ: 0x10, addr: m.addr, c: 0x01, data: []byte{0x1F, 0x90, 0x00}}).reply
-	if w := unhex(t, want); !bytes.Equal(got[:24], w[:24]) || got[31]&0x03 != w[31]&0x03 {
+	if w := testkit.Unhex(t, want); !bytes.Equal(got[:24], w[:24]) || got[31]&0x03 != w[31]&0x03 {
 		t.Errorf("1F 90 reply\n got % X\nwant % X (clock, vendor ST bits and CS aside)", got, w)
 	}
 }
@@ -209,13 +202,13 @@ func read901F(t *testing.T, m *Meter, ser byte) frame {
 func TestUnitsStatusAndValve(t *testing.T) {
 	m := NewMeter("1", ColdWater)
 	m.Set("flow_m3", "12.34567")
-	if f := read901F(t, m, 7); !bytes.Equal(f.data[3:8], unhex(t, "34 12 00 00 2C")) || f.data[2] != 7 {
+	if f := read901F(t, m, 7); !bytes.Equal(f.data[3:8], testkit.Unhex(t, "34 12 00 00 2C")) || f.data[2] != 7 {
 		t.Errorf("m³: % X", f.data)
 	}
 	if err := m.SetUnit(UnitLitre); err != nil {
 		t.Fatal(err)
 	}
-	if f := read901F(t, m, 8); !bytes.Equal(f.data[3:8], unhex(t, "67 45 23 01 29")) {
+	if f := read901F(t, m, 8); !bytes.Equal(f.data[3:8], testkit.Unhex(t, "67 45 23 01 29")) {
 		t.Errorf("L: % X", f.data)
 	}
 	if err := m.SetUnit(0x05); !errors.Is(err, ErrUnit) {
@@ -314,7 +307,7 @@ func TestOldSER(t *testing.T) {
 // nothing panics, and whatever is accepted re-encodes to the same bytes.
 func FuzzRequest(f *testing.F) {
 	for _, v := range loadVectors(f) {
-		f.Add(unhex(f, v.Hex))
+		f.Add(testkit.Unhex(f, v.Hex))
 	}
 	f.Add(frame{typ: 0xAA, addr: [7]byte{0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA}, c: 0x04, data: []byte{0xA0, 0x17, 1, 0x99}}.encode(2))
 	f.Add(frame{typ: 0x10, addr: [7]byte{0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA}, c: 0x01, data: []byte{0x90}}.encode(0))

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 // vector is one public frame from testdata/frames.json (copied from
@@ -44,21 +46,12 @@ func loadVectors(t testing.TB) []vector {
 	return f.Frames
 }
 
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("hex %q: %v", s, err)
-	}
-	return b
-}
-
 // Every public frame, request or reply, is found by the parser with the
 // documented address, control code and DATA; every deliberately broken one
 // is rejected.
 func TestScanPublicFrames(t *testing.T) {
 	for _, v := range loadVectors(t) {
-		buf := unhex(t, v.Hex)
+		buf := testkit.Unhex(t, v.Hex)
 		f, start, end, _, ok := scan(buf)
 		if !v.valid() {
 			if ok {
@@ -79,7 +72,7 @@ func TestScanPublicFrames(t *testing.T) {
 		if got := "0x" + strings.ToUpper(hex.EncodeToString([]byte{f.c})); got != v.Meaning.Control {
 			t.Errorf("%s: control %s, want %s", v.Hex, got, v.Meaning.Control)
 		}
-		if want := unhex(t, v.Meaning.Data); !bytes.Equal(f.data, want) {
+		if want := testkit.Unhex(t, v.Meaning.Data); !bytes.Equal(f.data, want) {
 			t.Errorf("%s: data % X, want % X", v.Hex, f.data, want)
 		}
 		if re := f.encode(start); !bytes.Equal(re, buf) {
@@ -89,8 +82,8 @@ func TestScanPublicFrames(t *testing.T) {
 }
 
 func TestScanResyncsAfterNoiseAndBadFrames(t *testing.T) {
-	good := unhex(t, "FE FE FE FE 68 43 10 00 11 34 00 68 11 04 33 33 39 35 51 16")
-	bad := unhex(t, "68 01 72 00 72 00 00 68 91 08 33 33 34 33 33 33 33 33 E8 16") // CS corrupted
+	good := testkit.Unhex(t, "FE FE FE FE 68 43 10 00 11 34 00 68 11 04 33 33 39 35 51 16")
+	bad := testkit.Unhex(t, "68 01 72 00 72 00 00 68 91 08 33 33 34 33 33 33 33 33 E8 16") // CS corrupted
 	buf := append(append(append([]byte{0x00, 0x68, 0x68, 0x12}, bad...), 0x55, 0xFE), good...)
 	f, start, end, _, ok := scan(buf)
 	if !ok || end != len(buf) || start != len(buf)-len(good)+4 || f.c != 0x11 {
@@ -113,7 +106,7 @@ func TestScanResyncsAfterNoiseAndBadFrames(t *testing.T) {
 // same bytes.
 func FuzzRequest(f *testing.F) {
 	for _, v := range loadVectors(f) {
-		f.Add(unhex(f, v.Hex))
+		f.Add(testkit.Unhex(f, v.Hex))
 	}
 	f.Add([]byte{0x68, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0x68, 0x11, 0x04, 0x34, 0x33, 0x33, 0x39, 0x00, 0x16})
 	f.Add(frame{addr: [6]byte{0x99, 0x99, 0x99, 0x99, 0x99, 0x99}, c: 0x08, data: []byte{0x59, 0x59, 0x23, 0x31, 0x12, 0x99}}.encode(2))

@@ -2,7 +2,6 @@ package dlt645sim
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"os"
 	"testing"
@@ -10,38 +9,10 @@ import (
 
 	"github.com/townlink/townlink/firmware-sim/internal/rs485"
 	"github.com/townlink/townlink/hardware"
-	"github.com/townlink/townlink/hardware/serial"
-	"github.com/townlink/townlink/hardware/serialsim"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 var mode2400 = hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}
-
-// serveOnPTY serves line on a fresh PTY and returns the gateway side, opened
-// with the real serial backend as the gateway would.
-func serveOnPTY(t *testing.T, line *Line) *serial.Port {
-	t.Helper()
-	pty, err := serialsim.OpenPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := serial.Open(pty.Path(), mode2400)
-	if err != nil {
-		pty.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- line.Serve(ctx, pty) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		gw.Close()
-		pty.Close()
-	})
-	return gw
-}
 
 func addrOf(t *testing.T, s string) [6]byte {
 	t.Helper()
@@ -68,7 +39,7 @@ func readFrame(t *testing.T, gw hardware.Port) (frame, []byte) {
 	t.Helper()
 	var got []byte
 	buf := make([]byte, 256)
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(testkit.ReplyTimeout)
 	if err := gw.SetReadTimeout(100 * time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
@@ -82,45 +53,8 @@ func readFrame(t *testing.T, gw hardware.Port) (frame, []byte) {
 			t.Fatal(err)
 		}
 	}
-	t.Fatalf("no valid frame within 3 s; got % X", got)
+	t.Fatalf("no valid frame within %v; got % X", testkit.ReplyTimeout, got)
 	return frame{}, nil
-}
-
-// readQuiet collects bytes until the line has been quiet for quiet.
-func readQuiet(t *testing.T, gw hardware.Port, quiet time.Duration) []byte {
-	t.Helper()
-	var got []byte
-	buf := make([]byte, 256)
-	if err := gw.SetReadTimeout(quiet); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		n, err := gw.Read(buf)
-		got = append(got, buf[:n]...)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return got
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Fatal("the line never went quiet")
-	return nil
-}
-
-// readReply waits generously for a reply's first byte (a loaded machine
-// can be slow), then reads until the line is quiet for 300 ms.
-func readReply(t *testing.T, gw hardware.Port) []byte {
-	t.Helper()
-	if err := gw.SetReadTimeout(5 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 256)
-	n, err := gw.Read(buf)
-	if err != nil {
-		return nil
-	}
-	return append(buf[:n:n], readQuiet(t, gw, 300*time.Millisecond)...)
 }
 
 // Three 2007 meters and a 1997 meter on one PTY: each hand-built request
@@ -138,7 +72,7 @@ func TestMultiDropLine(t *testing.T) {
 		m.SetPreamble(i) // 0..3 FE
 	}
 	line := NewLine(mode2400, meters...)
-	gw := serveOnPTY(t, line)
+	gw := testkit.OpenServedPTY(t, mode2400, line.Serve)
 
 	for i, m := range meters[:3] {
 		// Noise and a varying number of FE in front of each request.
@@ -154,7 +88,7 @@ func TestMultiDropLine(t *testing.T) {
 		if !bytes.HasPrefix(raw, bytes.Repeat([]byte{0xFE}, i)) {
 			t.Errorf("meter %d: reply % X does not start with %d FE", i, raw, i)
 		}
-		if rest := readQuiet(t, gw, 200*time.Millisecond); len(rest) > 0 {
+		if rest := testkit.ReadQuiet(t, gw, 200*time.Millisecond); len(rest) > 0 {
 			t.Errorf("meter %d: another device answered too: % X", i, rest)
 		}
 	}
@@ -165,7 +99,7 @@ func TestMultiDropLine(t *testing.T) {
 	}
 	// An address nobody has: silence.
 	send(t, gw, frame{addr: addrOf(t, "000000000004"), c: 0x11, data: diBytes(0x00010000)}.encode(4))
-	if got := readQuiet(t, gw, 300*time.Millisecond); len(got) > 0 {
+	if got := testkit.ReadQuiet(t, gw, 300*time.Millisecond); len(got) > 0 {
 		t.Fatalf("a request to nobody was answered: % X", got)
 	}
 
@@ -175,7 +109,7 @@ func TestMultiDropLine(t *testing.T) {
 		rs485.BCDByte(target.Second()), rs485.BCDByte(target.Minute()), rs485.BCDByte(target.Hour()),
 		rs485.BCDByte(target.Day()), rs485.BCDByte(int(target.Month())), rs485.BCDByte(target.Year() % 100)}}
 	send(t, gw, sync.encode(4))
-	if got := readQuiet(t, gw, 500*time.Millisecond); len(got) > 0 {
+	if got := testkit.ReadQuiet(t, gw, 500*time.Millisecond); len(got) > 0 {
 		t.Fatalf("broadcast answered: % X", got)
 	}
 	for i, m := range meters {
@@ -188,8 +122,8 @@ func TestMultiDropLine(t *testing.T) {
 	}
 
 	// The wildcard read-address goes to every 2007 meter: they collide.
-	send(t, gw, unhex(t, "FE FE FE FE 68 AA AA AA AA AA AA 68 13 00 DF 16"))
-	got := readReply(t, gw)
+	send(t, gw, testkit.Unhex(t, "FE FE FE FE 68 AA AA AA AA AA AA 68 13 00 DF 16"))
+	got := testkit.ReadReply(t, gw, 300*time.Millisecond)
 	if len(got) == 0 {
 		t.Fatal("nothing heard after a wildcard read-address")
 	}
@@ -208,24 +142,24 @@ func TestMultiDropLine(t *testing.T) {
 func TestFaultsOnTheWire(t *testing.T) {
 	m := NewMeter("003411001043", V2007)
 	m.Set("voltage_a_v", "229.7")
-	gw := serveOnPTY(t, NewLine(mode2400, m))
+	gw := testkit.OpenServedPTY(t, mode2400, NewLine(mode2400, m).Serve)
 	req := frame{addr: m.addr, c: 0x11, data: diBytes(0x02010100)}.encode(4)
-	clean := unhex(t, "FE FE FE FE 68 43 10 00 11 34 00 68 91 06 33 34 34 35 CA 55 EE 16")
+	clean := testkit.Unhex(t, "FE FE FE FE 68 43 10 00 11 34 00 68 91 06 33 34 34 35 CA 55 EE 16")
 
 	send(t, gw, req)
-	if got := readReply(t, gw); !bytes.Equal(got, clean) {
+	if got := testkit.ReadReply(t, gw, 300*time.Millisecond); !bytes.Equal(got, clean) {
 		t.Fatalf("no fault: % X", got)
 	}
 
 	m.SetFault(Silent)
 	send(t, gw, req)
-	if got := readQuiet(t, gw, time.Second); len(got) != 0 {
+	if got := testkit.ReadQuiet(t, gw, time.Second); len(got) != 0 {
 		t.Errorf("silent: heard % X within 1 s", got)
 	}
 
 	m.SetFault(BadChecksum)
 	send(t, gw, req)
-	got := readReply(t, gw)
+	got := testkit.ReadReply(t, gw, 300*time.Millisecond)
 	if len(got) != len(clean) || got[len(got)-2] != clean[len(clean)-2]+1 || !bytes.Equal(got[:len(got)-2], clean[:len(clean)-2]) {
 		t.Errorf("bad checksum: % X", got)
 	}
@@ -235,7 +169,7 @@ func TestFaultsOnTheWire(t *testing.T) {
 
 	m.SetFault(NoiseBefore)
 	send(t, gw, req)
-	got = readReply(t, gw)
+	got = testkit.ReadReply(t, gw, 300*time.Millisecond)
 	if n := len(got) - len(clean); n < 1 || n > 8 || !bytes.Equal(got[n:], clean) || bytes.IndexByte(got[:n], 0x68) >= 0 {
 		t.Errorf("noise before: % X", got)
 	}
@@ -249,21 +183,21 @@ func TestFaultsOnTheWire(t *testing.T) {
 
 	m.SetFault(CutOff)
 	send(t, gw, req)
-	got = readReply(t, gw)
+	got = testkit.ReadReply(t, gw, 300*time.Millisecond)
 	if len(got) == 0 || len(got) >= len(clean) || !bytes.HasPrefix(clean, got) {
 		t.Errorf("cut off: % X", got)
 	}
 
 	m.SetFault(Garbage(1))
 	send(t, gw, req)
-	got = readReply(t, gw)
+	got = testkit.ReadReply(t, gw, 300*time.Millisecond)
 	if len(got) != len(clean) || bytes.Equal(got, clean) {
 		t.Errorf("garbage: % X", got)
 	}
 
 	m.SetFault(Slow(400 * time.Millisecond))
 	send(t, gw, req)
-	if got := readQuiet(t, gw, 200*time.Millisecond); len(got) != 0 {
+	if got := testkit.ReadQuiet(t, gw, 200*time.Millisecond); len(got) != 0 {
 		t.Errorf("slow: answered within 200 ms: % X", got)
 	}
 	if f, _ := readFrame(t, gw); f.c != 0x91 {
@@ -272,7 +206,7 @@ func TestFaultsOnTheWire(t *testing.T) {
 
 	m.SetFault(None)
 	send(t, gw, req)
-	if got := readReply(t, gw); !bytes.Equal(got, clean) {
+	if got := testkit.ReadReply(t, gw, 300*time.Millisecond); !bytes.Equal(got, clean) {
 		t.Fatalf("fault cleared: % X", got)
 	}
 }
@@ -285,7 +219,7 @@ func TestWireTime(t *testing.T) {
 	line := NewLine(mode2400, m)
 	line.WireTime = true
 	line.Turnaround = 30 * time.Millisecond
-	gw := serveOnPTY(t, line)
+	gw := testkit.OpenServedPTY(t, mode2400, line.Serve)
 	req := frame{addr: m.addr, c: 0x11, data: diBytes(0x02010100)}.encode(4)
 	const replyLen = 22 // 4 FE + 18
 	want := mode2400.WireTime(len(req)) + line.Turnaround + mode2400.WireTime(replyLen)

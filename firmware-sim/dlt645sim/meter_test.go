@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/townlink/townlink/firmware-sim/internal/rs485"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 // fakeClock is an injected time source.
@@ -99,7 +100,7 @@ func TestGoldenReplies(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			inVectors(t, c.reply)
-			want := unhex(t, c.reply)
+			want := testkit.Unhex(t, c.reply)
 			m := NewMeter(c.addr, c.ver)
 			m.SetPreamble(bytes.Count(want[:min(4, len(want))], []byte{0xFE}))
 			if c.item != "" {
@@ -138,7 +139,7 @@ func TestPublicRequestsAnswered(t *testing.T) {
 	}
 	for _, c := range cases {
 		inVectors(t, c.req)
-		f, _, _, _, ok := scan(unhex(t, c.req))
+		f, _, _, _, ok := scan(testkit.Unhex(t, c.req))
 		if !ok {
 			t.Fatalf("%s: not parsed", c.req)
 		}
@@ -206,7 +207,7 @@ func TestEncodings2007(t *testing.T) {
 			}
 			continue
 		}
-		if f.c != 0x91 || !bytes.Equal(f.data[:4], diBytes(c.di)) || !bytes.Equal(f.data[4:], unhex(t, c.want)) {
+		if f.c != 0x91 || !bytes.Equal(f.data[:4], diBytes(c.di)) || !bytes.Equal(f.data[4:], testkit.Unhex(t, c.want)) {
 			t.Errorf("%08X: C %02X data % X, want 91 %s", c.di, f.c, f.data, c.want)
 		}
 	}
@@ -216,20 +217,20 @@ func TestSinglePhaseAndBlocks(t *testing.T) {
 	m := NewMeter("1", V2007)
 	m.SetPhases(1)
 	m.Set("voltage_a_v", "225.6")
-	if f := read07(m, 0x0201FF00); !bytes.Equal(f.data[4:], unhex(t, "56 22 FF FF FF FF")) {
+	if f := read07(m, 0x0201FF00); !bytes.Equal(f.data[4:], testkit.Unhex(t, "56 22 FF FF FF FF")) {
 		t.Errorf("voltage block % X", f.data[4:])
 	}
-	if f := read07(m, 0x02010200); !bytes.Equal(f.data[4:], unhex(t, "FF FF")) {
+	if f := read07(m, 0x02010200); !bytes.Equal(f.data[4:], testkit.Unhex(t, "FF FF")) {
 		t.Errorf("phase B voltage % X", f.data[4:])
 	}
 	m.Set("energy_kwh", "10.00")
 	m.Set("energy_t1_kwh", "1.00")
 	m.Set("energy_t4_kwh", "9.00")
-	if f := read07(m, 0x0001FF00); !bytes.Equal(f.data[4:], unhex(t, "00 10 00 00 00 01 00 00 00 00 00 00 00 00 00 00 00 09 00 00")) {
+	if f := read07(m, 0x0001FF00); !bytes.Equal(f.data[4:], testkit.Unhex(t, "00 10 00 00 00 01 00 00 00 00 00 00 00 00 00 00 00 09 00 00")) {
 		t.Errorf("energy block % X", f.data[4:])
 	}
 	m.Set("power_kw", "1.5")
-	if f := read07(m, 0x0203FF00); len(f.data) != 4+12 || !bytes.Equal(f.data[4:7], unhex(t, "00 50 01")) || !bytes.Equal(f.data[10:13], unhex(t, "FF FF FF")) {
+	if f := read07(m, 0x0203FF00); len(f.data) != 4+12 || !bytes.Equal(f.data[4:7], testkit.Unhex(t, "00 50 01")) || !bytes.Equal(f.data[10:13], testkit.Unhex(t, "FF FF FF")) {
 		t.Errorf("power block % X", f.data[4:])
 	}
 }
@@ -250,7 +251,7 @@ func TestEncodings1997(t *testing.T) {
 		{0x901F, strings.Repeat("00 ", 20)},
 	} {
 		f := request(m, frame{addr: m.addr, c: 0x01, data: []byte{byte(c.di), byte(c.di >> 8)}})
-		if f.c != 0x81 || !bytes.Equal(f.data[2:], unhex(t, c.want)) {
+		if f.c != 0x81 || !bytes.Equal(f.data[2:], testkit.Unhex(t, c.want)) {
 			t.Errorf("%04X: C %02X data % X, want 81 %s", c.di, f.c, f.data, c.want)
 		}
 	}
@@ -275,7 +276,7 @@ func TestFollowUp(t *testing.T) {
 		t.Fatalf("first frame C %02X, %d data bytes", first.c, len(first.data))
 	}
 	// First record: 11 quarter hours before 10:00, i.e. 07:15 on 2024-03-15, then 231.2 V.
-	if !bytes.Equal(first.data[4:11], unhex(t, "15 07 15 03 24 12 23")) {
+	if !bytes.Equal(first.data[4:11], testkit.Unhex(t, "15 07 15 03 24 12 23")) {
 		t.Errorf("first record % X", first.data[4:11])
 	}
 	follow := func(seq byte) frame {
@@ -285,7 +286,7 @@ func TestFollowUp(t *testing.T) {
 	if second.c != 0x92 || len(second.data) != 4+lpRecordSize+1 || second.data[len(second.data)-1] != 1 {
 		t.Fatalf("follow-up C %02X data % X", second.c, second.data)
 	}
-	if !bytes.Equal(second.data[4:9], unhex(t, "00 10 15 03 24")) { // 10:00, the last quarter hour
+	if !bytes.Equal(second.data[4:9], testkit.Unhex(t, "00 10 15 03 24")) { // 10:00, the last quarter hour
 		t.Errorf("last record time % X", second.data[4:9])
 	}
 	if again := follow(1); !bytes.Equal(again.data, second.data) {
@@ -296,7 +297,7 @@ func TestFollowUp(t *testing.T) {
 	}
 	// 30 records from a given time: B1, B2, 92.
 	req := append(diBytes(loadProfileDI), 0x30, 0x00, 0x00, 0x01, 0x03, 0x24)
-	if f := request(m, frame{addr: m.addr, c: 0x11, data: req}); f.c != 0xB1 || !bytes.Equal(f.data[4:9], unhex(t, "00 00 01 03 24")) {
+	if f := request(m, frame{addr: m.addr, c: 0x11, data: req}); f.c != 0xB1 || !bytes.Equal(f.data[4:9], testkit.Unhex(t, "00 00 01 03 24")) {
 		t.Fatalf("30 records: C %02X start % X", f.c, f.data[4:9])
 	}
 	if f := follow(1); f.c != 0xB2 || len(f.data) != 4+11*lpRecordSize+1 {

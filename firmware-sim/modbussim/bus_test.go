@@ -3,25 +3,14 @@ package modbussim
 import (
 	"bytes"
 	"errors"
+	"github.com/townlink/townlink/internal/testkit"
 	"io"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/townlink/townlink/hardware"
-	"github.com/townlink/townlink/hardware/serial"
 )
-
-// openMaster opens the slave side of the PTY the way the gateway does.
-func openMaster(t *testing.T, path string, m hardware.Mode) *serial.Port {
-	t.Helper()
-	p, err := serial.Open(path, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
-}
 
 // exchange writes req and reads n reply bytes (n = 0: expects silence
 // for quiet).
@@ -39,7 +28,7 @@ func exchange(t *testing.T, p hardware.Port, req []byte, n int, quiet time.Durat
 		}
 		return nil
 	}
-	must(t, p.SetReadTimeout(5*time.Second))
+	must(t, p.SetReadTimeout(testkit.ReplyTimeout))
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(p, buf); err != nil {
 		t.Fatalf("request % X: reading %d-byte reply: %v", req, n, err)
@@ -55,7 +44,7 @@ func TestMultiDropOnPTY(t *testing.T) {
 	u1.SetHolding(0, 0x0101)
 	u2.SetHolding(0, 0x0202)
 	bus := NewBus(mode9600, u1, u2)
-	gw := openMaster(t, servePTY(t, bus), mode9600)
+	gw := testkit.OpenServedPTY(t, mode9600, bus.Serve)
 
 	r1 := appendCRC([]byte{1, 3, 0, 0, 0, 1})
 	r2 := appendCRC([]byte{2, 3, 0, 0, 0, 1})
@@ -94,7 +83,7 @@ func TestWireTimeAndSlow(t *testing.T) {
 	u.SetHolding(0, make([]uint16, 10)...)
 	bus := NewBus(m, u)
 	bus.WireTime = true
-	gw := openMaster(t, servePTY(t, bus), m)
+	gw := testkit.OpenServedPTY(t, m, bus.Serve)
 
 	req := appendCRC([]byte{1, 3, 0, 0, 0, 10}) // 8 bytes out, 25 back
 	min := m.WireTime(8) + m.WireTime(25) + m.CharTime()*7/2

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 // goldenCase is one exchange of testdata/frames.txt.
@@ -44,10 +46,10 @@ func loadGolden(t testing.TB) []goldenCase {
 		case "source":
 			c.source = rest
 		case "req":
-			c.req = mustHex(t, rest)
+			c.req = testkit.Unhex(t, rest)
 		case "rep":
 			if rest != "none" {
-				c.rep = mustHex(t, rest)
+				c.rep = testkit.Unhex(t, rest)
 			}
 		case "unit", "set", "fault":
 			if c.req != nil { // "unit" after req selects the unit for want lines
@@ -158,8 +160,8 @@ func TestGoldenFrames(t *testing.T) {
 func TestGoldenFramesByteByByteAndBackToBack(t *testing.T) {
 	u := NewUnit(17)
 	u.SetHolding(107, 0xAE41, 0x5652, 0x4340)
-	req := mustHex(t, "11 03 00 6B 00 03 76 87")
-	rep := mustHex(t, "11 03 06 AE 41 56 52 43 40 49 AD")
+	req := testkit.Unhex(t, "11 03 00 6B 00 03 76 87")
+	rep := testkit.Unhex(t, "11 03 06 AE 41 56 52 43 40 49 AD")
 	var chunks [][]byte
 	for _, b := range req {
 		chunks = append(chunks, []byte{b})
@@ -173,13 +175,13 @@ func TestGoldenFramesByteByByteAndBackToBack(t *testing.T) {
 
 func TestCRC(t *testing.T) {
 	// protocols.md §4.1: 01 03 00 00 00 05 has the CRC register value 0xC985.
-	if got := crc16(mustHex(t, "01 03 00 00 00 05")); got != 0xC985 {
+	if got := crc16(testkit.Unhex(t, "01 03 00 00 00 05")); got != 0xC985 {
 		t.Errorf("crc16 = %#04x, want 0xC985", got)
 	}
-	if got := appendCRC(mustHex(t, "11 83 02")); !bytes.Equal(got, mustHex(t, "11 83 02 C1 34")) {
+	if got := appendCRC(testkit.Unhex(t, "11 83 02")); !bytes.Equal(got, testkit.Unhex(t, "11 83 02 C1 34")) {
 		t.Errorf("appendCRC = % X", got)
 	}
-	if crcOK(mustHex(t, "11 83 02 C1 35")) || crcOK([]byte{1, 2, 3}) {
+	if crcOK(testkit.Unhex(t, "11 83 02 C1 35")) || crcOK([]byte{1, 2, 3}) {
 		t.Error("crcOK accepted a bad frame")
 	}
 }

@@ -2,17 +2,14 @@ package modbussim
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/townlink/townlink/hardware"
-	"github.com/townlink/townlink/hardware/serialsim"
 )
 
 // memPort is an in-memory hardware.Port for the slave: Read hands out the
@@ -77,39 +74,4 @@ func serveMem(t testing.TB, b *Bus, chunks ...[]byte) *memPort {
 		t.Fatalf("Serve over memory: %v, want io.EOF at the end of input", err)
 	}
 	return p
-}
-
-func mustHex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("bad hex %q: %v", s, err)
-	}
-	return b
-}
-
-// servePTY serves b on a fresh PTY until the test ends and returns the
-// PTY's slave path (what a master opens).
-func servePTY(t *testing.T, b *Bus) string {
-	t.Helper()
-	pty, err := serialsim.OpenPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Serve(ctx, pty) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Serve did not stop after cancel")
-		}
-		pty.Close()
-	})
-	return pty.Path()
 }

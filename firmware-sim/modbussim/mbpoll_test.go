@@ -2,6 +2,7 @@ package modbussim
 
 import (
 	"context"
+	"github.com/townlink/townlink/internal/testkit"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -76,7 +77,7 @@ func TestMbpollReadsEveryTable(t *testing.T) {
 	must(t, u.SetInt32(InputRegisters, 200, -100000, ABCD))
 	must(t, u.SetInt32(InputRegisters, 202, 2000000000, CDAB))
 	must(t, u.SetFloat32(InputRegisters, 204, 27.625, ABCD))
-	path := servePTY(t, NewBus(mode9600, u))
+	path := testkit.ServePTY(t, NewBus(mode9600, u).Serve)
 
 	wantValues(t, "holding int16", mbpollRead(t, path, "-a", "1", "-t", "4", "-r", "0", "-c", "4"),
 		map[string]string{"0": "1", "1": "65534 (-2)", "2": "32767", "3": "32768 (-32768)"})
@@ -104,7 +105,7 @@ func TestMbpollWrites(t *testing.T) {
 	for i := range 4 {
 		u.SetCoil(uint16(i), false)
 	}
-	path := servePTY(t, NewBus(mode9600, u))
+	path := testkit.ServePTY(t, NewBus(mode9600, u).Serve)
 
 	write := func(opts []string, vals ...string) {
 		t.Helper()
@@ -154,7 +155,7 @@ func TestMbpollSeesFaults(t *testing.T) {
 	u := NewUnit(1)
 	u.SetHolding(0, 42)
 	b := NewBus(mode9600, u)
-	path := servePTY(t, b)
+	path := testkit.ServePTY(t, b.Serve)
 	read := []string{"-a", "1", "-t", "4", "-r", "0", "-c", "1", "-o", "0.3"}
 
 	cases := []struct {
@@ -192,7 +193,7 @@ func TestMbpollMultiDrop(t *testing.T) {
 	u1.SetHolding(0, 111)
 	u2.SetHolding(0, 222)
 	b := NewBus(mode9600, u1, u2)
-	path := servePTY(t, b)
+	path := testkit.ServePTY(t, b.Serve)
 	wantValues(t, "unit 1", mbpollRead(t, path, "-a", "1", "-t", "4", "-r", "0", "-c", "1"), map[string]string{"0": "111"})
 	wantValues(t, "unit 2", mbpollRead(t, path, "-a", "2", "-t", "4", "-r", "0", "-c", "1"), map[string]string{"0": "222"})
 	out, err := mbpoll(t, path, []string{"-a", "3", "-t", "4", "-r", "0", "-c", "1", "-o", "0.3"})

@@ -16,6 +16,7 @@ import (
 	"github.com/townlink/townlink/firmware-sim/pulsesim"
 	"github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 // serveBG runs srv.Serve until the returned stop; stop returns Serve's error.
@@ -79,17 +80,6 @@ func recv(t *testing.T, ch <-chan gpio.Edge) gpio.Edge {
 	return gpio.Edge{}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func TestServerSendsStateThenEdgesAheadToEveryClient(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "DI1")
 	before := time.Now()
@@ -127,7 +117,7 @@ func TestServerSendsStateThenEdgesAheadToEveryClient(t *testing.T) {
 		}
 	}
 	// Once their time has passed, a new client gets only the state.
-	waitFor(t, "the edges' time", func() bool { return time.Now().After(t1.Add(time.Millisecond)) })
+	testkit.WaitFor(t, "the edges' time", func() bool { return time.Now().After(t1.Add(time.Millisecond)) })
 	late, _ := dialLines(t, path)
 	if st := recv(t, late); st.Level != gpio.High || !st.Time.Equal(edges[1].Time) {
 		t.Errorf("late client: state %v, want High since %v", st, edges[1].Time)
@@ -146,9 +136,9 @@ func TestServerForgetsClientsThatHangUpAndRemovesItsSocket(t *testing.T) {
 	stop := serveBG(t, srv, func(func(gpio.Edge) bool) {})
 	ch, c := dialLines(t, path)
 	recv(t, ch)
-	waitFor(t, "one client", func() bool { return srv.Stats().Clients == 1 })
+	testkit.WaitFor(t, "one client", func() bool { return srv.Stats().Clients == 1 })
 	c.Close()
-	waitFor(t, "the client to go", func() bool { return srv.Stats().Clients == 0 })
+	testkit.WaitFor(t, "the client to go", func() bool { return srv.Stats().Clients == 0 })
 	if err := stop(); err != nil {
 		t.Fatalf("Serve = %v", err)
 	}
@@ -174,14 +164,14 @@ func TestServerDropsAClientThatFallsBehind(t *testing.T) {
 	// Far more edges than the socket and ClientBuffer hold, all due now.
 	tr := pulsesim.Train{Start: time.Now().Add(-time.Hour), Period: 10 * time.Microsecond, Pulses: 50000}
 	serveBG(t, srv, func(yield func(gpio.Edge) bool) {
-		waitFor(t, "the client", func() bool { return srv.Stats().Accepted == 1 })
+		testkit.WaitFor(t, "the client", func() bool { return srv.Stats().Accepted == 1 })
 		for e := range tr.Edges() {
 			if !yield(e) {
 				return
 			}
 		}
 	})
-	waitFor(t, "the slow client to be dropped", func() bool { return srv.Stats().Dropped == 1 })
+	testkit.WaitFor(t, "the slow client to be dropped", func() bool { return srv.Stats().Dropped == 1 })
 	if st := srv.Stats(); st.Clients != 0 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -219,7 +209,7 @@ func TestServerRefuses(t *testing.T) {
 	// An edge that does not change the level stops Serve.
 	bad := []gpio.Edge{{Level: gpio.High, Time: time.Now()}, {Level: gpio.High, Time: time.Now()}}
 	stop := serveBG(t, srv, slices.Values(bad))
-	waitFor(t, "Serve to fail", func() bool { return srv.Stats().Edges == 1 })
+	testkit.WaitFor(t, "Serve to fail", func() bool { return srv.Stats().Edges == 1 })
 	time.Sleep(10 * time.Millisecond)
 	if err := stop(); !errors.Is(err, pulsesim.ErrServe) || !strings.Contains(err.Error(), "but the line is already High") {
 		t.Fatalf("Serve with a repeated level = %v", err)

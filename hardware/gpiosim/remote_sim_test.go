@@ -20,6 +20,15 @@ import (
 	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
+// Under load the simulator's timers and the reader can each run late by
+// far more than the default lead; these tests check exact timestamps and
+// exact counts, not timing, so the simulator sends edges well ahead and
+// starts its train well after the reader connected.
+const (
+	lead       = time.Second // ServerConfig.Lead
+	afterStart = time.Second // between the reader's connection and the first edge
+)
+
 // serve runs a Server until the test (or stop) ends it.
 func serve(t *testing.T, srv *pulsesim.Server, edges iter.Seq[gpio.Edge]) (stop func()) {
 	t.Helper()
@@ -59,12 +68,12 @@ func TestRemoteDeliversTheSimulatorsEdgesExactly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	path := filepath.Join(t.TempDir(), "DI1")
-	srv, err := pulsesim.Listen(path, pulsesim.ServerConfig{})
+	srv, err := pulsesim.Listen(path, pulsesim.ServerConfig{Lead: lead})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantc := make(chan []gpio.Edge, 1)
-	serve(t, srv, afterClient(ctx, srv, 50*time.Millisecond, func(start time.Time) iter.Seq[gpio.Edge] {
+	serve(t, srv, afterClient(ctx, srv, afterStart, func(start time.Time) iter.Seq[gpio.Edge] {
 		tr := pulsesim.Train{Start: start, Period: 20 * time.Millisecond, Pulses: 25, Bounce: 2 * time.Millisecond, Bounces: 3, Seed: 9}
 		wantc <- slices.Collect(tr.Edges())
 		return tr.Edges()
@@ -149,14 +158,14 @@ func TestPulseCountsARemoteTrainWithBounceExactly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	path := filepath.Join(t.TempDir(), "DI1")
-	srv, err := pulsesim.Listen(path, pulsesim.ServerConfig{})
+	srv, err := pulsesim.Listen(path, pulsesim.ServerConfig{Lead: lead})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const pulses = 150
 	tr := pulsesim.Train{Period: 20 * time.Millisecond, High: 10 * time.Millisecond, Pulses: pulses,
 		Bounce: 3 * time.Millisecond, Bounces: 3, Seed: 4}
-	serve(t, srv, afterClient(ctx, srv, 100*time.Millisecond, func(start time.Time) iter.Seq[gpio.Edge] {
+	serve(t, srv, afterClient(ctx, srv, afterStart, func(start time.Time) iter.Seq[gpio.Edge] {
 		tr.Start = start
 		return tr.Edges()
 	}))
