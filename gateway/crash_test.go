@@ -61,6 +61,9 @@ func kill9(t *testing.T, cmd *exec.Cmd) {
 // kill -9 the gateway while the broker is down, restart it, start the
 // broker: the subscriber sees every seq from 1 with no hole.
 func TestKill9DuringOutageLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: kill -9 of a gateway child process; make test runs it")
+	}
 	broker := mosquittotest.Start(t)
 	broker.Stop()
 

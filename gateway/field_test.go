@@ -157,6 +157,9 @@ func TestRecordersAndKiosksThroughTheFieldBroker(t *testing.T) {
 // message the gateway acknowledged reaches the county broker, and the
 // evidence chain survives the restart.
 func TestKill9DuringFieldBurst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: kill -9 of a gateway child process during a burst; make test runs it")
+	}
 	broker := mosquittotest.Start(t)
 	plat := newPlatform(t, broker.URL)
 	dir := t.TempDir()

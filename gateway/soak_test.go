@@ -83,6 +83,9 @@ const (
 )
 
 func TestSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: soak cycles of kill -9 and broker outages; make test runs it")
+	}
 	cycles := shortCycles
 	if os.Getenv(soakEnv) == "1" {
 		cycles = soakCycles

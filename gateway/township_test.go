@@ -66,6 +66,9 @@ func serveShared(t *testing.T, srvs ...interface {
 // intervals, ±10 %) while the silent meter is down and backed off; the
 // retained status says it is down.
 func TestTownship(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: the township scenario on PTYs and mosquitto (about 30 s under -race); make test runs it")
+	}
 	broker := mosquittotest.Start(t)
 	plat := newPlatform(t, broker.URL)
 

@@ -111,6 +111,9 @@ func readCounts(t *testing.T, path string) []uint64 {
 }
 
 func TestKill9ContinuesFromDurableCount(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: kill -9 of a counting child process, several rounds; make test runs it")
+	}
 	dir := t.TempDir()
 	store := pulse.FileStore(filepath.Join(dir, "store"))
 	rng := rand.New(rand.NewPCG(testkit.Seed(t), 1)) // the kill timing
