@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,16 +50,8 @@ func (g golden) valid() bool {
 
 func loadGolden(t testing.TB) []golden {
 	t.Helper()
-	b, err := os.ReadFile("testdata/frames.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
 	var gs []golden
-	if err := dec.Decode(&gs); err != nil {
-		t.Fatalf("testdata/frames.json: %v", err)
-	}
+	testkit.ReadJSON(t, "testdata/frames.json", &gs)
 	if len(gs) == 0 {
 		t.Fatal("testdata/frames.json has no frames")
 	}

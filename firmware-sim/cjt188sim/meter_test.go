@@ -3,9 +3,7 @@ package cjt188sim
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,14 +37,8 @@ func (v vector) valid() bool { return v.ChecksumOK && (v.ExpectedValid == nil ||
 
 func loadVectors(t testing.TB) []vector {
 	t.Helper()
-	b, err := os.ReadFile("testdata/frames.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var f struct{ Frames []vector }
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
+	testkit.ReadJSON(t, "testdata/frames.json", &f)
 	if len(f.Frames) == 0 {
 		t.Fatal("testdata/frames.json has no frames")
 	}

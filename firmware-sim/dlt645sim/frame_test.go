@@ -3,8 +3,6 @@ package dlt645sim
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
@@ -32,14 +30,8 @@ func (v vector) valid() bool { return v.ChecksumOK && (v.ExpectedValid == nil ||
 
 func loadVectors(t testing.TB) []vector {
 	t.Helper()
-	b, err := os.ReadFile("testdata/frames.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var f struct{ Frames []vector }
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
+	testkit.ReadJSON(t, "testdata/frames.json", &f)
 	if len(f.Frames) == 0 {
 		t.Fatal("testdata/frames.json has no frames")
 	}

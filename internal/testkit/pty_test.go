@@ -3,6 +3,7 @@ package testkit
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"testing"
@@ -48,5 +49,17 @@ func TestUnhex(t *testing.T) {
 	}
 	if got := Unhex(t, "0102"); !bytes.Equal(got, []byte{1, 2}) {
 		t.Fatalf("Unhex = % X", got)
+	}
+}
+
+func TestReadJSONKeepsNumbersExact(t *testing.T) {
+	path := t.TempDir() + "/v.json"
+	if err := os.WriteFile(path, []byte(`{"Frames": [{"value": 12345678901234567890.5}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var v struct{ Frames []map[string]any }
+	ReadJSON(t, path, &v)
+	if len(v.Frames) != 1 || v.Frames[0]["value"] != json.Number("12345678901234567890.5") {
+		t.Fatalf("decoded %#v", v)
 	}
 }
