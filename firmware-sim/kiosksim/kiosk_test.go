@@ -6,27 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
-
 	"github.com/townlink/townlink/internal/testkit/mochitest"
 )
-
-func seqOf(t *testing.T, b []byte) int64 {
-	switch s := mochitest.Envelope(t, b)["seq"].(type) {
-	case json.Number:
-		n, _ := s.Int64()
-		return n
-	case uint64:
-		return int64(s)
-	}
-	t.Fatalf("no seq in %q", b)
-	return 0
-}
 
 func run(t *testing.T, b *mochitest.Broker, o Options) *Journal {
 	t.Helper()
@@ -117,34 +101,12 @@ func TestHall(t *testing.T) {
 	}
 }
 
-// dropOnce plays a gateway that dies before its PUBACK: the n-th publish
-// is neither delivered nor acknowledged, and the connection is cut.
-type dropOnce struct {
-	mqtt.HookBase
-	n, seen  atomic.Int32
-	connects atomic.Int32
-}
-
-func (h *dropOnce) ID() string { return "drop-once" }
-func (h *dropOnce) Provides(b byte) bool {
-	return b == mqtt.OnPublish || b == mqtt.OnSessionEstablished
-}
-func (h *dropOnce) OnSessionEstablished(*mqtt.Client, packets.Packet) { h.connects.Add(1) }
-func (h *dropOnce) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if h.seen.Add(1) == h.n.Load() {
-		cl.Stop(errors.New("gateway died"))
-		return pk, packets.ErrRejectPacket
-	}
-	return pk, nil
-}
-
 func TestResendWithoutPuback(t *testing.T) {
-	h := &dropOnce{}
-	h.n.Store(7)
+	h := mochitest.NewDropOnce(7)
 	b := mochitest.Start(t, h)
 	j := run(t, b, Options{ID: "hall-kiosk-2", Speed: 1e7, Seed: 1, Count: 20})
-	if h.connects.Load() < 2 {
-		t.Fatalf("connected %d times: no drop", h.connects.Load())
+	if h.Connects() < 2 {
+		t.Fatalf("connected %d times: no drop", h.Connects())
 	}
 	seqs := map[int64]bool{}
 	for _, m := range b.Messages() {

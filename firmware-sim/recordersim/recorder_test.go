@@ -5,30 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
-
 	"github.com/townlink/townlink/internal/testkit/mochitest"
 )
-
-func seqOf(t *testing.T, b []byte) int64 {
-	switch s := mochitest.Envelope(t, b)["seq"].(type) {
-	case json.Number:
-		n, _ := s.Int64()
-		return n
-	case uint64:
-		return int64(s)
-	}
-	t.Fatalf("no seq in %q", b)
-	return 0
-}
 
 func TestShift(t *testing.T) {
 	b := mochitest.Start(t)
@@ -55,7 +38,7 @@ func TestShift(t *testing.T) {
 		if e.Topic != "field/zfy-001/"+e.Event {
 			t.Errorf("topic %s for %s", e.Topic, e.Event)
 		}
-		if s := seqOf(t, e.Payload); s != int64(i+1) || e.Seq != s {
+		if s := mochitest.Seq(t, e.Payload); s != int64(i+1) || e.Seq != s {
 			t.Errorf("message %d has seq %d (journal %d)", i, s, e.Seq)
 		}
 		if e.CBOR {
@@ -104,32 +87,10 @@ func TestShift(t *testing.T) {
 	}
 }
 
-// dropOnce plays a gateway that dies before its PUBACK: the n-th publish
-// is neither delivered nor acknowledged, and the connection is cut.
-type dropOnce struct {
-	mqtt.HookBase
-	n, seen  atomic.Int32
-	connects atomic.Int32
-}
-
-func (h *dropOnce) ID() string { return "drop-once" }
-func (h *dropOnce) Provides(b byte) bool {
-	return b == mqtt.OnPublish || b == mqtt.OnSessionEstablished
-}
-func (h *dropOnce) OnSessionEstablished(*mqtt.Client, packets.Packet) { h.connects.Add(1) }
-func (h *dropOnce) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if h.seen.Add(1) == h.n.Load() {
-		cl.Stop(errors.New("gateway died"))
-		return pk, packets.ErrRejectPacket
-	}
-	return pk, nil
-}
-
 // A message the broker never acknowledged is sent again after the
 // reconnect: nothing is lost.
 func TestResendWithoutPuback(t *testing.T) {
-	h := &dropOnce{}
-	h.n.Store(5)
+	h := mochitest.NewDropOnce(5)
 	b := mochitest.Start(t, h)
 	j := &Journal{}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -138,15 +99,15 @@ func TestResendWithoutPuback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.connects.Load() < 2 {
-		t.Fatalf("the client connected %d times: the drop did not happen", h.connects.Load())
+	if h.Connects() < 2 {
+		t.Fatalf("the client connected %d times: the drop did not happen", h.Connects())
 	}
 	seqs := map[int64]int{}
 	for _, m := range b.Messages() {
 		if m.Topic == "field/zfy-002/device.status" && mochitest.Envelope(t, m.Payload)["seq"] == nil {
 			continue // the last will of the cut connection
 		}
-		seqs[seqOf(t, m.Payload)]++
+		seqs[mochitest.Seq(t, m.Payload)]++
 	}
 	for s := int64(1); s <= 12; s++ {
 		if seqs[s] == 0 {

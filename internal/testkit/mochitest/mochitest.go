@@ -8,9 +8,11 @@ package mochitest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
@@ -119,4 +121,49 @@ func Envelope(t testing.TB, payload []byte) map[string]any {
 		t.Fatalf("payload %q: %v", payload, err)
 	}
 	return m
+}
+
+// Seq is a field message's envelope seq; a message without one fails the
+// test.
+func Seq(t testing.TB, payload []byte) int64 {
+	t.Helper()
+	switch s := Envelope(t, payload)["seq"].(type) {
+	case json.Number:
+		if n, err := s.Int64(); err == nil {
+			return n
+		}
+	case uint64:
+		return int64(s)
+	}
+	t.Fatalf("no seq in %q", payload)
+	return 0
+}
+
+// DropOnce is a hook that plays a gateway dying before its PUBACK: the
+// n-th message published (counting from 1) is neither recorded nor
+// acknowledged, and its client's connection is cut.
+type DropOnce struct {
+	mqtt.HookBase
+	n        int32
+	seen     atomic.Int32
+	connects atomic.Int32
+}
+
+// NewDropOnce returns a hook that drops the n-th message.
+func NewDropOnce(n int) *DropOnce { return &DropOnce{n: int32(n)} }
+
+// Connects is the number of sessions established so far.
+func (h *DropOnce) Connects() int { return int(h.connects.Load()) }
+
+func (h *DropOnce) ID() string { return "mochitest-drop-once" }
+func (h *DropOnce) Provides(b byte) bool {
+	return b == mqtt.OnPublish || b == mqtt.OnSessionEstablished
+}
+func (h *DropOnce) OnSessionEstablished(*mqtt.Client, packets.Packet) { h.connects.Add(1) }
+func (h *DropOnce) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if h.seen.Add(1) == h.n {
+		cl.Stop(errors.New("mochitest: the gateway died before its PUBACK"))
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
 }
