@@ -2,8 +2,8 @@ package gpio
 
 // This file is the whole Linux backend and the only code in the module that
 // imports periph.io/x/host/v3. Everything above it (Input, pulse debounce,
-// counting) is tested through Line with hardware/gpiosim's Sim; this file needs a real GPIO
-// chip and is not covered by the tests.
+// counting) is tested through Line with hardware/gpiosim's Sim; this file
+// needs a real GPIO chip and is not covered by the tests.
 
 import (
 	"context"

@@ -27,7 +27,7 @@ type Edge struct {
 	// edge, Low for a falling one.
 	Level Level
 	// Time is when the edge happened, on the line's clock: the simulated
-	// time for a Sim, the time the event was read for the Linux backend
+	// time for a gpiosim.Sim, the time the event was read for the Linux backend
 	// (see Open).
 	Time time.Time
 }

@@ -16,8 +16,8 @@ const (
 	DefaultMaxBackoff = 10 * time.Second
 )
 
-// Opener requests a line: Open for a real line, Sim.Open for a simulated
-// one.
+// Opener requests a line: Open for a real line; hardware/gpiosim's
+// Sim.Open or Dial for a simulated one.
 type Opener func(ctx context.Context) (Line, error)
 
 // InputConfig configures an Input. The zero value is usable.
@@ -26,8 +26,8 @@ type InputConfig struct {
 	// it doubles up to MaxBackoff. 0 means the defaults.
 	Backoff, MaxBackoff time.Duration
 	// Clock tells the time while no line is open (a deadline can pass
-	// while the line is away); nil means time.Now. Give a virtual Sim's
-	// Now here.
+	// while the line is away); nil means time.Now. Give a virtual
+	// gpiosim.Sim's Now here.
 	Clock func() time.Time
 	// Logger receives line errors and reconnects; nil discards.
 	Logger *slog.Logger
