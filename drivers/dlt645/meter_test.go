@@ -62,33 +62,6 @@ func newMeter(t *testing.T, c Config, steps ...serialsim.Step) *Meter {
 	return m
 }
 
-func wantValues(t *testing.T, got map[string]drivers.Value, want map[string]drivers.Value) {
-	t.Helper()
-	for k, w := range want {
-		g, ok := got[k]
-		if !ok {
-			t.Errorf("%s missing", k)
-			continue
-		}
-		if !g.Equal(w) {
-			t.Errorf("%s = %s (%v), want %s", k, g, g.Kind(), w)
-		}
-	}
-	for k, g := range got {
-		if _, ok := want[k]; !ok {
-			t.Errorf("unexpected point %s = %s", k, g)
-		}
-	}
-}
-
-func onlyReading(t *testing.T, rs []drivers.Reading) drivers.Reading {
-	t.Helper()
-	if len(rs) != 1 {
-		t.Fatalf("%d readings, want 1: %+v", len(rs), rs)
-	}
-	return rs[0]
-}
-
 func TestPollStandardSet2007(t *testing.T) {
 	// The first request written out by hand: 4×FE, 68, address 218231000114
 	// low byte first (14 01 00 31 82 21), 68, C=11, L=04, DI 00010000 sent
@@ -117,11 +90,11 @@ func TestPollStandardSet2007(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Poll: %v", err)
 	}
-	r := onlyReading(t, rs)
+	r := testkit.OnlyReading(t, rs)
 	if r.Device != "m1" || r.Class != drivers.Telemetry || !r.Time.Equal(fixedNow) || r.DeviceTime {
 		t.Errorf("reading header %+v", r)
 	}
-	wantValues(t, r.Values, map[string]drivers.Value{
+	testkit.WantValues(t, r.Values, map[string]drivers.Value{
 		"energy_kwh":     drivers.Dec(6, -2),
 		"energy_rev_kwh": drivers.Dec(1234, -2),
 		"voltage_a_v":    drivers.Dec(2297, -1),
@@ -154,7 +127,7 @@ func TestPollUnsupportedItemIsSkippedAndNamed(t *testing.T) {
 	if !strings.Contains(err.Error(), "02060000") || !strings.Contains(err.Error(), "m1") {
 		t.Errorf("error %q does not name the device and the DI", err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{
 		"energy_kwh": drivers.Dec(12345678, -2),
 		"freq_hz":    drivers.Dec(4998, -2),
 	})
@@ -171,7 +144,7 @@ func TestRefusedBlockFallsBackToSingleItems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{
 		"voltage_a_v": drivers.Dec(2312, -1),
 		"voltage_b_v": drivers.Dec(2305, -1),
 	})
@@ -188,7 +161,7 @@ func TestShortBlockReplyFallsBackToSingleItems(t *testing.T) {
 	if !errors.Is(err, ErrNoData) || !strings.Contains(err.Error(), "02020200") {
 		t.Fatalf("Poll error %v, want ErrNoData for 02020200", err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"current_a_a": drivers.Dec(5000, -3)})
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{"current_a_a": drivers.Dec(5000, -3)})
 }
 
 func TestFollowUpFramesAreConcatenated(t *testing.T) {
@@ -207,7 +180,7 @@ func TestFollowUpFramesAreConcatenated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{
 		"energy_kwh":    drivers.Dec(1000, -2), // 00 10 00 00 = 00001000 → 10.00
 		"energy_t1_kwh": drivers.Dec(200, -2),
 		"energy_t2_kwh": drivers.Dec(300, -2),
@@ -230,7 +203,7 @@ func TestFollowUpWithWrongSEQIsRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(1000, -2)})
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(1000, -2)})
 }
 
 func TestNoiseEchoAndPreambleBeforeReply(t *testing.T) {
@@ -243,7 +216,7 @@ func TestNoiseEchoAndPreambleBeforeReply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"freq_hz": drivers.Dec(5000, -2)})
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{"freq_hz": drivers.Dec(5000, -2)})
 }
 
 func TestWrongAddress(t *testing.T) {
@@ -268,7 +241,7 @@ func TestWrongAddress(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(1, -2)})
+		testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(1, -2)})
 	})
 	t.Run("wildcard accepts any", func(t *testing.T) {
 		m := newMeter(t, Config{Address: "AAAAAA000114", Points: []string{"energy_kwh"}, Retries: -1},
@@ -277,7 +250,7 @@ func TestWrongAddress(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(2, -2)})
+		testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(2, -2)})
 	})
 	t.Run("short address mismatch", func(t *testing.T) {
 		m := newMeter(t, Config{Address: "AAAAAA000114", Points: []string{"energy_kwh"}, Retries: -1},
@@ -302,7 +275,7 @@ func TestRetriesAfterTimeoutAndBadFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(99999999, -2)})
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(99999999, -2)})
 }
 
 func TestSilentMeterStopsThePollEarly(t *testing.T) {
@@ -347,7 +320,7 @@ func TestMeterClock(t *testing.T) {
 			t.Fatal(err)
 		}
 		// meter 09:37:05 +08:00, gateway 01:36:00Z = 09:36:00 +08:00 → +65 s
-		wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+		testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{
 			PointMeterTime:   drivers.Text("2026-11-30T09:37:05+08:00"),
 			PointClockOffset: drivers.Int(65),
 		})
@@ -363,7 +336,7 @@ func TestMeterClock(t *testing.T) {
 			t.Fatal(err)
 		}
 		// 2026-11-30 00:00:02 UTC − 01:36:00 UTC = −5758 s
-		wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{PointClockOffset: drivers.Int(-5758)})
+		testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{PointClockOffset: drivers.Int(-5758)})
 	})
 	t.Run("no clock", func(t *testing.T) {
 		m := newMeter(t, Config{Points: []string{"freq_hz", PointMeterTime}},
@@ -375,7 +348,7 @@ func TestMeterClock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"freq_hz": drivers.Dec(5000, -2)})
+		testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{"freq_hz": drivers.Dec(5000, -2)})
 	})
 	t.Run("bad date", func(t *testing.T) {
 		m := newMeter(t, Config{Points: []string{PointMeterTime}},
@@ -413,7 +386,7 @@ func TestPoll1997(t *testing.T) {
 	if !errors.As(err, &ab) || ab.Control != 0xC1 || !errors.Is(err, ErrNoData) {
 		t.Fatalf("Poll error %v, want 0xC1 wrong DI (ErrNoData)", err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{
 		"energy_kwh":  drivers.Dec(1, -2),
 		"voltage_a_v": drivers.Dec(100, 0),
 		"current_a_a": drivers.Dec(8550, -2),
@@ -559,7 +532,7 @@ func TestFollowUpAndClock1997(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{
 		"energy_kwh":     drivers.Dec(5000, -2),
 		"energy_t1_kwh":  drivers.Dec(2000, -2),
 		"energy_t4_kwh":  drivers.Dec(1000, -2),

@@ -42,7 +42,7 @@ var rules = []rule{
 	{pkg: "uplink/queuetest", inModule: []string{"uplink", "uplink/wire"}},
 	{pkg: "uplink", inModule: []string{"uplink/wire"}},
 	// Test helpers: no production package may import them (no rule allows it).
-	{pkg: "internal/testkit", inModule: []string{"hardware", "hardware/serial", "hardware/serialsim"}, external: []string{}},
+	{pkg: "internal/testkit", inModule: []string{"drivers", "hardware", "hardware/serial", "hardware/serialsim"}, external: []string{}},
 	{pkg: "internal/testkit/mochitest", inModule: nil, external: []string{"github.com/mochi-mqtt/server/v2", "github.com/fxamacker/cbor/v2"}},
 	{pkg: "gateway/...", inModule: []string{"hardware", "hardware/...", "drivers", "drivers/...", "uplink", "uplink/...", "gateway/..."}},
 }
