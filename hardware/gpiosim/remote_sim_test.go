@@ -198,11 +198,11 @@ func TestRemoteInputReconnectsWhenTheSimulatorRestarts(t *testing.T) {
 			return pulsesim.Train{Start: start, Period: 20 * time.Millisecond, Pulses: 20, Bounce: 2 * time.Millisecond, Bounces: 2, Seed: seed}.Edges()
 		}
 	}
-	srv1, err := pulsesim.Listen(path, pulsesim.ServerConfig{})
+	srv1, err := pulsesim.Listen(path, pulsesim.ServerConfig{Lead: lead})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop1 := serve(t, srv1, afterClient(ctx, srv1, 50*time.Millisecond, train(1)))
+	stop1 := serve(t, srv1, afterClient(ctx, srv1, afterStart, train(1)))
 
 	in := gpio.NewInput("DI1", func(context.Context) (gpio.Line, error) { return gpiosim.Dial(path) },
 		gpio.InputConfig{Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
@@ -221,11 +221,11 @@ func TestRemoteInputReconnectsWhenTheSimulatorRestarts(t *testing.T) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	srv2, err := pulsesim.Listen(path, pulsesim.ServerConfig{})
+	srv2, err := pulsesim.Listen(path, pulsesim.ServerConfig{Lead: lead})
 	if err != nil {
 		t.Fatal(err)
 	}
-	serve(t, srv2, afterClient(ctx, srv2, 50*time.Millisecond, train(2)))
+	serve(t, srv2, afterClient(ctx, srv2, afterStart, train(2)))
 	waitCount(t, counts, 40)
 	if st := srv2.Stats(); st.Accepted != 1 || st.Edges != 20*2*5 {
 		t.Fatalf("second simulator: %+v", st)
