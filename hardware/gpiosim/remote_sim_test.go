@@ -46,8 +46,8 @@ func serve(t *testing.T, srv *pulsesim.Server, edges iter.Seq[gpio.Edge]) (stop 
 }
 
 // afterClient is edges made once srv has accepted a connection, starting
-// lead after that: the train does not begin before the reader listens.
-func afterClient(ctx context.Context, srv *pulsesim.Server, lead time.Duration, mk func(start time.Time) iter.Seq[gpio.Edge]) iter.Seq[gpio.Edge] {
+// after that: the train does not begin before the reader listens.
+func afterClient(ctx context.Context, srv *pulsesim.Server, after time.Duration, mk func(start time.Time) iter.Seq[gpio.Edge]) iter.Seq[gpio.Edge] {
 	return func(yield func(gpio.Edge) bool) {
 		for srv.Stats().Accepted == 0 {
 			select {
@@ -56,7 +56,7 @@ func afterClient(ctx context.Context, srv *pulsesim.Server, lead time.Duration, 
 			case <-time.After(2 * time.Millisecond):
 			}
 		}
-		for e := range mk(time.Now().Add(lead)) {
+		for e := range mk(time.Now().Add(after)) {
 			if !yield(e) {
 				return
 			}
