@@ -21,8 +21,11 @@ var ErrServe = errors.New("pulsesim: serve")
 
 // DefaultLead is how long before its time an edge is sent: the reader
 // (hardware/gpiosim.Dial) holds it until its time, so the simulator's
-// timer latency does not reorder an edge and a reader's deadline.
-const DefaultLead = 50 * time.Millisecond
+// timer latency does not reorder an edge and a reader's deadline. It is
+// generous: on a loaded machine the simulator's timers run hundreds of
+// milliseconds late, and an edge that arrives after the reader gave out a
+// later time is stamped late (and a short pulse is lost to debouncing).
+const DefaultLead = time.Second
 
 // ServerConfig configures a Server. The zero value is usable.
 type ServerConfig struct {

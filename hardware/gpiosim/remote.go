@@ -189,10 +189,10 @@ var _ gpio.Line = (*remote)(nil)
 // pin named "sim:PATH" or "unix:PATH" (SocketPath).
 //
 // The line's clock is the wall clock: the simulator runs on the same
-// machine and stamps each edge with that clock. It sends each edge a
-// little ahead of its time (50 ms by default), and WaitEdge delivers it
-// when its time has come, with the simulator's timestamp, before any
-// deadline at or after it; before it reports a deadline passed it takes
+// machine and stamps each edge with that clock. It sends each edge ahead
+// of its time (firmware-sim/pulsesim.DefaultLead, a second), and WaitEdge
+// delivers it when its time has come, with the simulator's timestamp,
+// before any deadline at or after it; before it reports a deadline passed it takes
 // whatever waits in the socket (a reader that comes back late, after a
 // slow fsync, still gets every edge with its own time). So a reader sees
 // what a line with kernel timestamps would show, even when the
