@@ -17,13 +17,13 @@ import (
 // it, and every pulse of the train is counted.
 func TestPulseDeviceOnASimulatedPin(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "DI1")
-	srv, err := pulsesim.Listen(sock, pulsesim.ServerConfig{Lead: time.Second})
+	srv, err := pulsesim.Listen(sock, pulsesim.ServerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const pulses = 20
 	// The train starts once the gateway is connected, so no pulse is played
-	// to nobody; the simulator sends each edge a second ahead of its time.
+	// to nobody; the simulator sends each edge ahead of its time.
 	edges := func(yield func(e gpio.Edge) bool) {
 		deadline := time.Now().Add(30 * time.Second)
 		for srv.Stats().Clients == 0 && time.Now().Before(deadline) {

@@ -20,14 +20,11 @@ import (
 	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
-// Under load the simulator's timers and the reader can each run late by
-// far more than the default lead; these tests check exact timestamps and
-// exact counts, not timing, so the simulator sends edges well ahead and
-// starts its train well after the reader connected.
-const (
-	lead       = time.Second // ServerConfig.Lead
-	afterStart = time.Second // between the reader's connection and the first edge
-)
+// Under load the simulator's timers and the reader can each run hundreds
+// of milliseconds late; these tests check exact timestamps and exact
+// counts, not timing, so the simulator sends edges well ahead (its default
+// lead, a second) and starts its train well after the reader connected.
+const afterStart = time.Second // between the reader's connection and the first edge
 
 // serve runs a Server until the test (or stop) ends it.
 func serve(t *testing.T, srv *pulsesim.Server, edges iter.Seq[gpio.Edge]) (stop func()) {
@@ -68,7 +65,7 @@ func TestRemoteDeliversTheSimulatorsEdgesExactly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	path := filepath.Join(t.TempDir(), "DI1")
-	srv, err := pulsesim.Listen(path, pulsesim.ServerConfig{Lead: lead})
+	srv, err := pulsesim.Listen(path, pulsesim.ServerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +155,7 @@ func TestPulseCountsARemoteTrainWithBounceExactly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	path := filepath.Join(t.TempDir(), "DI1")
-	srv, err := pulsesim.Listen(path, pulsesim.ServerConfig{Lead: lead})
+	srv, err := pulsesim.Listen(path, pulsesim.ServerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +195,7 @@ func TestRemoteInputReconnectsWhenTheSimulatorRestarts(t *testing.T) {
 			return pulsesim.Train{Start: start, Period: 20 * time.Millisecond, Pulses: 20, Bounce: 2 * time.Millisecond, Bounces: 2, Seed: seed}.Edges()
 		}
 	}
-	srv1, err := pulsesim.Listen(path, pulsesim.ServerConfig{Lead: lead})
+	srv1, err := pulsesim.Listen(path, pulsesim.ServerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +218,7 @@ func TestRemoteInputReconnectsWhenTheSimulatorRestarts(t *testing.T) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	srv2, err := pulsesim.Listen(path, pulsesim.ServerConfig{Lead: lead})
+	srv2, err := pulsesim.Listen(path, pulsesim.ServerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
