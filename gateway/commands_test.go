@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	simmb "github.com/townlink/townlink/firmware-sim/modbus"
+	"github.com/townlink/townlink/firmware-sim/modbussim"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/uplink/mqttpub"
@@ -86,10 +86,10 @@ func (cm *commander) do(op, dev string, args map[string]wire.Value) *wire.Comman
 
 func TestCommandsFromThePlatform(t *testing.T) {
 	broker := mosquittotest.Start(t)
-	unit := simmb.NewUnit(1)
+	unit := modbussim.NewUnit(1)
 	unit.SetHolding(0, 250)
 	unit.SetCoil(0, false)
-	ptyPath := serve(t, simmb.NewBus(hardware.Mode{Baud: 9600}, unit))
+	ptyPath := serve(t, modbussim.NewBus(hardware.Mode{Baud: 9600}, unit))
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "uplink.pw")
 	os.WriteFile(pw, []byte("s3cret\n"), 0o600)
@@ -155,9 +155,9 @@ func TestCommandsFromThePlatform(t *testing.T) {
 // session and is answered when it is back.
 func TestCommandQueuedWhileGatewayAway(t *testing.T) {
 	broker := mosquittotest.Start(t)
-	unit := simmb.NewUnit(1)
+	unit := modbussim.NewUnit(1)
 	unit.SetHolding(0, 1)
-	ptyPath := serve(t, simmb.NewBus(hardware.Mode{Baud: 9600}, unit))
+	ptyPath := serve(t, modbussim.NewBus(hardware.Mode{Baud: 9600}, unit))
 	path := writeConfig(t, t.TempDir(), broker.URL, `
 - {name: RS485-1, port: "`+ptyPath+`", baud: 9600}`, `
 - {id: m1, kind: enterprise, driver: modbus, line: RS485-1, unit: 1, interval: 1h, timeout: 200ms, points: [{name: n, table: holding, address: 0, type: uint16}]}`)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	simmb "github.com/townlink/townlink/firmware-sim/modbus"
+	"github.com/townlink/townlink/firmware-sim/modbussim"
 	"github.com/townlink/townlink/gateway"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/hardware"
@@ -61,14 +61,17 @@ func kill9(t *testing.T, cmd *exec.Cmd) {
 // kill -9 the gateway while the broker is down, restart it, start the
 // broker: the subscriber sees every seq from 1 with no hole.
 func TestKill9DuringOutageLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: kill -9 of a gateway child process; make test runs it")
+	}
 	broker := mosquittotest.Start(t)
 	broker.Stop()
 
-	unit := simmb.NewUnit(1)
+	unit := modbussim.NewUnit(1)
 	n := uint16(0)
-	unit.Animate(func(time.Time, *simmb.Unit) { n++; unit.SetHolding(0, n) })
+	unit.Animate(func(time.Time, *modbussim.Unit) { n++; unit.SetHolding(0, n) })
 	unit.SetHolding(0, 0)
-	ptyPath := serve(t, simmb.NewBus(hardware.Mode{Baud: 9600}, unit))
+	ptyPath := serve(t, modbussim.NewBus(hardware.Mode{Baud: 9600}, unit))
 	dir := t.TempDir()
 	path := writeConfig(t, dir, broker.URL, `
 - {name: RS485-1, port: "`+ptyPath+`", baud: 9600}`, `
@@ -115,9 +118,9 @@ func TestKill9DuringOutageLosesNothing(t *testing.T) {
 func TestLastWillMarksOffline(t *testing.T) {
 	broker := mosquittotest.Start(t)
 	plat := newPlatform(t, broker.URL)
-	unit := simmb.NewUnit(1)
+	unit := modbussim.NewUnit(1)
 	unit.SetHolding(0, 1)
-	ptyPath := serve(t, simmb.NewBus(hardware.Mode{Baud: 9600}, unit))
+	ptyPath := serve(t, modbussim.NewBus(hardware.Mode{Baud: 9600}, unit))
 	path := writeConfig(t, t.TempDir(), broker.URL, `
 - {name: RS485-1, port: "`+ptyPath+`", baud: 9600}`, `
 - {id: m1, kind: enterprise, driver: modbus, line: RS485-1, unit: 1, interval: 200ms, timeout: 100ms, points: [{name: n, table: holding, address: 0, type: uint16}]}`)

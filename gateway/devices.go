@@ -19,6 +19,7 @@ import (
 	"github.com/townlink/townlink/gateway/netpoll"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 	"github.com/townlink/townlink/hardware/serial"
 )
 
@@ -119,8 +120,13 @@ func (g *Gateway) pulseDevice(d config.Device) (*pulse.Device, error) {
 		return nil, err
 	}
 	line := d.PinLine
-	pin := gpio.NewInput(d.Pin, func(ctx context.Context) (gpio.Line, error) { return gpio.Open(line) },
-		gpio.InputConfig{Logger: g.log.With("device", d.ID)})
+	open := func(context.Context) (gpio.Line, error) { return gpio.Open(line) }
+	// pin: "sim:/path" (or "unix:/path") is a line simulated by townsim on a
+	// Unix-domain socket: the demo and the tests, on machines without GPIO.
+	if path, ok := gpiosim.SocketPath(line); ok {
+		open = func(context.Context) (gpio.Line, error) { return gpiosim.Dial(path) }
+	}
+	pin := gpio.NewInput(d.Pin, open, gpio.InputConfig{Logger: g.log.With("device", d.ID)})
 	return pulse.New(pulse.Config{
 		Device: d.ID, Input: in, Debounce: d.Debounce, PerPulse: d.PerPulse, Quantity: d.Quantity,
 		Start: d.Start, Interval: d.Interval, Store: pulse.FileStore(filepath.Join(g.cfg.Gateway.DataDir, "counters")),

@@ -12,8 +12,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/fxamacker/cbor/v2"
 
-	simkiosk "github.com/townlink/townlink/firmware-sim/kiosk"
-	simrec "github.com/townlink/townlink/firmware-sim/recorder"
+	"github.com/townlink/townlink/firmware-sim/kiosksim"
+	"github.com/townlink/townlink/firmware-sim/recordersim"
 	"github.com/townlink/townlink/gateway"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/uplink/mqttpub/mosquittotest"
@@ -75,16 +75,16 @@ func TestRecordersAndKiosksThroughTheFieldBroker(t *testing.T) {
 		}
 	}
 
-	recJ, kioskJ := &simrec.Journal{}, &simkiosk.Journal{}
+	recJ, kioskJ := &recordersim.Journal{}, &kiosksim.Journal{}
 	sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
 	defer scancel()
 	errc := make(chan error, 2)
 	go func() {
-		errc <- simrec.Run(sctx, simrec.Options{Broker: field, ID: "zfy-001", Username: "zfy-001", Password: "pw-zfy-001.pw",
+		errc <- recordersim.Run(sctx, recordersim.Options{Broker: field, ID: "zfy-001", Username: "zfy-001", Password: "pw-zfy-001.pw",
 			Speed: 600, Seed: 7, Duration: 40 * time.Minute, RecordEvery: 2 * time.Minute, SOSEvery: 10 * time.Minute, CBORShare: 0.3, Journal: recJ})
 	}()
 	go func() {
-		errc <- simkiosk.Run(sctx, simkiosk.Options{Broker: field, ID: "hall-kiosk-1", Username: "hall-kiosk-1", Password: "pw-hall-kiosk-1.pw",
+		errc <- kiosksim.Run(sctx, kiosksim.Options{Broker: field, ID: "hall-kiosk-1", Username: "hall-kiosk-1", Password: "pw-hall-kiosk-1.pw",
 			Speed: 600, Seed: 7, Duration: 40 * time.Minute, Journal: kioskJ})
 	}()
 	for range 2 {
@@ -157,6 +157,9 @@ func TestRecordersAndKiosksThroughTheFieldBroker(t *testing.T) {
 // message the gateway acknowledged reaches the county broker, and the
 // evidence chain survives the restart.
 func TestKill9DuringFieldBurst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: kill -9 of a gateway child process during a burst; make test runs it")
+	}
 	broker := mosquittotest.Start(t)
 	plat := newPlatform(t, broker.URL)
 	dir := t.TempDir()
@@ -164,13 +167,13 @@ func TestKill9DuringFieldBurst(t *testing.T) {
 	path := fieldConfig(t, dir, broker.URL, addr)
 	child := startChild(t, path)
 
-	recJ := &simrec.Journal{}
+	recJ := &recordersim.Journal{}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() {
 		// A fast shift: many status, position and evidence messages a second.
-		errc <- simrec.Run(ctx, simrec.Options{Broker: "tcp://" + addr, ID: "zfy-001", Username: "zfy-001", Password: "pw-zfy-001.pw",
+		errc <- recordersim.Run(ctx, recordersim.Options{Broker: "tcp://" + addr, ID: "zfy-001", Username: "zfy-001", Password: "pw-zfy-001.pw",
 			Speed: 3000, Seed: 11, Duration: 3 * time.Hour, RecordEvery: time.Minute, PositionEvery: 5 * time.Second, Journal: recJ})
 	}()
 	for round := 0; round < 2; round++ {

@@ -197,12 +197,12 @@ func (g *Gateway) buildForwarders() error {
 			Publisher: timedPublisher{g.client, name, g.metrics},
 			Topic:     g.topic(name),
 			Frame:     wire.Framer(g.cfg.Gateway.ID, name),
-			MaxBatch: g.cfg.Uplink.Batch.MaxRecords,
-			MaxBytes: int(g.cfg.Uplink.Batch.MaxBytes),
-			MaxDelay: g.cfg.Uplink.Batch.MaxDelay,
-			Window:   g.cfg.Uplink.Window,
-			MaxRetry: 30 * time.Second,
-			Logger:   g.log.With("part", "forwarder", "stream", name),
+			MaxBatch:  g.cfg.Uplink.Batch.MaxRecords,
+			MaxBytes:  int(g.cfg.Uplink.Batch.MaxBytes),
+			MaxDelay:  g.cfg.Uplink.Batch.MaxDelay,
+			Window:    g.cfg.Uplink.Window,
+			MaxRetry:  30 * time.Second,
+			Logger:    g.log.With("part", "forwarder", "stream", name),
 		}
 		if c == drivers.Telemetry || c == drivers.Event {
 			cfg.Pacer = pacer

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
-	simmb "github.com/townlink/townlink/firmware-sim/modbus"
+	"github.com/townlink/townlink/firmware-sim/dlt645sim"
+	"github.com/townlink/townlink/firmware-sim/modbussim"
 	"github.com/townlink/townlink/gateway"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/hardware"
@@ -85,22 +85,22 @@ func TestValuesArriveExactlyThroughMosquitto(t *testing.T) {
 	broker := mosquittotest.Start(t)
 	plat := newPlatform(t, broker.URL)
 
-	unit := simmb.NewUnit(3)
-	if err := unit.SetFloat32(simmb.HoldingRegisters, 0, 27.5, simmb.ABCD); err != nil {
+	unit := modbussim.NewUnit(3)
+	if err := unit.SetFloat32(modbussim.HoldingRegisters, 0, 27.5, modbussim.ABCD); err != nil {
 		t.Fatal(err)
 	}
 	unit.SetInput(10, int16ToU(-253)) // int16 -253 → -25.3 °C with scale 0.1
 	unit.SetCoil(0, true)
-	if err := unit.SetUint32(simmb.HoldingRegisters, 2, 4000000123, simmb.CDAB); err != nil {
+	if err := unit.SetUint32(modbussim.HoldingRegisters, 2, 4000000123, modbussim.CDAB); err != nil {
 		t.Fatal(err)
 	}
-	mbPath := serve(t, simmb.NewBus(hardware.Mode{Baud: 9600}, unit))
+	mbPath := serve(t, modbussim.NewBus(hardware.Mode{Baud: 9600}, unit))
 
-	meter := simdlt.NewMeter("218231000114", simdlt.V2007)
+	meter := dlt645sim.NewMeter("218231000114", dlt645sim.V2007)
 	meter.Set("energy_kwh", "123456.78")
 	meter.Set("voltage_a_v", "229.7")
 	meter.Set("current_a_a", "-1.234")
-	mePath := serve(t, simdlt.NewLine(hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}, meter))
+	mePath := serve(t, dlt645sim.NewLine(hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}, meter))
 
 	dir := t.TempDir()
 	path := writeConfig(t, dir, broker.URL, `
@@ -203,12 +203,12 @@ func TestFaultsDegradeOnePart(t *testing.T) {
 	broker := mosquittotest.Start(t)
 	broker.Stop() // the county is unreachable when the gateway starts
 
-	good := simmb.NewUnit(1)
+	good := modbussim.NewUnit(1)
 	good.SetHolding(0, 42)
-	silent := simmb.NewUnit(2)
+	silent := modbussim.NewUnit(2)
 	silent.SetHolding(0, 7)
-	silent.SetFault(simmb.Silent())
-	path1 := serve(t, simmb.NewBus(hardware.Mode{Baud: 9600}, good, silent))
+	silent.SetFault(modbussim.Silent())
+	path1 := serve(t, modbussim.NewBus(hardware.Mode{Baud: 9600}, good, silent))
 
 	dir := t.TempDir()
 	path := writeConfig(t, dir, broker.URL, `

@@ -62,7 +62,7 @@ import (
 	"testing"
 	"time"
 
-	simmb "github.com/townlink/townlink/firmware-sim/modbus"
+	"github.com/townlink/townlink/firmware-sim/modbussim"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/uplink/badgerq"
 	"github.com/townlink/townlink/uplink/mqttpub"
@@ -83,6 +83,9 @@ const (
 )
 
 func TestSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: soak cycles of kill -9 and broker outages; make test runs it")
+	}
 	cycles := shortCycles
 	if os.Getenv(soakEnv) == "1" {
 		cycles = soakCycles
@@ -105,14 +108,14 @@ func TestSoak(t *testing.T) {
 
 	// The load generator: 3 lines with 4 Modbus units each, polled every
 	// 100 ms: 120 readings/s while the units answer and the CPU keeps up.
-	var units []*simmb.Unit
+	var units []*modbussim.Unit
 	var lines, devices []string
 	for l := 1; l <= soakLines; l++ {
-		var bus []*simmb.Unit
+		var bus []*modbussim.Unit
 		for u := 1; u <= unitsPerLine; u++ {
-			unit := simmb.NewUnit(byte(u))
+			unit := modbussim.NewUnit(byte(u))
 			var n uint16 // touched only by this bus's Serve goroutine
-			unit.Animate(func(_ time.Time, u *simmb.Unit) { n++; u.SetHolding(0, n, n*7) })
+			unit.Animate(func(_ time.Time, u *modbussim.Unit) { n++; u.SetHolding(0, n, n*7) })
 			unit.SetHolding(0, 0, 0)
 			bus = append(bus, unit)
 			devices = append(devices, fmt.Sprintf(
@@ -120,7 +123,7 @@ func TestSoak(t *testing.T) {
 				l, u, l, u))
 		}
 		units = append(units, bus...)
-		ptyPath := serve(t, simmb.NewBus(hardware.Mode{Baud: 38400}, bus...))
+		ptyPath := serve(t, modbussim.NewBus(hardware.Mode{Baud: 38400}, bus...))
 		lines = append(lines, fmt.Sprintf(`- {name: RS485-%d, port: %q, baud: 38400}`, l, ptyPath))
 	}
 	dir := t.TempDir()
@@ -216,7 +219,7 @@ func TestSoak(t *testing.T) {
 	rateFrom := time.Now()
 	time.Sleep(3 * time.Second)
 	for _, u := range units {
-		u.SetFault(simmb.Silent())
+		u.SetFault(modbussim.Silent())
 	}
 	silenced := time.Now()
 	plat.waitFor("a status after the load stopped: every device down, every backlog 0", 120*time.Second, func() bool {

@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	simgpio "github.com/townlink/townlink/firmware-sim/gpio"
+	"github.com/townlink/townlink/firmware-sim/pulsesim"
 	"github.com/townlink/townlink/gateway"
 	"github.com/townlink/townlink/gateway/certs"
 	"github.com/townlink/townlink/gateway/config"
@@ -33,7 +33,7 @@ import (
 // is called (which removes the socket: the gateway's pin errors).
 func servePin(t *testing.T, path string) (stop func()) {
 	t.Helper()
-	srv, err := simgpio.Listen(path, simgpio.ServerConfig{})
+	srv, err := pulsesim.Listen(path, pulsesim.ServerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	simmb "github.com/townlink/townlink/firmware-sim/modbus"
+	"github.com/townlink/townlink/firmware-sim/modbussim"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/uplink/mqttpub"
 	"github.com/townlink/townlink/uplink/mqttpub/mosquittotest"
@@ -32,13 +32,16 @@ func withUplink(t *testing.T, path, extra string) {
 // gap records cover every dropped telemetry seq, status reports the drops
 // by reason, and nothing else is missing.
 func TestQuotaDuringOutageLeavesGapRecords(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: waits 8 s for an outage backlog to fill the quota; make test runs it")
+	}
 	broker := mosquittotest.Start(t)
 	broker.Stop()
-	unit := simmb.NewUnit(1)
+	unit := modbussim.NewUnit(1)
 	n := uint16(0)
-	unit.Animate(func(time.Time, *simmb.Unit) { n++; unit.SetHolding(0, n) })
+	unit.Animate(func(time.Time, *modbussim.Unit) { n++; unit.SetHolding(0, n) })
 	unit.SetHolding(0, 0)
-	ptyPath := serve(t, simmb.NewBus(hardware.Mode{Baud: 9600}, unit))
+	ptyPath := serve(t, modbussim.NewBus(hardware.Mode{Baud: 9600}, unit))
 	dir := t.TempDir()
 	path := writeConfig(t, dir, broker.URL, `
 - {name: RS485-1, port: "`+ptyPath+`", baud: 9600}`, `
@@ -70,9 +73,9 @@ func TestQuotaDuringOutageLeavesGapRecords(t *testing.T) {
 func TestPlatformAckMode(t *testing.T) {
 	broker := mosquittotest.Start(t)
 	plat := newPlatform(t, broker.URL)
-	unit := simmb.NewUnit(1)
+	unit := modbussim.NewUnit(1)
 	unit.SetHolding(0, 5)
-	ptyPath := serve(t, simmb.NewBus(hardware.Mode{Baud: 9600}, unit))
+	ptyPath := serve(t, modbussim.NewBus(hardware.Mode{Baud: 9600}, unit))
 	dir := t.TempDir()
 	path := writeConfig(t, dir, broker.URL, `
 - {name: RS485-1, port: "`+ptyPath+`", baud: 9600}`, `
@@ -95,7 +98,7 @@ func TestPlatformAckMode(t *testing.T) {
 	})
 	// The device falls silent: no more records; the gateway still holds
 	// every one it sent, waiting for the platform.
-	unit.SetFault(simmb.Silent())
+	unit.SetFault(modbussim.Silent())
 	time.Sleep(time.Second)
 	plat.waitFor("the backlog to stay while nothing is acknowledged", 30*time.Second, func() bool {
 		r, _ := plat.latest(wire.StreamTelemetry, "m1")

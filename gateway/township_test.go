@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	simcjt "github.com/townlink/townlink/firmware-sim/cjt188"
-	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
-	simmb "github.com/townlink/townlink/firmware-sim/modbus"
+	"github.com/townlink/townlink/firmware-sim/cjt188sim"
+	"github.com/townlink/townlink/firmware-sim/dlt645sim"
+	"github.com/townlink/townlink/firmware-sim/modbussim"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serialsim"
 	"github.com/townlink/townlink/uplink/mqttpub/mosquittotest"
@@ -66,6 +66,9 @@ func serveShared(t *testing.T, srvs ...interface {
 // intervals, ±10 %) while the silent meter is down and backed off; the
 // retained status says it is down.
 func TestTownship(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: the township scenario on PTYs and mosquitto (about 30 s under -race); make test runs it")
+	}
 	broker := mosquittotest.Start(t)
 	plat := newPlatform(t, broker.URL)
 
@@ -73,42 +76,42 @@ func TestTownship(t *testing.T) {
 	modeB := hardware.Mode{Baud: 1200, Parity: hardware.ParityEven}
 
 	// Line A.
-	e1 := simdlt.NewMeter("202611300001", simdlt.V2007)
+	e1 := dlt645sim.NewMeter("202611300001", dlt645sim.V2007)
 	e1.Set("energy_kwh", "123456.78")
-	e2 := simdlt.NewMeter("202611300002", simdlt.V2007)
+	e2 := dlt645sim.NewMeter("202611300002", dlt645sim.V2007)
 	e2.Set("energy_kwh", "8812.05")
-	e2.SetFault(simdlt.Garbage(0.05))
-	e3 := simdlt.NewMeter("202611300003", simdlt.V2007)
+	e2.SetFault(dlt645sim.Garbage(0.05))
+	e3 := dlt645sim.NewMeter("202611300003", dlt645sim.V2007)
 	e3.Set("energy_kwh", "301.40")
-	e3.SetFault(simdlt.Silent)
-	powerA := simdlt.NewLine(modeA, e1, e2, e3)
+	e3.SetFault(dlt645sim.Silent)
+	powerA := dlt645sim.NewLine(modeA, e1, e2, e3)
 	powerA.WireTime = true
-	w1 := simcjt.NewMeter("20261130000101", simcjt.ColdWater)
+	w1 := cjt188sim.NewMeter("20261130000101", cjt188sim.ColdWater)
 	if err := w1.SetValue("flow_m3", "1024.50"); err != nil {
 		t.Fatal(err)
 	}
-	w2 := simcjt.NewMeter("20261130000102", simcjt.ColdWater)
+	w2 := cjt188sim.NewMeter("20261130000102", cjt188sim.ColdWater)
 	if err := w2.SetValue("flow_m3", "77.03"); err != nil {
 		t.Fatal(err)
 	}
-	waterA := simcjt.NewLine(modeA, w1, w2)
+	waterA := cjt188sim.NewLine(modeA, w1, w2)
 	waterA.WireTime = true
-	mbA := simmb.NewUnit(200)
-	if err := mbA.SetUint32(simmb.HoldingRegisters, 0, 4000000123, simmb.ABCD); err != nil {
+	mbA := modbussim.NewUnit(200)
+	if err := mbA.SetUint32(modbussim.HoldingRegisters, 0, 4000000123, modbussim.ABCD); err != nil {
 		t.Fatal(err)
 	}
-	busA := simmb.NewBus(modeA, mbA)
+	busA := modbussim.NewBus(modeA, mbA)
 	busA.WireTime = true
 	pathA := serveShared(t, powerA, waterA, busA)
 
 	// Line B.
-	p1 := simdlt.NewMeter("199700000042", simdlt.V1997)
+	p1 := dlt645sim.NewMeter("199700000042", dlt645sim.V1997)
 	p1.Set("energy_kwh", "45678.90")
-	powerB := simdlt.NewLine(modeB, p1)
+	powerB := dlt645sim.NewLine(modeB, p1)
 	powerB.WireTime = true
-	mbB := simmb.NewUnit(7)
+	mbB := modbussim.NewUnit(7)
 	mbB.SetInput(10, int16ToU(-253))
-	busB := simmb.NewBus(modeB, mbB)
+	busB := modbussim.NewBus(modeB, mbB)
 	busB.WireTime = true
 	pathB := serveShared(t, powerB, busB)
 

@@ -16,7 +16,7 @@ PY=/usr/bin/python3
 DEPS=(
   "bin   mosquitto            mosquitto           uplink and gateway tests (real county broker), bench"
   "bin   mosquitto_sub        mosquitto-clients   demo (watching the county broker by hand)"
-  "bin   mbpoll               mbpoll              firmware-sim/modbus interop (libmodbus master)"
+  "bin   mbpoll               mbpoll              firmware-sim/modbussim interop (libmodbus master)"
   "bin   socat                socat               demo and manual serial tests (PTY pairs)"
   "bin   python3              python3             interop peers (/usr/bin/python3)"
   "py    pymodbus.server      python3-pymodbus    drivers/modbus and gateway interop (pymodbus RTU/TCP server)"

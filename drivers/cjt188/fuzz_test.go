@@ -5,11 +5,13 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 func fuzzSeeds(f *testing.F) {
 	for _, g := range loadGolden(f) {
-		f.Add(unhex(f, g.Hex))
+		f.Add(testkit.Unhex(f, g.Hex))
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0x68})

@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 // golden is one public frame of testdata/frames.json (copied from
@@ -59,29 +59,12 @@ func (g golden) valid() bool {
 
 func loadGolden(t testing.TB) []golden {
 	t.Helper()
-	b, err := os.ReadFile("testdata/frames.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
 	var gs []golden
-	if err := dec.Decode(&gs); err != nil {
-		t.Fatalf("testdata/frames.json: %v", err)
-	}
+	testkit.ReadJSON(t, "testdata/frames.json", &gs)
 	if len(gs) == 0 {
 		t.Fatal("testdata/frames.json has no frames")
 	}
 	return gs
-}
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("hex %q: %v", s, err)
-	}
-	return b
 }
 
 // leadingHexByte reads "0x10 cold water meter" → 0x10.
@@ -128,7 +111,7 @@ func TestGoldenFrames(t *testing.T) {
 	for i, g := range gs {
 		t.Run(fmt.Sprintf("%02d_%s", i, g.Meaning.Control), func(t *testing.T) {
 			t.Logf("source: %s", g.Source)
-			raw := unhex(t, g.Hex)
+			raw := testkit.Unhex(t, g.Hex)
 			if !g.valid() {
 				nNeg++
 				checkNegative(t, g, raw)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/hardware/serialsim"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 const testAddr = "00201510270588"
@@ -77,38 +78,11 @@ func newMeter(t *testing.T, c Config, steps ...serialsim.Step) *Meter {
 	return m
 }
 
-func wantValues(t *testing.T, got map[string]drivers.Value, want map[string]drivers.Value) {
-	t.Helper()
-	for k, w := range want {
-		g, ok := got[k]
-		if !ok {
-			t.Errorf("%s missing", k)
-			continue
-		}
-		if !g.Equal(w) {
-			t.Errorf("%s = %s (%v), want %s", k, g, g.Kind(), w)
-		}
-	}
-	for k, g := range got {
-		if _, ok := want[k]; !ok {
-			t.Errorf("unexpected point %s = %s", k, g)
-		}
-	}
-}
-
-func onlyReading(t *testing.T, rs []drivers.Reading) drivers.Reading {
-	t.Helper()
-	if len(rs) != 1 {
-		t.Fatalf("%d readings, want 1: %+v", len(rs), rs)
-	}
-	return rs[0]
-}
-
 func TestPollPublicExchange(t *testing.T) {
 	// frames.json #32 (request, SER 01) and #33 (reply). SER starts at 00,
 	// so a first poll that times out uses 00 and the next one 01.
-	req := unhex(t, "68 10 88 05 27 10 15 20 00 01 03 90 1F 01 25 16")
-	reply := unhex(t, "68 10 88 05 27 10 15 20 00 81 16 90 1F 01 00 00 00 00 2C 00 00 00 00 2C 06 20 17 09 01 17 20 00 00 8E 16")
+	req := testkit.Unhex(t, "68 10 88 05 27 10 15 20 00 01 03 90 1F 01 25 16")
+	reply := testkit.Unhex(t, "68 10 88 05 27 10 15 20 00 81 16 90 1F 01 00 00 00 00 2C 00 00 00 00 2C 06 20 17 09 01 17 20 00 00 8E 16")
 	m := newMeter(t, Config{Retries: 0, Class: drivers.Telemetry},
 		serialsim.Step{Expect: readReq(t, 0x00)},
 		serialsim.Step{Expect: req, Reply: reply})
@@ -120,12 +94,12 @@ func TestPollPublicExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := onlyReading(t, rs)
+	r := testkit.OnlyReading(t, rs)
 	if r.Device != "w1" || !r.Time.Equal(fixedNow) {
 		t.Errorf("reading %+v", r)
 	}
 	// meter 2017-01-09 17:20:06 +08:00, gateway 17:19:00 +08:00 → +66 s
-	wantValues(t, r.Values, map[string]drivers.Value{
+	testkit.WantValues(t, r.Values, map[string]drivers.Value{
 		PointFlow:        drivers.Dec(0, -2),
 		PointSettleFlow:  drivers.Dec(0, -2),
 		PointValve:       drivers.Text("open"),
@@ -161,7 +135,7 @@ func TestPollValuesAndStatus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+			testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{
 				PointFlow:       flow,
 				PointSettleFlow: drivers.Dec(0, -2),
 				PointValve:      drivers.Text(c.valve),
@@ -179,7 +153,7 @@ func TestHeatUnitIsRejectedCleanly(t *testing.T) {
 	if !errors.Is(err, ErrUnit) || !strings.Contains(err.Error(), "kWh") || !strings.Contains(err.Error(), PointFlow) {
 		t.Fatalf("Poll error %v, want ErrUnit naming kWh and flow_m3", err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{
 		PointSettleFlow: drivers.Dec(1000, -2),
 		PointValve:      drivers.Text("open"),
 		PointBatteryLow: drivers.Bool(false),
@@ -200,7 +174,7 @@ func TestLateReplyWithOldSERIsDiscarded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := onlyReading(t, rs).Values[PointFlow]; !got.Equal(drivers.Dec(200, -2)) {
+		if got := testkit.OnlyReading(t, rs).Values[PointFlow]; !got.Equal(drivers.Dec(200, -2)) {
 			t.Errorf("flow %s, want 2.00 from the SER 01 reply", got)
 		}
 	})
@@ -227,7 +201,7 @@ func TestNoiseEchoAndPreambleBeforeReply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := onlyReading(t, rs).Values[PointFlow]; !got.Equal(drivers.Dec(99, -2)) {
+	if got := testkit.OnlyReading(t, rs).Values[PointFlow]; !got.Equal(drivers.Dec(99, -2)) {
 		t.Errorf("flow %s, want 0.99", got)
 	}
 }
@@ -245,7 +219,7 @@ func TestDIOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := onlyReading(t, rs).Values[PointFlow]; !got.Equal(want) {
+		if got := testkit.OnlyReading(t, rs).Values[PointFlow]; !got.Equal(want) {
 			t.Errorf("poll %d: flow %s, want %s", i, got, want)
 		}
 	}
@@ -283,7 +257,7 @@ func TestWrongAddressAndRetries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := onlyReading(t, rs).Values[PointFlow]; !got.Equal(drivers.Dec(5, -2)) {
+		if got := testkit.OnlyReading(t, rs).Values[PointFlow]; !got.Equal(drivers.Dec(5, -2)) {
 			t.Errorf("flow %s", got)
 		}
 	})
@@ -335,8 +309,8 @@ func TestClockValues(t *testing.T) {
 func TestReadAddress(t *testing.T) {
 	// frames.json #27 (3 FE, SER 00) and #28.
 	m := newMeter(t, Config{Preamble: 3},
-		serialsim.Step{Expect: unhex(t, "FE FE FE 68 AA AA AA AA AA AA AA AA 03 03 81 0A 00 49 16"),
-			Reply: unhex(t, "FE FE FE 68 10 12 00 00 00 00 00 00 83 03 81 0A 00 9B 16")})
+		serialsim.Step{Expect: testkit.Unhex(t, "FE FE FE 68 AA AA AA AA AA AA AA AA 03 03 81 0A 00 49 16"),
+			Reply: testkit.Unhex(t, "FE FE FE 68 10 12 00 00 00 00 00 00 83 03 81 0A 00 9B 16")})
 	addr, typ, err := m.ReadAddress(context.Background())
 	if err != nil || addr != "00000000000012" || typ != TypeColdWater {
 		t.Fatalf("ReadAddress = %q, %02X, %v", addr, typ, err)

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 func fuzzSeeds(f *testing.F) {
 	for _, g := range loadGolden(f) {
-		f.Add(unhex(f, g.Hex))
+		f.Add(testkit.Unhex(f, g.Hex))
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0x68})

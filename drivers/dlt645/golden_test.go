@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 // golden is one public frame of testdata/frames.json (copied from
@@ -50,29 +50,12 @@ func (g golden) valid() bool {
 
 func loadGolden(t testing.TB) []golden {
 	t.Helper()
-	b, err := os.ReadFile("testdata/frames.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
 	var gs []golden
-	if err := dec.Decode(&gs); err != nil {
-		t.Fatalf("testdata/frames.json: %v", err)
-	}
+	testkit.ReadJSON(t, "testdata/frames.json", &gs)
 	if len(gs) == 0 {
 		t.Fatal("testdata/frames.json has no frames")
 	}
 	return gs
-}
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("hex %q: %v", s, err)
-	}
-	return b
 }
 
 func parseByte(t *testing.T, s string) byte {
@@ -129,7 +112,7 @@ func TestGoldenFrames(t *testing.T) {
 		name := fmt.Sprintf("%02d_%s_%s", i, g.Protocol, g.Meaning.Control)
 		t.Run(name, func(t *testing.T) {
 			t.Logf("source: %s", g.Source)
-			raw := unhex(t, g.Hex)
+			raw := testkit.Unhex(t, g.Hex)
 			if !g.valid() {
 				nNeg++
 				checkNegative(t, g, raw)
@@ -211,7 +194,7 @@ func checkValid(t *testing.T, g golden, raw []byte) {
 	if len(f.Data) != m.L {
 		t.Errorf("L=%d, want %d", len(f.Data), m.L)
 	}
-	if want := unhex(t, m.DataMinus33); !bytes.Equal(f.Data, want) {
+	if want := testkit.Unhex(t, m.DataMinus33); !bytes.Equal(f.Data, want) {
 		t.Errorf("DATA−33 % X, want % X", f.Data, want)
 	}
 	if enc := Encode(f); !bytes.Equal(enc, raw) {

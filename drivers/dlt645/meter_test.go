@@ -10,6 +10,7 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/hardware/serialsim"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 const testAddr = "218231000114"
@@ -58,44 +59,17 @@ func newMeter(t *testing.T, c Config, steps ...serialsim.Step) *Meter {
 	return m
 }
 
-func wantValues(t *testing.T, got map[string]drivers.Value, want map[string]drivers.Value) {
-	t.Helper()
-	for k, w := range want {
-		g, ok := got[k]
-		if !ok {
-			t.Errorf("%s missing", k)
-			continue
-		}
-		if !g.Equal(w) {
-			t.Errorf("%s = %s (%v), want %s", k, g, g.Kind(), w)
-		}
-	}
-	for k, g := range got {
-		if _, ok := want[k]; !ok {
-			t.Errorf("unexpected point %s = %s", k, g)
-		}
-	}
-}
-
-func onlyReading(t *testing.T, rs []drivers.Reading) drivers.Reading {
-	t.Helper()
-	if len(rs) != 1 {
-		t.Fatalf("%d readings, want 1: %+v", len(rs), rs)
-	}
-	return rs[0]
-}
-
 func TestPollStandardSet2007(t *testing.T) {
 	// The first request written out by hand: 4×FE, 68, address 218231000114
 	// low byte first (14 01 00 31 82 21), 68, C=11, L=04, DI 00010000 sent
 	// DI0 first (00 00 01 00) + 33 each = 33 33 34 33.
 	// CS = 68+14+01+00+31+82+21+68+11+04+33+33+34+33 = 0x29B → 9B.
-	first := unhex(t, "FE FE FE FE 68 14 01 00 31 82 21 68 11 04 33 33 34 33 9B 16")
+	first := testkit.Unhex(t, "FE FE FE FE 68 14 01 00 31 82 21 68 11 04 33 33 34 33 9B 16")
 	if got := req07(t, testAddr, 0x00010000); !bytes.Equal(got, first) {
 		t.Fatalf("request % X, want % X", got, first)
 	}
 	// The public reply of this meter (frames.json #0): 0.06 kWh.
-	energyReply := unhex(t, "68 14 01 00 31 82 21 68 91 08 33 33 34 33 39 33 33 33 F1 16")
+	energyReply := testkit.Unhex(t, "68 14 01 00 31 82 21 68 91 08 33 33 34 33 39 33 33 33 F1 16")
 	m := newMeter(t, Config{Class: drivers.Telemetry},
 		serialsim.Step{Expect: first, Reply: energyReply},
 		serialsim.Step{Expect: req07(t, testAddr, 0x00020000), Reply: ok07(t, testAddr, 0x00020000, 0x34, 0x12, 0x00, 0x00)},
@@ -113,11 +87,11 @@ func TestPollStandardSet2007(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Poll: %v", err)
 	}
-	r := onlyReading(t, rs)
+	r := testkit.OnlyReading(t, rs)
 	if r.Device != "m1" || r.Class != drivers.Telemetry || !r.Time.Equal(fixedNow) || r.DeviceTime {
 		t.Errorf("reading header %+v", r)
 	}
-	wantValues(t, r.Values, map[string]drivers.Value{
+	testkit.WantValues(t, r.Values, map[string]drivers.Value{
 		"energy_kwh":     drivers.Dec(6, -2),
 		"energy_rev_kwh": drivers.Dec(1234, -2),
 		"voltage_a_v":    drivers.Dec(2297, -1),
@@ -150,7 +124,7 @@ func TestPollUnsupportedItemIsSkippedAndNamed(t *testing.T) {
 	if !strings.Contains(err.Error(), "02060000") || !strings.Contains(err.Error(), "m1") {
 		t.Errorf("error %q does not name the device and the DI", err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{
 		"energy_kwh": drivers.Dec(12345678, -2),
 		"freq_hz":    drivers.Dec(4998, -2),
 	})
@@ -167,7 +141,7 @@ func TestRefusedBlockFallsBackToSingleItems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{
 		"voltage_a_v": drivers.Dec(2312, -1),
 		"voltage_b_v": drivers.Dec(2305, -1),
 	})
@@ -184,7 +158,7 @@ func TestShortBlockReplyFallsBackToSingleItems(t *testing.T) {
 	if !errors.Is(err, ErrNoData) || !strings.Contains(err.Error(), "02020200") {
 		t.Fatalf("Poll error %v, want ErrNoData for 02020200", err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"current_a_a": drivers.Dec(5000, -3)})
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{"current_a_a": drivers.Dec(5000, -3)})
 }
 
 func TestFollowUpFramesAreConcatenated(t *testing.T) {
@@ -203,7 +177,7 @@ func TestFollowUpFramesAreConcatenated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{
 		"energy_kwh":    drivers.Dec(1000, -2), // 00 10 00 00 = 00001000 → 10.00
 		"energy_t1_kwh": drivers.Dec(200, -2),
 		"energy_t2_kwh": drivers.Dec(300, -2),
@@ -226,7 +200,7 @@ func TestFollowUpWithWrongSEQIsRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(1000, -2)})
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(1000, -2)})
 }
 
 func TestNoiseEchoAndPreambleBeforeReply(t *testing.T) {
@@ -239,7 +213,7 @@ func TestNoiseEchoAndPreambleBeforeReply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"freq_hz": drivers.Dec(5000, -2)})
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{"freq_hz": drivers.Dec(5000, -2)})
 }
 
 func TestWrongAddress(t *testing.T) {
@@ -264,7 +238,7 @@ func TestWrongAddress(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(1, -2)})
+		testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(1, -2)})
 	})
 	t.Run("wildcard accepts any", func(t *testing.T) {
 		m := newMeter(t, Config{Address: "AAAAAA000114", Points: []string{"energy_kwh"}, Retries: 0},
@@ -273,7 +247,7 @@ func TestWrongAddress(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(2, -2)})
+		testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(2, -2)})
 	})
 	t.Run("short address mismatch", func(t *testing.T) {
 		m := newMeter(t, Config{Address: "AAAAAA000114", Points: []string{"energy_kwh"}, Retries: 0},
@@ -298,7 +272,7 @@ func TestRetriesAfterTimeoutAndBadFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(99999999, -2)})
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{"energy_kwh": drivers.Dec(99999999, -2)})
 }
 
 func TestSilentMeterStopsThePollEarly(t *testing.T) {
@@ -319,7 +293,7 @@ func TestTimeSyncBroadcastBytes(t *testing.T) {
 	// +33 each = 38 6A 3C 63 44 59 (09+33 = 3C).
 	// CS = 68 + 6×99 + 68 + 08 + 06 + 38+6A+3C+63+44+59
 	//    = 0x68+0x396+0x68+0x08+0x06+0x1E4 = 0x652 → 52.
-	want := unhex(t, "FE FE FE FE 68 99 99 99 99 99 99 68 08 06 38 6A 3C 63 44 59 52 16")
+	want := testkit.Unhex(t, "FE FE FE FE 68 99 99 99 99 99 99 68 08 06 38 6A 3C 63 44 59 52 16")
 	p := serialsim.NewScript(t, serialsim.Step{Expect: want})
 	// The instant is given in UTC (as the process's zone might be): the
 	// frame carries it as local time in the meters' zone.
@@ -360,7 +334,7 @@ func TestMeterClockIgnoresProcessZone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{
 		PointMeterTime:   drivers.Text("2026-11-30T09:36:00+08:00"),
 		PointClockOffset: drivers.Int(0),
 	})
@@ -383,7 +357,7 @@ func TestMeterClock(t *testing.T) {
 			t.Fatal(err)
 		}
 		// meter 09:37:05 +08:00, gateway 01:36:00Z = 09:36:00 +08:00 → +65 s
-		wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+		testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{
 			PointMeterTime:   drivers.Text("2026-11-30T09:37:05+08:00"),
 			PointClockOffset: drivers.Int(65),
 		})
@@ -399,7 +373,7 @@ func TestMeterClock(t *testing.T) {
 			t.Fatal(err)
 		}
 		// 2026-11-30 00:00:02 UTC − 01:36:00 UTC = −5758 s
-		wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{PointClockOffset: drivers.Int(-5758)})
+		testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{PointClockOffset: drivers.Int(-5758)})
 	})
 	t.Run("no clock", func(t *testing.T) {
 		m := newMeter(t, Config{Points: []string{"freq_hz", PointMeterTime}, Location: cst},
@@ -411,7 +385,7 @@ func TestMeterClock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{"freq_hz": drivers.Dec(5000, -2)})
+		testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{"freq_hz": drivers.Dec(5000, -2)})
 	})
 	t.Run("bad date", func(t *testing.T) {
 		m := newMeter(t, Config{Points: []string{PointMeterTime}, Location: cst},
@@ -432,14 +406,14 @@ func TestPoll1997(t *testing.T) {
 		return frame(t, 0, addr, 0x81, append(encodeDI(V1997, di), v...)...)
 	}
 	// The B611 request and reply of the Heyuan manual (frames.json #21/#22), with 4 FE.
-	b611 := unhex(t, "FE FE FE FE 68 03 00 00 00 00 00 68 01 02 44 E9 03 16")
+	b611 := testkit.Unhex(t, "FE FE FE FE 68 03 00 00 00 00 00 68 01 02 44 E9 03 16")
 	if got := req97(0xB611); !bytes.Equal(got, b611) {
 		t.Fatalf("request % X, want % X", got, b611)
 	}
 	m := newMeter(t, Config{Address: addr, Version: V1997,
 		Points: []string{"energy_kwh", "voltage_a_v", "current_a_a", "power_kw", "pf"}},
 		serialsim.Step{Expect: req97(0x9010), Reply: ok97(0x9010, 0x01, 0x00, 0x00, 0x00)},
-		serialsim.Step{Expect: b611, Reply: unhex(t, "68 03 00 00 00 00 00 68 81 04 44 E9 33 34 EC 16")},
+		serialsim.Step{Expect: b611, Reply: testkit.Unhex(t, "68 03 00 00 00 00 00 68 81 04 44 E9 33 34 EC 16")},
 		serialsim.Step{Expect: req97(0xB621), Reply: ok97(0xB621, 0x50, 0x85)}, // 85.50 A: no sign in 1997
 		serialsim.Step{Expect: req97(0xB630), Reply: ok97(0xB630, 0x00, 0x50, 0x12)},
 		serialsim.Step{Expect: req97(0xB650), Reply: frame(t, 0, addr, 0xC1, 0x02)},
@@ -449,7 +423,7 @@ func TestPoll1997(t *testing.T) {
 	if !errors.As(err, &ab) || ab.Control != 0xC1 || !errors.Is(err, ErrNoData) {
 		t.Fatalf("Poll error %v, want 0xC1 wrong DI (ErrNoData)", err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{
 		"energy_kwh":  drivers.Dec(1, -2),
 		"voltage_a_v": drivers.Dec(100, 0),
 		"current_a_a": drivers.Dec(8550, -2),
@@ -461,8 +435,8 @@ func TestReadAddress(t *testing.T) {
 	t.Run("2007", func(t *testing.T) {
 		// frames.json #11 (request) and #16 (reply).
 		m := newMeter(t, Config{},
-			serialsim.Step{Expect: unhex(t, "FE FE FE FE 68 AA AA AA AA AA AA 68 13 00 DF 16"),
-				Reply: unhex(t, "68 01 01 19 00 00 00 68 93 06 34 34 4C 33 33 33 D1 16")})
+			serialsim.Step{Expect: testkit.Unhex(t, "FE FE FE FE 68 AA AA AA AA AA AA 68 13 00 DF 16"),
+				Reply: testkit.Unhex(t, "68 01 01 19 00 00 00 68 93 06 34 34 4C 33 33 33 D1 16")})
 		got, err := m.ReadAddress(context.Background())
 		if err != nil || got != "000000190101" {
 			t.Fatalf("ReadAddress = %q, %v", got, err)
@@ -486,7 +460,7 @@ func TestProbe(t *testing.T) {
 		p := serialsim.NewScript(t,
 			serialsim.Step{Expect: req07(t, wild, 0x00010000)}, // a 1997 meter ignores 0x11
 			serialsim.Step{Expect: frame(t, 4, wild, Func97Read, 0x10, 0x90),
-				Reply: unhex(t, "68 54 07 13 00 80 13 68 81 06 43 C3 34 33 33 33 2B 16")}) // frames.json #25
+				Reply: testkit.Unhex(t, "68 54 07 13 00 80 13 68 81 06 43 C3 34 33 33 33 2B 16")}) // frames.json #25
 		res, err := Probe(context.Background(), p, "", 50*time.Millisecond, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -597,7 +571,7 @@ func TestFollowUpAndClock1997(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues(t, onlyReading(t, rs).Values, map[string]drivers.Value{
+	testkit.WantValues(t, testkit.OnlyReading(t, rs).Values, map[string]drivers.Value{
 		"energy_kwh":     drivers.Dec(5000, -2),
 		"energy_t1_kwh":  drivers.Dec(2000, -2),
 		"energy_t4_kwh":  drivers.Dec(1000, -2),

@@ -20,7 +20,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/townlink/townlink/drivers"
-	simkiosk "github.com/townlink/townlink/firmware-sim/kiosk"
+	"github.com/townlink/townlink/firmware-sim/kiosksim"
 )
 
 // ev is one event as the test knows it, for the independent recount.
@@ -279,10 +279,10 @@ func TestMetricsSimulator(t *testing.T) {
 	defer srv.Close()
 
 	start := time.Date(2024, 11, 30, 9, 0, 0, 0, time.UTC)
-	j := &simkiosk.Journal{}
+	j := &kiosksim.Journal{}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	err := simkiosk.Run(ctx, simkiosk.Options{Broker: "tcp://" + l.Address(), ID: "hall-kiosk-1", Username: "hall-kiosk-1",
+	err := kiosksim.Run(ctx, kiosksim.Options{Broker: "tcp://" + l.Address(), ID: "hall-kiosk-1", Username: "hall-kiosk-1",
 		Password: "pw", Speed: 1e7, Seed: 2024, Start: start, Duration: 4 * time.Hour, Journal: j})
 	if err != nil {
 		t.Fatal(err)

@@ -11,14 +11,35 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/modbus"
+	"github.com/townlink/townlink/firmware-sim/modbussim"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serial"
+	"github.com/townlink/townlink/hardware/serialsim"
 )
 
-// The usual wiring, as the gateway does it: one RS-485 line, one RTU
-// transport, one Device per unit on that line.
+// The usual wiring, as the gateway does it: one RS-485 line opened by its
+// path, one RTU transport, one Device per unit on that line. Here the line
+// is a PTY whose other end is firmware-sim's Modbus slave standing in for
+// a pump controller; on a gateway the path is e.g. /dev/ttyS1.
 func Example() {
-	port, err := serial.Open("/dev/ttyS1", hardware.Mode{Baud: 9600}) // 9600 8N1
+	mode := hardware.Mode{Baud: 9600} // 9600 8N1
+	line, err := serialsim.OpenPTY()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer line.Close()
+	pump := modbussim.NewUnit(1)
+	pump.SetHolding(0, 2305) // 230.5 V
+	if err := pump.SetUint32(modbussim.HoldingRegisters, 2, 74565, modbussim.CDAB); err != nil {
+		log.Fatal(err)
+	}
+	pump.SetCoil(0, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- modbussim.NewBus(mode, pump).Serve(ctx, line) }()
+	defer func() { cancel(); <-served }()
+
+	port, err := serial.Open(line.Path(), mode)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -36,13 +57,15 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	readings, err := meter.Poll(context.Background(), nil)
+	readings, err := meter.Poll(ctx, nil)
 	if err != nil {
 		log.Print(err) // some points may still have been read
 	}
 	for _, r := range readings {
 		fmt.Println(r.Device, r.Values["volt_v"], r.Values["energy_kwh"], r.Values["running"])
 	}
+	// Output:
+	// pump-3 230.5 745.65 true
 }
 
 // registers is a Transport that answers FC 3 from a slice, standing in

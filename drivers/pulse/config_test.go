@@ -12,7 +12,7 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/pulse"
-	fw "github.com/townlink/townlink/firmware-sim/gpio"
+	"github.com/townlink/townlink/firmware-sim/pulsesim"
 )
 
 func TestValidate(t *testing.T) {
@@ -102,7 +102,7 @@ func TestRunRefusesUnreadableCount(t *testing.T) {
 // A line error in the middle of a train: the Input requests the line again
 // and no pulse is lost (the virtual line keeps its events queued).
 func TestCounterSurvivesLineError(t *testing.T) {
-	train := fw.Train{Start: t0.Add(time.Millisecond), Period: 10 * time.Millisecond, Pulses: 1000, Bounce: time.Millisecond, Bounces: 2, Seed: 3}
+	train := pulsesim.Train{Start: t0.Add(time.Millisecond), Period: 10 * time.Millisecond, Pulses: 1000, Bounce: time.Millisecond, Bounces: 2, Seed: 3}
 	r := newRig(t, "DI1", gpio.Low)
 	c := pulse.Config{Device: "wm-3", Input: pulse.Counter, Debounce: 2 * time.Millisecond, Interval: time.Second, Store: &memStore{}}
 	got := r.run(t, c, train.Edges(), t0.Add(11*time.Second), func(rd drivers.Reading) error {

@@ -5,29 +5,28 @@ import (
 	"fmt"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/pulse"
-	fw "github.com/townlink/townlink/firmware-sim/gpio"
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/firmware-sim/pulsesim"
+	"github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 // A water meter giving one pulse per 10 L on a reed contact, read through a
 // simulated line on a virtual clock. On a gateway the pin is
-// hw.NewInput(line, func(context.Context) (hw.Line, error) { return hw.Open(line) }, …)
+// gpio.NewInput(line, func(context.Context) (gpio.Line, error) { return gpio.Open(line) }, …)
 // and the store is the gateway's.
 func Example() {
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	sim := hw.NewSim("DI1", hw.SimConfig{Virtual: true, Start: start, Level: gpio.Low})
-	pin := hw.NewInput("DI1", sim.Open, hw.InputConfig{Clock: sim.Now})
+	sim := gpiosim.New("DI1", gpiosim.Config{Virtual: true, Start: start, Level: gpio.Low})
+	pin := gpio.NewInput("DI1", sim.Open, gpio.InputConfig{Clock: sim.Now})
 	defer pin.Close()
 
 	// 25 pulses, one every 2 s, each contact closure bouncing 3 times in 5 ms.
-	train := fw.Train{Start: start.Add(time.Second), Period: 2 * time.Second, High: 200 * time.Millisecond,
+	train := pulsesim.Train{Start: start.Add(time.Second), Period: 2 * time.Second, High: 200 * time.Millisecond,
 		Pulses: 25, Bounce: 5 * time.Millisecond, Bounces: 3, Seed: 1}
 	go func() {
-		_, _ = fw.Play(context.Background(), sim, train.Edges())
+		_, _ = pulsesim.Play(context.Background(), sim, train.Edges())
 		sim.End()
 	}()
 

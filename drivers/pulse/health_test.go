@@ -6,11 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/pulse"
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 // waitHealth polls d.Health until ok says so or ctx ends.
@@ -34,8 +33,8 @@ func waitHealth(ctx context.Context, t *testing.T, d *pulse.Device, what string,
 func TestHealthReportsAPinThatErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sim := hw.NewSim("DI3", hw.SimConfig{Virtual: true, Start: t0, Level: gpio.Low})
-	in := hw.NewInput("DI3", sim.Open, hw.InputConfig{Clock: sim.Now, Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+	sim := gpiosim.New("DI3", gpiosim.Config{Virtual: true, Start: t0, Level: gpio.Low})
+	in := gpio.NewInput("DI3", sim.Open, gpio.InputConfig{Clock: sim.Now, Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
 	defer in.Close()
 	dev, err := pulse.New(pulse.Config{Device: "door-1", Input: pulse.Door}, in)
 	if err != nil {
@@ -55,7 +54,7 @@ func TestHealthReportsAPinThatErrors(t *testing.T) {
 	sim.SetOpenError(errors.New("ENODEV"))
 	sim.Break(errors.New("chip removed"))
 	h = waitHealth(ctx, t, dev, "pin away", func(h pulse.Health) bool { return h.Pin != nil })
-	if !errors.Is(h.Pin, hw.ErrLine) || !h.Running {
+	if !errors.Is(h.Pin, gpio.ErrLine) || !h.Running {
 		t.Fatalf("health while the chip is away = %+v, want a running device with ErrLine", h)
 	}
 	sim.SetOpenError(nil)
@@ -74,8 +73,8 @@ func TestHealthReportsAPinThatErrors(t *testing.T) {
 func TestHealthKeepsWhyRunStopped(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sim := hw.NewSim("DI4", hw.SimConfig{Virtual: true, Start: t0, Level: gpio.Low})
-	in := hw.NewInput("DI4", sim.Open, hw.InputConfig{Clock: sim.Now, Backoff: time.Millisecond})
+	sim := gpiosim.New("DI4", gpiosim.Config{Virtual: true, Start: t0, Level: gpio.Low})
+	in := gpio.NewInput("DI4", sim.Open, gpio.InputConfig{Clock: sim.Now, Backoff: time.Millisecond})
 	dev, err := pulse.New(pulse.Config{Device: "flood-1", Input: pulse.Flood}, in)
 	if err != nil {
 		t.Fatal(err)
@@ -85,10 +84,10 @@ func TestHealthKeepsWhyRunStopped(t *testing.T) {
 	waitHealth(ctx, t, dev, "start", func(h pulse.Health) bool { return h.Running })
 	in.Close()
 	sim.Break(errors.New("chip removed"))
-	if err := <-done; !errors.Is(err, hw.ErrClosed) {
+	if err := <-done; !errors.Is(err, gpio.ErrClosed) {
 		t.Fatalf("Run = %v, want ErrClosed", err)
 	}
-	if h := dev.Health(); h.Running || !errors.Is(h.Pin, hw.ErrClosed) {
+	if h := dev.Health(); h.Running || !errors.Is(h.Pin, gpio.ErrClosed) {
 		t.Fatalf("health after the pin closed = %+v", h)
 	}
 }

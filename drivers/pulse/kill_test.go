@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/pulse"
-	fw "github.com/townlink/townlink/firmware-sim/gpio"
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/firmware-sim/pulsesim"
+	"github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 // The kill -9 child: the test binary re-executed with these variables set.
@@ -55,10 +55,10 @@ func child(dir string) error {
 	defer out.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	train := fw.Train{Start: t0.Add(100 * time.Microsecond), Period: time.Millisecond, Pulses: pulses,
+	train := pulsesim.Train{Start: t0.Add(100 * time.Microsecond), Period: time.Millisecond, Pulses: pulses,
 		Bounce: 200 * time.Microsecond, Bounces: 2, Seed: seed}
-	sim := hw.NewSim("DI1", hw.SimConfig{Virtual: true, Start: t0, Level: gpio.Low})
-	in := hw.NewInput("DI1", sim.Open, hw.InputConfig{Clock: sim.Now})
+	sim := gpiosim.New("DI1", gpiosim.Config{Virtual: true, Start: t0, Level: gpio.Low})
+	in := gpio.NewInput("DI1", sim.Open, gpio.InputConfig{Clock: sim.Now})
 	defer in.Close()
 	dev, err := pulse.New(pulse.Config{Device: childDev, Input: pulse.Counter, Debounce: 300 * time.Microsecond,
 		Interval: 10 * time.Millisecond, Store: pulse.FileStore(dir)}, in)
@@ -66,7 +66,7 @@ func child(dir string) error {
 		return err
 	}
 	go func() {
-		if _, err := fw.Play(ctx, sim, train.Edges()); err == nil {
+		if _, err := pulsesim.Play(ctx, sim, train.Edges()); err == nil {
 			sim.End()
 		}
 	}()
@@ -111,11 +111,12 @@ func readCounts(t *testing.T, path string) []uint64 {
 }
 
 func TestKill9ContinuesFromDurableCount(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: kill -9 of a counting child process, several rounds; make test runs it")
+	}
 	dir := t.TempDir()
 	store := pulse.FileStore(filepath.Join(dir, "store"))
-	seed := uint64(time.Now().UnixNano())
-	rng := rand.New(rand.NewPCG(seed, 1))
-	t.Logf("kill timing seed %d", seed)
+	rng := rand.New(rand.NewPCG(testkit.Seed(t), 1)) // the kill timing
 	start := func(round, pulses int) (*exec.Cmd, string) {
 		out := filepath.Join(dir, fmt.Sprintf("out-%d", round))
 		cmd := exec.Command(os.Args[0], "-test.run=^$")

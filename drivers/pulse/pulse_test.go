@@ -9,25 +9,24 @@ import (
 	"testing"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/pulse"
-	fw "github.com/townlink/townlink/firmware-sim/gpio"
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/firmware-sim/pulsesim"
+	"github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 var t0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 
 // rig is a device on a virtual simulated line fed by firmware-sim.
 type rig struct {
-	sim *hw.Sim
-	in  *hw.Input
+	sim *gpiosim.Sim
+	in  *gpio.Input
 }
 
 func newRig(t *testing.T, name string, idle gpio.Level) *rig {
-	sim := hw.NewSim(name, hw.SimConfig{Virtual: true, Start: t0, Level: idle})
-	in := hw.NewInput(name, sim.Open, hw.InputConfig{Clock: sim.Now, Backoff: time.Millisecond})
+	sim := gpiosim.New(name, gpiosim.Config{Virtual: true, Start: t0, Level: idle})
+	in := gpio.NewInput(name, sim.Open, gpio.InputConfig{Clock: sim.Now, Backoff: time.Millisecond})
 	t.Cleanup(func() { in.Close() })
 	return &rig{sim: sim, in: in}
 }
@@ -35,7 +34,7 @@ func newRig(t *testing.T, name string, idle gpio.Level) *rig {
 // run plays edges into the line and runs the device until a reading at or
 // after until (or a failure), returning every reading emitted. onEmit, if
 // set, may fail an emit.
-func (r *rig) run(t *testing.T, c pulse.Config, edges iter.Seq[hw.Edge], until time.Time, onEmit func(drivers.Reading) error) []drivers.Reading {
+func (r *rig) run(t *testing.T, c pulse.Config, edges iter.Seq[gpio.Edge], until time.Time, onEmit func(drivers.Reading) error) []drivers.Reading {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -47,7 +46,7 @@ func (r *rig) run(t *testing.T, c pulse.Config, edges iter.Seq[hw.Edge], until t
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if _, err := fw.Play(ctx, r.sim, edges); err != nil && ctx.Err() == nil {
+		if _, err := pulsesim.Play(ctx, r.sim, edges); err != nil && ctx.Err() == nil {
 			t.Errorf("play: %v", err)
 		}
 		r.sim.End()
@@ -135,7 +134,7 @@ func (m *memStore) get(dev string) uint64 {
 // edge) and must not exceed the 2.5 ms half period (the next clean edge
 // comes 2.5 ms after the previous one): 2.25 ms sits in the middle.
 func TestCounter200HzWith2msBounce(t *testing.T) {
-	train := fw.Train{Start: t0.Add(time.Millisecond), Period: fw.Period(200), Pulses: 12000,
+	train := pulsesim.Train{Start: t0.Add(time.Millisecond), Period: pulsesim.Period(200), Pulses: 12000,
 		Bounce: 2 * time.Millisecond, Bounces: 3, Seed: 2026}
 	if err := train.Validate(); err != nil {
 		t.Fatal(err)
@@ -179,7 +178,7 @@ func TestCounter200HzWith2msBounce(t *testing.T) {
 // The same train with a debounce shorter than the bounce double-counts:
 // the test above is not passing by accident.
 func TestCounterDebounceShorterThanBounceMiscounts(t *testing.T) {
-	train := fw.Train{Start: t0.Add(time.Millisecond), Period: fw.Period(200), Pulses: 2000,
+	train := pulsesim.Train{Start: t0.Add(time.Millisecond), Period: pulsesim.Period(200), Pulses: 2000,
 		Bounce: 2 * time.Millisecond, Bounces: 3, Seed: 2026}
 	r := newRig(t, "DI1", gpio.Low)
 	c := pulse.Config{Device: "wm-1", Input: pulse.Counter, Debounce: time.Millisecond, Interval: 20 * time.Second, Store: &memStore{}}
@@ -192,7 +191,7 @@ func TestCounterDebounceShorterThanBounceMiscounts(t *testing.T) {
 func TestTrafficVehiclesPerInterval(t *testing.T) {
 	// A vehicle every 3 s (loop occupied 0.5 s), 100 vehicles; 60 s
 	// intervals hold 20 each. The store already holds 1000.
-	train := fw.Train{Start: t0.Add(time.Second), Period: 3 * time.Second, High: 500 * time.Millisecond, Pulses: 100,
+	train := pulsesim.Train{Start: t0.Add(time.Second), Period: 3 * time.Second, High: 500 * time.Millisecond, Pulses: 100,
 		Bounce: 5 * time.Millisecond, Bounces: 1, Seed: 9}
 	store := &memStore{n: map[string]uint64{"loop-1": 1000}}
 	r := newRig(t, "DI3", gpio.Low)
@@ -215,7 +214,7 @@ func TestTrafficVehiclesPerInterval(t *testing.T) {
 }
 
 func TestTrafficReadingNotKeptStaysOpen(t *testing.T) {
-	train := fw.Train{Start: t0.Add(time.Second), Period: 3 * time.Second, High: 500 * time.Millisecond, Pulses: 60}
+	train := pulsesim.Train{Start: t0.Add(time.Second), Period: 3 * time.Second, High: 500 * time.Millisecond, Pulses: 60}
 	r := newRig(t, "DI3", gpio.Low)
 	c := pulse.Config{Device: "loop-2", Input: pulse.Traffic, Interval: time.Minute, Store: &memStore{}}
 	calls := 0
@@ -235,7 +234,7 @@ func TestTrafficReadingNotKeptStaysOpen(t *testing.T) {
 }
 
 func TestDoorFloodContact(t *testing.T) {
-	steps := []fw.Step{{After: 10 * time.Second, Level: gpio.High}, {After: 40 * time.Second, Level: gpio.Low}}
+	steps := []pulsesim.Step{{After: 10 * time.Second, Level: gpio.High}, {After: 40 * time.Second, Level: gpio.Low}}
 	for _, c := range []struct {
 		input       pulse.Input
 		class       drivers.Class
@@ -252,7 +251,7 @@ func TestDoorFloodContact(t *testing.T) {
 		t.Run(c.input.String(), func(t *testing.T) {
 			st := slices.Clone(steps)
 			st[0].Level, st[1].Level = c.activeLevel, !c.activeLevel
-			tg := fw.Toggles{Start: t0, Initial: c.initial, Steps: st, Bounce: 10 * time.Millisecond, Bounces: 3, Seed: 5}
+			tg := pulsesim.Toggles{Start: t0, Initial: c.initial, Steps: st, Bounce: 10 * time.Millisecond, Bounces: 3, Seed: 5}
 			r := newRig(t, "DI2", c.initial)
 			cfg := pulse.Config{Device: "d-" + c.input.String(), Input: c.input, Invert: c.invert}
 			got := r.run(t, cfg, tg.Edges(), t0.Add(40*time.Second), nil)
@@ -277,7 +276,7 @@ func TestDoorFloodContact(t *testing.T) {
 }
 
 func TestCounterSavesBeforeEveryReading(t *testing.T) {
-	train := fw.Train{Start: t0.Add(time.Millisecond), Period: 100 * time.Millisecond, Pulses: 300}
+	train := pulsesim.Train{Start: t0.Add(time.Millisecond), Period: 100 * time.Millisecond, Pulses: 300}
 	store := &memStore{}
 	r := newRig(t, "DI1", gpio.Low)
 	c := pulse.Config{Device: "em-1", Input: pulse.Counter, PerPulse: drivers.Dec(1, -3), Quantity: "energy_kwh",

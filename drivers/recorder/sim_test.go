@@ -18,7 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/townlink/townlink/drivers"
-	simrec "github.com/townlink/townlink/firmware-sim/recorder"
+	"github.com/townlink/townlink/firmware-sim/recordersim"
 )
 
 // The decoder accepts everything the independent simulator sends through a
@@ -71,10 +71,10 @@ func TestSimulatorShift(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	j := &simrec.Journal{}
+	j := &recordersim.Journal{}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	err = simrec.Run(ctx, simrec.Options{Broker: "tcp://" + l.Address(), ID: "zfy-007", Username: "zfy-007", Password: "pw",
+	err = recordersim.Run(ctx, recordersim.Options{Broker: "tcp://" + l.Address(), ID: "zfy-007", Username: "zfy-007", Password: "pw",
 		Speed: 1e6, Seed: 42, Start: start, Duration: 30 * time.Minute, RecordEvery: 2 * time.Minute,
 		SOSEvery: 5 * time.Minute, CBORShare: 0.4, Journal: j})
 	if err != nil {
@@ -113,7 +113,7 @@ func TestSimulatorShift(t *testing.T) {
 		switch e.Event {
 		case "evidence.file":
 			h := sha256.New()
-			io.Copy(h, simrec.FileReader(e.File.Seed, e.File.Size))
+			io.Copy(h, recordersim.FileReader(e.File.Seed, e.File.Size))
 			sum := hex.EncodeToString(h.Sum(nil))
 			if s, _ := d.rd.Values["sha256"].AsText(); s != sum {
 				t.Errorf("evidence %s: sha256 %s, file hashes to %s", e.File.ID, s, sum)

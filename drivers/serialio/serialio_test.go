@@ -3,7 +3,6 @@ package serialio_test
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serial"
 	"github.com/townlink/townlink/hardware/serialsim"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 // split frames a toy protocol shaped like DL/T 645: noise and 0xFE
@@ -43,15 +43,6 @@ func split(buf []byte) (skip, n int, err error) {
 	return 0, n, nil
 }
 
-func h(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 var req = []byte{0x68, 0x01, 0x01, 0x16}
 
 func TestTransactScript(t *testing.T) {
@@ -71,7 +62,7 @@ func TestTransactScript(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := serialsim.NewScript(t, serialsim.Step{Expect: req, Reply: h(t, c.reply)})
+			p := serialsim.NewScript(t, serialsim.Step{Expect: req, Reply: testkit.Unhex(t, c.reply)})
 			got, err := serialio.Transact(context.Background(), p, req, 50*time.Millisecond, split)
 			if c.err != nil {
 				if !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.want) {
@@ -82,7 +73,7 @@ func TestTransactScript(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || !bytes.Equal(got, h(t, c.want)) {
+			if err != nil || !bytes.Equal(got, testkit.Unhex(t, c.want)) {
 				t.Fatalf("got % X, %v; want %s", got, err, c.want)
 			}
 		})
@@ -93,16 +84,16 @@ func TestTransactFlushesStaleInput(t *testing.T) {
 	// The first exchange's reply carries a second, late frame; it must be
 	// dropped before the second request, not taken as its answer.
 	p := serialsim.NewScript(t,
-		serialsim.Step{Expect: req, Reply: h(t, "68 01 11 16 68 01 22 16")},
-		serialsim.Step{Expect: h(t, "68 01 02 16"), Reply: h(t, "68 01 33 16")},
+		serialsim.Step{Expect: req, Reply: testkit.Unhex(t, "68 01 11 16 68 01 22 16")},
+		serialsim.Step{Expect: testkit.Unhex(t, "68 01 02 16"), Reply: testkit.Unhex(t, "68 01 33 16")},
 	)
 	ctx := context.Background()
 	got, err := serialio.Transact(ctx, p, req, time.Second, split)
-	if err != nil || !bytes.Equal(got, h(t, "68 01 11 16")) {
+	if err != nil || !bytes.Equal(got, testkit.Unhex(t, "68 01 11 16")) {
 		t.Fatalf("first: % X %v", got, err)
 	}
-	got, err = serialio.Transact(ctx, p, h(t, "68 01 02 16"), time.Second, split)
-	if err != nil || !bytes.Equal(got, h(t, "68 01 33 16")) {
+	got, err = serialio.Transact(ctx, p, testkit.Unhex(t, "68 01 02 16"), time.Second, split)
+	if err != nil || !bytes.Equal(got, testkit.Unhex(t, "68 01 33 16")) {
 		t.Fatalf("second: % X %v (stale input not flushed)", got, err)
 	}
 }
@@ -186,12 +177,12 @@ func TestTransactPTY(t *testing.T) {
 		}
 		// Preamble and frame in pieces, as a slow line delivers them.
 		for _, part := range []string{"FE FE", "FE 68 02", "AA BB", "16"} {
-			dev.Write(h(t, part))
+			dev.Write(testkit.Unhex(t, part))
 			time.Sleep(5 * time.Millisecond)
 		}
 	})
 	got, err := serialio.Transact(context.Background(), gw, req, 5*time.Second, split)
-	if err != nil || !bytes.Equal(got, h(t, "68 02 AA BB 16")) {
+	if err != nil || !bytes.Equal(got, testkit.Unhex(t, "68 02 AA BB 16")) {
 		t.Fatalf("% X %v", got, err)
 	}
 }
@@ -200,15 +191,15 @@ func TestTransactPTYFlushesStaleInput(t *testing.T) {
 	dev, gw := ptyPair(t)
 	// A late reply to an earlier request is already waiting in the
 	// gateway's input queue.
-	dev.Write(h(t, "68 01 22 16"))
+	dev.Write(testkit.Unhex(t, "68 01 22 16"))
 	waitInputQueued(t, dev.Path(), 4)
 	device(t, func() {
 		if readReq(t, dev) != nil {
-			dev.Write(h(t, "68 01 33 16"))
+			dev.Write(testkit.Unhex(t, "68 01 33 16"))
 		}
 	})
 	got, err := serialio.Transact(context.Background(), gw, req, 5*time.Second, split)
-	if err != nil || !bytes.Equal(got, h(t, "68 01 33 16")) {
+	if err != nil || !bytes.Equal(got, testkit.Unhex(t, "68 01 33 16")) {
 		t.Fatalf("got % X %v, want the fresh reply", got, err)
 	}
 }
@@ -249,7 +240,7 @@ func TestTransactPTYTimeoutAndCutOff(t *testing.T) {
 	dev2, gw2 := ptyPair(t)
 	device(t, func() {
 		if readReq(t, dev2) != nil {
-			dev2.Write(h(t, "68 05 01 02"))
+			dev2.Write(testkit.Unhex(t, "68 05 01 02"))
 		}
 	})
 	_, err := serialio.Transact(context.Background(), gw2, req, 300*time.Millisecond, split)

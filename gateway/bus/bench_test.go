@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/townlink/townlink/drivers"
-	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
+	"github.com/townlink/townlink/firmware-sim/dlt645sim"
 	"github.com/townlink/townlink/gateway/bus"
 	"github.com/townlink/townlink/hardware"
 )
@@ -41,20 +41,20 @@ func BenchmarkLineOwner32Meters(b *testing.B) {
 }
 
 const (
-	benchTurnaround = simdlt.DefaultTurnaround // 20 ms
+	benchTurnaround = dlt645sim.DefaultTurnaround // 20 ms
 	benchPreamble   = 4
 	benchTimeout    = 600 * time.Millisecond // > 221.7 ms on the wire, with room for a loaded machine
 )
 
-func benchSim(n int) (*simdlt.Line, []*simdlt.Meter) {
-	meters := make([]*simdlt.Meter, n)
+func benchSim(n int) (*dlt645sim.Line, []*dlt645sim.Meter) {
+	meters := make([]*dlt645sim.Meter, n)
 	for i := range meters {
-		m := simdlt.NewMeter(meterAddr(i+1), simdlt.V2007)
+		m := dlt645sim.NewMeter(meterAddr(i+1), dlt645sim.V2007)
 		m.Set("energy_kwh", fmt.Sprintf("%d.%02d", 1000+i, i))
 		m.SetPreamble(benchPreamble)
 		meters[i] = m
 	}
-	sim := simdlt.NewLine(line2400, meters...)
+	sim := dlt645sim.NewLine(line2400, meters...)
 	sim.WireTime = true
 	sim.Turnaround = benchTurnaround
 	return sim, meters
@@ -116,7 +116,7 @@ func BenchmarkLineOwnerDeadMeter(b *testing.B) {
 	const n = 32
 	sim, meters := benchSim(n + 1)
 	dead := meters[n]
-	dead.SetFault(simdlt.Silent)
+	dead.SetFault(dlt645sim.Silent)
 	st := newStamps()
 	cfg := bus.Config{Name: "RS485-B", Mode: line2400, Open: serveMeters(b, sim), Emit: st.emit,
 		MinBackoff: time.Second, MaxBackoff: 4 * time.Second}

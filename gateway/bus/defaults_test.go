@@ -9,7 +9,7 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/dlt645"
-	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
+	"github.com/townlink/townlink/firmware-sim/dlt645sim"
 	"github.com/townlink/townlink/gateway/bus"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/hardware"
@@ -30,13 +30,13 @@ devices:
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := simdlt.NewMeter(addr, simdlt.V2007)
+	m := dlt645sim.NewMeter(addr, dlt645sim.V2007)
 	m.SetPhases(3)
 	for k, v := range map[string]string{"voltage_a_v": "220.1", "voltage_b_v": "221.2", "voltage_c_v": "222.3",
 		"current_a_a": "1.001", "current_b_a": "2.002", "current_c_a": "3.003"} {
 		m.Set(k, v)
 	}
-	sim := simdlt.NewLine(cfg.Lines[0].Mode(), m)
+	sim := dlt645sim.NewLine(cfg.Lines[0].Mode(), m)
 	dc := cfg.Devices[0].DLT645Config(cfg.Gateway.Location)
 	got := make(chan drivers.Reading, 1)
 	var once sync.Once

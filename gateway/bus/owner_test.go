@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
+	"github.com/townlink/townlink/firmware-sim/dlt645sim"
 	"github.com/townlink/townlink/gateway/bus"
 	"github.com/townlink/townlink/hardware"
 )
@@ -36,11 +36,11 @@ func TestInterFrameGap(t *testing.T) {
 // polls make it down, then one probe per back-off window), while the live
 // meter keeps being read. Stats count all of it.
 func TestDownDeviceIsProbedWithOneRequestPerWindow(t *testing.T) {
-	live := simdlt.NewMeter(meterAddr(1), simdlt.V2007)
+	live := dlt645sim.NewMeter(meterAddr(1), dlt645sim.V2007)
 	live.Set("energy_kwh", "123456.78")
-	dead := simdlt.NewMeter(meterAddr(2), simdlt.V2007)
-	dead.SetFault(simdlt.Silent)
-	sim := simdlt.NewLine(line2400, live, dead)
+	dead := dlt645sim.NewMeter(meterAddr(2), dlt645sim.V2007)
+	dead.SetFault(dlt645sim.Silent)
+	sim := dlt645sim.NewLine(line2400, live, dead)
 	st := newStamps()
 	cfg := bus.Config{Name: "L1", Mode: line2400, Open: serveMeters(t, sim), Emit: st.emit,
 		MinBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond,
@@ -111,7 +111,7 @@ func TestDownDeviceIsProbedWithOneRequestPerWindow(t *testing.T) {
 	}
 
 	// It comes back: the next probe gets an answer and the meter is ok.
-	dead.SetFault(simdlt.None)
+	dead.SetFault(dlt645sim.None)
 	waitUntil(t, "dead meter back", 20*time.Second, func() bool { return l.States()["dead"].State == bus.OK })
 	if b := l.States()["dead"]; b.Backoff != 0 || b.Fails != 0 || b.LastOK.IsZero() {
 		t.Errorf("recovered meter %+v", b)
@@ -123,13 +123,13 @@ func TestDownDeviceIsProbedWithOneRequestPerWindow(t *testing.T) {
 // byte was read (a lower bound, not a speed limit).
 func TestGapIsKeptBetweenFrames(t *testing.T) {
 	const gap = 40 * time.Millisecond
-	var ms []*simdlt.Meter
+	var ms []*dlt645sim.Meter
 	for i := range 3 {
-		m := simdlt.NewMeter(meterAddr(i+1), simdlt.V2007)
+		m := dlt645sim.NewMeter(meterAddr(i+1), dlt645sim.V2007)
 		m.Set("energy_kwh", fmt.Sprintf("%d.00", i))
 		ms = append(ms, m)
 	}
-	sim := simdlt.NewLine(line2400, ms...)
+	sim := dlt645sim.NewLine(line2400, ms...)
 	open := serveMeters(t, sim)
 	rec := &recordingPort{}
 	st := newStamps()

@@ -9,7 +9,7 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/dlt645"
-	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
+	"github.com/townlink/townlink/firmware-sim/dlt645sim"
 	"github.com/townlink/townlink/gateway/bus"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serial"
@@ -22,7 +22,7 @@ var line2400 = hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}
 // serveMeters runs simulated DL/T 645 meters (the independent firmware) on
 // a fresh PTY until the test ends, and returns the line opener the owner
 // uses: the PTY's slave through the real serial backend.
-func serveMeters(tb testing.TB, sim *simdlt.Line) func() (bus.Port, error) {
+func serveMeters(tb testing.TB, sim *dlt645sim.Line) func() (bus.Port, error) {
 	tb.Helper()
 	pty, err := serialsim.OpenPTY()
 	if err != nil {

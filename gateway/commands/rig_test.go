@@ -13,7 +13,7 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/modbus"
-	simmb "github.com/townlink/townlink/firmware-sim/modbus"
+	"github.com/townlink/townlink/firmware-sim/modbussim"
 	"github.com/townlink/townlink/gateway/bus"
 	"github.com/townlink/townlink/gateway/commands"
 	"github.com/townlink/townlink/gateway/config"
@@ -54,7 +54,7 @@ type rig struct {
 	t      *testing.T
 	dir    string
 	broker *mosquittotest.Broker
-	unit   *simmb.Unit
+	unit   *modbussim.Unit
 	cfg    *config.Config
 	clock  testClock
 	synced atomic.Bool
@@ -69,7 +69,7 @@ type rig struct {
 
 func newRig(t *testing.T, brokerOpts ...mosquittotest.Option) *rig {
 	t.Helper()
-	r := &rig{t: t, dir: t.TempDir(), broker: mosquittotest.Start(t, brokerOpts...), unit: simmb.NewUnit(1)}
+	r := &rig{t: t, dir: t.TempDir(), broker: mosquittotest.Start(t, brokerOpts...), unit: modbussim.NewUnit(1)}
 	r.synced.Store(true)
 	r.unit.SetHolding(0, 0, 0)
 	r.unit.SetCoil(0, false)
@@ -79,7 +79,7 @@ func newRig(t *testing.T, brokerOpts ...mosquittotest.Option) *rig {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); simmb.NewBus(hardware.Mode{Baud: 9600}, r.unit).Serve(ctx, pty) }()
+	go func() { defer close(done); modbussim.NewBus(hardware.Mode{Baud: 9600}, r.unit).Serve(ctx, pty) }()
 	t.Cleanup(func() { cancel(); <-done; pty.Close() })
 	r.cfg = parseConfig(t, r.dir, r.broker.URL, pty.Path(), "")
 	return r

@@ -127,7 +127,7 @@ func (p *Profile) GPIO(label string) (line string, err error) {
 
 // isLine reports whether s already names a GPIO line: /dev/…,
 // gpiochipN:offset, or a simulated line served on a socket (sim:/… or
-// unix:/…, hardware/gpio.OpenRemote).
+// unix:/…, hardware/gpiosim.Dial).
 func isLine(s string) bool {
 	if strings.HasPrefix(s, "/dev/") || strings.HasPrefix(s, "sim:") || strings.HasPrefix(s, "unix:") {
 		return true

@@ -2,8 +2,8 @@ package gpio
 
 // This file is the whole Linux backend and the only code in the module that
 // imports periph.io/x/host/v3. Everything above it (Input, pulse debounce,
-// counting) is tested through Line with Sim; this file needs a real GPIO
-// chip and is not covered by the tests.
+// counting) is tested through Line with hardware/gpiosim's Sim; this file
+// needs a real GPIO chip and is not covered by the tests.
 
 import (
 	"context"
@@ -30,12 +30,9 @@ const waitSlice = 200 * time.Millisecond
 // timestamp. Use it through an Input, which requests the line again after
 // an error.
 //
-// A name "sim:PATH" or "unix:PATH" is a simulated line served by another
-// process on a Unix-domain socket: Open returns OpenRemote(PATH).
+// Open opens real lines only: a simulated line is hardware/gpiosim's
+// (gpiosim.Dial for one served by townsim), chosen by the caller's wiring.
 func Open(name string) (Line, error) {
-	if path, ok := RemotePath(name); ok {
-		return OpenRemote(path)
-	}
 	if _, err := host.Init(); err != nil {
 		return nil, fmt.Errorf("%w: %s: periph host init: %w", ErrLine, name, err)
 	}

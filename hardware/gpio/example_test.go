@@ -5,25 +5,24 @@ import (
 	"fmt"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 // A simulated line on a virtual clock, read through an Input: edges come
 // with their exact timestamps, and a deadline passes without waiting.
-// On a gateway the opener is func(context.Context) (hw.Line, error) {
-// return hw.Open("DI1") }.
+// On a gateway the opener is func(context.Context) (gpio.Line, error) {
+// return gpio.Open("DI1") }.
 func ExampleInput() {
 	ctx := context.Background()
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	sim := hw.NewSim("DI1", hw.SimConfig{Virtual: true, Start: start})
-	in := hw.NewInput("DI1", sim.Open, hw.InputConfig{Clock: sim.Now})
+	sim := gpiosim.New("DI1", gpiosim.Config{Virtual: true, Start: start})
+	in := gpio.NewInput("DI1", sim.Open, gpio.InputConfig{Clock: sim.Now})
 	defer in.Close()
 
 	_ = sim.Push(ctx,
-		hw.Edge{Level: gpio.High, Time: start.Add(1500 * time.Microsecond)},
-		hw.Edge{Level: gpio.Low, Time: start.Add(4 * time.Millisecond)})
+		gpio.Edge{Level: gpio.High, Time: start.Add(1500 * time.Microsecond)},
+		gpio.Edge{Level: gpio.Low, Time: start.Add(4 * time.Millisecond)})
 	sim.End()
 
 	high, now, _ := in.Level(ctx)

@@ -11,23 +11,33 @@ import (
 	"periph.io/x/conn/v3/gpio"
 )
 
+// Level is a line's level, periph's gpio.Level (true: high), named here so
+// that users of this package need not import periph.io/x/conn/v3/gpio too.
+type Level = gpio.Level
+
+// The two levels.
+const (
+	Low  Level = gpio.Low
+	High Level = gpio.High
+)
+
 // Edge is one transition of an input line.
 type Edge struct {
-	// Level is the level the line has after the edge: gpio.High for a
-	// rising edge, gpio.Low for a falling one.
-	Level gpio.Level
+	// Level is the level the line has after the edge: High for a rising
+	// edge, Low for a falling one.
+	Level Level
 	// Time is when the edge happened, on the line's clock: the simulated
-	// time for a Sim, the time the event was read for the Linux backend
+	// time for a gpiosim.Sim, the time the event was read for the Linux backend
 	// (see Open).
 	Time time.Time
 }
 
 // Line is one requested input line with edge detection on both edges: what
-// a backend (the Linux character device, Sim) provides. A Line is used by
+// a backend (the Linux character device, hardware/gpiosim) provides. A Line is used by
 // one goroutine at a time.
 type Line interface {
 	// Read returns the current level.
-	Read() (gpio.Level, error)
+	Read() (Level, error)
 	// WaitEdge returns the next edge. It waits until ctx ends or the line's
 	// clock reaches deadline (the zero time: no deadline); a passed
 	// deadline returns an error that satisfies
@@ -48,8 +58,6 @@ var (
 	ErrNoLine = errors.New("gpio: no such line")
 	// ErrLine: the line failed (the chip went away, a read failed).
 	ErrLine = errors.New("gpio: line error")
-	// ErrSim: a simulated line was driven wrongly (an edge back in time).
-	ErrSim = errors.New("gpio: bad simulated edge")
 )
 
 // LineSpec is a GPIO line named by chip and offset, "gpiochip0:17" or

@@ -8,8 +8,6 @@ import (
 	"os"
 	"sync"
 	"time"
-
-	"periph.io/x/conn/v3/gpio"
 )
 
 // Reconnect defaults.
@@ -18,8 +16,8 @@ const (
 	DefaultMaxBackoff = 10 * time.Second
 )
 
-// Opener requests a line: Open for a real line, Sim.Open for a simulated
-// one.
+// Opener requests a line: Open for a real line; hardware/gpiosim's
+// Sim.Open or Dial for a simulated one.
 type Opener func(ctx context.Context) (Line, error)
 
 // InputConfig configures an Input. The zero value is usable.
@@ -28,8 +26,8 @@ type InputConfig struct {
 	// it doubles up to MaxBackoff. 0 means the defaults.
 	Backoff, MaxBackoff time.Duration
 	// Clock tells the time while no line is open (a deadline can pass
-	// while the line is away); nil means time.Now. Give a virtual Sim's
-	// Now here.
+	// while the line is away); nil means time.Now. Give a virtual
+	// gpiosim.Sim's Now here.
 	Clock func() time.Time
 	// Logger receives line errors and reconnects; nil discards.
 	Logger *slog.Logger
@@ -50,7 +48,7 @@ type Input struct {
 	mu      sync.Mutex
 	line    Line
 	closed  bool
-	level   gpio.Level // last level reported by Level or NextEdge
+	level   Level // last level reported by Level or NextEdge
 	known   bool
 	pending *Edge // a change found when the line came back
 	errs    int   // line errors seen
@@ -178,7 +176,7 @@ func (in *Input) NextEdge(ctx context.Context, deadline time.Time) (high bool, a
 	}
 }
 
-func (in *Input) lastLevel() gpio.Level {
+func (in *Input) lastLevel() Level {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.level
@@ -244,7 +242,7 @@ func (in *Input) ensure(ctx context.Context, deadline time.Time) (Line, error) {
 		}
 		l, err := in.open(ctx)
 		if err == nil {
-			var lvl gpio.Level
+			var lvl Level
 			if lvl, err = l.Read(); err != nil {
 				_ = l.Close()
 			} else {

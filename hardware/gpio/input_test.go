@@ -1,4 +1,4 @@
-package gpio
+package gpio_test
 
 import (
 	"context"
@@ -7,21 +7,26 @@ import (
 	"testing"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 )
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func at(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
 
 func TestInputReconnectsAfterLineError(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s := NewSim("DI1", SimConfig{Virtual: true, Start: t0})
-	in := NewInput("DI1", s.Open, InputConfig{Backoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, Clock: s.Now})
+	s := gpiosim.New("DI1", gpiosim.Config{Virtual: true, Start: t0})
+	in := gpio.NewInput("DI1", s.Open, gpio.InputConfig{Backoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, Clock: s.Now})
 	defer in.Close()
 
 	high, now, err := in.Level(ctx)
 	if err != nil || high || !now.Equal(t0) {
 		t.Fatalf("Level = %v %v %v", high, now, err)
 	}
-	if err := s.Push(ctx, Edge{gpio.High, at(1)}); err != nil {
+	if err := s.Push(ctx, gpio.Edge{Level: gpio.High, Time: at(1)}); err != nil {
 		t.Fatal(err)
 	}
 	if high, when, err := in.NextEdge(ctx, time.Time{}); err != nil || !high || !when.Equal(at(1)) {
@@ -41,7 +46,7 @@ func TestInputReconnectsAfterLineError(t *testing.T) {
 		awayErr = in.Err()
 		s.SetOpenError(nil)
 	}()
-	if err := s.Push(ctx, Edge{gpio.Low, at(2)}); err != nil {
+	if err := s.Push(ctx, gpio.Edge{Level: gpio.Low, Time: at(2)}); err != nil {
 		t.Fatal(err)
 	}
 	high, when, err := in.NextEdge(ctx, time.Time{})
@@ -52,7 +57,7 @@ func TestInputReconnectsAfterLineError(t *testing.T) {
 	if s.Opens() != 2 {
 		t.Fatalf("%d requests, want 2", s.Opens())
 	}
-	if !errors.Is(awayErr, ErrLine) {
+	if !errors.Is(awayErr, gpio.ErrLine) {
 		t.Fatalf("Err while the line was away = %v, want ErrLine", awayErr)
 	}
 	if err := in.Err(); err != nil {
@@ -68,8 +73,8 @@ func TestInputReportsChangeWhileAway(t *testing.T) {
 	defer cancel()
 	// Wall clock: while no request is open, edges are missed (no events),
 	// but the level they set is found when the line comes back.
-	s := NewSim("DI2", SimConfig{})
-	in := NewInput("DI2", s.Open, InputConfig{Backoff: 20 * time.Millisecond})
+	s := gpiosim.New("DI2", gpiosim.Config{})
+	in := gpio.NewInput("DI2", s.Open, gpio.InputConfig{Backoff: 20 * time.Millisecond})
 	defer in.Close()
 	if high, _, err := in.Level(ctx); err != nil || high {
 		t.Fatalf("Level = %v %v", high, err)
@@ -102,15 +107,15 @@ func TestInputReportsChangeWhileAway(t *testing.T) {
 func TestInputDeadlineWhileAway(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s := NewSim("DI3", SimConfig{})
+	s := gpiosim.New("DI3", gpiosim.Config{})
 	s.SetOpenError(errors.New("EBUSY"))
-	in := NewInput("DI3", s.Open, InputConfig{Backoff: time.Millisecond})
+	in := gpio.NewInput("DI3", s.Open, gpio.InputConfig{Backoff: time.Millisecond})
 	_, _, err := in.NextEdge(ctx, time.Now().Add(30*time.Millisecond))
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("deadline with the line away: %v", err)
 	}
 	in.Close()
-	if _, _, err := in.NextEdge(ctx, time.Time{}); !errors.Is(err, ErrClosed) {
+	if _, _, err := in.NextEdge(ctx, time.Time{}); !errors.Is(err, gpio.ErrClosed) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
@@ -118,8 +123,8 @@ func TestInputDeadlineWhileAway(t *testing.T) {
 func TestInputCloseStopsWaitingReader(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s := NewSim("DI4", SimConfig{Virtual: true, Start: t0})
-	in := NewInput("DI4", s.Open, InputConfig{Clock: s.Now})
+	s := gpiosim.New("DI4", gpiosim.Config{Virtual: true, Start: t0})
+	in := gpio.NewInput("DI4", s.Open, gpio.InputConfig{Clock: s.Now})
 	if _, _, err := in.Level(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +137,7 @@ func TestInputCloseStopsWaitingReader(t *testing.T) {
 	if err := in.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-got; !errors.Is(err, ErrClosed) {
+	if err := <-got; !errors.Is(err, gpio.ErrClosed) {
 		t.Fatalf("reader after Close: %v", err)
 	}
 	if _, err := s.Open(ctx); err != nil {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/townlink/townlink/internal/testkit"
 	"github.com/townlink/townlink/uplink"
 	"github.com/townlink/townlink/uplink/badgerq"
 )
@@ -171,7 +172,7 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		rounds = 2
 	}
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	rng := rand.New(rand.NewPCG(testkit.Seed(t), 7))
 	var telLast uint64                 // last telemetry seq committed, across rounds
 	ackedEver := make(map[uint64]bool) // telemetry seqs the child (may have) acked
 	for round := range rounds {

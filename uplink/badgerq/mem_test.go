@@ -25,6 +25,9 @@ import (
 // small backlog as a check that recovery counts it; TOWNLINK_MEM=1 runs
 // the 1M-entry measurement (about a minute).
 func TestBacklogMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: fills and recovers backlogs in child processes; make test runs it")
+	}
 	n := 20_000
 	if os.Getenv("TOWNLINK_MEM") == "1" {
 		n = 1_000_000

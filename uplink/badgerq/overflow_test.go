@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/townlink/townlink/internal/testkit"
 	"github.com/townlink/townlink/uplink/badgerq"
 	"github.com/townlink/townlink/uplink/wire"
 )
@@ -158,7 +159,7 @@ func TestCrashDuringOverflow(t *testing.T) {
 	if testing.Short() {
 		rounds = 2
 	}
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
+	rng := rand.New(rand.NewPCG(testkit.Seed(t), 11))
 	acked := map[string]map[uint64]bool{}
 	ackedGaps := map[string]map[uint64]wire.Range{}
 	ackedTS := map[int64]bool{} // alarms and evidence records acked

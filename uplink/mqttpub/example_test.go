@@ -3,6 +3,8 @@ package mqttpub_test
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -46,4 +48,10 @@ func Example() {
 		return
 	}
 	_ = fwd // go fwd.Run(ctx), owned and waited for by the gateway
+
+	// While no county broker is reachable (none is here), Publish fails at
+	// once instead of pretending: the forwarder keeps the batch queued.
+	err = pub.Publish(ctx, "townlink/v1/320583/320583104/gw1/telemetry", []byte("a CBOR batch"))
+	fmt.Println(errors.Is(err, mqttpub.ErrNotConnected))
+	// Output: true
 }

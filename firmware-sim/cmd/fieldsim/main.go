@@ -22,8 +22,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/townlink/townlink/firmware-sim/kiosk"
-	"github.com/townlink/townlink/firmware-sim/recorder"
+	"github.com/townlink/townlink/firmware-sim/kiosksim"
+	"github.com/townlink/townlink/firmware-sim/recordersim"
 )
 
 func main() {
@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = recorder.Run(ctx, recorder.Options{Broker: *broker, ID: c[0], Username: c[0], Password: c[1],
+			errs[i] = recordersim.Run(ctx, recordersim.Options{Broker: *broker, ID: c[0], Username: c[0], Password: c[1],
 				Speed: *speed, Seed: *seed + int64(i), Start: start, Duration: *duration, CBORShare: *cbor, Logger: log})
 			if errs[i] != nil {
 				cancel()
@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[n] = kiosk.Run(ctx, kiosk.Options{Broker: *broker, ID: c[0], Username: c[0], Password: c[1],
+			errs[n] = kiosksim.Run(ctx, kiosksim.Options{Broker: *broker, ID: c[0], Username: c[0], Password: c[1],
 				Speed: *speed, Seed: *seed + int64(n), Start: start, Duration: *duration, Logger: log})
 			if errs[n] != nil {
 				cancel()

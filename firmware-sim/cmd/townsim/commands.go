@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/townlink/townlink/firmware-sim/modbus"
+	"github.com/townlink/townlink/firmware-sim/modbussim"
 )
 
 // ErrCommand reports a command or -faults entry townsim cannot follow.
@@ -93,7 +93,7 @@ func command(lines []*simLine, text string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		flt, err := modbus.ParseFault(f[2])
+		flt, err := modbussim.ParseFault(f[2])
 		if err != nil {
 			return "", err
 		}
@@ -107,7 +107,7 @@ func command(lines []*simLine, text string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		t, err := modbus.ParseTable(f[2])
+		t, err := modbussim.ParseTable(f[2])
 		if err != nil {
 			return "", err
 		}
@@ -118,7 +118,7 @@ func command(lines []*simLine, text string) (string, error) {
 		var vals []uint16
 		for _, s := range f[4:] {
 			v, err := strconv.ParseInt(s, 0, 32)
-			bits := t == modbus.Coils || t == modbus.DiscreteInputs
+			bits := t == modbussim.Coils || t == modbussim.DiscreteInputs
 			if err != nil || v < -32768 || v > 65535 || (bits && v != 0 && v != 1) {
 				return "", fmt.Errorf("%w: value %q (want -32768..65535, or 0/1 for %v)", ErrCommand, s, t)
 			}

@@ -49,9 +49,9 @@
 //
 // # Digital inputs
 //
-// Digital inputs, played in real time from the start (firmware-sim/gpio;
+// Digital inputs, played in real time from the start (firmware-sim/pulsesim;
 // the gateway opens them with pin "sim:/abs/GPIODIR/DIn", see
-// hardware/gpio's doc for the socket protocol):
+// hardware/gpiosim's doc for the socket protocol):
 //
 //	input  wiring             signal
 //	DI1    pulse water meter  10 L/pulse, 2 Hz from 1 s after start (72 m³/h, demo-accelerated), idle low, high 250 ms, 2 bounces within 3 ms of every edge

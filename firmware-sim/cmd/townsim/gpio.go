@@ -11,20 +11,18 @@ import (
 	"sync"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-
-	fwgpio "github.com/townlink/townlink/firmware-sim/gpio"
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/firmware-sim/pulsesim"
+	"github.com/townlink/townlink/hardware/gpio"
 )
 
 // Input is a simulated digital input (a GPIO pin's wiring), served on the
-// Unix-domain socket GPIODIR/<Name> for hardware/gpio.OpenRemote.
+// Unix-domain socket GPIODIR/<Name> for hardware/gpiosim.Dial.
 type Input struct {
 	Name    string     // board label, e.g. DI1; also the socket's name
 	Summary string     // what is wired, for the "gpio" line
 	Idle    gpio.Level // level before the first edge
 	// Edges is the wire's edge sequence for a run that starts at start.
-	Edges func(start time.Time) iter.Seq[hw.Edge]
+	Edges func(start time.Time) iter.Seq[gpio.Edge]
 }
 
 // gpioDir is where the input sockets go: flag value dir, or beside the
@@ -54,9 +52,9 @@ func serveInputs(ctx context.Context, cancel context.CancelFunc, wg *sync.WaitGr
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return err
 	}
-	var servers []*fwgpio.Server
+	var servers []*pulsesim.Server
 	for _, in := range inputs {
-		srv, err := fwgpio.Listen(filepath.Join(abs, in.Name), fwgpio.ServerConfig{Level: in.Idle, Logger: log.With("input", in.Name)})
+		srv, err := pulsesim.Listen(filepath.Join(abs, in.Name), pulsesim.ServerConfig{Level: in.Idle, Logger: log.With("input", in.Name)})
 		if err != nil {
 			for _, s := range servers {
 				_ = s.Close()
@@ -83,12 +81,12 @@ func serveInputs(ctx context.Context, cancel context.CancelFunc, wg *sync.WaitGr
 // waterMeterInput is a pulse-output water meter: 10 L a pulse at 2 Hz
 // (72 m³/h, demo-accelerated), reed-contact bounce.
 func waterMeterInput(name string, seed uint64) Input {
-	tr := fwgpio.Train{Period: fwgpio.Period(2), Bounce: 3 * time.Millisecond, Bounces: 2, Seed: seed}
+	tr := pulsesim.Train{Period: pulsesim.Period(2), Bounce: 3 * time.Millisecond, Bounces: 2, Seed: seed}
 	return Input{
 		Name:    name,
 		Summary: "pulse water meter, 10 L/pulse, 2 Hz, high 250 ms, 2 bounces within 3 ms",
 		Idle:    tr.Idle(),
-		Edges: func(start time.Time) iter.Seq[hw.Edge] {
+		Edges: func(start time.Time) iter.Seq[gpio.Edge] {
 			tr.Start = start.Add(time.Second)
 			return tr.Edges()
 		},
@@ -98,13 +96,13 @@ func waterMeterInput(name string, seed uint64) Input {
 // trafficInput is a loop detector's relay output: vehicles at random,
 // 0.5 a second on average.
 func trafficInput(name string, seed uint64) Input {
-	tf := fwgpio.Traffic{Rate: 0.5, Occupancy: 300 * time.Millisecond, Gap: 100 * time.Millisecond,
+	tf := pulsesim.Traffic{Rate: 0.5, Occupancy: 300 * time.Millisecond, Gap: 100 * time.Millisecond,
 		Bounce: time.Millisecond, Bounces: 1, Seed: seed}
 	return Input{
 		Name:    name,
 		Summary: "traffic loop, Poisson 0.5 vehicles/s, high 300 ms per vehicle, 1 bounce within 1 ms",
 		Idle:    gpio.Low,
-		Edges: func(start time.Time) iter.Seq[hw.Edge] {
+		Edges: func(start time.Time) iter.Seq[gpio.Edge] {
 			tf.Start = start
 			return tf.Edges()
 		},

@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	hw "github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpio"
+	"github.com/townlink/townlink/hardware/gpiosim"
 )
 
 var gpioRE = regexp.MustCompile(`^gpio (DI[12]) (\S+) \((.+)\)$`)
@@ -39,7 +40,7 @@ func TestTownsimServesDigitalInputs(t *testing.T) {
 	// The water meter: 2 Hz from 1 s after start, each edge with bounce.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	l, err := hw.Open("sim:" + paths["DI1"])
+	l, err := gpiosim.Dial(paths["DI1"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestTownsimServesDigitalInputs(t *testing.T) {
 	if lvl, err := l.Read(); err != nil || lvl {
 		t.Fatalf("DI1 level %v %v, want low (idle)", lvl, err)
 	}
-	var edges []hw.Edge
+	var edges []gpio.Edge
 	for len(edges) < 2*5*2 { // two pulses: 2 clean edges + 4 bounces each
 		e, err := l.WaitEdge(ctx, time.Time{})
 		if err != nil {
@@ -71,7 +72,7 @@ func TestTownsimServesDigitalInputs(t *testing.T) {
 		t.Errorf("pulse period %v, want 500ms (2 Hz)", d)
 	}
 	// The traffic loop is there too.
-	l2, err := hw.Open("sim:" + paths["DI2"])
+	l2, err := gpiosim.Dial(paths["DI2"])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"io"
 	"math"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serial"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 // crc is CRC-16/MODBUS, written again here so the test checks replies
@@ -34,15 +34,6 @@ func crc(b []byte) uint16 {
 		}
 	}
 	return c
-}
-
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // townsim is an in-process run with pipes for stdin and stdout.
@@ -140,7 +131,7 @@ func (ts *townsim) send(c string) string {
 // CRC.
 func ask(t *testing.T, p hardware.Port, req string, n int) []byte {
 	t.Helper()
-	if _, err := p.Write(unhex(t, req)); err != nil {
+	if _, err := p.Write(testkit.Unhex(t, req)); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.SetReadTimeout(5 * time.Second); err != nil {
@@ -273,7 +264,7 @@ func TestTownsimFaultsFlagAndWireTime(t *testing.T) {
 	if r := ask(t, gw, "03 04 00 00 00 01 30 28", 5); !bytes.Equal(r[:3], []byte{3, 0x84, 6}) {
 		t.Errorf("unit 3 with exception:6 answered % X", r)
 	}
-	if _, err := gw.Write(unhex(t, "02 03 00 00 00 01 84 39")); err != nil {
+	if _, err := gw.Write(testkit.Unhex(t, "02 03 00 00 00 01 84 39")); err != nil {
 		t.Fatal(err)
 	}
 	if err := gw.SetReadTimeout(300 * time.Millisecond); err != nil {

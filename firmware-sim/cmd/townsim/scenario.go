@@ -11,9 +11,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	simcjt "github.com/townlink/townlink/firmware-sim/cjt188"
-	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
-	"github.com/townlink/townlink/firmware-sim/modbus"
+	"github.com/townlink/townlink/firmware-sim/cjt188sim"
+	"github.com/townlink/townlink/firmware-sim/dlt645sim"
+	"github.com/townlink/townlink/firmware-sim/modbussim"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serialsim"
 )
@@ -44,7 +44,7 @@ type Line struct {
 type PowerMeter struct {
 	Name    string
 	Address string // 12 digits
-	Version simdlt.Version
+	Version dlt645sim.Version
 	Energy  string // starting forward active energy, kWh (exact decimal)
 	Phases  int    // 1 or 3
 }
@@ -67,13 +67,13 @@ type ModbusDevice struct {
 // Point is one value in a device's register map.
 type Point struct {
 	Name  string
-	Table modbus.Table
+	Table modbussim.Table
 	Addr  uint16
-	Type  string       // bool, int16, uint16, int32, uint32, float32
-	Order modbus.Order // word order of 32-bit types
-	Scale string       // engineering value = raw × Scale (exact decimal text)
-	Unit  string       // engineering unit
-	Range string       // what the demo values do, for people
+	Type  string          // bool, int16, uint16, int32, uint32, float32
+	Order modbussim.Order // word order of 32-bit types
+	Scale string          // engineering value = raw × Scale (exact decimal text)
+	Unit  string          // engineering unit
+	Range string          // what the demo values do, for people
 	// Value is the engineering value after elapsed time (booleans: != 0).
 	Value func(elapsed time.Duration) float64
 }
@@ -89,7 +89,7 @@ func (p Point) Regs() int {
 
 // check reports a point the simulator cannot encode.
 func (p Point) check() error {
-	bitTable := p.Table == modbus.Coils || p.Table == modbus.DiscreteInputs
+	bitTable := p.Table == modbussim.Coils || p.Table == modbussim.DiscreteInputs
 	switch p.Type {
 	case "bool":
 		if !bitTable {
@@ -103,7 +103,7 @@ func (p Point) check() error {
 		return fmt.Errorf("point %s: unknown type %q", p.Name, p.Type)
 	}
 	if p.Regs() == 2 {
-		if _, err := modbus.ParseOrder(string(p.Order)); err != nil {
+		if _, err := modbussim.ParseOrder(string(p.Order)); err != nil {
 			return fmt.Errorf("point %s: %w", p.Name, err)
 		}
 	}
@@ -117,10 +117,10 @@ func (p Point) check() error {
 }
 
 // write stores the point's value at elapsed into u.
-func (p Point) write(u *modbus.Unit, elapsed time.Duration) {
+func (p Point) write(u *modbussim.Unit, elapsed time.Duration) {
 	v := p.Value(elapsed)
 	if p.Type == "bool" {
-		if p.Table == modbus.Coils {
+		if p.Table == modbussim.Coils {
 			u.SetCoil(p.Addr, v != 0)
 		} else {
 			u.SetDiscrete(p.Addr, v != 0)
@@ -157,9 +157,9 @@ type server interface {
 type simLine struct {
 	Line
 	server  server
-	bus     *modbus.Bus  // nil when the line has no Modbus units
-	power   *simdlt.Line // nil when no DL/T 645 meters
-	water   *simcjt.Line // nil when no CJ/T 188 meters
+	bus     *modbussim.Bus  // nil when the line has no Modbus units
+	power   *dlt645sim.Line // nil when no DL/T 645 meters
+	water   *cjt188sim.Line // nil when no CJ/T 188 meters
 	units   map[byte]*modbusSim
 	summary string
 }
@@ -168,14 +168,14 @@ type simLine struct {
 // commands have pinned (animation leaves them alone).
 type modbusSim struct {
 	dev  ModbusDevice
-	unit *modbus.Unit
+	unit *modbussim.Unit
 
 	mu   sync.Mutex
 	held map[int]bool // index into dev.Points
 }
 
 // hold pins every point overlapping n values of table t from addr.
-func (m *modbusSim) hold(t modbus.Table, addr uint16, n int) {
+func (m *modbusSim) hold(t modbussim.Table, addr uint16, n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, p := range m.dev.Points {
@@ -214,35 +214,35 @@ func (l Line) build(start time.Time, wireTime bool) (*simLine, error) {
 	var servers []server
 	var summary []string
 	if len(l.Power) > 0 {
-		var ms []*simdlt.Meter
+		var ms []*dlt645sim.Meter
 		for i, pm := range l.Power {
-			m := simdlt.NewMeter(pm.Address, pm.Version)
+			m := dlt645sim.NewMeter(pm.Address, pm.Version)
 			if err := m.SetValue("energy_kwh", pm.Energy); err != nil {
 				return nil, fmt.Errorf("line %s meter %s: %w", l.Name, pm.Address, err)
 			}
 			if pm.Phases > 0 {
 				m.SetPhases(pm.Phases)
 			}
-			m.Animate(simdlt.Animation{Seed: uint64(i + 1), ClockOffset: time.Duration(i*7) * time.Second})
+			m.Animate(dlt645sim.Animation{Seed: uint64(i + 1), ClockOffset: time.Duration(i*7) * time.Second})
 			ms = append(ms, m)
 			summary = append(summary, fmt.Sprintf("%v meter %s", pm.Version, pm.Address))
 		}
-		sl.power = simdlt.NewLine(l.Mode, ms...)
+		sl.power = dlt645sim.NewLine(l.Mode, ms...)
 		sl.power.WireTime = wireTime
 		servers = append(servers, sl.power)
 	}
 	if len(l.Water) > 0 {
-		var ms []*simcjt.Meter
+		var ms []*cjt188sim.Meter
 		for _, wm := range l.Water {
-			m := simcjt.NewMeter(wm.Address, 0x10)
+			m := cjt188sim.NewMeter(wm.Address, 0x10)
 			if err := m.SetValue("flow_m3", wm.Flow); err != nil {
 				return nil, fmt.Errorf("line %s meter %s: %w", l.Name, wm.Address, err)
 			}
-			m.Animate(simcjt.Animation{FlowMLPerHour: wm.LPerH * 1000})
+			m.Animate(cjt188sim.Animation{FlowMLPerHour: wm.LPerH * 1000})
 			ms = append(ms, m)
 			summary = append(summary, "CJ/T 188 water meter "+wm.Address)
 		}
-		sl.water = simcjt.NewLine(l.Mode, ms...)
+		sl.water = cjt188sim.NewLine(l.Mode, ms...)
 		sl.water.WireTime = wireTime
 		servers = append(servers, sl.water)
 	}
@@ -251,7 +251,7 @@ func (l Line) build(start time.Time, wireTime bool) (*simLine, error) {
 		sl.summary = strings.Join(summary, ", ")
 		return sl, nil
 	}
-	var units []*modbus.Unit
+	var units []*modbussim.Unit
 	var ids []string
 	for _, d := range l.Modbus {
 		if sl.units[d.Unit] != nil {
@@ -262,14 +262,14 @@ func (l Line) build(start time.Time, wireTime bool) (*simLine, error) {
 				return nil, fmt.Errorf("line %s unit %d: %w", l.Name, d.Unit, err)
 			}
 		}
-		m := &modbusSim{dev: d, unit: modbus.NewUnit(d.Unit), held: map[int]bool{}}
+		m := &modbusSim{dev: d, unit: modbussim.NewUnit(d.Unit), held: map[int]bool{}}
 		m.animate(0) // the registers exist before the first request
-		m.unit.Animate(func(t time.Time, _ *modbus.Unit) { m.animate(t.Sub(start)) })
+		m.unit.Animate(func(t time.Time, _ *modbussim.Unit) { m.animate(t.Sub(start)) })
 		sl.units[d.Unit] = m
 		units = append(units, m.unit)
 		ids = append(ids, strconv.Itoa(int(d.Unit)))
 	}
-	sl.bus = modbus.NewBus(l.Mode, units...)
+	sl.bus = modbussim.NewBus(l.Mode, units...)
 	sl.bus.WireTime = wireTime
 	sl.server = multi(append(servers, sl.bus))
 	sl.summary = strings.Join(append(summary, "modbus units "+strings.Join(ids, ",")), ", ")

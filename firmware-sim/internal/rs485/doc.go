@@ -5,8 +5,8 @@
 // reply faults every simulated meter can inject, and a meter clock with
 // offset and drift.
 //
-// The framing stays in each protocol package (firmware-sim/dlt645,
-// firmware-sim/cjt188): a Line is given the protocol's scanner and the
+// The framing stays in each protocol package (firmware-sim/dlt645sim,
+// firmware-sim/cjt188sim): a Line is given the protocol's scanner and the
 // meters' answers as plain functions. Like the rest of firmware-sim, this
 // package never imports drivers/…: the simulators stay an independent
 // second implementation of the protocols.

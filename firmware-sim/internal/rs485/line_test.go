@@ -5,14 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serial"
 	"github.com/townlink/townlink/hardware/serialsim"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 var mode2400 = hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}
@@ -66,58 +65,19 @@ func toyConfig(wire bool, meters ...toyMeter) Config[[]byte] {
 // real serial backend as a gateway would.
 func servePTY(t *testing.T, l *Line[[]byte], c Config[[]byte]) *serial.Port {
 	t.Helper()
-	pty, err := serialsim.OpenPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := serial.Open(pty.Path(), mode2400)
-	if err != nil {
-		pty.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := l.Serve(ctx, pty, c); err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		gw.Close()
-		pty.Close()
-	})
-	return gw
+	return testkit.OpenServedPTY(t, mode2400, func(ctx context.Context, p hardware.Port) error { return l.Serve(ctx, p, c) })
 }
 
-// roundTrip writes req and collects what comes back until the line has been
-// quiet for 300 ms.
+// roundTrip writes req and returns the reply (what comes until the line
+// has been quiet for 300 ms) and how long it took to its last byte.
 func roundTrip(t *testing.T, gw *serial.Port, req []byte) (reply []byte, took time.Duration) {
 	t.Helper()
-	if err := gw.SetReadTimeout(300 * time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
 	if _, err := gw.Write(req); err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, 256)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		n, err := gw.Read(buf)
-		if n > 0 {
-			reply = append(reply, buf[:n]...)
-			took = time.Since(start)
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return reply, took
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Fatal("the line never went quiet")
-	return nil, 0
+	reply, last := testkit.ReadReplyTimed(t, gw, 300*time.Millisecond)
+	return reply, last.Sub(start)
 }
 
 func TestLineAnswersCollidesAndCounts(t *testing.T) {
@@ -137,7 +97,10 @@ func TestLineAnswersCollidesAndCounts(t *testing.T) {
 		t.Fatalf("collision\n got % X\nwant % X", got, want)
 	}
 	// Nobody's address: ignored, no reply.
-	if got, _ = roundTrip(t, gw, toyFrame(0x09)); len(got) != 0 {
+	if _, err := gw.Write(toyFrame(0x09)); err != nil {
+		t.Fatal(err)
+	}
+	if got = testkit.ReadQuiet(t, gw, 300*time.Millisecond); len(got) != 0 {
 		t.Fatalf("an unknown address got % X", got)
 	}
 	var s Stats
