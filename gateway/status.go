@@ -49,6 +49,7 @@ func (g *Gateway) buildStatus() {
 	g.metrics = metrics.New(metrics.Sources{
 		Readings: g.pipe.Counts, Health: g.health, Devices: g.deviceCounts, Lines: g.lineCounts,
 		Queues: mq, Drops: drops, Connected: connected, Field: g.fieldCounts, Certs: g.certs, Restarts: g.restarts,
+		Forwarders: g.forwarderCounts,
 	})
 }
 
@@ -82,6 +83,16 @@ func (g *Gateway) restarts() map[string]uint64 {
 		if st.Restarts > 0 {
 			out[name] = st.Restarts
 		}
+	}
+	return out
+}
+
+// forwarderCounts are the forwarders' counters for the metrics.
+func (g *Gateway) forwarderCounts() map[string]metrics.ForwarderCounts {
+	out := make(map[string]metrics.ForwarderCounts, len(g.fwds))
+	for name, f := range g.fwds {
+		st := f.Stats()
+		out[name] = metrics.ForwarderCounts{Published: st.Published, Acked: st.Acked, Retries: st.Retries, IgnoredAcks: st.IgnoredAcks}
 	}
 	return out
 }

@@ -33,11 +33,15 @@ var (
 	dFieldAcc  = desc("townlink_field_accepted_total", "Field messages stored and acknowledged.")
 	dFieldOn   = desc("townlink_field_devices_online", "Field devices connected now.")
 	dCertDays  = desc("townlink_cert_days_left", "Whole days until a certificate expires (negative: expired).", "cert")
+	dFwdPub    = desc("townlink_uplink_published_records_total", "Records handed to the broker, per stream (resends included).", "stream")
+	dFwdAck    = desc("townlink_uplink_acked_records_total", "Records acknowledged and deleted from the store, per stream.", "stream")
+	dFwdRetry  = desc("townlink_uplink_retries_total", "Publish failures that made the forwarder resend, per stream.", "stream")
+	dFwdIgn    = desc("townlink_uplink_ignored_acks_total", "Platform acks above anything the gateway published (forged or stale), ignored, per stream.", "stream")
 	dRestarts  = desc("townlink_part_restarts_total", "Times a gateway part (line, forwarder, device source) stopped on its own and was restarted.", "part")
 )
 
 var all = []*prometheus.Desc{dAccepted, dRejected, dState, dUp, dReads, dDevErrs, dLineTx, dLineUtil, dLineOpen, dLineReop,
-	dBacklog, dBytes, dOldest, dDropped, dConnected, dFieldConn, dFieldAuth, dFieldACL, dFieldRej, dFieldAcc, dFieldOn, dCertDays, dRestarts}
+	dBacklog, dBytes, dOldest, dDropped, dConnected, dFieldConn, dFieldAuth, dFieldACL, dFieldRej, dFieldAcc, dFieldOn, dCertDays, dRestarts, dFwdPub, dFwdAck, dFwdRetry, dFwdIgn}
 
 // collector reads the sources at each scrape.
 type collector struct{ s Sources }
@@ -126,6 +130,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if s.Certs != nil {
 		for name, d := range s.Certs.Days() {
 			gauge(dCertDays, float64(d), name)
+		}
+	}
+	if s.Forwarders != nil {
+		for stream, f := range s.Forwarders() {
+			counter(dFwdPub, f.Published, stream)
+			counter(dFwdAck, f.Acked, stream)
+			counter(dFwdRetry, f.Retries, stream)
+			counter(dFwdIgn, f.IgnoredAcks, stream)
 		}
 	}
 	if s.Restarts != nil {

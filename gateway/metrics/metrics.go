@@ -63,7 +63,15 @@ type Sources struct {
 	Field     func() FieldCounts
 	Certs     interface{ Days() map[string]int64 }
 	Restarts  func() map[string]uint64 // parts restarted by the supervisor
-	Now       func() time.Time         // nil: time.Now
+	// Forwarders reports each stream's forwarder counters.
+	Forwarders func() map[string]ForwarderCounts
+	Now        func() time.Time // nil: time.Now
+}
+
+// ForwarderCounts are one stream forwarder's counters.
+type ForwarderCounts struct {
+	Published, Acked, Retries uint64
+	IgnoredAcks               uint64 // platform acks above anything published: forged or stale
 }
 
 // Metrics is the gateway's metrics registry.
