@@ -10,42 +10,57 @@ import (
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/gateway/pipeline"
 	"github.com/townlink/townlink/uplink"
+	"github.com/townlink/townlink/uplink/badgerq"
 	"github.com/townlink/townlink/uplink/wire"
 )
 
-// memQueue records appends; the pipeline's mapping is under test here,
-// the real queue has its own conformance suite.
-type memQueue struct {
-	got [][]byte
-	err error
-}
+// queues are real Badger queues, one per stream, in a temporary directory.
+type queues map[drivers.Class]*badgerq.Queue
 
-func (q *memQueue) Append(_ context.Context, data ...[]byte) error {
-	if q.err != nil {
-		return q.err
+// got returns what was queued on the stream of class c.
+func (qs queues) got(t *testing.T, c drivers.Class) [][]byte {
+	t.Helper()
+	if qs[c].Stats().Backlog == 0 {
+		return nil // Peek waits for an entry
 	}
-	q.got = append(q.got, data...)
-	return nil
+	es, err := qs[c].Peek(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([][]byte, len(es))
+	for i, e := range es {
+		out[i] = e.Data
+	}
+	return out
 }
-func (q *memQueue) Peek(context.Context, uint64, int) ([]uplink.Entry, error) { return nil, nil }
-func (q *memQueue) Ack(...uint64) error                                       { return nil }
 
-func newPipeline() (*pipeline.Pipeline, map[drivers.Class]*memQueue) {
-	qs := map[drivers.Class]*memQueue{drivers.Telemetry: {}, drivers.Event: {}, drivers.Alarm: {}, drivers.Evidence: {}}
+func newPipeline(t *testing.T) (*pipeline.Pipeline, queues, *badgerq.DB) {
+	t.Helper()
+	db, err := badgerq.Open(badgerq.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
 	p := &pipeline.Pipeline{
 		Gateway:     "gw-1",
 		Devices:     map[string]pipeline.Device{"m1": {Kind: "power", Grid: "320583104001-02"}, "door": {Kind: "gpio"}},
 		Queues:      map[drivers.Class]uplink.Queue{},
 		ClockSynced: func() bool { return true },
+		DropReason:  badgerq.Reason,
 	}
-	for c, q := range qs {
-		p.Queues[c] = q
+	qs := queues{}
+	for _, c := range []drivers.Class{drivers.Telemetry, drivers.Event, drivers.Alarm, drivers.Evidence} {
+		q, err := db.Stream(pipeline.StreamOf(c), badgerq.StreamOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		qs[c], p.Queues[c] = q, q
 	}
-	return p, qs
+	return p, qs, db
 }
 
 func TestReadingsBecomeExactRecordsOnTheirStream(t *testing.T) {
-	p, qs := newPipeline()
+	p, qs, _ := newPipeline(t)
 	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 	err := p.Emit(context.Background(), []drivers.Reading{
 		{Device: "m1", Time: at, Values: map[string]drivers.Value{
@@ -56,10 +71,11 @@ func TestReadingsBecomeExactRecordsOnTheirStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(qs[drivers.Telemetry].got) != 1 || len(qs[drivers.Alarm].got) != 1 || len(qs[drivers.Event].got) != 0 {
-		t.Fatalf("queued telemetry %d alarms %d events %d", len(qs[drivers.Telemetry].got), len(qs[drivers.Alarm].got), len(qs[drivers.Event].got))
+	tel, al, ev := qs.got(t, drivers.Telemetry), qs.got(t, drivers.Alarm), qs.got(t, drivers.Event)
+	if len(tel) != 1 || len(al) != 1 || len(ev) != 0 {
+		t.Fatalf("queued telemetry %d alarms %d events %d", len(tel), len(al), len(ev))
 	}
-	r, err := wire.DecodeRecord(qs[drivers.Telemetry].got[0])
+	r, err := wire.DecodeRecord(tel[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +92,7 @@ func TestReadingsBecomeExactRecordsOnTheirStream(t *testing.T) {
 	if got := r.Vals["energy_kwh"].String(); got != "123456.78" {
 		t.Errorf("energy_kwh = %s", got)
 	}
-	a, _ := wire.DecodeRecord(qs[drivers.Alarm].got[0])
+	a, _ := wire.DecodeRecord(al[0])
 	if a.TSrc != "device" || a.Kind != "gpio" {
 		t.Errorf("alarm record = %+v", a)
 	}
@@ -86,21 +102,24 @@ func TestReadingsBecomeExactRecordsOnTheirStream(t *testing.T) {
 }
 
 func TestUnsyncedClockAndBadInput(t *testing.T) {
-	p, qs := newPipeline()
+	p, qs, db := newPipeline(t)
 	p.ClockSynced = func() bool { return false }
 	if err := p.Emit(context.Background(), []drivers.Reading{{Device: "m1", Values: map[string]drivers.Value{"x": drivers.Float(math.NaN()), "y": drivers.Int(1)}}}); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := wire.DecodeRecord(qs[drivers.Telemetry].got[0])
+	r, _ := wire.DecodeRecord(qs.got(t, drivers.Telemetry)[0])
 	if r.TSrc != "unsynced" || r.Q&wire.QInvalidPoint == 0 || len(r.Vals) != 1 {
 		t.Errorf("NaN point: record %+v", r)
 	}
 	if err := p.Emit(context.Background(), []drivers.Reading{{Device: "ghost"}}); !errors.Is(err, pipeline.ErrUnknownDevice) {
 		t.Errorf("unknown device: %v", err)
 	}
-	qs[drivers.Telemetry].err = errors.New("disk full")
+	db.Close() // the store goes away under the pipeline
 	if err := p.Emit(context.Background(), []drivers.Reading{{Device: "m1", Values: map[string]drivers.Value{"y": drivers.Int(1)}}}); err == nil {
 		t.Error("a queue failure must reach the caller")
+	}
+	if d := p.Dropped(); d["readings_closed"] != 1 {
+		t.Errorf("dropped %v, want readings_closed 1", d)
 	}
 	if _, rej := p.Counts(); rej != 2 {
 		t.Errorf("rejected = %d, want 2", rej)
