@@ -78,9 +78,10 @@ func TestSearchMultidropLine(t *testing.T) {
 		t.Errorf("2007 search found %v, want %v", addrStrings(got), want)
 	}
 	// The root is asked twice (a collision), then the 100 BCD values of
-	// A0, each answered by one meter at most.
-	if probes != 102 || lastLeft != 0 {
-		t.Errorf("progress ended at %d probes, %d left; want 102, 0", probes, lastLeft)
+	// A0, each answered by one meter at most, and each meter once more at
+	// its own address.
+	if probes != 105 || lastLeft != 0 {
+		t.Errorf("progress ended at %d probes, %d left; want 105, 0", probes, lastLeft)
 	}
 	got, err = Search(ctx, p, SearchOptions{Version: V1997, ReplyDelay: 150 * time.Millisecond})
 	if err != nil {
@@ -96,7 +97,11 @@ func TestSearchMultidropLine(t *testing.T) {
 func TestSearchOneMeterRealFrames(t *testing.T) {
 	req := unhex(t, "FE FE FE FE 68 AA AA AA AA AA AA 68 13 00 DF 16")
 	reply := unhex(t, "68 01 01 19 00 00 00 68 93 06 34 34 4C 33 33 33 D1 16")
-	p := serialsim.NewScript(t, serialsim.Step{Expect: req, Reply: reply})
+	// The answer is confirmed at the meter's own address (a read of the
+	// energy total, answered here with "no such data": still the meter).
+	addr, _ := ParseAddress("000000190101")
+	p := serialsim.NewScript(t, serialsim.Step{Expect: req, Reply: reply},
+		serialsim.Step{Expect: Encode(SearchRequest(V2007, addr, DefaultPreamble)), Reply: Encode(Frame{Addr: addr, Control: 0xD1, Data: []byte{2}})})
 	got, err := Search(context.Background(), p, SearchOptions{Version: V2007, ReplyDelay: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +116,7 @@ func TestSearchStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	got, err := Search(ctx, p, SearchOptions{Version: V2007, ReplyDelay: 100 * time.Millisecond,
 		Progress: func(done, _ int) {
-			if done == 4 { // root twice, A0 = 00, A0 = 01
+			if done == 5 { // root twice, A0 = 00, A0 = 01, its meter alone
 				cancel()
 			}
 		}})
@@ -157,4 +162,27 @@ func TestClassifySearch(t *testing.T) {
 			t.Errorf("%s: address % X, want %s", c.name, addr, one)
 		}
 	}
+}
+
+// FuzzSearchReply feeds arbitrary line bytes to the search's listener and
+// classifier: no panic, and an Answer always names an address the
+// request's pattern matches.
+func FuzzSearchReply(f *testing.F) {
+	f.Add(unhex(f, "68 01 01 19 00 00 00 68 93 06 34 34 4C 33 33 33 D1 16"))
+	f.Add(unhex(f, "FE FE 68 01 01 19 00 00 00 68 93 06 34 34 4C 33 33 33 D1 16 00"))
+	f.Add([]byte{0x68, 0x68, 0x68})
+	wild, _ := ParseAddress(WildcardAddress)
+	short, _ := ParseAddress("AAAAAAAA0101")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, req := range []Frame{SearchRequest(V2007, wild, 0), SearchRequest(V2007, short, 0), SearchRequest(V1997, short, 0)} {
+			h := addrsearch.Parse(b, Split, preambleByte, isReply)
+			out, addr := ClassifySearch(req, h.Frames, h.Noise)
+			if out == addrsearch.Answer && (len(addr) != 6 || !req.Addr.Matches(Address(addr))) {
+				t.Fatalf("% X: answer % X to pattern %s", b, addr, req.Addr)
+			}
+			if len(b) == 0 && out != addrsearch.Silence {
+				t.Fatalf("nothing heard is %v", out)
+			}
+		}
+	})
 }

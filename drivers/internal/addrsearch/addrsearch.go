@@ -11,6 +11,7 @@
 package addrsearch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,8 +43,10 @@ func (o Outcome) String() string {
 }
 
 // Probe sends one request to pattern and reports the outcome and, for
-// Answer, the full address that answered. An error other than the
-// context's ends the search.
+// Answer, what identifies the device that answered: its full address in
+// the last n bytes, optionally preceded by more (CJ/T 188: the meter
+// type), kept in the result. An error other than the context's ends the
+// search.
 type Probe func(ctx context.Context, pattern []byte) (Outcome, []byte, error)
 
 // Progress is called after every probe: done probes so far and an
@@ -54,7 +57,10 @@ type Progress func(done, left int)
 // device with a bad transmitter, or noise); it is reported, not found.
 var ErrUnresolved = errors.New("addrsearch: garbled reply at a full address")
 
-// Search finds every address of n bytes that answers probe. order gives
+// Search finds every address of n bytes that answers probe. A clean
+// answer to a pattern with wildcards is confirmed by asking the address it
+// names on its own (a wired-AND collision can look like a valid frame
+// from an address no device has). order gives
 // the byte positions to fix, first to last (e.g. low byte first, where
 // meter numbers of one batch differ). It returns the addresses found, in
 // the order found, and the patterns that stayed garbled down to a full
@@ -109,18 +115,36 @@ func values() []byte {
 const bcdValues = 100
 
 func (s *searcher) step(ctx context.Context, pattern []byte) (Outcome, error) {
-	out, addr, err := s.probe(ctx, pattern)
+	out, id, err := s.ask(ctx, pattern)
+	if err != nil || out != Answer {
+		return out, err
+	}
+	if len(id) < len(pattern) {
+		return Collision, nil
+	}
+	addr := id[len(id)-len(pattern):]
+	if !bytes.Equal(addr, pattern) {
+		// Wired-AND collisions can add up to a valid frame from an
+		// address no device has: ask that address on its own.
+		again, id2, err := s.ask(ctx, addr)
+		if err != nil {
+			return again, err
+		}
+		if again != Answer || !bytes.Equal(id2, id) {
+			return Collision, nil
+		}
+	}
+	s.add(id)
+	return Answer, nil
+}
+
+func (s *searcher) ask(ctx context.Context, pattern []byte) (Outcome, []byte, error) {
+	out, id, err := s.probe(ctx, pattern)
 	s.done++
 	if s.progress != nil {
 		s.progress(s.done, s.pending)
 	}
-	if err != nil {
-		return out, err
-	}
-	if out == Answer {
-		s.add(addr)
-	}
-	return out, nil
+	return out, id, err
 }
 
 func (s *searcher) add(addr []byte) {

@@ -13,7 +13,11 @@ import (
 type bus struct {
 	addrs   [][]byte
 	garbled []byte // a device whose replies are always broken
-	probes  int
+	// wiredAND: colliding replies add up to one valid reply from the
+	// bitwise AND of the addresses, as on a bus where the driven 0 wins
+	// and the checksum happens to fit.
+	wiredAND bool
+	probes   int
 }
 
 func match(pattern, addr []byte) bool {
@@ -41,6 +45,15 @@ func (b *bus) probe(_ context.Context, pattern []byte) (Outcome, []byte, error) 
 		return Silence, nil, nil
 	case 1:
 		return Answer, hit[0], nil
+	}
+	if b.wiredAND {
+		and := slices.Clone(hit[0])
+		for _, a := range hit[1:] {
+			for i := range and {
+				and[i] &= a[i]
+			}
+		}
+		return Answer, and, nil
 	}
 	return Collision, nil, nil
 }
@@ -84,6 +97,20 @@ func TestSearchFindsEveryDevice(t *testing.T) {
 	}
 }
 
+// A collision that looks like a clean reply from an address no device has
+// is caught when that address is asked on its own.
+func TestSearchSeesThroughWiredANDPhantoms(t *testing.T) {
+	addrs := [][]byte{{0x01, 0x10, 0, 0, 0, 0x20}, {0x02, 0x10, 0, 0, 0, 0x20}, {0x14, 0x20, 0, 0, 0, 0x20}, {0x14, 0x40, 0, 0, 0, 0x20}}
+	b := &bus{addrs: addrs, wiredAND: true}
+	got, err := Search(context.Background(), 6, lowFirst, b.probe, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(sorted(got), sorted(addrs), bytes.Equal) {
+		t.Errorf("found % X, want % X", got, addrs)
+	}
+}
+
 func TestSearchReportsGarbledDevice(t *testing.T) {
 	b := &bus{addrs: [][]byte{{0x01, 0, 0, 0, 0, 0}}, garbled: []byte{0x02, 0, 0, 0, 0, 0}}
 	got, err := Search(context.Background(), 6, lowFirst, b.probe, nil)
@@ -111,4 +138,34 @@ func TestSearchStopsOnCancel(t *testing.T) {
 	if len(got) != 1 {
 		t.Errorf("found % X, want the one found before the cancel", got)
 	}
+}
+
+// FuzzParse: whatever was heard, frames and noise account for no more
+// bytes than there were, and nothing heard is Silence.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte{0xFE, 0x68, 1, 2, 0x16})
+	f.Add([]byte{})
+	split := func(b []byte) (int, int, error) { // frames are 68 xx 16
+		i := bytes.IndexByte(b, 0x68)
+		switch {
+		case i < 0:
+			return len(b), 0, nil
+		case i > 0:
+			return i, 0, nil
+		case len(b) < 3:
+			return 0, 0, nil
+		case b[2] != 0x16:
+			return 1, 0, nil
+		}
+		return 0, 3, nil
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h := Parse(b, split, 0xFE, nil)
+		if 3*len(h.Frames)+h.Noise > len(b) {
+			t.Fatalf("% X: %d frames and %d noise bytes", b, len(h.Frames), h.Noise)
+		}
+		if len(b) == 0 && h.Outcome() != Silence {
+			t.Fatalf("nothing heard is %v", h.Outcome())
+		}
+	})
 }
