@@ -46,27 +46,37 @@ func usual(e Edition) []hardware.Mode {
 }
 
 // AutoPlan tries each edition of protocols at its usual settings (nil
-// protocols: all), grouped by setting in the order the settings first
-// appear, so the port is reopened as seldom as possible.
+// protocols: all), in rounds: every edition's most common setting first,
+// then every edition's second, and so on, so each edition keeps its own
+// order; within a round, attempts at the same setting are adjacent (the
+// port is opened once for them).
 func AutoPlan(protocols []Protocol) Plan {
 	es := editions(protocols)
-	var modes []hardware.Mode
-	for _, e := range es {
-		for _, m := range usual(e) {
-			if !slices.Contains(modes, m) {
-				modes = append(modes, m)
-			}
-		}
-	}
 	var plan Plan
-	for _, m := range modes {
+	for round := 0; ; round++ {
+		var r Plan
 		for _, e := range es {
-			if slices.Contains(usual(e), m) {
-				plan = append(plan, Attempt{Edition: e, Mode: m})
+			if ms := usual(e); round < len(ms) {
+				r = append(r, Attempt{Edition: e, Mode: ms[round]})
+			}
+		}
+		if len(r) == 0 {
+			return plan
+		}
+		var modes []hardware.Mode
+		for _, a := range r {
+			if !slices.Contains(modes, a.Mode) {
+				modes = append(modes, a.Mode)
+			}
+		}
+		for _, m := range modes {
+			for _, a := range r {
+				if a.Mode == m {
+					plan = append(plan, a)
+				}
 			}
 		}
 	}
-	return plan
 }
 
 // FixedPlan looks for each edition at one setting: mode as it is when
