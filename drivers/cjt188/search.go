@@ -33,9 +33,9 @@ type SearchOptions struct {
 	// Preamble is the number of FE bytes before a request; 0 means
 	// DefaultPreamble, negative none.
 	Preamble int
-	// Progress, if set, is called after every probe with the probes done
-	// and an estimate of those left.
-	Progress func(done, left int)
+	// Progress, if set, is called after every probe with the probes done,
+	// an estimate of those left and the meters found so far.
+	Progress func(done, left, found int)
 }
 
 // ProbeWindow is how long one search probe listens at mode: the request's

@@ -70,7 +70,7 @@ func TestSearchMultidropLine(t *testing.T) {
 	ctx := context.Background()
 	probes, lastLeft := 0, -1
 	got, err := Search(ctx, p, SearchOptions{Version: V2007, ReplyDelay: 150 * time.Millisecond,
-		Progress: func(done, left int) { probes, lastLeft = done, left }})
+		Progress: func(done, left, _ int) { probes, lastLeft = done, left }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestSearchStopsOnCancel(t *testing.T) {
 	p := simLine(t, simdlt.NewMeter("202612070001", simdlt.V2007), simdlt.NewMeter("202612070002", simdlt.V2007))
 	ctx, cancel := context.WithCancel(context.Background())
 	got, err := Search(ctx, p, SearchOptions{Version: V2007, ReplyDelay: 100 * time.Millisecond,
-		Progress: func(done, _ int) {
+		Progress: func(done, _, _ int) {
 			if done == 5 { // root twice, A0 = 00, A0 = 01, its meter alone
 				cancel()
 			}

@@ -30,9 +30,9 @@ type ProbeOptions struct {
 	ReplyDelay time.Duration
 	// Units to probe, in order; nil means 1..247.
 	Units []byte
-	// Progress, if set, is called after every probe with the probes done
-	// and the total.
-	Progress func(done, total int)
+	// Progress, if set, is called after every unit with the units done,
+	// the total and the units found so far.
+	Progress func(done, total, found int)
 }
 
 // Present is a unit that answered a probe.
@@ -121,7 +121,7 @@ func Scan(ctx context.Context, p hardware.Port, o ProbeOptions) ([]Present, erro
 			}
 		}
 		if o.Progress != nil {
-			o.Progress(i+1, len(units))
+			o.Progress(i+1, len(units), len(found))
 		}
 	}
 	if len(garbled) > 0 {

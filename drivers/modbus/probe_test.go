@@ -59,7 +59,7 @@ func TestScanFindsUnits(t *testing.T) {
 	p := simBus(t, u1, u7, u9, u50, u247)
 	var last, total int
 	got, err := Scan(context.Background(), p, ProbeOptions{ReplyDelay: 30 * time.Millisecond,
-		Progress: func(done, n int) { last, total = done, n }})
+		Progress: func(done, n, _ int) { last, total = done, n }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestScanStopsOnCancel(t *testing.T) {
 	u200.SetHolding(0, 1)
 	p := simBus(t, u1, u200)
 	ctx, cancel := context.WithCancel(context.Background())
-	got, err := Scan(ctx, p, ProbeOptions{ReplyDelay: 20 * time.Millisecond, Progress: func(done, _ int) {
+	got, err := Scan(ctx, p, ProbeOptions{ReplyDelay: 20 * time.Millisecond, Progress: func(done, _, _ int) {
 		if done == 10 {
 			cancel()
 		}

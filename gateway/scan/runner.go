@@ -16,15 +16,16 @@ import (
 // runner carries one scan: its plan with an estimate per attempt, what
 // was found, and the progress callback.
 type runner struct {
-	o        Options
-	log      *slog.Logger
-	plan     Plan
-	est      []estimate
-	progress func(Progress)
-	found    []Found
-	problems []error
-	doneEd   map[Edition]bool // editions found at some setting: not looked for again
-	step     string
+	o         Options
+	log       *slog.Logger
+	plan      Plan
+	est       []estimate
+	progress  func(Progress)
+	found     []Found
+	problems  []error
+	doneEd    map[Edition]bool // editions found at some setting: not looked for again
+	step      string
+	searching int // devices the running search has found, not yet in found
 }
 
 type estimate struct {
@@ -119,7 +120,7 @@ func (r *runner) report() {
 	if r.progress == nil {
 		return
 	}
-	p := Progress{Step: r.step, Found: len(r.found)}
+	p := Progress{Step: r.step, Found: len(r.found) + r.searching}
 	for _, e := range r.est {
 		if e.skipped && e.done == 0 {
 			continue
@@ -151,12 +152,13 @@ func (r *runner) runMode(ctx context.Context, p hardware.Port, mode hardware.Mod
 		r.step = fmt.Sprintf("%s at %s", a.Edition, mode)
 		r.report()
 		est := &r.est[i]
-		onProbe := func(done, left int) {
-			est.done, est.probes = done, done+left
+		onProbe := func(done, left, found int) {
+			est.done, est.probes, r.searching = done, done+left, found
 			r.report()
 		}
 		before := len(r.found)
 		err := r.attempt(ctx, p, a, onProbe)
+		r.searching = 0
 		est.probes = est.done
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -189,7 +191,7 @@ type portError struct{ err error }
 func (e *portError) Error() string { return e.err.Error() }
 
 // attempt looks for one edition and appends what it finds to r.found.
-func (r *runner) attempt(ctx context.Context, p hardware.Port, a Attempt, onProbe func(done, left int)) error {
+func (r *runner) attempt(ctx context.Context, p hardware.Port, a Attempt, onProbe func(done, left, found int)) error {
 	delay := r.delay(a.Edition)
 	switch a.Edition {
 	case DLT645v2007, DLT645v1997:
@@ -210,7 +212,7 @@ func (r *runner) attempt(ctx context.Context, p hardware.Port, a Attempt, onProb
 		return classify(err, cjt188.ErrGarbled)
 	}
 	us, err := modbus.Scan(ctx, p, modbus.ProbeOptions{Mode: a.Mode, ReplyDelay: delay, Units: r.units(),
-		Progress: func(done, total int) { onProbe(done, total-done) }})
+		Progress: func(done, total, found int) { onProbe(done, total-done, found) }})
 	for _, u := range us {
 		r.found = append(r.found, r.unit(a, u))
 	}

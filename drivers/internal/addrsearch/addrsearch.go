@@ -49,9 +49,10 @@ func (o Outcome) String() string {
 // search.
 type Probe func(ctx context.Context, pattern []byte) (Outcome, []byte, error)
 
-// Progress is called after every probe: done probes so far and an
-// estimate of the probes left (pending refinements × their values).
-type Progress func(done, left int)
+// Progress is called after every probe: done probes so far, an estimate
+// of the probes left (pending refinements × their values) and the number
+// of devices found so far.
+type Progress func(done, left, found int)
 
 // ErrUnresolved: a fully specified address still answered garbled (a
 // device with a bad transmitter, or noise); it is reported, not found.
@@ -135,6 +136,9 @@ func (s *searcher) step(ctx context.Context, pattern []byte) (Outcome, error) {
 		}
 	}
 	s.add(id)
+	if s.progress != nil {
+		s.progress(s.done, s.pending, len(s.found))
+	}
 	return Answer, nil
 }
 
@@ -142,7 +146,7 @@ func (s *searcher) ask(ctx context.Context, pattern []byte) (Outcome, []byte, er
 	out, id, err := s.probe(ctx, pattern)
 	s.done++
 	if s.progress != nil {
-		s.progress(s.done, s.pending)
+		s.progress(s.done, s.pending, len(s.found))
 	}
 	return out, id, err
 }
