@@ -46,7 +46,8 @@ func ProbeWindow(mode hardware.Mode, replyDelay time.Duration) time.Duration {
 }
 
 // Search finds every CJ/T 188 meter on a multi-drop line with the
-// standard's read address (C = 0x03, DI 810A) sent to type AA (any) and
+// standard's read address (C = 0x03, DI 810A) sent to type AA (any; when
+// no meter answers it, to each of SearchTypes in turn) and
 // address patterns of wildcard bytes: first AA…AA (one clean reply: one
 // meter, its type and address in the reply header); on garbled bytes
 // (several meters answered together) it fixes the address bytes one at a
@@ -68,33 +69,58 @@ func Search(ctx context.Context, p hardware.Port, o SearchOptions) ([]Found, err
 	}
 	window := ProbeWindow(o.Mode, o.ReplyDelay)
 	var ser byte
-	probe := func(ctx context.Context, pattern []byte) (addrsearch.Outcome, []byte, error) {
-		req := SearchRequest(Address(pattern), ser, o.Preamble)
-		ser++
-		h, err := addrsearch.Exchange(ctx, p, Encode(req), window, Split, preambleByte, isReply)
-		if err != nil {
-			return 0, nil, fmt.Errorf("cjt188: search %s: %w", Address(pattern), err)
+	var out []Found
+	offset := 0
+	for i, typ := range append([]byte{TypeAny}, SearchTypes...) {
+		if i > 0 && len(out) > 0 {
+			break // meters answered the wildcard type: no need to ask each type
 		}
-		out, addr := ClassifySearch(req, h.Frames, h.Noise)
-		return out, addr, nil
+		probe := func(ctx context.Context, pattern []byte) (addrsearch.Outcome, []byte, error) {
+			req := SearchRequest(typ, Address(pattern), ser, o.Preamble)
+			ser++
+			h, err := addrsearch.Exchange(ctx, p, Encode(req), window, Split, preambleByte, isReply)
+			if err != nil {
+				return 0, nil, fmt.Errorf("cjt188: search %02X %s: %w", typ, Address(pattern), err)
+			}
+			out, addr := ClassifySearch(req, h.Frames, h.Noise)
+			return out, addr, nil
+		}
+		left := len(SearchTypes) - i // one probe per type still to ask, if nothing answers
+		if i == 0 {
+			left = 0
+		}
+		var progress addrsearch.Progress
+		if o.Progress != nil {
+			base, have := offset, len(out)
+			progress = func(done, l, found int) {
+				offset = base + done
+				o.Progress(base+done, l+left, have+found)
+			}
+		}
+		found, err := addrsearch.Search(ctx, len(Address{}), []int{0, 1, 2, 3, 4, 5, 6}, probe, progress)
+		for _, b := range found {
+			out = append(out, Found{Type: b[0], Address: Address(b[1:])})
+		}
+		if errors.Is(err, addrsearch.ErrUnresolved) {
+			return out, fmt.Errorf("%w: %w", ErrGarbled, err)
+		}
+		if err != nil {
+			return out, err
+		}
 	}
-	found, err := addrsearch.Search(ctx, len(Address{}), []int{0, 1, 2, 3, 4, 5, 6}, probe, o.Progress)
-	out := make([]Found, len(found))
-	for i, b := range found {
-		out[i] = Found{Type: b[0], Address: Address(b[1:])}
-	}
-	if errors.Is(err, addrsearch.ErrUnresolved) {
-		err = fmt.Errorf("%w: %w", ErrGarbled, err)
-	}
-	return out, err
+	return out, nil
 }
+
+// SearchTypes are the meter types Search asks one by one when no meter
+// answers the wildcard type AA (some meters answer their own type only).
+var SearchTypes = []byte{TypeColdWater, TypeHotWater, TypeDrinking, TypeReclaimed, TypeGas, TypeHeat, TypeHeatCold, TypeElectric}
 
 func isReply(b []byte) bool { return len(b) > 9 && b[9]&CtrlReply != 0 }
 
 // SearchRequest is the probe Search sends: read address (0x03, DI 810A
-// high byte first, SER) to type AA and pattern.
-func SearchRequest(pattern Address, ser byte, preamble int) Frame {
-	return Frame{Preamble: preamble, Type: TypeAny, Addr: pattern, Control: FuncReadAddress,
+// high byte first, SER) to meter type typ (AA: any) and pattern.
+func SearchRequest(typ byte, pattern Address, ser byte, preamble int) Frame {
+	return Frame{Preamble: preamble, Type: typ, Addr: pattern, Control: FuncReadAddress,
 		Data: append(diBytes(DIReadAddr, DefaultDIOrder), ser)}
 }
 
@@ -112,6 +138,7 @@ func ClassifySearch(req Frame, frames [][]byte, noise int) (addrsearch.Outcome, 
 	}
 	f, err := Decode(frames[0])
 	if err != nil || !f.IsReply() || f.IsAbnormal() || f.Function() != FuncReadAddress ||
+		(req.Type != TypeAny && f.Type != req.Type) ||
 		!req.Addr.Matches(f.Addr) || !hasDI(f.Data, DIReadAddr) || len(f.Data) < 3 || f.Data[2] != req.Data[2] {
 		return addrsearch.Collision, nil
 	}

@@ -91,7 +91,7 @@ func TestSearchOneMeterRealFrames(t *testing.T) {
 func TestClassifySearch(t *testing.T) {
 	wild, _ := ParseAddress(WildcardAddress)
 	one, _ := ParseAddress("20261207000101")
-	req := SearchRequest(wild, 7, 0)
+	req := SearchRequest(TypeAny, wild, 7, 0)
 	reply := func(c byte, data ...byte) []byte {
 		return Encode(Frame{Type: TypeColdWater, Addr: one, Control: c, Data: data})
 	}
@@ -110,6 +110,9 @@ func TestClassifySearch(t *testing.T) {
 		{"other DI", [][]byte{reply(0x83, 0x90, 0x1F, 7)}, 0, addrsearch.Collision},
 		{"two replies", [][]byte{reply(0x83, 0x81, 0x0A, 7), reply(0x83, 0x81, 0x0A, 7)}, 0, addrsearch.Collision},
 		{"no SER", [][]byte{reply(0x83, 0x81, 0x0A)}, 0, addrsearch.Collision},
+	}
+	if got, _ := ClassifySearch(SearchRequest(TypeGas, wild, 7, 0), [][]byte{reply(0x83, 0x81, 0x0A, 7)}, 0); got != addrsearch.Collision {
+		t.Errorf("a water meter's reply to the gas type: %v, want collision", got)
 	}
 	for _, c := range cases {
 		got, b := ClassifySearch(req, c.frames, c.noise)
@@ -131,7 +134,7 @@ func FuzzSearchReply(f *testing.F) {
 	wild, _ := ParseAddress(WildcardAddress)
 	short, _ := ParseAddress("AAAAAAAAAAAA12")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, req := range []Frame{SearchRequest(wild, 0, 0), SearchRequest(short, 0, 0)} {
+		for _, req := range []Frame{SearchRequest(TypeAny, wild, 0, 0), SearchRequest(TypeGas, short, 0, 0)} {
 			h := addrsearch.Parse(b, Split, preambleByte, isReply)
 			out, id := ClassifySearch(req, h.Frames, h.Noise)
 			if out == addrsearch.Answer && (len(id) != 8 || !req.Addr.Matches(Address(id[1:]))) {
@@ -142,4 +145,32 @@ func FuzzSearchReply(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A meter that ignores the wildcard type is found when its own type is
+// asked: after silence to T = AA, Search asks each type in turn and stops
+// after the type that answered.
+func TestSearchAsksEachTypeAfterSilence(t *testing.T) {
+	wild, _ := ParseAddress(WildcardAddress)
+	addr, _ := ParseAddress("20261207000101")
+	req := func(typ byte, a Address, ser byte) []byte { return Encode(SearchRequest(typ, a, ser, DefaultPreamble)) }
+	rep := func(ser byte) []byte {
+		return Encode(Frame{Type: TypeColdWater, Addr: addr, Control: 0x83, Data: []byte{0x81, 0x0A, ser}})
+	}
+	p := serialsim.NewScript(t,
+		serialsim.Step{Expect: req(TypeAny, wild, 0)},
+		serialsim.Step{Expect: req(TypeColdWater, wild, 1), Reply: rep(1)},
+		serialsim.Step{Expect: req(TypeColdWater, addr, 2), Reply: rep(2)})
+	var lastDone, lastFound int
+	got, err := Search(context.Background(), p, SearchOptions{ReplyDelay: 20 * time.Millisecond,
+		Progress: func(done, _, found int) { lastDone, lastFound = done, found }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"10 20261207000101"}; !slices.Equal(foundStrings(got), want) {
+		t.Errorf("found %v, want %v", foundStrings(got), want)
+	}
+	if lastDone != 3 || lastFound != 1 {
+		t.Errorf("progress ended at %d probes, %d found; want 3, 1", lastDone, lastFound)
+	}
 }

@@ -41,8 +41,11 @@ func newRunner(o Options, plan Plan, progress func(Progress)) *runner {
 	}
 	for _, a := range plan {
 		e := estimate{probes: 1, window: r.window(a)}
-		if a.Edition == ModbusRTU {
+		switch a.Edition {
+		case ModbusRTU:
 			e.probes = len(r.units())
+		case CJT188v2004:
+			e.probes = 1 + len(cjt188.SearchTypes) // the wildcard type, then each type if it is silent
 		}
 		r.est = append(r.est, e)
 	}
