@@ -54,6 +54,17 @@ func ProbeWindow(mode hardware.Mode, replyDelay time.Duration) time.Duration {
 // listened to for ProbeWindow; a collision is asked twice before it is
 // refined.
 //
+// Collisions: the simulated bus (firmware-sim) delivers the bitwise AND of
+// overlapping replies, the worst case of a wired-AND line; when meters'
+// addresses and data differ only in bits that do not carry in the
+// checksum, the AND can be a valid frame. A clean answer to a pattern with
+// wildcards is therefore confirmed at the address it names; a phantom
+// address no meter has stays silent there and the pattern is refined. A
+// phantom that equals one of the colliding meters' own address (every
+// other one's reply a bitwise superset of its reply) cannot be told from
+// that meter alone and hides the others; on real lines the meters' reply
+// timing differs by far more than a bit, so the bytes garble instead.
+//
 // It returns the addresses found; on ctx's end what it found so far and
 // ctx.Err(); meters that stayed garbled at their full address are named
 // in an error wrapping ErrGarbled, beside the others.
