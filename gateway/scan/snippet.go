@@ -19,16 +19,27 @@ type Snippet struct {
 // String is the two sections, ready to paste into a config file.
 func (s Snippet) String() string { return s.Lines + s.Devices }
 
-// Config writes the entries for found on the line named line with port
-// (as the config writes it). A line has one serial setting: the setting
-// most devices answered at is the line's; devices found at another
-// setting, and devices the drivers cannot read as they are (Found.Note),
-// are written as comments saying why. With lineKnown the lines: entry is
-// left out (the config has the line already).
-func Config(found []Found, line, port string, lineKnown bool) Snippet {
+// LineEntry is the line the entries are for: its name and port as the
+// config writes them; Known when the config has it already, at Mode.
+type LineEntry struct {
+	Name, Port string
+	Known      bool
+	Mode       hardware.Mode
+}
+
+// Config writes the entries for found on line. A line has one serial
+// setting: a known line's, else the setting most devices answered at;
+// devices found at another setting, and devices the drivers cannot read as
+// they are (Found.Note), are written as comments saying why. For a known
+// line the lines: entry is left out.
+func Config(found []Found, l LineEntry) Snippet {
+	line, port := l.Name, l.Port
 	mode, ok := lineMode(found)
+	if l.Known {
+		mode, ok = l.Mode, true
+	}
 	var s Snippet
-	if !lineKnown && ok {
+	if !l.Known && ok {
 		var b strings.Builder
 		b.WriteString("lines:\n")
 		fmt.Fprintf(&b, "  - name: %s\n    port: %s\n    baud: %d\n    parity: %s\n", quote(line), quote(port), mode.Baud, mode.Parity)
@@ -48,7 +59,7 @@ func Config(found []Found, line, port string, lineKnown bool) Snippet {
 	for _, f := range found {
 		entry := deviceEntry(f.Device)
 		switch {
-		case f.Mode != mode:
+		case !sameMode(f.Mode, mode):
 			fmt.Fprintf(&b, "  # %s %s answered at %s, not at the line's %s: give it a line of its own\n", f.Edition, f.Address(), f.Mode, mode)
 			entry = commentOut(entry)
 		case f.Note != "":
@@ -126,3 +137,6 @@ func quote(s string) string {
 	}
 	return strconv.Quote(s)
 }
+
+// sameMode compares settings with their defaults filled in.
+func sameMode(a, b hardware.Mode) bool { return a.String() == b.String() }

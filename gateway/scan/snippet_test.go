@@ -50,7 +50,7 @@ func TestConfigEntriesParse(t *testing.T) {
 		{Edition: scan.ModbusRTU, Mode: n, Device: u},
 		{Edition: scan.ModbusRTU, Mode: e, Device: bare, Note: "no readable register"},
 	}
-	snip := scan.Config(found, "RS485-2", "RS485-2", false)
+	snip := scan.Config(found, scan.LineEntry{Name: "RS485-2", Port: "RS485-2"})
 	cfg, err := config.Parse("scan.yaml", []byte(head+snip.String()))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, snip)
@@ -74,12 +74,17 @@ func TestConfigEntriesParse(t *testing.T) {
 		}
 	}
 	// For a line the config has, only the devices are written.
-	if known := scan.Config(found, "RS485-2", "RS485-2", true); known.Lines != "" || known.Devices != snip.Devices {
-		t.Errorf("known line: %q", known.Lines)
+	if known := scan.Config(found, scan.LineEntry{Name: "RS485-2", Port: "RS485-2", Known: true, Mode: e}); known.Lines != "" || known.Devices != snip.Devices {
+		t.Errorf("known line: %q\n%s", known.Lines, known.Devices)
+	}
+	// A known line keeps its setting, even if most devices answered at another.
+	if known := scan.Config(found, scan.LineEntry{Name: "RS485-2", Known: true, Mode: n}); !strings.Contains(known.Devices, "# DL/T 645-2007 202612070001 answered at 2400 8E1, not at the line's 9600 8N1") ||
+		!strings.Contains(known.Devices, "  - id: rs485-2-unit-3") {
+		t.Errorf("known 9600 line:\n%s", known.Devices)
 	}
 	// Names that YAML would read as numbers are quoted.
 	m1.Line = "3"
-	s := scan.Config([]scan.Found{{Edition: scan.DLT645v2007, Mode: e, Device: m1}}, "3", "/dev/pts/3", false)
+	s := scan.Config([]scan.Found{{Edition: scan.DLT645v2007, Mode: e, Device: m1}}, scan.LineEntry{Name: "3", Port: "/dev/pts/3"})
 	if _, err := config.Parse("n.yaml", []byte(head+s.String())); err != nil || !strings.Contains(s.Lines, `name: "3"`) {
 		t.Errorf("numeric line name: %v\n%s", err, s)
 	}

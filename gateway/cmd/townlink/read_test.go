@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	simcjt "github.com/townlink/townlink/firmware-sim/cjt188"
 	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
 	"github.com/townlink/townlink/hardware"
 )
@@ -94,5 +95,43 @@ func TestScanInterruptedPrintsWhatItFound(t *testing.T) {
 		!regexp.MustCompile(`(?m)^202612070001\s+dlt645`).MatchString(out) || strings.Contains(out, "202612070050") ||
 		!strings.Contains(out, `address: "202612070001"`) {
 		t.Errorf("interrupted scan printed\n%s\nstderr:\n%s", out, stderr.buf.String())
+	}
+}
+
+// A line of the config is scanned at its own setting, and the devices the
+// config already reads are not offered again.
+func TestScanConfiguredLine(t *testing.T) {
+	mode := hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}
+	path := serveGated(t, 2400, simdlt.NewLine(mode, simdlt.NewMeter("202612070001", simdlt.V2007)),
+		simcjt.NewLine(mode, simcjt.NewMeter("20261207000101", simcjt.ColdWater)))
+	dir := t.TempDir()
+	cfg := strings.ReplaceAll(baseConfig, "@DIR@", dir) + `lines:
+  - {name: RS485-2, port: ` + path + `, baud: 2400, parity: even}
+devices:
+  - {id: office-meter, driver: dlt645, line: RS485-2, address: "202612070001"}
+`
+	file := filepath.Join(dir, "townlink.yaml")
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "scan", "-c", file, "--protocols", "dlt645,cjt188", "--wait", "50ms", "RS485-2")
+	if code != 0 {
+		t.Fatalf("scan = %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"# already in the config as office-meter", "  - id: water-20261207000101", "    line: RS485-2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\nlines:") || strings.Contains(errOut, "1200 8E1") {
+		t.Errorf("a configured line is scanned at its setting only, and not written again:\n%s%s", out, errOut)
+	}
+	// The entries pasted under the config's own devices pass check.
+	_, entries, _ := strings.Cut(out, "devices:\n")
+	if err := os.WriteFile(file, []byte(cfg+entries), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := run(t, "check", file); code != 0 || !strings.Contains(out, "1 lines, 2 devices") {
+		t.Errorf("check = %d\n%s%s", code, out, errOut)
 	}
 }

@@ -110,6 +110,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		found, err = scan.Line(ctx, open, plan, opts, bar.update)
 	}
 	bar.finish()
+	markConfigured(cfg, tgt, found)
 	if ctx.Err() != nil {
 		fmt.Fprintf(stderr, "scan interrupted: %d device(s) found so far\n", len(found))
 	}
@@ -117,7 +118,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintln(stdout)
 	if len(found) > 0 {
 		fmt.Fprintln(stdout, "# Config entries (paste under lines: and devices:; townlink check accepts them):")
-		fmt.Fprint(stdout, scan.Config(found, tgt.Name, tgt.Port, tgt.Known))
+		fmt.Fprint(stdout, scan.Config(found, scan.LineEntry{Name: tgt.Name, Port: tgt.Port, Known: tgt.Known, Mode: tgt.Mode}))
 	} else {
 		fmt.Fprintln(stdout, "no device answered")
 	}
@@ -233,7 +234,7 @@ func printFound(w io.Writer, found []scan.Found) {
 		first := formatValues(f.Reading.Values)
 		switch {
 		case f.Note != "":
-			first = "(" + f.Note + ")"
+			first = strings.TrimSpace(first + " (" + f.Note + ")")
 		case f.ReadErr != "" && first == "":
 			first = "(read failed: " + f.ReadErr + ")"
 		case f.ReadErr != "":
@@ -263,4 +264,24 @@ func formatValues(vals map[string]drivers.Value) string {
 		parts = append(parts, v)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// markConfigured notes the devices found that the config already reads on
+// that line, so that their entries are not pasted twice.
+func markConfigured(cfg *config.Config, tgt target, found []scan.Found) {
+	if cfg == nil || !tgt.Known {
+		return
+	}
+	for i := range found {
+		f := &found[i]
+		for _, d := range cfg.Devices {
+			same := d.Driver == f.Device.Driver && strings.EqualFold(d.Address, f.Device.Address)
+			if f.Edition == scan.ModbusRTU {
+				same = d.Driver == config.DriverModbus && d.Unit == f.Device.Unit
+			}
+			if d.Line == tgt.Name && same {
+				f.Note = "already in the config as " + d.ID
+			}
+		}
+	}
 }
