@@ -33,14 +33,20 @@ type target struct {
 	Known      bool // a line of the config
 }
 
-// loadOptional loads path; the default path may be missing.
-func loadOptional(path string, given bool) (*config.Config, error) {
+// loadOptional loads path. The default path may be missing or unusable
+// (a scan needs no config): that is said on warn and the scan goes on.
+func loadOptional(path string, given bool, warn io.Writer) (*config.Config, error) {
 	if !given {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			return nil, nil
 		}
 	}
-	return config.Load(path)
+	cfg, err := config.Load(path)
+	if err != nil && !given {
+		fmt.Fprintf(warn, "townlink scan: not using %s (%v); give -c to use a config\n", path, err)
+		return nil, nil
+	}
+	return cfg, err
 }
 
 // resolveLine finds LINE: a line of the config (by name or port), a board
@@ -90,7 +96,11 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	given := false
 	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "c" })
-	opts, plan, tgt, cfg, err := scanSetup(*cfgPath, given, fs.Arg(0), *baud, *protos, *unitList, *wait)
+	cfg, err := loadOptional(*cfgPath, given, stderr)
+	if err != nil {
+		return err
+	}
+	opts, plan, tgt, err := scanSetup(cfg, fs.Arg(0), *baud, *protos, *unitList, *wait)
 	if err != nil {
 		return err
 	}
@@ -129,13 +139,9 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // scanSetup reads the flags into the scan's options, plan and line.
-func scanSetup(cfgPath string, given bool, line, baud, protos, unitList string, wait time.Duration) (scan.Options, scan.Plan, target, *config.Config, error) {
-	fail := func(err error) (scan.Options, scan.Plan, target, *config.Config, error) {
-		return scan.Options{}, nil, target{}, nil, err
-	}
-	cfg, err := loadOptional(cfgPath, given)
-	if err != nil {
-		return fail(err)
+func scanSetup(cfg *config.Config, line, baud, protos, unitList string, wait time.Duration) (scan.Options, scan.Plan, target, error) {
+	fail := func(err error) (scan.Options, scan.Plan, target, error) {
+		return scan.Options{}, nil, target{}, err
 	}
 	tgt, err := resolveLine(cfg, line)
 	if err != nil {
@@ -169,7 +175,7 @@ func scanSetup(cfgPath string, given bool, line, baud, protos, unitList string, 
 		}
 	}
 	opts := scan.Options{Protocols: ps, ReplyDelay: wait, Units: units, Line: tgt.Name, Port: tgt.Port}
-	return opts, plan, tgt, cfg, nil
+	return opts, plan, tgt, nil
 }
 
 // progressBar draws the scan's progress on stderr: one line redrawn with
