@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	simcjt "github.com/townlink/townlink/firmware-sim/cjt188"
 	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
@@ -59,7 +63,7 @@ const baseConfig = `gateway:
   township: "320583104"
   data_dir: @DIR@/data
 uplink:
-  brokers: ["tcp://127.0.0.1:1883"]
+  brokers: ["tcp://127.0.0.1:1"]
 `
 
 // section returns the YAML items under key: in a scan's printed config.
@@ -186,6 +190,66 @@ func TestScanTownshipLinesThenCheckAndRead(t *testing.T) {
 		if code != 0 || !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("read %s = %d\n%s%s\nwant %s", id, code, out, errOut, re)
 		}
+	}
+
+	// And the gateway run with that config reads every device (its county
+	// broker unreachable: it reads and queues anyway).
+	var ids []string
+	for id := range reads {
+		ids = append(ids, id)
+	}
+	runGatewayUntilOK(t, path, ids)
+}
+
+// runGatewayUntilOK runs townlink run -c path with a metrics listener and
+// waits until /metrics reports every device ok (state 2).
+func runGatewayUntilOK(t *testing.T, path string, ids []string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), "gateway:\n", "gateway:\n  metrics_listen: \""+addr+"\"\n", 1)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- Main(ctx, []string{"run", "-c", path}, &logs, &logs) }()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("run = %d\n%s", code, logs.String())
+		}
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		metrics := ""
+		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			metrics = string(body)
+		}
+		var notOK []string
+		for _, id := range ids {
+			if !strings.Contains(metrics, `townlink_device_state{device="`+id+`"} 2`) {
+				notOK = append(notOK, id)
+			}
+		}
+		if len(notOK) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway did not read %v\n%s", notOK, logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
