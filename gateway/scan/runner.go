@@ -170,6 +170,8 @@ func (r *runner) runMode(ctx context.Context, p hardware.Port, mode hardware.Mod
 		if errors.As(err, &perr) {
 			return perr.err
 		}
+		r.log.Debug("scan: attempt done", "edition", a.Edition, "mode", mode.String(), "probes", est.done,
+			"found", len(r.found)-before, "err", err)
 		if err != nil {
 			r.problems = append(r.problems, fmt.Errorf("%s at %s: %w", a.Edition, mode, err))
 		}

@@ -5,9 +5,11 @@
 // entry that reads it.
 //
 // Run scans a port that is already open at one serial setting: it is the
-// job a running gateway executes on its line owner between polls
-// (bus.Line.Do). Line opens the port at each setting of a Plan in turn
-// (--baud auto). Both report progress (probes done and estimated, time
+// job a running gateway executes on its line owner (bus.Line.Do), best on
+// a Leased port, which gives the line back to the owner's polls between
+// probes. Line opens the port at each setting of a Plan in turn (--baud
+// auto). Poll and NewPoller read a device of the config once (townlink
+// read); Config writes the entries to paste; Tap logs frames in hex. Both report progress (probes done and estimated, time
 // left) through a callback and stop cleanly when ctx ends, returning what
 // they found so far.
 package scan
