@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/townlink/townlink/gateway/bus"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serialsim"
 )
@@ -45,4 +46,12 @@ func serveShared(t *testing.T, srvs ...interface {
 		pty.Close()
 	})
 	return pty.Path()
+}
+
+// newOwner is a line owner (gateway/bus) for the scan to borrow the line
+// from. (With the bus of branch "line" this becomes bus.New(bus.Config{…})
+// with the same fields.)
+func newOwner(t *testing.T, name string, mode hardware.Mode, open func() (bus.Port, error), devs []bus.Device, emit bus.Emit) *bus.Line {
+	t.Helper()
+	return &bus.Line{Name: name, Mode: mode, Open: open, Devices: devs, Emit: emit}
 }

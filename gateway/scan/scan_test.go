@@ -156,16 +156,15 @@ func TestLeasedScanThroughTheLineOwner(t *testing.T) {
 		Points: []config.Point{{Name: "holding_0", Table: config.TableHolding, Type: config.TypeUint16}}}
 	var mu sync.Mutex
 	readings := 0
-	line := &bus.Line{Name: "RS485-2", Mode: mode2400,
-		Open: func() (bus.Port, error) { return serial.Open(path, mode2400) },
-		Devices: []bus.Device{{ID: polled.ID, Interval: 50 * time.Millisecond,
+	line := newOwner(t, "RS485-2", mode2400, func() (bus.Port, error) { return serial.Open(path, mode2400) },
+		[]bus.Device{{ID: polled.ID, Interval: 50 * time.Millisecond,
 			New: func(p hardware.Port) (drivers.Poller, error) { return scan.NewPoller(polled, p) }}},
-		Emit: func(_ context.Context, rs []drivers.Reading) error {
+		func(_ context.Context, rs []drivers.Reading) error {
 			mu.Lock()
 			readings += len(rs)
 			mu.Unlock()
 			return nil
-		}}
+		})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- line.Run(ctx) }()
