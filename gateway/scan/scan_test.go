@@ -53,7 +53,7 @@ func TestRunFindsEachEdition(t *testing.T) {
 	units, _ := scan.ParseUnits("1-10")
 	var last scan.Progress
 	var steps []string
-	found, err := scan.Run(context.Background(), p, mode2400, scan.Options{ReplyDelay: 80 * time.Millisecond, Units: units, Line: "RS485-2"},
+	found, err := scan.Run(context.Background(), p, mode2400, scan.Options{ReplyDelay: 200 * time.Millisecond, Units: units, Line: "RS485-2"},
 		func(pr scan.Progress) {
 			if pr.Done < last.Done || pr.Done > pr.Total || pr.Found < last.Found {
 				t.Errorf("progress went %+v after %+v", pr, last)
@@ -104,7 +104,7 @@ func TestLineStopsLookingForAnEditionOnceFound(t *testing.T) {
 		return serial.Open(path, m)
 	}
 	plan := scan.AutoPlan([]scan.Protocol{scan.DLT645})
-	found, err := scan.Line(context.Background(), open, plan, scan.Options{ReplyDelay: 50 * time.Millisecond}, nil)
+	found, err := scan.Line(context.Background(), open, plan, scan.Options{ReplyDelay: 200 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestLeasedScanThroughTheLineOwner(t *testing.T) {
 	units, _ := scan.ParseUnits("1-40")
 	var during []int
 	found, err := scan.Run(ctx, p, mode2400, scan.Options{Protocols: []scan.Protocol{scan.DLT645, scan.Modbus}, Units: units,
-		ReplyDelay: 50 * time.Millisecond}, func(scan.Progress) { during = append(during, count()) })
+		ReplyDelay: 150 * time.Millisecond}, func(scan.Progress) { during = append(during, count()) })
 	p.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -86,7 +86,7 @@ func TestScanInterruptedPrintsWhatItFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout bytes.Buffer
-	code := Main(ctx, []string{"scan", "-c", base, "--baud", "2400-8E1", "--protocols", "dlt645", "--wait", "50ms", path}, &stdout, stderr)
+	code := Main(ctx, []string{"scan", "-c", base, "--baud", "2400-8E1", "--protocols", "dlt645", "--wait", "150ms", path}, &stdout, stderr)
 	if code != 0 {
 		t.Fatalf("scan = %d\n%s%s", code, stdout.String(), stderr.buf.String())
 	}
@@ -114,7 +114,7 @@ devices:
 	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := run(t, "scan", "-c", file, "--protocols", "dlt645,cjt188", "--wait", "50ms", "RS485-2")
+	code, out, errOut := run(t, "scan", "-c", file, "--protocols", "dlt645,cjt188", "--wait", "200ms", "RS485-2")
 	if code != 0 {
 		t.Fatalf("scan = %d\n%s%s", code, out, errOut)
 	}

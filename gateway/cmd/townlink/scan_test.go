@@ -132,7 +132,7 @@ func TestScanTownshipLinesThenCheckAndRead(t *testing.T) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		codeA, outA, errA = run(t, "scan", "-c", base, "--baud", "auto", "--protocols", "dlt645,cjt188", "--wait", "100ms", pathA)
+		codeA, outA, errA = run(t, "scan", "-c", base, "--baud", "auto", "--protocols", "dlt645,cjt188", "--wait", "250ms", pathA)
 	}()
 	go func() {
 		defer wg.Done()
