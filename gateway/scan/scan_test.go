@@ -30,9 +30,9 @@ func summary(fs []scan.Found) []string {
 	return s
 }
 
-// One meter of each edition and a Modbus unit on one port: Run (the job
-// a line owner runs) finds each, reads it once, and reports progress that
-// ends with nothing left.
+// One meter of each edition and a Modbus unit on one port, at real line
+// timing: Run (the job a line owner runs) finds each, reads it once, and
+// reports progress that ends with nothing left.
 func TestRunFindsEachEdition(t *testing.T) {
 	m07 := simdlt.NewMeter("202612070001", simdlt.V2007)
 	m07.Set("energy_kwh", "42.00")
@@ -44,7 +44,11 @@ func TestRunFindsEachEdition(t *testing.T) {
 	}
 	u := simmb.NewUnit(5)
 	u.SetHolding(0, 777)
-	path := serveShared(t, simdlt.NewLine(mode2400, m07, m97), simcjt.NewLine(mode2400, w), simmb.NewBus(mode2400, u))
+	// Every simulator emulates the wire time at 2400 8E1: the probes'
+	// windows must allow for it.
+	dl, cl, mb := simdlt.NewLine(mode2400, m07, m97), simcjt.NewLine(mode2400, w), simmb.NewBus(mode2400, u)
+	dl.WireTime, cl.WireTime, mb.WireTime = true, true, true
+	path := serveShared(t, dl, cl, mb)
 	p, err := serial.Open(path, mode2400)
 	if err != nil {
 		t.Fatal(err)
