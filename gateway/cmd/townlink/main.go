@@ -7,6 +7,8 @@
 //	townlink id -c /etc/townlink/townlink.yaml     print the gateway's public key for registration at the county
 //	townlink broker -listen 127.0.0.1:1883         an embedded MQTT broker (county stand-in for demos)
 //	townlink ports                                 list serial ports
+//	townlink scan [-c FILE] [--baud auto] LINE     find the devices on a line, print config entries
+//	townlink read [-c FILE] [-v] DEVICE            read one configured device once
 //	townlink version
 package main
 
@@ -36,6 +38,8 @@ func commands() []command {
 		{"id", "print the gateway's public key (generated at first use) for registration at the county", cmdID},
 		{"broker", "run an embedded MQTT broker (a county stand-in for demos and tests)", cmdBroker},
 		{"ports", "list the serial ports this machine has", cmdPorts},
+		{"scan", "find the devices on a line and print the config entries that read them", cmdScan},
+		{"read", "read a configured serial device once, with units (-v: frames in hex)", cmdRead},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	simcjt "github.com/townlink/townlink/firmware-sim/cjt188"
+	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
+	"github.com/townlink/townlink/hardware"
+)
+
+// townlink read -v prints every request and reply in hex, then the
+// points with units.
+func TestReadVerbosePrintsFrames(t *testing.T) {
+	mode := hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}
+	m := simdlt.NewMeter("202612070001", simdlt.V2007)
+	m.Set("energy_kwh", "123456.78")
+	path := serveGated(t, 2400, simdlt.NewLine(mode, m))
+	dir := t.TempDir()
+	cfg := strings.ReplaceAll(baseConfig, "@DIR@", dir) + `lines:
+  - {name: RS485-2, port: ` + path + `, baud: 2400, parity: even}
+devices:
+  - {id: office-meter, driver: dlt645, line: RS485-2, address: "202612070001", read: [energy_kwh, voltage_a_v]}
+`
+	file := filepath.Join(dir, "townlink.yaml")
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "read", "-c", file, "-v", "office-meter")
+	if code != 0 {
+		t.Fatalf("read = %d\n%s%s", code, out, errOut)
+	}
+	for _, re := range []string{
+		`(?m)^> FE FE FE FE 68 01 00 07 12 26 20 68 11 04 33 33 34 33 [0-9A-F]{2} 16$`, // read 00010000
+		`(?m)^< (FE )*68 01 00 07 12 26 20 68 91 08 33 33 34 33 AB 89 67 45 [0-9A-F]{2} 16$`,
+		`(?m)^  energy_kwh\s+123456.78\s+kWh$`,
+		`(?m)^  voltage_a_v\s+\d+\.\d\s+V$`,
+		`office-meter: dlt645 on RS485-2 \(/dev/pts/\d+, 2400 8E1\), address 202612070001`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("output lacks %s:\n%s", re, out)
+		}
+	}
+	if code, _, errOut := run(t, "read", "-c", file, "no-such"); code != 2 || !strings.Contains(errOut, `no device "no-such"`) {
+		t.Errorf("unknown device: %d %s", code, errOut)
+	}
+}
+
+// cancelOn is a stderr that cancels when a line contains match, as Ctrl-C
+// would while the scan runs.
+type cancelOn struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	match  string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf.Write(b)
+	if strings.Contains(c.buf.String(), c.match) {
+		c.cancel()
+	}
+	return len(b), nil
+}
+
+// Ctrl-C stops the scan cleanly: it prints what it found so far and its
+// config entries, and exits 0.
+func TestScanInterruptedPrintsWhatItFound(t *testing.T) {
+	mode := hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}
+	path := serveGated(t, 2400, simdlt.NewLine(mode,
+		simdlt.NewMeter("202612070001", simdlt.V2007), simdlt.NewMeter("202612070050", simdlt.V2007)))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &cancelOn{match: " 1 found", cancel: cancel}
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.yaml")
+	if err := os.WriteFile(base, []byte(strings.ReplaceAll(baseConfig, "@DIR@", dir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	code := Main(ctx, []string{"scan", "-c", base, "--baud", "2400-8E1", "--protocols", "dlt645", "--wait", "150ms", path}, &stdout, stderr)
+	if code != 0 {
+		t.Fatalf("scan = %d\n%s%s", code, stdout.String(), stderr.buf.String())
+	}
+	out := stdout.String()
+	if !strings.Contains(stderr.buf.String(), "scan interrupted: 1 device(s) found so far") ||
+		!regexp.MustCompile(`(?m)^202612070001\s+dlt645`).MatchString(out) || strings.Contains(out, "202612070050") ||
+		!strings.Contains(out, `address: "202612070001"`) {
+		t.Errorf("interrupted scan printed\n%s\nstderr:\n%s", out, stderr.buf.String())
+	}
+}
+
+// A line of the config is scanned at its own setting, and the devices the
+// config already reads are not offered again.
+func TestScanConfiguredLine(t *testing.T) {
+	mode := hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}
+	path := serveGated(t, 2400, simdlt.NewLine(mode, simdlt.NewMeter("202612070001", simdlt.V2007)),
+		simcjt.NewLine(mode, simcjt.NewMeter("20261207000101", simcjt.ColdWater)))
+	dir := t.TempDir()
+	cfg := strings.ReplaceAll(baseConfig, "@DIR@", dir) + `lines:
+  - {name: RS485-2, port: ` + path + `, baud: 2400, parity: even}
+devices:
+  - {id: office-meter, driver: dlt645, line: RS485-2, address: "202612070001"}
+`
+	file := filepath.Join(dir, "townlink.yaml")
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "scan", "-c", file, "--protocols", "dlt645,cjt188", "--wait", "200ms", "RS485-2")
+	if code != 0 {
+		t.Fatalf("scan = %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"# already in the config as office-meter", "  - id: water-20261207000101", "    line: RS485-2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\nlines:") || strings.Contains(errOut, "1200 8E1") {
+		t.Errorf("a configured line is scanned at its setting only, and not written again:\n%s%s", out, errOut)
+	}
+	// The entries pasted under the config's own devices pass check.
+	_, entries, _ := strings.Cut(out, "devices:\n")
+	if err := os.WriteFile(file, []byte(cfg+entries), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := run(t, "check", file); code != 0 || !strings.Contains(out, "1 lines, 2 devices") {
+		t.Errorf("check = %d\n%s%s", code, out, errOut)
+	}
+}
