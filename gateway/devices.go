@@ -7,9 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/townlink/townlink/drivers"
-	"github.com/townlink/townlink/drivers/cjt188"
-	"github.com/townlink/townlink/drivers/dlt645"
 	"github.com/townlink/townlink/drivers/modbus"
 	"github.com/townlink/townlink/drivers/pulse"
 	"github.com/townlink/townlink/gateway/bus"
@@ -17,7 +14,6 @@ import (
 	"github.com/townlink/townlink/gateway/health"
 	"github.com/townlink/townlink/gateway/metrics"
 	"github.com/townlink/townlink/gateway/netpoll"
-	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/gpio"
 	"github.com/townlink/townlink/hardware/gpiosim"
 	"github.com/townlink/townlink/hardware/serial"
@@ -80,32 +76,11 @@ func (g *Gateway) buildDevices() error {
 // driver declares the silence it needs before a request (FrameGap); the
 // line keeps it.
 func serialDevice(d config.Device, loc *time.Location) (bus.Device, error) {
-	bd := bus.Device{ID: d.ID, Interval: d.Interval}
-	switch d.Driver {
-	case config.DriverModbus:
-		mc, err := d.ModbusConfig()
-		if err != nil {
-			return bd, err
-		}
-		bd.New = func(p hardware.Port) (drivers.Poller, error) {
-			return modbus.New(mc, modbus.NewRTU(p, d.Timeout, d.Retries))
-		}
-	case config.DriverDLT645, config.DriverDLT645v97:
-		mc := d.DLT645Config(loc)
-		if err := mc.Validate(); err != nil {
-			return bd, err
-		}
-		bd.New = func(p hardware.Port) (drivers.Poller, error) { return dlt645.New(mc, p) }
-	case config.DriverCJT188:
-		mc := d.CJT188Config(loc)
-		if err := mc.Validate(); err != nil {
-			return bd, err
-		}
-		bd.New = func(p hardware.Port) (drivers.Poller, error) { return cjt188.New(mc, p) }
-	default:
-		return bd, fmt.Errorf("driver %s is not wired in this build", d.Driver)
+	newPoller, err := d.SerialPoller(loc)
+	if err != nil {
+		return bus.Device{}, err
 	}
-	return bd, nil
+	return bus.Device{ID: d.ID, Interval: d.Interval, New: newPoller}, nil
 }
 
 // modbusConfig is the driver config of a modbus or modbus-tcp device

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/townlink/townlink/drivers/internal/addrsearch"
-	simcjt "github.com/townlink/townlink/firmware-sim/cjt188"
+	"github.com/townlink/townlink/firmware-sim/cjt188sim"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serial"
 	"github.com/townlink/townlink/hardware/serialsim"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
-func simLine(t *testing.T, meters ...*simcjt.Meter) hardware.Port {
+func simLine(t *testing.T, meters ...*cjt188sim.Meter) hardware.Port {
 	t.Helper()
 	mode := DefaultMode()
 	pty, err := serialsim.OpenPTY()
@@ -28,7 +29,7 @@ func simLine(t *testing.T, meters ...*simcjt.Meter) hardware.Port {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- simcjt.NewLine(mode, meters...).Serve(ctx, pty) }()
+	go func() { done <- cjt188sim.NewLine(mode, meters...).Serve(ctx, pty) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -53,12 +54,12 @@ func foundStrings(fs []Found) []string {
 // is not found. The simulated line emulates no wire time, so Mode is left
 // unset: each probe listens for ReplyDelay only.
 func TestSearchMultidropLine(t *testing.T) {
-	silent := simcjt.NewMeter("20261207000104", simcjt.ColdWater)
-	silent.SetFault(simcjt.Silent)
+	silent := cjt188sim.NewMeter("20261207000104", cjt188sim.ColdWater)
+	silent.SetFault(cjt188sim.Silent)
 	p := simLine(t,
-		simcjt.NewMeter("20261207000101", simcjt.ColdWater),
-		simcjt.NewMeter("20261207000102", simcjt.HotWater),
-		simcjt.NewMeter("20261207000203", simcjt.ColdWater),
+		cjt188sim.NewMeter("20261207000101", cjt188sim.ColdWater),
+		cjt188sim.NewMeter("20261207000102", cjt188sim.HotWater),
+		cjt188sim.NewMeter("20261207000203", cjt188sim.ColdWater),
 		silent)
 	got, err := Search(context.Background(), p, SearchOptions{ReplyDelay: 150 * time.Millisecond})
 	if err != nil {
@@ -73,12 +74,12 @@ func TestSearchMultidropLine(t *testing.T) {
 // One meter answers the wildcard read address: the public capture in
 // testdata (python_cjt188's request with 3 FE, and its reply).
 func TestSearchOneMeterRealFrames(t *testing.T) {
-	req := unhex(t, "FE FE FE 68 AA AA AA AA AA AA AA AA 03 03 81 0A 00 49 16")
-	reply := unhex(t, "FE FE FE 68 10 12 00 00 00 00 00 00 83 03 81 0A 00 9B 16")
+	req := testkit.Unhex(t, "FE FE FE 68 AA AA AA AA AA AA AA AA 03 03 81 0A 00 49 16")
+	reply := testkit.Unhex(t, "FE FE FE 68 10 12 00 00 00 00 00 00 83 03 81 0A 00 9B 16")
 	// The answer is confirmed at the meter's own address.
 	p := serialsim.NewScript(t, serialsim.Step{Expect: req, Reply: reply},
-		serialsim.Step{Expect: unhex(t, "FE FE FE 68 AA 12 00 00 00 00 00 00 03 03 81 0A 01 B6 16"),
-			Reply: unhex(t, "FE FE FE 68 10 12 00 00 00 00 00 00 83 03 81 0A 01 9C 16")})
+		serialsim.Step{Expect: testkit.Unhex(t, "FE FE FE 68 AA 12 00 00 00 00 00 00 03 03 81 0A 01 B6 16"),
+			Reply: testkit.Unhex(t, "FE FE FE 68 10 12 00 00 00 00 00 00 83 03 81 0A 01 9C 16")})
 	got, err := Search(context.Background(), p, SearchOptions{Preamble: 3, ReplyDelay: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +130,7 @@ func TestClassifySearch(t *testing.T) {
 // classifier: no panic, and an Answer always names an address the
 // request's pattern matches.
 func FuzzSearchReply(f *testing.F) {
-	f.Add(unhex(f, "FE FE FE 68 10 12 00 00 00 00 00 00 83 03 81 0A 00 9B 16"))
+	f.Add(testkit.Unhex(f, "FE FE FE 68 10 12 00 00 00 00 00 00 83 03 81 0A 00 9B 16"))
 	f.Add([]byte{0x68, 0x10, 0x68})
 	wild, _ := ParseAddress(WildcardAddress)
 	short, _ := ParseAddress("AAAAAAAAAAAA12")

@@ -8,17 +8,18 @@ import (
 	"time"
 
 	"github.com/townlink/townlink/drivers/internal/addrsearch"
-	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
+	"github.com/townlink/townlink/firmware-sim/dlt645sim"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serial"
 	"github.com/townlink/townlink/hardware/serialsim"
+	"github.com/townlink/townlink/internal/testkit"
 )
 
 var mode2400 = hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}
 
 // simLine serves meters on a PTY and returns the gateway side, opened with
 // the real serial backend.
-func simLine(t *testing.T, meters ...*simdlt.Meter) hardware.Port {
+func simLine(t *testing.T, meters ...*dlt645sim.Meter) hardware.Port {
 	t.Helper()
 	pty, err := serialsim.OpenPTY()
 	if err != nil {
@@ -31,7 +32,7 @@ func simLine(t *testing.T, meters ...*simdlt.Meter) hardware.Port {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- simdlt.NewLine(mode2400, meters...).Serve(ctx, pty) }()
+	go func() { done <- dlt645sim.NewLine(mode2400, meters...).Serve(ctx, pty) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -59,14 +60,14 @@ func addrStrings(as []Address) []string {
 // 2007 search resolves the collision of the three and finds neither the
 // silent meter nor the 1997 one; the 1997 search finds only that one.
 func TestSearchMultidropLine(t *testing.T) {
-	silent := simdlt.NewMeter("202612070004", simdlt.V2007)
-	silent.SetFault(simdlt.Silent)
+	silent := dlt645sim.NewMeter("202612070004", dlt645sim.V2007)
+	silent.SetFault(dlt645sim.Silent)
 	p := simLine(t,
-		simdlt.NewMeter("202612070001", simdlt.V2007),
-		simdlt.NewMeter("202612070002", simdlt.V2007),
-		simdlt.NewMeter("202612070013", simdlt.V2007),
+		dlt645sim.NewMeter("202612070001", dlt645sim.V2007),
+		dlt645sim.NewMeter("202612070002", dlt645sim.V2007),
+		dlt645sim.NewMeter("202612070013", dlt645sim.V2007),
 		silent,
-		simdlt.NewMeter("199700000042", simdlt.V1997))
+		dlt645sim.NewMeter("199700000042", dlt645sim.V1997))
 	ctx := context.Background()
 	probes, lastLeft := 0, -1
 	got, err := Search(ctx, p, SearchOptions{Version: V2007, ReplyDelay: 150 * time.Millisecond,
@@ -95,8 +96,8 @@ func TestSearchMultidropLine(t *testing.T) {
 // One meter alone answers the first probe, 0x13 to AA…AA, as in the
 // public capture in testdata (request and reply bytes from frames.json).
 func TestSearchOneMeterRealFrames(t *testing.T) {
-	req := unhex(t, "FE FE FE FE 68 AA AA AA AA AA AA 68 13 00 DF 16")
-	reply := unhex(t, "68 01 01 19 00 00 00 68 93 06 34 34 4C 33 33 33 D1 16")
+	req := testkit.Unhex(t, "FE FE FE FE 68 AA AA AA AA AA AA 68 13 00 DF 16")
+	reply := testkit.Unhex(t, "68 01 01 19 00 00 00 68 93 06 34 34 4C 33 33 33 D1 16")
 	// The answer is confirmed at the meter's own address (a read of the
 	// energy total, answered here with "no such data": still the meter).
 	addr, _ := ParseAddress("000000190101")
@@ -112,7 +113,7 @@ func TestSearchOneMeterRealFrames(t *testing.T) {
 }
 
 func TestSearchStopsOnCancel(t *testing.T) {
-	p := simLine(t, simdlt.NewMeter("202612070001", simdlt.V2007), simdlt.NewMeter("202612070002", simdlt.V2007))
+	p := simLine(t, dlt645sim.NewMeter("202612070001", dlt645sim.V2007), dlt645sim.NewMeter("202612070002", dlt645sim.V2007))
 	ctx, cancel := context.WithCancel(context.Background())
 	got, err := Search(ctx, p, SearchOptions{Version: V2007, ReplyDelay: 100 * time.Millisecond,
 		Progress: func(done, _, _ int) {
@@ -168,8 +169,8 @@ func TestClassifySearch(t *testing.T) {
 // classifier: no panic, and an Answer always names an address the
 // request's pattern matches.
 func FuzzSearchReply(f *testing.F) {
-	f.Add(unhex(f, "68 01 01 19 00 00 00 68 93 06 34 34 4C 33 33 33 D1 16"))
-	f.Add(unhex(f, "FE FE 68 01 01 19 00 00 00 68 93 06 34 34 4C 33 33 33 D1 16 00"))
+	f.Add(testkit.Unhex(f, "68 01 01 19 00 00 00 68 93 06 34 34 4C 33 33 33 D1 16"))
+	f.Add(testkit.Unhex(f, "FE FE 68 01 01 19 00 00 00 68 93 06 34 34 4C 33 33 33 D1 16 00"))
 	f.Add([]byte{0x68, 0x68, 0x68})
 	wild, _ := ParseAddress(WildcardAddress)
 	short, _ := ParseAddress("AAAAAAAA0101")

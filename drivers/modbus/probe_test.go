@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	simmb "github.com/townlink/townlink/firmware-sim/modbus"
+	"github.com/townlink/townlink/firmware-sim/modbussim"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serial"
 	"github.com/townlink/townlink/hardware/serialsim"
 )
 
-func simBus(t *testing.T, units ...*simmb.Unit) hardware.Port {
+func simBus(t *testing.T, units ...*modbussim.Unit) hardware.Port {
 	t.Helper()
 	mode := hardware.Mode{Baud: 9600}
 	pty, err := serialsim.OpenPTY()
@@ -27,7 +27,7 @@ func simBus(t *testing.T, units ...*simmb.Unit) hardware.Port {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- simmb.NewBus(mode, units...).Serve(ctx, pty) }()
+	go func() { done <- modbussim.NewBus(mode, units...).Serve(ctx, pty) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -44,17 +44,17 @@ func simBus(t *testing.T, units ...*simmb.Unit) hardware.Port {
 // found, and a slow one whose reply comes while later units are asked is
 // still credited. The simulator emulates no wire time, so Mode is unset.
 func TestScanFindsUnits(t *testing.T) {
-	u1 := simmb.NewUnit(1)
+	u1 := modbussim.NewUnit(1)
 	u1.SetHolding(0, 42)
-	u7 := simmb.NewUnit(7)
+	u7 := modbussim.NewUnit(7)
 	u7.SetInput(0, 1) // no holding 0: exception 02
-	u9 := simmb.NewUnit(9)
+	u9 := modbussim.NewUnit(9)
 	u9.SetHolding(0, 1)
-	u9.SetFault(simmb.Silent())
-	u50 := simmb.NewUnit(50)
+	u9.SetFault(modbussim.Silent())
+	u50 := modbussim.NewUnit(50)
 	u50.SetHolding(0, 5)
-	u50.SetFault(simmb.Slow(150 * time.Millisecond))
-	u247 := simmb.NewUnit(247)
+	u50.SetFault(modbussim.Slow(150 * time.Millisecond))
+	u247 := modbussim.NewUnit(247)
 	u247.SetHolding(0, 247)
 	p := simBus(t, u1, u7, u9, u50, u247)
 	var last, total int
@@ -74,9 +74,9 @@ func TestScanFindsUnits(t *testing.T) {
 }
 
 func TestScanStopsOnCancel(t *testing.T) {
-	u1 := simmb.NewUnit(1)
+	u1 := modbussim.NewUnit(1)
 	u1.SetHolding(0, 1)
-	u200 := simmb.NewUnit(200)
+	u200 := modbussim.NewUnit(200)
 	u200.SetHolding(0, 1)
 	p := simBus(t, u1, u200)
 	ctx, cancel := context.WithCancel(context.Background())

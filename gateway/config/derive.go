@@ -159,3 +159,34 @@ func (dv *Device) CJT188Config(loc *time.Location) cjt188.Config {
 	return cjt188.Config{Device: dv.ID, Address: dv.Address, MeterType: byte(dv.MeterType), DIOrder: dv.DIOrder,
 		Timeout: dv.Timeout, Retries: dv.Retries, Location: loc, Class: drivers.Telemetry}
 }
+
+// SerialPoller is the validated driver factory of a serial device (modbus,
+// dlt645, dlt645-1997, cjt188) on a port: the one place a config entry
+// becomes a driver, for the line owner, the scanner and townlink read.
+// A zero Timeout takes the driver's default.
+func (dv *Device) SerialPoller(loc *time.Location) (func(hardware.Port) (drivers.Poller, error), error) {
+	switch dv.Driver {
+	case DriverModbus:
+		mc, err := dv.ModbusConfig()
+		if err != nil {
+			return nil, err
+		}
+		timeout, retries := dv.Timeout, dv.Retries
+		return func(p hardware.Port) (drivers.Poller, error) {
+			return modbus.New(mc, modbus.NewRTU(p, timeout, retries))
+		}, nil
+	case DriverDLT645, DriverDLT645v97:
+		mc := dv.DLT645Config(loc)
+		if err := mc.Validate(); err != nil {
+			return nil, err
+		}
+		return func(p hardware.Port) (drivers.Poller, error) { return dlt645.New(mc, p) }, nil
+	case DriverCJT188:
+		mc := dv.CJT188Config(loc)
+		if err := mc.Validate(); err != nil {
+			return nil, err
+		}
+		return func(p hardware.Port) (drivers.Poller, error) { return cjt188.New(mc, p) }, nil
+	}
+	return nil, fmt.Errorf("%w: driver %s is not a serial driver", ErrInvalid, dv.Driver)
+}

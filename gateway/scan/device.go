@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/drivers/cjt188"
-	"github.com/townlink/townlink/drivers/dlt645"
 	"github.com/townlink/townlink/drivers/modbus"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/hardware"
@@ -19,8 +20,7 @@ import (
 func (r *runner) serial(d config.Device) config.Device {
 	d.Line = r.o.lineName()
 	d.Interval = config.DefaultInterval
-	d.Timeout = config.DefaultTimeout
-	d.Retries = config.DefaultRetries
+	d.Timeout = 0 // the printed entry leaves them out: check derives them
 	return d
 }
 
@@ -39,7 +39,8 @@ func (r *runner) water(a Attempt, m cjt188.Found) Found {
 	d := r.serial(config.Device{ID: "water-" + addr, Kind: config.KindWater, Driver: config.DriverCJT188,
 		Address: addr, MeterType: int(m.Type), DIOrder: config.DefaultDIOrder})
 	f := Found{Edition: a.Edition, Mode: a.Mode, Device: d}
-	if err := (cjt188.Config{Device: d.ID, Address: addr, MeterType: m.Type}).Validate(); err != nil {
+	mc := d.CJT188Config(time.UTC) // the zone does not matter for whether the type is readable
+	if err := mc.Validate(); err != nil {
 		f.Note = fmt.Sprintf("meter type %02X answered, but the cjt188 driver cannot read it: %v", m.Type, err)
 	}
 	return f
@@ -87,7 +88,7 @@ func (r *runner) firstReading(ctx context.Context, p hardware.Port, f *Found) er
 		}
 		f.Device.Points = []config.Point{pt}
 	}
-	rs, err := Poll(ctx, f.Device, p)
+	rs, err := Poll(ctx, f.Device, p, nil)
 	if len(rs) > 0 {
 		f.Reading = rs[0]
 	}
@@ -133,68 +134,34 @@ func firstPoint(ctx context.Context, p hardware.Port, d config.Device) (config.P
 }
 
 // Poll reads d once on p with its driver, built from the config entry the
-// way the gateway builds it (driver, address or unit and points, timeout,
-// retries).
-func Poll(ctx context.Context, d config.Device, p hardware.Port) ([]drivers.Reading, error) {
-	pl, err := NewPoller(d, p)
+// way the gateway builds it; meter clocks are read in loc (nil: the
+// config's default zone).
+func Poll(ctx context.Context, d config.Device, p hardware.Port, loc *time.Location) ([]drivers.Reading, error) {
+	pl, err := NewPoller(d, p, loc)
 	if err != nil {
 		return nil, err
 	}
 	return pl.Poll(ctx, nil)
 }
 
-// NewPoller builds the driver of a serial device's config entry on p.
-func NewPoller(d config.Device, p hardware.Port) (drivers.Poller, error) {
-	retries := d.Retries
-	if retries == 0 {
-		retries = -1 // the config's 0 is none; the drivers' 0 is their default
-	}
-	timeout := d.Timeout
-	if timeout <= 0 {
-		timeout = config.DefaultTimeout
-	}
-	switch d.Driver {
-	case config.DriverDLT645, config.DriverDLT645v97:
-		v := dlt645.V2007
-		if d.Driver == config.DriverDLT645v97 {
-			v = dlt645.V1997
+// NewPoller builds the driver of a serial device's config entry on p with
+// config.Device.SerialPoller, the conversion the gateway uses.
+func NewPoller(d config.Device, p hardware.Port, loc *time.Location) (drivers.Poller, error) {
+	if loc == nil {
+		var err error
+		if loc, err = time.LoadLocation(config.DefaultTimezone); err != nil {
+			return nil, err
 		}
-		return dlt645.New(dlt645.Config{Device: d.ID, Address: d.Address, Version: v, Points: d.Read,
-			Timeout: timeout, Retries: retries, Class: drivers.Telemetry}, p)
-	case config.DriverCJT188:
-		return cjt188.New(cjt188.Config{Device: d.ID, Address: d.Address, MeterType: byte(d.MeterType),
-			DIOrder: d.DIOrder, Timeout: timeout, Retries: retries, Class: drivers.Telemetry}, p)
-	case config.DriverModbus:
-		mc := modbus.Config{Device: d.ID, Unit: byte(d.Unit), Class: drivers.Telemetry}
-		for _, cp := range d.Points {
-			mp, err := modbusPoint(cp)
-			if err != nil {
-				return nil, fmt.Errorf("scan: %s: point %s: %w", d.ID, cp.Name, err)
-			}
-			mc.Points = append(mc.Points, mp)
-		}
-		return modbus.New(mc, modbus.NewRTU(p, timeout, max(retries, 0)))
 	}
-	return nil, fmt.Errorf("%w: scan: %s: driver %q does not read a serial line", drivers.ErrConfig, d.ID, d.Driver)
-}
-
-func modbusPoint(cp config.Point) (modbus.Point, error) {
-	t, err := modbus.ParseTable(string(cp.Table))
+	d.Points = slices.Clone(d.Points)
+	for i := range d.Points {
+		if !d.Points[i].Table.Bits() && d.Points[i].Order == "" {
+			d.Points[i].Order = config.OrderABCD
+		}
+	}
+	newPoller, err := d.SerialPoller(loc)
 	if err != nil {
-		return modbus.Point{}, err
+		return nil, fmt.Errorf("scan: %s: %w", d.ID, err)
 	}
-	mp := modbus.Point{Name: cp.Name, Table: t, Address: uint16(cp.Address), Scale: cp.Scale, Offset: cp.Offset}
-	if !cp.Table.Bits() {
-		if mp.Type, err = modbus.ParseType(string(cp.Type)); err != nil {
-			return mp, err
-		}
-		order := cp.Order
-		if order == "" {
-			order = config.OrderABCD
-		}
-		if mp.Order, err = modbus.ParseOrder(string(order)); err != nil {
-			return mp, err
-		}
-	}
-	return mp, nil
+	return newPoller(p)
 }

@@ -49,9 +49,12 @@ func serveShared(t *testing.T, srvs ...interface {
 }
 
 // newOwner is a line owner (gateway/bus) for the scan to borrow the line
-// from. (With the bus of branch "line" this becomes bus.New(bus.Config{…})
-// with the same fields.)
+// from.
 func newOwner(t *testing.T, name string, mode hardware.Mode, open func() (bus.Port, error), devs []bus.Device, emit bus.Emit) *bus.Line {
 	t.Helper()
-	return &bus.Line{Name: name, Mode: mode, Open: open, Devices: devs, Emit: emit}
+	l, err := bus.New(bus.Config{Name: name, Mode: mode, Open: open, Devices: devs, Emit: emit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/townlink/townlink/drivers"
-	simcjt "github.com/townlink/townlink/firmware-sim/cjt188"
-	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
-	simmb "github.com/townlink/townlink/firmware-sim/modbus"
+	"github.com/townlink/townlink/firmware-sim/cjt188sim"
+	"github.com/townlink/townlink/firmware-sim/dlt645sim"
+	"github.com/townlink/townlink/firmware-sim/modbussim"
 	"github.com/townlink/townlink/gateway/bus"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/gateway/scan"
@@ -34,19 +34,19 @@ func summary(fs []scan.Found) []string {
 // timing: Run (the job a line owner runs) finds each, reads it once, and
 // reports progress that ends with nothing left.
 func TestRunFindsEachEdition(t *testing.T) {
-	m07 := simdlt.NewMeter("202612070001", simdlt.V2007)
+	m07 := dlt645sim.NewMeter("202612070001", dlt645sim.V2007)
 	m07.Set("energy_kwh", "42.00")
-	m97 := simdlt.NewMeter("199700000042", simdlt.V1997)
+	m97 := dlt645sim.NewMeter("199700000042", dlt645sim.V1997)
 	m97.Set("energy_kwh", "45678.90")
-	w := simcjt.NewMeter("20261207000101", simcjt.ColdWater)
+	w := cjt188sim.NewMeter("20261207000101", cjt188sim.ColdWater)
 	if err := w.SetValue("flow_m3", "12.34"); err != nil {
 		t.Fatal(err)
 	}
-	u := simmb.NewUnit(5)
+	u := modbussim.NewUnit(5)
 	u.SetHolding(0, 777)
 	// Every simulator emulates the wire time at 2400 8E1: the probes'
 	// windows must allow for it.
-	dl, cl, mb := simdlt.NewLine(mode2400, m07, m97), simcjt.NewLine(mode2400, w), simmb.NewBus(mode2400, u)
+	dl, cl, mb := dlt645sim.NewLine(mode2400, m07, m97), cjt188sim.NewLine(mode2400, w), modbussim.NewBus(mode2400, u)
 	dl.WireTime, cl.WireTime, mb.WireTime = true, true, true
 	path := serveShared(t, dl, cl, mb)
 	p, err := serial.Open(path, mode2400)
@@ -84,7 +84,7 @@ func TestRunFindsEachEdition(t *testing.T) {
 	for _, f := range found {
 		pt, v, _ := strings.Cut(values[f.Device.ID], " ")
 		if got := f.Reading.Values[pt]; got.String() != v || f.ReadErr != "" {
-			t.Errorf("%s: first reading %s = %s (%s), want %s", f.Device.ID, pt, got, f.ReadErr, v)
+			t.Errorf("%s: first reading %s = %s (%s), want %s; reading %+v note %q dev %+v", f.Device.ID, pt, got, f.ReadErr, v, f.Reading, f.Note, f.Device)
 		}
 	}
 	if last.Left != 0 || last.Done != last.Total || last.Found != 4 {
@@ -101,7 +101,7 @@ func TestRunFindsEachEdition(t *testing.T) {
 // DL/T 645-2007 meter found at the first setting is not looked for at the
 // others, while 1997 (not found) is tried at all four.
 func TestLineStopsLookingForAnEditionOnceFound(t *testing.T) {
-	path := serveShared(t, simdlt.NewLine(mode2400, simdlt.NewMeter("202612070001", simdlt.V2007)))
+	path := serveShared(t, dlt645sim.NewLine(mode2400, dlt645sim.NewMeter("202612070001", dlt645sim.V2007)))
 	var opened []hardware.Mode
 	open := func(m hardware.Mode) (hardware.Port, error) {
 		opened = append(opened, m)
@@ -123,11 +123,11 @@ func TestLineStopsLookingForAnEditionOnceFound(t *testing.T) {
 
 // Cancelling a scan returns what was found so far with ctx's error.
 func TestRunStopsOnCancel(t *testing.T) {
-	u1, u2 := simmb.NewUnit(1), simmb.NewUnit(200)
+	u1, u2 := modbussim.NewUnit(1), modbussim.NewUnit(200)
 	u1.SetHolding(0, 1)
 	u2.SetHolding(0, 2)
 	mode := hardware.Mode{Baud: 9600}
-	path := serveShared(t, simmb.NewBus(mode, u1, u2))
+	path := serveShared(t, modbussim.NewBus(mode, u1, u2))
 	p, err := serial.Open(path, mode)
 	if err != nil {
 		t.Fatal(err)
@@ -152,17 +152,17 @@ func TestRunStopsOnCancel(t *testing.T) {
 // polling its configured device between the scan's probes, and the scan
 // finds the meter on the same line.
 func TestLeasedScanThroughTheLineOwner(t *testing.T) {
-	meter := simdlt.NewMeter("202612070001", simdlt.V2007)
-	u := simmb.NewUnit(9)
+	meter := dlt645sim.NewMeter("202612070001", dlt645sim.V2007)
+	u := modbussim.NewUnit(9)
 	u.SetHolding(0, 99)
-	path := serveShared(t, simdlt.NewLine(mode2400, meter), simmb.NewBus(mode2400, u))
+	path := serveShared(t, dlt645sim.NewLine(mode2400, meter), modbussim.NewBus(mode2400, u))
 	polled := config.Device{ID: "unit-9", Driver: config.DriverModbus, Unit: 9, Timeout: time.Second, Retries: 1,
 		Points: []config.Point{{Name: "holding_0", Table: config.TableHolding, Type: config.TypeUint16}}}
 	var mu sync.Mutex
 	readings := 0
 	line := newOwner(t, "RS485-2", mode2400, func() (bus.Port, error) { return serial.Open(path, mode2400) },
 		[]bus.Device{{ID: polled.ID, Interval: 50 * time.Millisecond,
-			New: func(p hardware.Port) (drivers.Poller, error) { return scan.NewPoller(polled, p) }}},
+			New: func(p hardware.Port) (drivers.Poller, error) { return scan.NewPoller(polled, p, nil) }}},
 		func(_ context.Context, rs []drivers.Reading) error {
 			mu.Lock()
 			readings += len(rs)

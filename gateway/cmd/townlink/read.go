@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"text/tabwriter"
+	"time"
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/gateway/config"
@@ -47,7 +48,7 @@ func cmdRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case remote != nil:
 		rs, err = remote.Read(ctx, dev.ID, frames)
 	default:
-		rs, err = readDirect(ctx, dev, line, frames)
+		rs, err = readDirect(ctx, dev, line, cfg.Gateway.Location, frames)
 	}
 	printReadings(stdout, rs)
 	if err != nil {
@@ -88,7 +89,7 @@ func where(d config.Device) string {
 }
 
 // readDirect opens the device's line and polls it once.
-func readDirect(ctx context.Context, d config.Device, l config.Line, frames io.Writer) ([]drivers.Reading, error) {
+func readDirect(ctx context.Context, d config.Device, l config.Line, loc *time.Location, frames io.Writer) ([]drivers.Reading, error) {
 	sp, err := serial.Open(l.Device, l.Mode())
 	if err != nil {
 		return nil, err
@@ -100,7 +101,7 @@ func readDirect(ctx context.Context, d config.Device, l config.Line, frames io.W
 		tap = scan.NewTap(sp, frames)
 		p = tap
 	}
-	rs, err := scan.Poll(ctx, d, p)
+	rs, err := scan.Poll(ctx, d, p, loc)
 	if tap != nil {
 		tap.End()
 	}

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"testing"
 
-	simcjt "github.com/townlink/townlink/firmware-sim/cjt188"
-	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
+	"github.com/townlink/townlink/firmware-sim/cjt188sim"
+	"github.com/townlink/townlink/firmware-sim/dlt645sim"
 	"github.com/townlink/townlink/hardware"
 )
 
@@ -19,9 +19,9 @@ import (
 // points with units.
 func TestReadVerbosePrintsFrames(t *testing.T) {
 	mode := hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}
-	m := simdlt.NewMeter("202612070001", simdlt.V2007)
+	m := dlt645sim.NewMeter("202612070001", dlt645sim.V2007)
 	m.Set("energy_kwh", "123456.78")
-	path := serveGated(t, 2400, simdlt.NewLine(mode, m))
+	path := serveGated(t, 2400, dlt645sim.NewLine(mode, m))
 	dir := t.TempDir()
 	cfg := strings.ReplaceAll(baseConfig, "@DIR@", dir) + `lines:
   - {name: RS485-2, port: ` + path + `, baud: 2400, parity: even}
@@ -75,8 +75,8 @@ func (c *cancelOn) Write(b []byte) (int, error) {
 // config entries, and exits 0.
 func TestScanInterruptedPrintsWhatItFound(t *testing.T) {
 	mode := hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}
-	path := serveGated(t, 2400, simdlt.NewLine(mode,
-		simdlt.NewMeter("202612070001", simdlt.V2007), simdlt.NewMeter("202612070050", simdlt.V2007)))
+	path := serveGated(t, 2400, dlt645sim.NewLine(mode,
+		dlt645sim.NewMeter("202612070001", dlt645sim.V2007), dlt645sim.NewMeter("202612070050", dlt645sim.V2007)))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stderr := &cancelOn{match: " 1 found", cancel: cancel}
@@ -102,8 +102,8 @@ func TestScanInterruptedPrintsWhatItFound(t *testing.T) {
 // config already reads are not offered again.
 func TestScanConfiguredLine(t *testing.T) {
 	mode := hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}
-	path := serveGated(t, 2400, simdlt.NewLine(mode, simdlt.NewMeter("202612070001", simdlt.V2007)),
-		simcjt.NewLine(mode, simcjt.NewMeter("20261207000101", simcjt.ColdWater)))
+	path := serveGated(t, 2400, dlt645sim.NewLine(mode, dlt645sim.NewMeter("202612070001", dlt645sim.V2007)),
+		cjt188sim.NewLine(mode, cjt188sim.NewMeter("20261207000101", cjt188sim.ColdWater)))
 	dir := t.TempDir()
 	cfg := strings.ReplaceAll(baseConfig, "@DIR@", dir) + `lines:
   - {name: RS485-2, port: ` + path + `, baud: 2400, parity: even}

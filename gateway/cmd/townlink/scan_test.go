@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	simcjt "github.com/townlink/townlink/firmware-sim/cjt188"
-	simdlt "github.com/townlink/townlink/firmware-sim/dlt645"
-	simmb "github.com/townlink/townlink/firmware-sim/modbus"
+	"github.com/townlink/townlink/firmware-sim/cjt188sim"
+	"github.com/townlink/townlink/firmware-sim/dlt645sim"
+	"github.com/townlink/townlink/firmware-sim/modbussim"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serialsim"
 )
@@ -90,35 +90,35 @@ func section(t *testing.T, out, key string) string {
 // printed config passes townlink check, and townlink read then reads
 // every device it configured.
 func TestScanTownshipLinesThenCheckAndRead(t *testing.T) {
-	e1 := simdlt.NewMeter("202612070001", simdlt.V2007)
+	e1 := dlt645sim.NewMeter("202612070001", dlt645sim.V2007)
 	e1.Set("energy_kwh", "123456.78")
-	e2 := simdlt.NewMeter("202612070002", simdlt.V2007)
+	e2 := dlt645sim.NewMeter("202612070002", dlt645sim.V2007)
 	e2.Set("energy_kwh", "8812.05")
-	e3 := simdlt.NewMeter("202612070013", simdlt.V2007)
+	e3 := dlt645sim.NewMeter("202612070013", dlt645sim.V2007)
 	e3.Set("energy_kwh", "301.40")
-	eDead := simdlt.NewMeter("202612070009", simdlt.V2007)
-	eDead.SetFault(simdlt.Silent)
-	w1 := simcjt.NewMeter("20261207000101", simcjt.ColdWater)
-	w2 := simcjt.NewMeter("20261207000102", simcjt.ColdWater)
-	wDead := simcjt.NewMeter("20261207000199", simcjt.ColdWater)
-	wDead.SetFault(simcjt.Silent)
-	for w, v := range map[*simcjt.Meter]string{w1: "1024.50", w2: "77.03", wDead: "5.00"} {
+	eDead := dlt645sim.NewMeter("202612070009", dlt645sim.V2007)
+	eDead.SetFault(dlt645sim.Silent)
+	w1 := cjt188sim.NewMeter("20261207000101", cjt188sim.ColdWater)
+	w2 := cjt188sim.NewMeter("20261207000102", cjt188sim.ColdWater)
+	wDead := cjt188sim.NewMeter("20261207000199", cjt188sim.ColdWater)
+	wDead.SetFault(cjt188sim.Silent)
+	for w, v := range map[*cjt188sim.Meter]string{w1: "1024.50", w2: "77.03", wDead: "5.00"} {
 		if err := w.SetValue("flow_m3", v); err != nil {
 			t.Fatal(err)
 		}
 	}
 	modeA := hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}
-	pathA := serveGated(t, 2400, simdlt.NewLine(modeA, e1, e2, e3, eDead), simcjt.NewLine(modeA, w1, w2, wDead))
+	pathA := serveGated(t, 2400, dlt645sim.NewLine(modeA, e1, e2, e3, eDead), cjt188sim.NewLine(modeA, w1, w2, wDead))
 
 	modeB := hardware.Mode{Baud: 19200}
-	u3 := simmb.NewUnit(3)
+	u3 := modbussim.NewUnit(3)
 	u3.SetHolding(0, 1234)
-	u17 := simmb.NewUnit(17) // no holding register: the probe gets exception 02
+	u17 := modbussim.NewUnit(17) // no holding register: the probe gets exception 02
 	u17.SetInput(0, 55)
-	u100 := simmb.NewUnit(100)
+	u100 := modbussim.NewUnit(100)
 	u100.SetHolding(0, 1)
-	u100.SetFault(simmb.Silent())
-	pathB := serveGated(t, 19200, simmb.NewBus(modeB, u3, u17, u100))
+	u100.SetFault(modbussim.Silent())
+	pathB := serveGated(t, 19200, modbussim.NewBus(modeB, u3, u17, u100))
 
 	dir := t.TempDir()
 	base := filepath.Join(dir, "base.yaml")
