@@ -155,19 +155,18 @@ func (s *Service) TimeSync(ctx context.Context) (map[string]wire.Value, error) {
 	return map[string]wire.Value{"lines": wire.Int(int64(lines)), "ts": wire.Int(s.o.Now().UnixMilli())}, nil
 }
 
-// DailyTimeSync broadcasts the time once a day, the first time an hour
-// after start, until ctx ends.
+// DailyTimeSync broadcasts the time once a day at gateway.time_sync_at
+// (a quiet hour in gateway.timezone), until ctx ends.
 func (s *Service) DailyTimeSync(ctx context.Context) error {
-	wait := time.Hour
 	for {
-		t := time.NewTimer(wait)
+		now := s.o.Now()
+		t := time.NewTimer(s.o.Config.Gateway.NextTimeSync(now).Sub(now))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
 		case <-t.C:
 		}
-		wait = 24 * time.Hour
 		if _, err := s.TimeSync(ctx); err != nil && !errors.Is(err, ErrRefused) {
 			s.log.Warn("daily time sync failed", "err", err)
 		}

@@ -36,6 +36,27 @@ type Gateway struct {
 	// used for meters.
 	Timezone string
 	Location *time.Location
+	// TimeSyncAt is when the daily time broadcast to DL/T 645 meters goes
+	// out, "HH:MM" in Location (default DefaultTimeSyncAt, a quiet hour).
+	TimeSyncAt string
+}
+
+// NextTimeSync is the first daily time sync after now.
+func (g Gateway) NextTimeSync(now time.Time) time.Time {
+	at, err := time.Parse("15:04", g.TimeSyncAt)
+	if err != nil {
+		at, _ = time.Parse("15:04", DefaultTimeSyncAt)
+	}
+	loc := g.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	n := now.In(loc)
+	next := time.Date(n.Year(), n.Month(), n.Day(), at.Hour(), at.Minute(), 0, 0, loc)
+	if !next.After(n) {
+		next = time.Date(n.Year(), n.Month(), n.Day()+1, at.Hour(), at.Minute(), 0, 0, loc)
+	}
+	return next
 }
 
 // AckMode says when a batch may be deleted from the gateway's store.

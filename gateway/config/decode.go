@@ -136,7 +136,7 @@ func allDigits(s string, n int) bool {
 }
 
 func (d *decoder) decodeGateway(fl field, g *Gateway) fields {
-	f, ok := d.mapping(fl.val, fl.path, []string{"id", "county", "township", "data_dir", "board", "log_level", "status_interval", "metrics_listen", "timezone"}, nil)
+	f, ok := d.mapping(fl.val, fl.path, []string{"id", "county", "township", "data_dir", "board", "log_level", "status_interval", "metrics_listen", "timezone", "time_sync_at"}, nil)
 	if !ok {
 		return f
 	}
@@ -205,6 +205,15 @@ func (d *decoder) decodeGateway(fl field, g *Gateway) fields {
 				g.Timezone, g.Location = s, loc
 			} else {
 				d.errAt(deref(x.val), x.path, "%q is not an IANA time zone (the meters' local time, e.g. Asia/Shanghai)", clip(s))
+			}
+		}
+	}
+	if x, ok := f.get("time_sync_at"); ok {
+		if s, ok := d.nonEmpty(x, "a time of day, e.g. \"03:30\""); ok {
+			if _, err := time.Parse("15:04", s); err == nil {
+				g.TimeSyncAt = s
+			} else {
+				d.errAt(deref(x.val), x.path, "%q is not a time of day; write HH:MM in gateway.timezone, e.g. \"03:30\"", clip(s))
 			}
 		}
 	}

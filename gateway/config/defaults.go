@@ -31,7 +31,10 @@ const (
 	// DefaultTimezone is the zone of meter clocks (DL/T 645 and CJ/T 188
 	// date and time registers are local time) and of time sync: China has
 	// one zone. Never the process's own zone.
-	DefaultTimezone      = "Asia/Shanghai"
+	DefaultTimezone = "Asia/Shanghai"
+	// DefaultTimeSyncAt is the daily time broadcast's quiet hour (03:30
+	// in gateway.timezone): no one reads meters for billing then.
+	DefaultTimeSyncAt    = "03:30"
 	DefaultDebounce      = pulse.DefaultDebounce // asked from the drivers, not copied
 	DefaultMeterType     = int(cjt188.DefaultMeterType)
 	DefaultDIOrder       = cjt188.DefaultDIOrder
@@ -102,6 +105,9 @@ func (c *Config) applyDefaults() {
 	}
 	if g.Timezone == "" {
 		g.Timezone = DefaultTimezone
+	}
+	if g.TimeSyncAt == "" {
+		g.TimeSyncAt = DefaultTimeSyncAt
 	}
 	if g.Location == nil {
 		// The default zone is in the embedded zone database (time/tzdata).

@@ -21,7 +21,7 @@ func (c *Config) YAML() ([]byte, error) {
 		"id", str(g.ID), "county", quoted(g.County), "township", quoted(g.Township),
 		"data_dir", str(g.DataDir), "board", optStr(g.Board), "log_level", str(strings.ToLower(g.LogLevel.String())),
 		"status_interval", dur(g.StatusInterval), "metrics_listen", optQuoted(g.MetricsListen),
-		"timezone", str(g.Timezone)))
+		"timezone", str(g.Timezone), "time_sync_at", quoted(g.TimeSyncAt)))
 	u := c.Uplink
 	brokers := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
 	for _, b := range u.Brokers {

@@ -119,7 +119,7 @@ func TestMinimalDefaults(t *testing.T) {
 	}
 	want := Config{
 		Gateway: Gateway{ID: "gw-1", County: "320583", Township: "320583104", DataDir: DefaultDataDir,
-			LogLevel: slog.LevelInfo, StatusInterval: DefaultStatusInterval, Timezone: DefaultTimezone},
+			LogLevel: slog.LevelInfo, StatusInterval: DefaultStatusInterval, Timezone: DefaultTimezone, TimeSyncAt: DefaultTimeSyncAt},
 		Uplink: Uplink{Brokers: []string{"tcp://127.0.0.1:1883"}, Ack: AckBroker,
 			Batch:  Batch{DefaultMaxRecords, DefaultMaxBytes, DefaultMaxDelay},
 			Window: DefaultWindow, Backoff: Backoff{DefaultBackoffMin, DefaultBackoffMax}, DrainRate: DefaultDrainRate},
@@ -358,5 +358,24 @@ func TestYAMLRoundTrip(t *testing.T) {
 	out, _ := mustLoad(t, "testdata/good/full.yaml").Redacted().YAML()
 	if strings.Contains(string(out), "gw.key") || strings.Contains(string(out), ".pw") {
 		t.Errorf("redacted YAML shows a secret path:\n%s", out)
+	}
+}
+
+func TestNextTimeSyncIsTheQuietHourInTheGatewayZone(t *testing.T) {
+	sh, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := Gateway{TimeSyncAt: "03:30", Location: sh}
+	// 20:00 UTC is 04:00 the next day in Shanghai: the next 03:30 is a day later.
+	now := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
+	want := time.Date(2026, 12, 8, 3, 30, 0, 0, sh)
+	if got := g.NextTimeSync(now); !got.Equal(want) {
+		t.Errorf("NextTimeSync(%v) = %v, want %v", now, got, want)
+	}
+	// 19:00 UTC is 03:00 in Shanghai: half an hour to go.
+	now = time.Date(2026, 12, 6, 19, 0, 0, 0, time.UTC)
+	if got := g.NextTimeSync(now); got.Sub(now) != 30*time.Minute {
+		t.Errorf("NextTimeSync(%v) = %v, want 30 minutes later", now, got)
 	}
 }
