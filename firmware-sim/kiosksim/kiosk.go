@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/townlink/townlink/firmware-sim/internal/fielddev"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -15,6 +14,9 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/townlink/townlink/firmware-sim/internal/fielddev"
 )
 
 // Service is one business type with its own queue.
@@ -199,103 +201,116 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	log := o.Logger.With("device", o.ID)
-	realStart := time.Now()
+	s := &session{o: &o, h: h, c: c, log: o.Logger.With("device", o.ID), realStart: time.Now()}
 	q := &agenda{}
 	n := 0
 	at := func(d time.Duration, f func() []out) {
 		n++
 		heap.Push(q, &item{At: h.now.Add(d), Seq: n, F: f})
 	}
-	for _, s := range o.Services {
+	for _, sv := range o.Services {
 		var arrive func() []out
 		arrive = func() []out {
-			at(h.exp(time.Duration(float64(time.Hour)/s.PerHour)), arrive)
-			msgs := []out{h.issue(s)}
+			at(h.exp(time.Duration(float64(time.Hour)/sv.PerHour)), arrive)
+			msgs := []out{h.issue(sv)}
 			return append(msgs, h.dispatch(at)...)
 		}
-		at(h.exp(time.Duration(float64(time.Hour)/s.PerHour)), arrive)
+		at(h.exp(time.Duration(float64(time.Hour)/sv.PerHour)), arrive)
 	}
-	sent := 0
-	publish := func(m out) error {
-		h.seq++
-		env := map[string]any{
-			"schema": "gw.v1", "msg_id": fmt.Sprintf("%s-%d-%d", o.ID, o.Seed, h.seq), "ts": h.now.UnixMilli(), "seq": h.seq,
-			"device_id": o.ID, "device_type": "queue", "event": m.event, "payload": m.payload,
-		}
-		b, err := json.Marshal(env)
-		if err != nil {
-			return fmt.Errorf("kiosksim %s: encode %s: %w", o.ID, m.event, err)
-		}
-		due := realStart.Add(time.Duration(float64(h.now.Sub(o.Start)) / o.Speed))
-		if d := time.Until(due); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
-			}
-		}
-		topic := "field/" + o.ID + "/" + m.event
-		if err := wait(ctx, c.Publish(topic, 1, false, b)); err != nil {
-			return fmt.Errorf("%w: publish %s: %w", ErrBroker, topic, err)
-		}
-		e := m.entry
-		e.Seq, e.Event, e.At, e.Payload = h.seq, m.event, h.now, b
-		o.Journal.add(e)
-		log.Debug("published", "event", m.event, "seq", h.seq)
-		sent++
-		return nil
-	}
-	var opening []out
-	opening = append(opening, out{event: "device.status", payload: map[string]any{"online": true, "printer_paper": "ok", "screen": "ok", "firmware": "sim-1.0"}})
-	for _, d := range h.desks {
-		opening = append(opening, h.windowStatus(d, "open"))
-	}
-	end := time.Time{}
-	if o.Duration > 0 {
-		end = o.Start.Add(o.Duration)
-	}
-	run := func() error {
-		for _, m := range opening {
-			if err := publish(m); err != nil {
-				return err
-			}
-		}
-		for q.Len() > 0 {
-			it := heap.Pop(q).(*item)
-			if !end.IsZero() && it.At.After(end) {
-				h.now = end
-				break
-			}
-			h.now = it.At
-			for _, m := range it.F() {
-				if err := publish(m); err != nil {
-					return err
-				}
-				if o.Count > 0 && sent >= o.Count {
-					return nil
-				}
-			}
-		}
-		return nil
-	}
-	if err := run(); err != nil {
+	if err := s.day(ctx, q); err != nil {
 		c.Abort()
 		return err
 	}
-	if o.Count > 0 && sent >= o.Count {
+	if o.Count > 0 && s.sent >= o.Count {
 		c.Disconnect(250)
 		return nil
 	}
 	for _, d := range h.desks {
-		if err := publish(h.windowStatus(d, "closed")); err != nil {
+		if err := s.publish(ctx, h.windowStatus(d, "closed")); err != nil {
 			c.Abort()
 			return err
 		}
 	}
 	c.Disconnect(250)
+	return nil
+}
+
+// session publishes one kiosk's messages in (scaled) real time.
+type session struct {
+	o         *Options
+	h         *hall
+	c         mqtt.Client
+	log       *slog.Logger
+	realStart time.Time
+	sent      int
+}
+
+// day opens the hall, then plays the agenda until it is empty, past the
+// Duration or Count messages were sent.
+func (s *session) day(ctx context.Context, q *agenda) error {
+	opening := []out{{event: "device.status", payload: map[string]any{"online": true, "printer_paper": "ok", "screen": "ok", "firmware": "sim-1.0"}}}
+	for _, d := range s.h.desks {
+		opening = append(opening, s.h.windowStatus(d, "open"))
+	}
+	for _, m := range opening {
+		if err := s.publish(ctx, m); err != nil {
+			return err
+		}
+	}
+	end := time.Time{}
+	if s.o.Duration > 0 {
+		end = s.o.Start.Add(s.o.Duration)
+	}
+	for q.Len() > 0 {
+		it := heap.Pop(q).(*item)
+		if !end.IsZero() && it.At.After(end) {
+			s.h.now = end
+			return nil
+		}
+		s.h.now = it.At
+		for _, m := range it.F() {
+			if err := s.publish(ctx, m); err != nil {
+				return err
+			}
+			if s.o.Count > 0 && s.sent >= s.o.Count {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// publish sends one message when its simulated time is due.
+func (s *session) publish(ctx context.Context, m out) error {
+	o, h := s.o, s.h
+	h.seq++
+	env := map[string]any{
+		"schema": "gw.v1", "msg_id": fmt.Sprintf("%s-%d-%d", o.ID, o.Seed, h.seq), "ts": h.now.UnixMilli(), "seq": h.seq,
+		"device_id": o.ID, "device_type": "queue", "event": m.event, "payload": m.payload,
+	}
+	b, err := json.Marshal(env)
+	if err != nil {
+		return fmt.Errorf("kiosksim %s: encode %s: %w", o.ID, m.event, err)
+	}
+	due := s.realStart.Add(time.Duration(float64(h.now.Sub(o.Start)) / o.Speed))
+	if d := time.Until(due); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	topic := "field/" + o.ID + "/" + m.event
+	if err := wait(ctx, s.c.Publish(topic, 1, false, b)); err != nil {
+		return fmt.Errorf("%w: publish %s: %w", ErrBroker, topic, err)
+	}
+	e := m.entry
+	e.Seq, e.Event, e.At, e.Payload = h.seq, m.event, h.now, b
+	o.Journal.add(e)
+	s.log.Debug("published", "event", m.event, "seq", h.seq)
+	s.sent++
 	return nil
 }
 
