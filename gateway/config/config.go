@@ -16,6 +16,16 @@ type Config struct {
 	Lines       []Line
 	FieldBroker FieldBroker
 	Devices     []Device
+	Web         Web
+}
+
+// Web is the local web page (devices, lines, uplink, alarms; actions
+// after login). Off while Listen is empty.
+type Web struct {
+	Listen string // host:port, e.g. 127.0.0.1:8080 (loopback: reach it over ssh -L, or name a LAN address)
+	// PasswordFile holds the technicians' password (mode 0600); without
+	// it the page is read-only. Secret, blanked by Redacted.
+	PasswordFile string
 }
 
 // Gateway identifies the gateway and sets process-wide options.
@@ -28,6 +38,7 @@ type Gateway struct {
 	LogLevel       slog.Level
 	StatusInterval time.Duration // default 30s
 	MetricsListen  string        // optional host:port for /metrics and /status
+	Socket         string        // control socket for townlink status/read/scan; default data_dir/townlink.sock
 }
 
 // AckMode says when a batch may be deleted from the gateway's store.

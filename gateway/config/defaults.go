@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"time"
 
 	"github.com/townlink/townlink/hardware"
@@ -27,6 +28,10 @@ const (
 	DefaultModbusTCPUnit  = 1
 	DefaultDataBits       = 8
 	DefaultStopBits       = 1
+	DefaultSocketName     = "townlink.sock" // in data_dir
+	// MaxSocketPath is the longest Unix socket path Linux takes
+	// (sun_path is 108 bytes with its terminating NUL).
+	MaxSocketPath = 107
 )
 
 // DefaultRead is what a dlt645 device reads when its config has no read:.
@@ -88,6 +93,9 @@ func (c *Config) applyDefaults() {
 	}
 	if g.StatusInterval == 0 {
 		g.StatusInterval = DefaultStatusInterval
+	}
+	if g.Socket == "" {
+		g.Socket = filepath.Join(g.DataDir, DefaultSocketName)
 	}
 	// LogLevel: the zero value is slog.LevelInfo.
 
