@@ -1,0 +1,180 @@
+package localapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+)
+
+// SocketMode is the control socket's permission: the gateway's user and
+// group (the technicians' group) only.
+const SocketMode = 0o660
+
+// ErrInUse reports a socket path another running gateway answers on.
+var ErrInUse = errors.New("localapi: socket in use")
+
+// Listen opens the control socket at path, mode SocketMode. A socket
+// left behind by a gateway that died is replaced; one that a running
+// gateway answers on, or a path that is not a socket, is refused.
+func Listen(path string) (net.Listener, error) {
+	if st, err := os.Lstat(path); err == nil {
+		if st.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("localapi: %s exists and is not a socket; remove it or set gateway.socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%w: a gateway already answers on %s", ErrInUse, path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("localapi: stale socket: %w", err)
+		}
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("localapi: %w", err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(true)
+	if err := os.Chmod(path, SocketMode); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("localapi: %w", err)
+	}
+	return ln, nil
+}
+
+// Serve serves h on ln until ctx ends, then shuts down (waiting a little
+// for requests in flight) and closes ln.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // owned by Serve: waited for below
+		defer wg.Done()
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if srv.Shutdown(sctx) != nil {
+			srv.Close()
+		}
+	}()
+	err := srv.Serve(ln)
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Run serves the control socket at path until ctx ends.
+func (v *Service) Run(ctx context.Context, path string, log *slog.Logger) error {
+	ln, err := Listen(path)
+	if err != nil {
+		return err
+	}
+	if log != nil {
+		log.Info("control socket listening", "path", path)
+	}
+	return Serve(ctx, ln, v.Handler())
+}
+
+// Handler is the local API over HTTP.
+func (v *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, v.Status(r.Context()))
+	})
+	mux.HandleFunc("POST /read", func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("device")
+		if id == "" {
+			writeError(w, fmt.Errorf("%w: /read?device=ID", ErrBadRequest))
+			return
+		}
+		res, err := v.Read(r.Context(), id)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
+	mux.HandleFunc("POST /time-sync", func(w http.ResponseWriter, r *http.Request) {
+		res, err := v.TimeSync(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
+	mux.HandleFunc("POST /scan", v.serveScan)
+	return mux
+}
+
+// serveScan streams a scan's progress and result as JSON lines.
+func (v *Service) serveScan(w http.ResponseWriter, r *http.Request) {
+	line := r.URL.Query().Get("line")
+	if line == "" {
+		writeError(w, fmt.Errorf("%w: /scan?line=NAME", ErrBadRequest))
+		return
+	}
+	if _, ok := v.s.LineJobs[line]; !ok {
+		writeError(w, fmt.Errorf("%w: no line %q", ErrUnknown, line))
+		return
+	}
+	if v.s.Scan == nil {
+		writeError(w, fmt.Errorf("%w: scan through the running gateway", ErrUnsupported))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	fl, _ := w.(http.Flusher)
+	enc := json.NewEncoder(w)
+	var mu sync.Mutex // progress may come from the scan's goroutines
+	send := func(e ScanEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(e)
+		if fl != nil {
+			fl.Flush()
+		}
+	}
+	found, err := v.Scan(r.Context(), line, func(p Progress) { send(ScanEvent{Progress: &p}) })
+	last := ScanEvent{Found: found, Done: true}
+	if err != nil {
+		last.Error = err.Error()
+	}
+	send(last)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// StatusOf is the HTTP status of an action's error.
+func StatusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrUnknown):
+		return http.StatusNotFound
+	case errors.Is(err, ErrUnsupported):
+		return http.StatusNotImplemented
+	case errors.Is(err, ErrDevice):
+		return http.StatusBadGateway
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusConflict // refused: the gateway said why
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	writeJSON(w, StatusOf(err), map[string]string{"error": err.Error()})
+}
