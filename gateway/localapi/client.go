@@ -65,27 +65,43 @@ func (c *Client) Scan(ctx context.Context, line string, progress func(Progress))
 		return nil, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	found, err := readScan(resp.Body, progress)
+	if err != nil && !errors.Is(err, ErrScanFailed) && ctx.Err() != nil {
+		return found, ctx.Err()
+	}
+	if err != nil {
+		return found, fmt.Errorf("scan %s: %w", line, err)
+	}
+	return found, nil
+}
+
+// ErrScanFailed reports a scan that ended with an error on the gateway.
+var ErrScanFailed = errors.New("localapi: scan failed")
+
+// readScan reads a scan's answer stream: JSON lines of ScanEvent, the
+// last one Done.
+func readScan(r io.Reader, progress func(Progress)) ([]Found, error) {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
+	for n := 1; sc.Scan(); n++ {
 		var e ScanEvent
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, fmt.Errorf("localapi: scan answer: %w", err)
+			return nil, fmt.Errorf("localapi: scan answer line %d: %w", n, err)
 		}
 		if e.Progress != nil && progress != nil {
 			progress(*e.Progress)
 		}
 		if e.Done {
 			if e.Error != "" {
-				return e.Found, fmt.Errorf("scan %s: %s", line, e.Error)
+				return e.Found, fmt.Errorf("%w: %s", ErrScanFailed, e.Error)
 			}
 			return e.Found, nil
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("localapi: scan answer: %w", err)
 	}
-	return nil, fmt.Errorf("localapi: scan %s: the gateway stopped answering: %v", line, sc.Err())
+	return nil, errors.New("localapi: the scan answer ended before its result (did the gateway stop?)")
 }
 
 func (c *Client) send(ctx context.Context, method, path string) (*http.Response, error) {
