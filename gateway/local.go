@@ -79,3 +79,12 @@ func (g *Gateway) serveWeb(ctx context.Context) error {
 	}
 	return g.web.Run(ctx)
 }
+
+// WebAddr is the address the local page listens on, once it does; "" when
+// web.listen is empty or before Run has opened it.
+func (g *Gateway) WebAddr() string {
+	if g.web == nil {
+		return ""
+	}
+	return g.web.Addr()
+}

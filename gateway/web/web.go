@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/townlink/townlink/gateway/localapi"
@@ -53,6 +54,7 @@ type Server struct {
 	o    Options
 	log  *slog.Logger
 	auth *auth
+	addr atomic.Pointer[string] // where Run listens
 }
 
 // New returns a Server. It does no I/O.
@@ -89,8 +91,20 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("web.listen %s: %w", s.o.Listen, err)
 	}
-	s.log.Info("web page listening", "url", "http://"+ln.Addr().String()+"/", "login", s.o.PasswordFile != "")
+	addr := ln.Addr().String()
+	s.addr.Store(&addr)
+	defer s.addr.Store(nil)
+	s.log.Info("web page listening", "url", "http://"+addr+"/", "login", s.o.PasswordFile != "")
 	return localapi.Serve(ctx, ln, s.Handler())
+}
+
+// Addr is the address Run listens on ("" when it does not): the port
+// chosen for web.listen: 127.0.0.1:0, say.
+func (s *Server) Addr() string {
+	if a := s.addr.Load(); a != nil {
+		return *a
+	}
+	return ""
 }
 
 // Handler is the page and its API.

@@ -144,12 +144,15 @@
     g.strokeStyle = "#d8dce1";
     g.beginPath(); g.moveTo(0, h - 0.5); g.lineTo(w, h - 0.5); g.stroke();
     if (!arr.length) return;
-    const now = Date.now(), t0 = now - HOUR;
+    // The last hour; a younger series fills the width, and says so.
+    const now = Date.now();
+    const span = Math.min(HOUR, Math.max(10000, now - arr[0].t));
+    const t0 = now - span;
     let lo = Infinity, hi = -Infinity;
     for (const x of arr) { lo = Math.min(lo, x.v); hi = Math.max(hi, x.v); }
     if (hi === lo) { hi += 1; lo -= 1; }
     const pad = 10;
-    const X = (t) => ((t - t0) / HOUR) * w;
+    const X = (t) => ((t - t0) / span) * (w - 4);
     const Y = (v) => pad / 2 + (1 - (v - lo) / (hi - lo)) * (h - pad);
     g.strokeStyle = "#0b5cad";
     g.lineWidth = 1.5;
@@ -163,6 +166,8 @@
     g.font = "10px system-ui, sans-serif";
     g.fillText(String(+hi.toPrecision(6)), 2, 10);
     g.fillText(String(+lo.toPrecision(6)), 2, h - 3);
+    const label = span >= HOUR ? "last hour" : "last " + age(span);
+    g.fillText(label, w - g.measureText(label).width - 2, h - 3);
   }
 
   function renderLines(lines) {
