@@ -35,10 +35,15 @@ func (g *Gateway) buildLocal() error {
 		Connected:   func() bool { return g.client != nil && g.client.Connected() },
 		Recent:      g.recent,
 		FieldOnline: func() int { return g.fieldCounts().Online },
-		Alarms:      g.alarms, // nil until the rules engine is wired
-		Devices:     readers,
-		LineJobs:    lines,
-		Scan:        g.scan, // nil until the scan package is wired
+		Alarms: func() []localapi.Alarm { // g.alarms: the rules engine's, once wired
+			if g.alarms == nil {
+				return nil
+			}
+			return g.alarms()
+		},
+		Devices:  readers,
+		LineJobs: lines,
+		Scan:     g.scan, // nil until the scan package is wired: set g.scan before buildLocal
 		TimeSync: func(ctx context.Context) (int, error) {
 			res, err := g.cmd.TimeSync(ctx)
 			n, _ := res["lines"].AsInt()

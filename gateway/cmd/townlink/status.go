@@ -18,6 +18,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	path := fs.String("c", "/etc/townlink/townlink.yaml", "config `file` (names the control socket, gateway.socket)")
 	socket := fs.String("socket", "", "control socket `path` (default: from the config)")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
+	all := fs.Bool("all", false, "print every point of every device (default: the first lines of each)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,15 +43,20 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
-	printStatus(stdout, st)
+	maxLines := 3
+	if *all {
+		maxLines = 0
+	}
+	printStatus(stdout, st, maxLines)
 	return nil
 }
 
 // width is the terminal the status is laid out for.
 const width = 80
 
-// printStatus writes the status for a person on an 80-column terminal.
-func printStatus(w io.Writer, st *localapi.Status) {
+// printStatus writes the status for a person on an 80-column terminal,
+// at most maxLines lines of values per device (0: all).
+func printStatus(w io.Writer, st *localapi.Status, maxLines int) {
 	up := "OFFLINE"
 	if st.Uplink.Connected {
 		up = "connected"
@@ -60,7 +66,7 @@ func printStatus(w io.Writer, st *localapi.Status) {
 	for _, b := range st.Uplink.Brokers {
 		fmt.Fprintf(w, "         %s\n", clipTo(b, width-9))
 	}
-	printDevices(w, st.Devices)
+	printDevices(w, st.Devices, maxLines)
 	if st.Field.Configured > 0 {
 		fmt.Fprintf(w, "field devices online: %d of %d\n", st.Field.Online, st.Field.Configured)
 	}
@@ -95,7 +101,7 @@ func printStatus(w io.Writer, st *localapi.Status) {
 	}
 }
 
-func printDevices(w io.Writer, devs []localapi.Device) {
+func printDevices(w io.Writer, devs []localapi.Device, maxLines int) {
 	n := map[string]int{}
 	for _, d := range devs {
 		n[d.State]++
@@ -125,7 +131,12 @@ func printDevices(w io.Writer, devs []localapi.Device) {
 		for _, v := range d.Values {
 			vals = append(vals, v.Name+" "+v.Value)
 		}
-		for _, l := range wrap(vals, "      ", width) {
+		lines := wrap(vals, "      ", width)
+		if maxLines > 0 && len(lines) > maxLines {
+			more := len(lines) - maxLines + 1
+			lines = append(lines[:maxLines-1], fmt.Sprintf("      … %d more lines of points (townlink status -all)", more))
+		}
+		for _, l := range lines {
 			fmt.Fprintln(w, l)
 		}
 	}

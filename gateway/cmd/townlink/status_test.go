@@ -153,11 +153,29 @@ func TestStatusFitsEightyColumns(t *testing.T) {
 		Certs:   []localapi.Cert{{Name: "uplink_client", DaysLeft: 12}, {Name: "uplink_ca", DaysLeft: -3}},
 	}
 	var b bytes.Buffer
-	printStatus(&b, st)
+	printStatus(&b, st, 0)
 	checkWidth(t, b.String())
 	for _, want := range []string{"RENEW SOON", "EXPIRED 3 days ago", "MAJOR", "oldest unsent 3 h 0 min", "point_29_kwh 123456.78"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("no %q in\n%s", want, b.String())
 		}
 	}
+}
+
+func TestStatusShortensLongDevices(t *testing.T) {
+	var vals []recent.Point
+	for i := range 40 {
+		vals = append(vals, recent.Point{Name: fmt.Sprintf("field_%02d", i), Value: "some value"})
+	}
+	st := &localapi.Status{Gateway: "gw-1", Devices: []localapi.Device{{ID: "zfy-001", Driver: "recorder", State: "ok", Values: vals}}}
+	var short, all bytes.Buffer
+	printStatus(&short, st, 3)
+	printStatus(&all, st, 0)
+	if !strings.Contains(short.String(), "more lines of points (townlink status -all)") || strings.Contains(short.String(), "field_39") {
+		t.Errorf("not shortened:\n%s", short.String())
+	}
+	if !strings.Contains(all.String(), "field_39 some value") || strings.Contains(all.String(), "more lines") {
+		t.Errorf("-all left points out:\n%s", all.String())
+	}
+	checkWidth(t, short.String())
 }
