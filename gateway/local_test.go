@@ -5,10 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	simmb "github.com/townlink/townlink/firmware-sim/modbus"
+	"github.com/townlink/townlink/gateway"
 	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/gateway/localapi"
 	"github.com/townlink/townlink/hardware"
@@ -193,5 +195,38 @@ func TestControlSocketReplacesAStaleSocket(t *testing.T) {
 	}
 	if _, err := localapi.Listen(path); err == nil {
 		t.Error("a regular file at the socket path was replaced")
+	}
+}
+
+// A local page whose password file others may read is refused at start
+// (and by townlink check), with the command that fixes it.
+func TestWebPasswordFileMustBePrivate(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "web.pw")
+	if err := os.WriteFile(pw, []byte("pw\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(pw, 0o644)
+	path := writeConfig(t, dir, "tcp://127.0.0.1:1", "- {name: RS485-1, port: /dev/null}", "[]")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("web: {listen: \"127.0.0.1:0\", password_file: \"" + pw + "\"}\n")
+	f.Close()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = gateway.New(cfg, nil)
+	if !errors.Is(err, gateway.ErrStart) || !strings.Contains(err.Error(), "web.password_file") || !strings.Contains(err.Error(), "chmod 600 "+pw) {
+		t.Fatalf("New with a 0644 web password file: %v", err)
+	}
+	if err := gateway.CheckSecrets(cfg); err == nil {
+		t.Fatal("CheckSecrets (townlink check) accepted a 0644 web password file")
+	}
+	os.Remove(pw)
+	if err := gateway.CheckSecrets(cfg); err == nil || !strings.Contains(err.Error(), "web.password_file") {
+		t.Fatalf("CheckSecrets with the web password file missing: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,5 +149,12 @@ uplink: {brokers: ["tcp://127.0.0.1:1883"]}
 	st := svc.Status(context.Background())
 	if st.Uplink.Backlog != 5 || len(st.Alarms) != 1 || st.Certs[0] != (Cert{"uplink_client", 12}) {
 		t.Errorf("status %+v", st)
+	}
+}
+
+func TestListenRefusesATooLongPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), strings.Repeat("s", 120)+".sock")
+	if _, err := Listen(path); err == nil || !strings.Contains(err.Error(), "set gateway.socket to a shorter one") {
+		t.Fatalf("Listen(%d bytes): %v", len(path), err)
 	}
 }

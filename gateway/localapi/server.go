@@ -17,6 +17,9 @@ import (
 // group (the technicians' group) only.
 const SocketMode = 0o660
 
+// maxPath is the longest Unix socket path Linux takes.
+const maxPath = 107
+
 // ErrInUse reports a socket path another running gateway answers on.
 var ErrInUse = errors.New("localapi: socket in use")
 
@@ -24,6 +27,9 @@ var ErrInUse = errors.New("localapi: socket in use")
 // left behind by a gateway that died is replaced; one that a running
 // gateway answers on, or a path that is not a socket, is refused.
 func Listen(path string) (net.Listener, error) {
+	if len(path) > maxPath {
+		return nil, fmt.Errorf("localapi: socket path %s is %d bytes; a Unix socket path holds at most %d (set gateway.socket to a shorter one)", path, len(path), maxPath)
+	}
 	if st, err := os.Lstat(path); err == nil {
 		if st.Mode()&os.ModeSocket == 0 {
 			return nil, fmt.Errorf("localapi: %s exists and is not a socket; remove it or set gateway.socket", path)

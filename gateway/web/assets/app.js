@@ -73,8 +73,8 @@
     head.append(el("span", "id", d.id), state, el("span", "meta", d.kind + " · " + d.driver + (d.line ? " · " + d.line : "")));
     const read = el("button", "read plain", "Read now");
     read.dataset.action = "read";
-    read.hidden = !loggedIn;
     if (!["modbus", "modbus-tcp", "dlt645", "dlt645-1997", "cjt188"].includes(d.driver)) read.dataset.never = "1";
+    read.hidden = !loggedIn || read.dataset.never === "1";
     read.addEventListener("click", () => act("/api/read?device=" + encodeURIComponent(d.id), "Reading " + d.id + "…", showRead, read));
     head.append(read);
     const points = el("div", "points");
