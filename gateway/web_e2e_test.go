@@ -34,9 +34,17 @@ func needChromium(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "--no-install-recommends", "chromium")
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	apt := func(args ...string) ([]byte, error) {
+		cmd := exec.CommandContext(ctx, "apt-get", args...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		return cmd.CombinedOutput()
+	}
+	t.Log("chromium is missing: apt-get install chromium")
+	if _, err := apt("install", "-y", "--no-install-recommends", "chromium"); err == nil {
+		return
+	}
+	apt("update") // stale package lists on a fresh machine
+	if out, err := apt("install", "-y", "--no-install-recommends", "chromium"); err != nil {
 		t.Fatalf("chromium is missing and apt-get install chromium failed (run scripts/deps.sh as root): %v\n%s", err, out)
 	}
 }

@@ -23,14 +23,14 @@ import (
 const (
 	DefaultWindow    = time.Hour
 	DefaultStep      = 10 * time.Second
-	DefaultMaxSeries = 4096
+	DefaultMaxSeries = 1024
 )
 
 // Options bound the history. Zero values take the defaults.
 type Options struct {
 	Window    time.Duration // how far back a series goes (1 h)
 	Step      time.Duration // the finest spacing of kept samples (10 s)
-	MaxSeries int           // device/point series kept at most (4096)
+	MaxSeries int           // device/point series kept at most (1024)
 }
 
 // Sample is one value of a point at a time (Unix milliseconds).
