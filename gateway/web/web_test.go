@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/gateway/localapi"
 	"github.com/townlink/townlink/gateway/recent"
 )
@@ -310,5 +312,23 @@ func TestEventsPushTheStatus(t *testing.T) {
 	}
 	if !strings.Contains(got, "event: status\ndata: {") || !strings.Contains(got, `"gateway":"gw-1"`) {
 		t.Fatalf("first event %q", got)
+	}
+}
+
+func TestHistoryGivesEachNumericPointsLastHour(t *testing.T) {
+	h := recent.New(recent.Options{})
+	h.Observe([]drivers.Reading{{Device: "m1", Values: map[string]drivers.Value{"p_kw": drivers.Dec(15, -1), "mode": drivers.Text("auto")}}})
+	s, err := New(Options{Backend: &fakeBackend{}, History: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/history?device=m1", nil))
+	var got map[string][]recent.Sample
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got["p_kw"]) != 1 || got["p_kw"][0].V != 1.5 {
+		t.Fatalf("history %s", rec.Body)
 	}
 }
