@@ -147,7 +147,7 @@ func TestControlSocketAnswersFromTheRunningGateway(t *testing.T) {
 	if _, err := c.TimeSync(ctx); !errors.Is(err, localapi.ErrRefused) {
 		t.Errorf("time sync without meters: %v, want ErrRefused", err)
 	}
-	if _, err := c.Scan(ctx, "RS485-9", nil); !errors.Is(err, localapi.ErrUnknown) {
+	if _, err := c.Scan(ctx, "RS485-9", localapi.ScanOptions{}, nil); !errors.Is(err, localapi.ErrUnknown) {
 		t.Errorf("scan of an unknown line: %v, want ErrUnknown", err)
 	}
 

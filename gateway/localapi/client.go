@@ -59,8 +59,10 @@ func (c *Client) TimeSync(ctx context.Context) (*TimeSyncResult, error) {
 // Scan scans a line through the running gateway; progress (may be nil)
 // gets each progress event. Ending ctx stops the scan; what was found
 // until then is returned with the error.
-func (c *Client) Scan(ctx context.Context, line string, progress func(Progress)) ([]Found, error) {
-	resp, err := c.send(ctx, http.MethodPost, "/scan?line="+url.QueryEscape(line))
+func (c *Client) Scan(ctx context.Context, line string, opts ScanOptions, progress func(Progress)) ([]Found, error) {
+	q := opts.Query()
+	q.Set("line", line)
+	resp, err := c.send(ctx, http.MethodPost, "/scan?"+q.Encode())
 	if err != nil {
 		return nil, err
 	}

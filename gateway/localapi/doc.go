@@ -7,7 +7,8 @@
 //	GET  /status              the gateway now (Status)
 //	POST /read?device=ID      poll one device now (ReadResult)
 //	POST /time-sync           broadcast the time to the DL/T 645 meters (TimeSyncResult)
-//	POST /scan?line=NAME      scan a line between its polls: a stream of
+//	POST /scan?line=NAME[&baud=auto|RATE][&protocol=dlt645,cjt188,modbus]
+//	                          scan a line between its polls: a stream of
 //	                          JSON lines, {"progress":…} then {"found":[…]}
 //	                          or {"error":"…"} (ScanEvent)
 //

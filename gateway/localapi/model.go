@@ -113,6 +113,15 @@ type TimeSyncResult struct {
 	Time  time.Time `json:"time"`
 }
 
+// ScanOptions narrow a scan (query parameters of /scan).
+type ScanOptions struct {
+	// Baud is "" (the line's setting), "auto" (the usual settings of each
+	// protocol) or a rate such as 2400.
+	Baud string `json:"baud,omitempty"`
+	// Protocols to look for (dlt645, cjt188, modbus); empty: all.
+	Protocols []string `json:"protocols,omitempty"`
+}
+
 // Progress is how far a scan has got.
 type Progress struct {
 	Done  int    `json:"done"`

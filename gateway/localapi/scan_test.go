@@ -68,20 +68,24 @@ lines: [{name: RS485-1, port: /dev/ttyS9, baud: 2400, parity: even}]
 func TestScanRunsOnTheLineOwnerAndStreamsProgress(t *testing.T) {
 	var gotMode hardware.Mode
 	var gotPort hardware.Port
-	c, lo := scanService(t, func(ctx context.Context, p hardware.Port, mode hardware.Mode, progress func(Progress)) ([]Found, error) {
-		gotMode, gotPort = mode, p
+	var gotOpts ScanOptions
+	c, lo := scanService(t, func(ctx context.Context, p hardware.Port, mode hardware.Mode, opts ScanOptions, progress func(Progress)) ([]Found, error) {
+		gotMode, gotPort, gotOpts = mode, p, opts
 		for i := 1; i <= 3; i++ {
 			progress(Progress{Done: i, Total: 3, Note: "address"})
 		}
 		return []Found{{Protocol: "dlt645", Address: "218231000114", Serial: "2400 8E1"}}, nil
 	})
 	var steps []int
-	found, err := c.Scan(context.Background(), "RS485-1", func(p Progress) { steps = append(steps, p.Done) })
+	found, err := c.Scan(context.Background(), "RS485-1", ScanOptions{Baud: "auto", Protocols: []string{"dlt645", "cjt188"}}, func(p Progress) { steps = append(steps, p.Done) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(found) != 1 || found[0].Address != "218231000114" || len(steps) != 3 || steps[2] != 3 {
 		t.Fatalf("found %+v, progress %v", found, steps)
+	}
+	if gotOpts.Baud != "auto" || strings.Join(gotOpts.Protocols, ",") != "dlt645,cjt188" {
+		t.Errorf("options %+v reached the scanner", gotOpts)
 	}
 	if lo.jobs != 1 || gotMode.String() != "2400 8E1" || gotPort != lo.p {
 		t.Errorf("jobs %d, mode %v, port %v: want one job on the line's port at 2400 8E1", lo.jobs, gotMode, gotPort)
@@ -92,14 +96,14 @@ func TestScanRunsOnTheLineOwnerAndStreamsProgress(t *testing.T) {
 // back to polling, and what was found so far is reported.
 func TestScanStopsWhenTheClientGivesUp(t *testing.T) {
 	stopped := make(chan error, 1)
-	c, _ := scanService(t, func(ctx context.Context, p hardware.Port, mode hardware.Mode, progress func(Progress)) ([]Found, error) {
+	c, _ := scanService(t, func(ctx context.Context, p hardware.Port, mode hardware.Mode, opts ScanOptions, progress func(Progress)) ([]Found, error) {
 		progress(Progress{Done: 1, Total: 247})
 		<-ctx.Done()
 		stopped <- ctx.Err()
 		return []Found{{Protocol: "modbus", Address: "1"}}, ctx.Err()
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := c.Scan(ctx, "RS485-1", func(Progress) { cancel() })
+	_, err := c.Scan(ctx, "RS485-1", ScanOptions{}, func(Progress) { cancel() })
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("client err %v", err)
 	}
@@ -115,10 +119,10 @@ func TestScanStopsWhenTheClientGivesUp(t *testing.T) {
 
 func TestScanErrors(t *testing.T) {
 	c, _ := scanService(t, nil)
-	if _, err := c.Scan(context.Background(), "RS485-1", nil); !errors.Is(err, ErrUnsupported) {
+	if _, err := c.Scan(context.Background(), "RS485-1", ScanOptions{}, nil); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("scan without a scanner: %v", err)
 	}
-	if _, err := c.Scan(context.Background(), "RS485-7", nil); !errors.Is(err, ErrUnknown) {
+	if _, err := c.Scan(context.Background(), "RS485-7", ScanOptions{}, nil); !errors.Is(err, ErrUnknown) {
 		t.Errorf("scan of an unknown line: %v", err)
 	}
 	var ae *AnswerError

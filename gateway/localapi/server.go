@@ -8,7 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -135,6 +139,11 @@ func (v *Service) serveScan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: scan through the running gateway", ErrUnsupported))
 		return
 	}
+	opts, err := ParseScanOptions(r.URL.Query())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	fl, _ := w.(http.Flusher)
@@ -148,7 +157,7 @@ func (v *Service) serveScan(w http.ResponseWriter, r *http.Request) {
 			fl.Flush()
 		}
 	}
-	found, err := v.Scan(r.Context(), line, func(p Progress) { send(ScanEvent{Progress: &p}) })
+	found, err := v.Scan(r.Context(), line, opts, func(p Progress) { send(ScanEvent{Progress: &p}) })
 	last := ScanEvent{Found: found, Done: true}
 	if err != nil {
 		last.Error = err.Error()
@@ -183,4 +192,52 @@ func StatusOf(err error) int {
 
 func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, StatusOf(err), map[string]string{"error": err.Error()})
+}
+
+// scanProtocols are the protocols a scan knows.
+var scanProtocols = []string{"dlt645", "cjt188", "modbus"}
+
+// ParseScanOptions reads /scan's baud= and protocol= parameters.
+func ParseScanOptions(q url.Values) (ScanOptions, error) {
+	var o ScanOptions
+	switch b := q.Get("baud"); {
+	case b == "", b == "auto":
+		o.Baud = b
+	default:
+		n, err := strconv.Atoi(b)
+		if err != nil || n < 50 || n > 4_000_000 {
+			return o, fmt.Errorf("%w: baud=%q: want auto or a rate such as 2400", ErrBadRequest, clip(b))
+		}
+		o.Baud = strconv.Itoa(n)
+	}
+	for _, list := range q["protocol"] {
+		for _, p := range strings.Split(list, ",") {
+			if !slices.Contains(scanProtocols, p) {
+				return o, fmt.Errorf("%w: protocol=%q: want %s", ErrBadRequest, clip(p), strings.Join(scanProtocols, ", "))
+			}
+			if !slices.Contains(o.Protocols, p) {
+				o.Protocols = append(o.Protocols, p)
+			}
+		}
+	}
+	return o, nil
+}
+
+// Query is the options as /scan's parameters.
+func (o ScanOptions) Query() url.Values {
+	q := url.Values{}
+	if o.Baud != "" {
+		q.Set("baud", o.Baud)
+	}
+	if len(o.Protocols) > 0 {
+		q.Set("protocol", strings.Join(o.Protocols, ","))
+	}
+	return q
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }

@@ -43,7 +43,7 @@ type Doer interface {
 // Scanner scans one line's port for devices (the scan package's Run,
 // adapted), reporting progress as it goes. It runs inside the line
 // owner's job: the line's polls wait until it returns.
-type Scanner func(ctx context.Context, p hardware.Port, mode hardware.Mode, progress func(Progress)) ([]Found, error)
+type Scanner func(ctx context.Context, p hardware.Port, mode hardware.Mode, opts ScanOptions, progress func(Progress)) ([]Found, error)
 
 // Recent gives a device's last point values (recent.Store).
 type Recent interface {
@@ -218,7 +218,7 @@ func (v *Service) TimeSync(ctx context.Context) (*TimeSyncResult, error) {
 }
 
 // Scan scans a line for devices between its polls.
-func (v *Service) Scan(ctx context.Context, line string, progress func(Progress)) ([]Found, error) {
+func (v *Service) Scan(ctx context.Context, line string, opts ScanOptions, progress func(Progress)) ([]Found, error) {
 	l, ok := v.s.LineJobs[line]
 	if !ok {
 		return nil, fmt.Errorf("%w: no line %q", ErrUnknown, line)
@@ -242,7 +242,7 @@ func (v *Service) Scan(ctx context.Context, line string, progress func(Progress)
 		stop := context.AfterFunc(ctx, cancel) // the caller gave up (Ctrl-C): stop scanning
 		defer stop()
 		var err error
-		found, err = v.s.Scan(jctx, p, mode, progress)
+		found, err = v.s.Scan(jctx, p, mode, opts, progress)
 		return err
 	})
 	return found, err

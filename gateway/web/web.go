@@ -26,7 +26,7 @@ type Backend interface {
 	Status(ctx context.Context) *localapi.Status
 	Read(ctx context.Context, device string) (*localapi.ReadResult, error)
 	TimeSync(ctx context.Context) (*localapi.TimeSyncResult, error)
-	Scan(ctx context.Context, line string, progress func(localapi.Progress)) ([]localapi.Found, error)
+	Scan(ctx context.Context, line string, opts localapi.ScanOptions, progress func(localapi.Progress)) ([]localapi.Found, error)
 }
 
 // History is the last hour of each point (recent.Store).
@@ -139,7 +139,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/scan", s.action(func(ctx context.Context, r *http.Request) (any, error) {
 		ctx, cancel := context.WithTimeout(ctx, 20*s.o.ActionTime)
 		defer cancel()
-		found, err := s.o.Backend.Scan(ctx, r.URL.Query().Get("line"), nil)
+		opts, err := localapi.ParseScanOptions(r.URL.Query())
+		if err != nil {
+			return nil, err
+		}
+		found, err := s.o.Backend.Scan(ctx, r.URL.Query().Get("line"), opts, nil)
 		if err != nil {
 			return nil, err
 		}

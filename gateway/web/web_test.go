@@ -44,7 +44,7 @@ func (f *fakeBackend) TimeSync(context.Context) (*localapi.TimeSyncResult, error
 	return &localapi.TimeSyncResult{Lines: 1}, nil
 }
 
-func (f *fakeBackend) Scan(context.Context, string, func(localapi.Progress)) ([]localapi.Found, error) {
+func (f *fakeBackend) Scan(context.Context, string, localapi.ScanOptions, func(localapi.Progress)) ([]localapi.Found, error) {
 	return nil, localapi.ErrUnsupported
 }
 
