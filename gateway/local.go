@@ -35,6 +35,17 @@ func (g *Gateway) buildLocal() error {
 		Connected:   func() bool { return g.client != nil && g.client.Connected() },
 		Recent:      g.recent,
 		FieldOnline: func() int { return g.fieldCounts().Online },
+		LastErrors: func() map[string]string {
+			m := map[string]string{}
+			for _, l := range g.lines {
+				for id, st := range l.States() {
+					if st.LastErr != "" {
+						m[id] = st.LastErr
+					}
+				}
+			}
+			return m
+		},
 		Alarms: func() []localapi.Alarm { // g.alarms: the rules engine's, once wired
 			if g.alarms == nil {
 				return nil

@@ -117,6 +117,9 @@ func TestControlSocketAnswersFromTheRunningGateway(t *testing.T) {
 		}
 		return tk.State == "ok" && value(tk, "temp_c") == "21.5" && pu.State == "down" && st.Uplink.Connected && seq > 0
 	})
+	if pu, _ := device(st, "pump"); !strings.Contains(pu.LastError, "unit 4") {
+		t.Errorf("the silent pump's last error %q does not name it", pu.LastError)
+	}
 	if st.Gateway != "gw-test-01" || len(st.Lines) != 1 {
 		t.Fatalf("status %+v", st)
 	}

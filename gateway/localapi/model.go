@@ -36,12 +36,14 @@ type Uplink struct {
 
 // Device is one configured device.
 type Device struct {
-	ID     string         `json:"id"`
-	Kind   string         `json:"kind"`
-	Driver string         `json:"driver"`
-	Line   string         `json:"line,omitempty"` // serial devices
-	State  string         `json:"state"`          // ok | degraded | down
-	Values []recent.Point `json:"values"`         // last value of each point, by name
+	ID     string `json:"id"`
+	Kind   string `json:"kind"`
+	Driver string `json:"driver"`
+	Line   string `json:"line,omitempty"` // serial devices
+	State  string `json:"state"`          // ok | degraded | down
+	// LastError is why the last poll failed (serial devices), "" after a good one.
+	LastError string         `json:"last_error,omitempty"`
+	Values    []recent.Point `json:"values"` // last value of each point, by name
 }
 
 // Line is one serial line's figures since the gateway started.

@@ -61,6 +61,8 @@ type Sources struct {
 	Lines     func() []metrics.LineCounts
 	Connected func() bool
 	Recent    Recent
+	// LastErrors are the serial devices' last poll errors, by id.
+	LastErrors func() map[string]string
 	// FieldOnline counts the recorders and kiosks connected now.
 	FieldOnline func() int
 	// Alarms are the active alarms (the rules engine); nil: none.
@@ -105,8 +107,12 @@ func (v *Service) Status(context.Context) *Status {
 	if v.s.Connected != nil {
 		st.Uplink.Connected = v.s.Connected()
 	}
+	var lastErr map[string]string
+	if v.s.LastErrors != nil {
+		lastErr = v.s.LastErrors()
+	}
 	for _, d := range cfg.Devices {
-		dv := Device{ID: d.ID, Kind: string(d.Kind), Driver: string(d.Driver), Line: d.Line, State: snap.Devices[d.ID], Values: []recent.Point{}}
+		dv := Device{LastError: lastErr[d.ID], ID: d.ID, Kind: string(d.Kind), Driver: string(d.Driver), Line: d.Line, State: snap.Devices[d.ID], Values: []recent.Point{}}
 		if dv.State == "" {
 			dv.State = wire.DeviceDown
 		}

@@ -131,6 +131,9 @@ func printDevices(w io.Writer, devs []localapi.Device, maxLines int) {
 		for _, v := range d.Values {
 			vals = append(vals, v.Name+" "+v.Value)
 		}
+		if d.LastError != "" && d.State != "ok" {
+			fmt.Fprintln(w, clipTo("      last error: "+d.LastError, width))
+		}
 		lines := wrap(vals, "      ", width)
 		if maxLines > 0 && len(lines) > maxLines {
 			more := len(lines) - maxLines + 1

@@ -95,7 +95,7 @@ func TestStatusPrintsTheRunningGateway(t *testing.T) {
 		"DEVICES  2: 1 ok, 0 degraded, 1 down",
 		"  tank-level-and-temper… ok        modbus      RS485-1    read ",
 		"      level_cm 42  temp_c 21.5",
-		"  pump                   DOWN      modbus      RS485-1    no value yet",
+		"  pump                   DOWN      modbus      RS485-1    no value yet\n      last error: ",
 		"LINES    busy",
 		"  RS485-1  /dev/pts/",
 		"STREAMS      backlog    oldest unsent  last seq",

@@ -79,9 +79,10 @@
     head.append(read);
     const points = el("div", "points");
     const none = el("div", "novals", "no values yet");
-    root.append(head, points, none);
+    const err = el("div", "lasterr");
+    root.append(head, err, points, none);
     $("devices").append(root);
-    de = devEls[d.id] = { root, state, points, none, read, pts: {} };
+    de = devEls[d.id] = { root, state, points, none, read, err, pts: {} };
     fetch("/api/history?device=" + encodeURIComponent(d.id)).then((r) => r.json()).then((h) => {
       const s = (series[d.id] = series[d.id] || {});
       for (const [p, samples] of Object.entries(h)) {
@@ -100,6 +101,7 @@
       de.state.textContent = d.state;
       de.state.className = "state " + d.state;
       de.none.hidden = d.values.length > 0;
+      de.err.textContent = d.state !== "ok" && d.last_error ? "last error: " + d.last_error : "";
       for (const v of d.values) {
         let pe = de.pts[v.name];
         if (!pe) {
