@@ -97,8 +97,8 @@ func browser(t *testing.T) context.Context {
 
 // The local page, end to end in a real browser: it shows a simulated
 // meter's value and follows its changes without a reload, refuses a
-// wrong password, logs in with the right one, and "Read now" polls the
-// meter at once. TOWNLINK_SCREENSHOT=docs/screenshot.png (relative to the
+// wrong password, logs in with the right one, "Sync meter clocks" answers
+// and "Read now" polls the meter at once. TOWNLINK_SCREENSHOT=docs/screenshot.png (relative to the
 // repository) keeps the phone-sized screenshot for the README.
 func TestLocalPageInChromium(t *testing.T) {
 	if testing.Short() {
@@ -212,6 +212,16 @@ func TestLocalPageInChromium(t *testing.T) {
 	visible, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.querySelector('[data-device="office-meter"] button[data-action="read"]').hidden && !document.getElementById("logged").hidden`))
 	if err != nil || !visible {
 		t.Fatalf(`after login "Read now" is not offered (%v)`, err)
+	}
+
+	// Sync meter clocks: broadcast on the meter's line, or refused with
+	// the reason while this machine's clock is not synchronised.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#time-sync`))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const t = document.getElementById("result").textContent; return t.includes("Time broadcast on 1 line(s)") || t.includes("clock is not synchronised"); })()`,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(45*time.Second))); err != nil {
+		t.Fatalf("time sync: %v (the page shows %q)", err, textOf("#result"))
 	}
 
 	// Read now: the meter's new value comes back in the answer.
