@@ -120,23 +120,21 @@ func (v *Service) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, res)
 	})
-	mux.HandleFunc("POST /scan", v.serveScan)
+	mux.HandleFunc("POST /scan", func(w http.ResponseWriter, r *http.Request) { StreamScan(w, r, v.Scan) })
 	return mux
 }
 
-// serveScan streams a scan's progress and result as JSON lines.
-func (v *Service) serveScan(w http.ResponseWriter, r *http.Request) {
+// ScanFunc scans a line (Service.Scan).
+type ScanFunc func(ctx context.Context, line string, opts ScanOptions, progress func(Progress)) ([]Found, error)
+
+// StreamScan answers a scan request (line=, baud=, protocol=): the scan's
+// progress and result as JSON lines (ScanEvent), flushed as they come. A
+// scan that fails before any progress (no such line, no scanner) gets a
+// plain error answer with its status instead.
+func StreamScan(w http.ResponseWriter, r *http.Request, scan ScanFunc) {
 	line := r.URL.Query().Get("line")
 	if line == "" {
-		writeError(w, fmt.Errorf("%w: /scan?line=NAME", ErrBadRequest))
-		return
-	}
-	if _, ok := v.s.LineJobs[line]; !ok {
-		writeError(w, fmt.Errorf("%w: no line %q", ErrUnknown, line))
-		return
-	}
-	if v.s.Scan == nil {
-		writeError(w, fmt.Errorf("%w: scan through the running gateway", ErrUnsupported))
+		writeError(w, fmt.Errorf("%w: scan?line=NAME", ErrBadRequest))
 		return
 	}
 	opts, err := ParseScanOptions(r.URL.Query())
@@ -144,20 +142,32 @@ func (v *Service) serveScan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(http.StatusOK)
 	fl, _ := w.(http.Flusher)
 	enc := json.NewEncoder(w)
 	var mu sync.Mutex // progress may come from the scan's goroutines
+	started := false
 	send := func(e ScanEvent) {
 		mu.Lock()
 		defer mu.Unlock()
+		if !started {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusOK)
+			started = true
+		}
 		enc.Encode(e)
 		if fl != nil {
 			fl.Flush()
 		}
 	}
-	found, err := v.Scan(r.Context(), line, opts, func(p Progress) { send(ScanEvent{Progress: &p}) })
+	found, err := scan(r.Context(), line, opts, func(p Progress) { send(ScanEvent{Progress: &p}) })
+	mu.Lock()
+	early := !started && err != nil && len(found) == 0
+	mu.Unlock()
+	if early {
+		writeError(w, err)
+		return
+	}
 	last := ScanEvent{Found: found, Done: true}
 	if err != nil {
 		last.Error = err.Error()

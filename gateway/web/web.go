@@ -136,21 +136,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/time-sync", s.action(func(ctx context.Context, r *http.Request) (any, error) {
 		return s.o.Backend.TimeSync(ctx)
 	}))
-	mux.Handle("POST /api/scan", s.action(func(ctx context.Context, r *http.Request) (any, error) {
-		ctx, cancel := context.WithTimeout(ctx, 20*s.o.ActionTime)
+	mux.Handle("POST /api/scan", s.loggedIn(func(w http.ResponseWriter, r *http.Request) {
+		// A scan of 247 Modbus addresses at several settings takes minutes.
+		ctx, cancel := context.WithTimeout(r.Context(), 20*s.o.ActionTime)
 		defer cancel()
-		opts, err := localapi.ParseScanOptions(r.URL.Query())
-		if err != nil {
-			return nil, err
-		}
-		found, err := s.o.Backend.Scan(ctx, r.URL.Query().Get("line"), opts, nil)
-		if err != nil {
-			return nil, err
-		}
-		if found == nil {
-			found = []localapi.Found{}
-		}
-		return map[string]any{"found": found}, nil
+		s.log.Info("web action", "path", r.URL.Path, "query", r.URL.RawQuery)
+		localapi.StreamScan(w, r.WithContext(ctx), s.o.Backend.Scan)
 	}))
 	h := http.Handler(mux)
 	// Every POST must come from the page itself: a cross-origin form or
@@ -170,13 +161,20 @@ func headers(h http.Handler) http.Handler {
 	})
 }
 
-// action runs an action for a logged-in user within ActionTime.
-func (s *Server) action(run func(ctx context.Context, r *http.Request) (any, error)) http.Handler {
+// loggedIn serves h to a logged-in user only.
+func (s *Server) loggedIn(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.auth.valid(r) {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "log in first"})
 			return
 		}
+		h(w, r)
+	})
+}
+
+// action runs an action for a logged-in user within ActionTime.
+func (s *Server) action(run func(ctx context.Context, r *http.Request) (any, error)) http.Handler {
+	return s.loggedIn(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), s.o.ActionTime)
 		defer cancel()
 		res, err := run(ctx, r)

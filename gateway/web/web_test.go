@@ -24,6 +24,7 @@ import (
 type fakeBackend struct {
 	mu    sync.Mutex
 	reads []string
+	scan  localapi.ScanFunc // nil: not available
 }
 
 func (f *fakeBackend) Status(context.Context) *localapi.Status {
@@ -44,8 +45,11 @@ func (f *fakeBackend) TimeSync(context.Context) (*localapi.TimeSyncResult, error
 	return &localapi.TimeSyncResult{Lines: 1}, nil
 }
 
-func (f *fakeBackend) Scan(context.Context, string, localapi.ScanOptions, func(localapi.Progress)) ([]localapi.Found, error) {
-	return nil, localapi.ErrUnsupported
+func (f *fakeBackend) Scan(ctx context.Context, line string, o localapi.ScanOptions, p func(localapi.Progress)) ([]localapi.Found, error) {
+	if f.scan == nil {
+		return nil, localapi.ErrUnsupported
+	}
+	return f.scan(ctx, line, o, p)
 }
 
 func (f *fakeBackend) readCount() int {
@@ -330,5 +334,37 @@ func TestHistoryGivesEachNumericPointsLastHour(t *testing.T) {
 	}
 	if len(got) != 1 || len(got["p_kw"]) != 1 || got["p_kw"][0].V != 1.5 {
 		t.Fatalf("history %s", rec.Body)
+	}
+}
+
+func TestScanStreamsToTheLoggedInPage(t *testing.T) {
+	r := newRig(t, writePW(t, "pw", 0o600))
+	if resp := r.post("/api/scan?line=RS485-1", "", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("scan without login: %d", resp.StatusCode)
+	}
+	c := sessionOf(r.login("pw"))
+	if resp := r.post("/api/scan?line=RS485-1", "", c); resp.StatusCode != http.StatusNotImplemented {
+		t.Fatalf("scan without a scanner: %d %s", resp.StatusCode, body(t, resp))
+	}
+	r.be.scan = func(_ context.Context, line string, o localapi.ScanOptions, p func(localapi.Progress)) ([]localapi.Found, error) {
+		if line != "RS485-1" || o.Baud != "auto" {
+			return nil, localapi.ErrUnknown
+		}
+		p(localapi.Progress{Done: 1, Total: 2})
+		p(localapi.Progress{Done: 2, Total: 2})
+		return []localapi.Found{{Protocol: "cjt188", Address: "12345678901234"}}, nil
+	}
+	resp := r.post("/api/scan?line=RS485-1&baud=auto", "", c)
+	got := body(t, resp)
+	lines := strings.Split(strings.TrimSpace(got), "\n")
+	if resp.Header.Get("Content-Type") != "application/x-ndjson" || len(lines) != 3 ||
+		!strings.Contains(lines[1], `"done":2`) || !strings.Contains(lines[2], `"address":"12345678901234"`) || !strings.Contains(lines[2], `"done":true`) {
+		t.Fatalf("scan answer %s %q", resp.Header.Get("Content-Type"), got)
+	}
+	if resp := r.post("/api/scan?line=RS485-9", "", c); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("scan of another line: %d", resp.StatusCode)
+	}
+	if resp := r.post("/api/scan?line=RS485-1&baud=fast", "", c); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("scan with a bad baud: %d", resp.StatusCode)
 	}
 }

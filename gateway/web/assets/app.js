@@ -187,7 +187,7 @@
         const b = el("button", "plain", "Scan");
         b.addEventListener("click", () => {
           if (confirm("Scan " + l.name + "? Its devices are not polled while the scan runs (it can take minutes).")) {
-            act("/api/scan?line=" + encodeURIComponent(l.name), "Scanning " + l.name + "…", showScan, b);
+            scan(l.name, b);
           }
         });
         td.append(b);
@@ -237,6 +237,45 @@
   function showScan(res) {
     if (!res.found.length) return showResult("Scan: no device answered.");
     showResult("Found " + res.found.length + ":\n" + res.found.map((f) => "  " + f.protocol + " " + f.address + " " + f.serial + (f.reading ? "  " + f.reading : "")).join("\n"));
+  }
+
+  // scan reads the scan's answer as it streams: progress lines, then the result.
+  async function scan(line, btn) {
+    btn.disabled = true;
+    showResult("Scanning " + line + "…");
+    try {
+      const r = await fetch("/api/scan?line=" + encodeURIComponent(line), { method: "POST", credentials: "same-origin" });
+      if (!r.ok) {
+        const body = await r.json();
+        if (r.status === 401) setLogged(false);
+        return showResult(body.error || r.statusText, true);
+      }
+      const reader = r.body.getReader(), dec = new TextDecoder();
+      let buf = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return showResult("Scan of " + line + " ended without a result (did the gateway stop?)", true);
+        buf += dec.decode(value, { stream: true });
+        let i;
+        while ((i = buf.indexOf("\n")) >= 0) {
+          const ev = JSON.parse(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+          if (ev.progress) {
+            const p = ev.progress;
+            showResult("Scanning " + line + ": " + p.done + " / " + p.total + (p.note ? "  " + p.note : ""));
+          }
+          if (ev.done) {
+            showScan({ found: ev.found || [] });
+            if (ev.error) showResult($("result").textContent + "\nStopped: " + ev.error, true);
+            return;
+          }
+        }
+      }
+    } catch (e) {
+      showResult(String(e), true);
+    } finally {
+      btn.disabled = false;
+    }
   }
 
   async function act(url, busy, show, btn) {
