@@ -22,5 +22,6 @@
 //	POST /api/logout
 //	POST /api/read?device=ID  (logged in) localapi.ReadResult
 //	POST /api/time-sync       (logged in) localapi.TimeSyncResult
-//	POST /api/scan?line=NAME  (logged in) the devices found
+//	POST /api/scan?line=NAME  (logged in) JSON lines of progress, then the devices found
+//	                          (localapi.StreamScan, as on the control socket)
 package web
