@@ -3,6 +3,7 @@ package localapi
 import (
 	"context"
 	"errors"
+	"os"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -160,5 +161,18 @@ func TestListenRefusesATooLongPath(t *testing.T) {
 	path := filepath.Join(t.TempDir(), strings.Repeat("s", 120)+".sock")
 	if _, err := Listen(path); err == nil || !strings.Contains(err.Error(), "set gateway.socket to a shorter one") {
 		t.Fatalf("Listen(%d bytes): %v", len(path), err)
+	}
+}
+
+func TestListenMakesTheSocketsDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run", "townlink", "t.sock")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != SocketMode {
+		t.Fatalf("socket %v, %v", fi, err)
 	}
 }
