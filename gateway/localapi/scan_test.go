@@ -3,8 +3,8 @@ package localapi
 import (
 	"context"
 	"errors"
-	"os"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
