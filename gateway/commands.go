@@ -50,6 +50,7 @@ func (g *Gateway) buildCommands() error {
 		}
 	}
 	g.cmdResults = results
+	g.readers = devs
 	g.cmd, err = commands.New(commands.Options{
 		Config: g.cfg, Devices: devs, Lines: lines, Results: results, Seen: seen,
 		Boot: g.boot, Version: Version, Synced: clock.Synced,

@@ -25,10 +25,13 @@ import (
 	"github.com/townlink/townlink/gateway/fieldin"
 	"github.com/townlink/townlink/gateway/health"
 	"github.com/townlink/townlink/gateway/identity"
+	"github.com/townlink/townlink/gateway/localapi"
 	"github.com/townlink/townlink/gateway/metrics"
 	"github.com/townlink/townlink/gateway/pipeline"
+	"github.com/townlink/townlink/gateway/recent"
 	"github.com/townlink/townlink/gateway/status"
 	"github.com/townlink/townlink/gateway/supervise"
+	"github.com/townlink/townlink/gateway/web"
 	"github.com/townlink/townlink/uplink"
 	"github.com/townlink/townlink/uplink/badgerq"
 	"github.com/townlink/townlink/uplink/mqttpub"
@@ -68,6 +71,13 @@ type Gateway struct {
 	fwds        map[string]*uplink.Forwarder       // by stream
 	cmd         *commands.Service                  // the platform's commands
 	cmdResults  *badgerq.Queue                     // their answers (cmd-result)
+
+	// The technician's side (local.go).
+	readers map[string]commands.Device // the polled devices, for read now
+	recent  *recent.Store              // the last hour of every point
+	local   *localapi.Service          // the control socket's answers
+	web     *web.Server                // the local page; nil when web.listen is empty
+	alarms  func() []localapi.Alarm    // the active alarms (rules engine); nil: none
 }
 
 type source struct {
@@ -127,7 +137,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	for _, d := range cfg.Devices {
 		devs[d.ID] = pipeline.Device{Kind: string(d.Kind), Grid: d.Grid}
 	}
-	g.pipe = &pipeline.Pipeline{Gateway: cfg.Gateway.ID, Devices: devs, Queues: queues, ClockSynced: clock.Synced, DropReason: badgerq.Reason}
+	g.recent = newRecent()
+	g.pipe = &pipeline.Pipeline{Gateway: cfg.Gateway.ID, Devices: devs, Queues: queues, ClockSynced: clock.Synced, DropReason: badgerq.Reason,
+		Observe: g.recent.Observe}
 	if err := g.buildDevices(); err != nil {
 		db.Close()
 		return nil, err
@@ -142,6 +154,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	}
 	g.buildHealth()
 	g.buildStatus()
+	if err := g.buildLocal(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	client, err := g.newClient()
 	if err != nil {
 		db.Close()
@@ -346,6 +362,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.parts.Go(ctx, "commands", g.cmd.Run)
 	g.parts.Go(ctx, "time sync", g.cmd.DailyTimeSync)
 	g.parts.Go(ctx, "metrics", g.serveMetrics)
+	g.parts.Go(ctx, "control socket", g.serveLocal)
+	g.parts.Go(ctx, "web", g.serveWeb)
 	g.log.Info("gateway running", "id", g.cfg.Gateway.ID, "lines", len(g.lines), "devices", len(g.cfg.Devices), "brokers", g.cfg.Uplink.Brokers)
 	<-ctx.Done()
 	g.parts.Wait()

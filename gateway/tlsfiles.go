@@ -27,8 +27,8 @@ func LoadTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 
 // CheckSecrets checks every secret file the config names (the uplink
 // password file and TLS key, the field broker's key, the field devices'
-// password files) with certs.CheckSecret, and reports all problems at
-// once. New and `townlink check` call it.
+// password files, the local page's password file) with certs.CheckSecret,
+// and reports all problems at once. New and `townlink check` call it.
 func CheckSecrets(cfg *config.Config) error {
 	var errs []error
 	check := func(what, path string) {
@@ -47,5 +47,6 @@ func CheckSecrets(cfg *config.Config) error {
 	for _, d := range cfg.Devices {
 		check("device "+d.ID+": password_file", d.PasswordFile)
 	}
+	check("web.password_file", cfg.Web.PasswordFile)
 	return errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ port=${DEMO_PORT:-18830}
 field=${DEMO_FIELD_PORT:-18831}
 rm -rf "$demo"; mkdir -p "$demo/dev" "$demo/data" "$demo/secrets"
 for d in zfy-001 hall-kiosk-1; do head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$demo/secrets/$d.pw"; done
+echo demo >"$demo/secrets/web.pw"   # the local page's password
 chmod 600 "$demo"/secrets/*.pw
 pids=()
 cleanup() {
@@ -41,6 +42,8 @@ cat <<MSG
    field devices (townsim):  $(grep -c '^line' "$demo/townsim.log") serial lines on PTYs and $(grep -c '^gpio' "$demo/townsim.log") GPIO inputs, see $demo/townsim.log
    recorder and kiosk:       fieldsim → the gateway's field broker on 127.0.0.1:$field, see $demo/fieldsim.log
    gateway log:              $demo/gateway.log
+   local page:               http://127.0.0.1:18880/   (actions after login, password: demo)
+   the gateway now:          bin/townlink status -c $demo/townlink.yaml
    county broker:            tcp://127.0.0.1:$port   (watch raw: mosquitto_sub -h 127.0.0.1 -p $port -v -t 'townlink/#')
    make a device misbehave:  echo 'fault 2 silent' > $demo/townsim.ctl   (and 'fault 2 none'; 'help' in townsim.log)
    Ctrl-C stops everything and prints the platform's verdict.

@@ -24,6 +24,7 @@ DEPS=(
   "py    serial_asyncio       python3-serial-asyncio  pymodbus.server's serial transport (only Recommended by python3-pymodbus)"
   "py    serial               python3-serial      pymodbus RTU over a PTY"
   "py    cbor2                python3-cbor2       uplink/wire golden files cross-check"
+  "bin   chromium             chromium            the local page's end-to-end test (headless, driven by chromedp)"
 )
 
 have() { # have KIND WHAT

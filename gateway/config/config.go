@@ -19,6 +19,16 @@ type Config struct {
 	// Derived lists the values chosen for keys the file left out, and
 	// from what (see Derived).
 	Derived []Derived
+	Web     Web
+}
+
+// Web is the local web page (devices, lines, uplink, alarms; actions
+// after login). Off while Listen is empty.
+type Web struct {
+	Listen string // host:port, e.g. 127.0.0.1:8080 (loopback: reach it over ssh -L, or name a LAN address)
+	// PasswordFile holds the technicians' password (mode 0600); without
+	// it the page is read-only. Secret, blanked by Redacted.
+	PasswordFile string
 }
 
 // Gateway identifies the gateway and sets process-wide options.
@@ -39,6 +49,7 @@ type Gateway struct {
 	// TimeSyncAt is when the daily time broadcast to DL/T 645 meters goes
 	// out, "HH:MM" in Location (default DefaultTimeSyncAt, a quiet hour).
 	TimeSyncAt string
+	Socket     string // control socket for townlink status/read/scan; default data_dir/townlink.sock
 }
 
 // NextTimeSync is the first daily time sync after now.

@@ -27,7 +27,7 @@ type parsed struct {
 func (d *decoder) decodeConfig(root *yaml.Node) (*Config, *parsed) {
 	c := &Config{}
 	p := &parsed{}
-	top, ok := d.mapping(root, "", []string{"gateway", "uplink", "store", "lines", "field_broker", "devices"}, nil)
+	top, ok := d.mapping(root, "", []string{"gateway", "uplink", "store", "lines", "field_broker", "devices", "web"}, nil)
 	if !ok {
 		return c, p
 	}
@@ -47,6 +47,9 @@ func (d *decoder) decodeConfig(root *yaml.Node) (*Config, *parsed) {
 	}
 	if fl, ok := top.get("field_broker"); ok {
 		p.fb = d.decodeFieldBroker(fl, &c.FieldBroker)
+	}
+	if fl, ok := top.get("web"); ok {
+		d.decodeWeb(fl, &c.Web)
 	}
 	if fl, ok := top.get("lines"); ok {
 		items, _ := d.list(fl, "a list of \"- name: RS485-1\" entries")
@@ -136,7 +139,7 @@ func allDigits(s string, n int) bool {
 }
 
 func (d *decoder) decodeGateway(fl field, g *Gateway) fields {
-	f, ok := d.mapping(fl.val, fl.path, []string{"id", "county", "township", "data_dir", "board", "log_level", "status_interval", "metrics_listen", "timezone", "time_sync_at"}, nil)
+	f, ok := d.mapping(fl.val, fl.path, []string{"id", "county", "township", "data_dir", "board", "log_level", "status_interval", "metrics_listen", "timezone", "time_sync_at", "socket"}, nil)
 	if !ok {
 		return f
 	}
@@ -217,7 +220,32 @@ func (d *decoder) decodeGateway(fl field, g *Gateway) fields {
 			}
 		}
 	}
+	if x, ok := f.get("socket"); ok {
+		if s, ok := d.nonEmpty(x, "a socket path, e.g. /run/townlink/townlink.sock"); ok {
+			switch {
+			case !filepath.IsAbs(s):
+				d.errAt(deref(x.val), x.path, "%q is not an absolute path (write it from /, e.g. /run/townlink/townlink.sock)", clip(s))
+			case len(s) > MaxSocketPath:
+				d.errAt(deref(x.val), x.path, "%q is %d bytes long; a Unix socket path holds at most %d", clip(s), len(s), MaxSocketPath)
+			default:
+				g.Socket = filepath.Clean(s)
+			}
+		}
+	}
 	return f
+}
+
+func (d *decoder) decodeWeb(fl field, w *Web) {
+	f, ok := d.mapping(fl.val, fl.path, []string{"listen", "password_file"}, nil)
+	if !ok {
+		return
+	}
+	if x, ok := f.get("listen"); ok {
+		w.Listen, _ = d.hostPort(x, true, "127.0.0.1:8080")
+	}
+	if x, ok := f.get("password_file"); ok {
+		w.PasswordFile, _ = d.str(x)
+	}
 }
 
 // Broker URL schemes.

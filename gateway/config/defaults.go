@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 	_ "time/tzdata" // gateway.timezone must load on a board without /usr/share/zoneinfo
@@ -41,6 +42,10 @@ const (
 	DefaultModbusTCPUnit = 1
 	DefaultDataBits      = 8
 	DefaultStopBits      = 1
+	DefaultSocketName    = "townlink.sock" // in data_dir
+	// MaxSocketPath is the longest Unix socket path Linux takes
+	// (sun_path is 108 bytes with its terminating NUL).
+	MaxSocketPath = 107
 )
 
 // DefaultRead is what a dlt645 device reads when its config has no read:
@@ -105,6 +110,9 @@ func (c *Config) applyDefaults() {
 	}
 	if g.Timezone == "" {
 		g.Timezone = DefaultTimezone
+	}
+	if g.Socket == "" {
+		g.Socket = filepath.Join(g.DataDir, DefaultSocketName)
 	}
 	if g.TimeSyncAt == "" {
 		g.TimeSyncAt = DefaultTimeSyncAt

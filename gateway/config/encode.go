@@ -21,7 +21,7 @@ func (c *Config) YAML() ([]byte, error) {
 		"id", str(g.ID), "county", quoted(g.County), "township", quoted(g.Township),
 		"data_dir", str(g.DataDir), "board", optStr(g.Board), "log_level", str(strings.ToLower(g.LogLevel.String())),
 		"status_interval", dur(g.StatusInterval), "metrics_listen", optQuoted(g.MetricsListen),
-		"timezone", str(g.Timezone), "time_sync_at", quoted(g.TimeSyncAt)))
+		"timezone", str(g.Timezone), "time_sync_at", quoted(g.TimeSyncAt), "socket", str(g.Socket)))
 	u := c.Uplink
 	brokers := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
 	for _, b := range u.Brokers {
@@ -50,6 +50,9 @@ func (c *Config) YAML() ([]byte, error) {
 	add(root, "field_broker", mapOf("listen", optQuoted(fb.Listen), "tls_listen", optQuoted(fb.TLSListen),
 		"cert", optStr(fb.Cert), "key", optStr(fb.Key), "max_payload", size(fb.MaxPayload),
 		"keepalive_max", optDur(fb.KeepaliveMax), "max_pending_per_addr", optNum(fb.MaxPendingPerAddr)))
+	if w := c.Web; w.Listen != "" || w.PasswordFile != "" {
+		add(root, "web", mapOf("listen", optQuoted(w.Listen), "password_file", optStr(w.PasswordFile)))
+	}
 	if len(c.Devices) > 0 {
 		devs := &yaml.Node{Kind: yaml.SequenceNode}
 		for i := range c.Devices {

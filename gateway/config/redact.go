@@ -14,7 +14,7 @@ func redact(s string) string {
 
 // Redacted returns a deep copy with secrets and secret paths replaced by
 // RedactedMark (left empty when unset), for the config command and logs:
-// uplink.key, uplink.password_file, field_broker.key and every device's
+// uplink.key, uplink.password_file, field_broker.key, web.password_file and every device's
 // password_file. Certificates, CA files and usernames are not secret.
 func (c *Config) Redacted() *Config {
 	r := *c
@@ -22,6 +22,7 @@ func (c *Config) Redacted() *Config {
 	r.Uplink.Key = redact(c.Uplink.Key)
 	r.Uplink.PasswordFile = redact(c.Uplink.PasswordFile)
 	r.FieldBroker.Key = redact(c.FieldBroker.Key)
+	r.Web.PasswordFile = redact(c.Web.PasswordFile)
 	r.Lines = slices.Clone(c.Lines)
 	r.Devices = slices.Clone(c.Devices)
 	for i := range r.Devices {

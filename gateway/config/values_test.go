@@ -119,7 +119,8 @@ func TestMinimalDefaults(t *testing.T) {
 	}
 	want := Config{
 		Gateway: Gateway{ID: "gw-1", County: "320583", Township: "320583104", DataDir: DefaultDataDir,
-			LogLevel: slog.LevelInfo, StatusInterval: DefaultStatusInterval, Timezone: DefaultTimezone, TimeSyncAt: DefaultTimeSyncAt},
+			LogLevel: slog.LevelInfo, StatusInterval: DefaultStatusInterval, Timezone: DefaultTimezone, TimeSyncAt: DefaultTimeSyncAt,
+			Socket: DefaultDataDir + "/" + DefaultSocketName},
 		Uplink: Uplink{Brokers: []string{"tcp://127.0.0.1:1883"}, Ack: AckBroker,
 			Batch:  Batch{DefaultMaxRecords, DefaultMaxBytes, DefaultMaxDelay},
 			Window: DefaultWindow, Backoff: Backoff{DefaultBackoffMin, DefaultBackoffMax}, DrainRate: DefaultDrainRate},

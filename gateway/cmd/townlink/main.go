@@ -6,6 +6,7 @@
 //	townlink verify -pub KEY capture.cbor          audit a capture offline (evidence chain and signatures, gaps, tail)
 //	townlink id -c /etc/townlink/townlink.yaml     print the gateway's public key for registration at the county
 //	townlink broker -listen 127.0.0.1:1883         an embedded MQTT broker (county stand-in for demos)
+//	townlink status -c /etc/townlink/townlink.yaml devices, lines, uplink, alarms, certificates of the running gateway
 //	townlink ports                                 list serial ports
 //	townlink scan [-c FILE] [--baud auto] LINE     find the devices on a line, print config entries
 //	townlink read [-c FILE] [-v] DEVICE            read one configured device once
@@ -37,6 +38,7 @@ func commands() []command {
 		{"verify", "audit a captured uplink stream offline; names the bad records", cmdVerify},
 		{"id", "print the gateway's public key (generated at first use) for registration at the county", cmdID},
 		{"broker", "run an embedded MQTT broker (a county stand-in for demos and tests)", cmdBroker},
+		{"status", "show what the running gateway is doing (devices, lines, uplink, alarms, certificates)", cmdStatus},
 		{"ports", "list the serial ports this machine has", cmdPorts},
 		{"scan", "find the devices on a line and print the config entries that read them", cmdScan},
 		{"read", "read a configured serial device once, with units (-v: frames in hex)", cmdRead},

@@ -31,7 +31,7 @@ func demoConfig(t *testing.T) string {
 	}
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "secrets"), 0o700)
-	for _, d := range []string{"zfy-001", "hall-kiosk-1"} {
+	for _, d := range []string{"zfy-001", "hall-kiosk-1", "web"} {
 		os.WriteFile(filepath.Join(dir, "secrets", d+".pw"), []byte("pw\n"), 0o600)
 	}
 	s := strings.NewReplacer("@DEMO@", dir, "@BROKER@", "127.0.0.1:18830", "@FIELD@", "18831").Replace(string(b))

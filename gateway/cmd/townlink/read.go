@@ -46,7 +46,10 @@ func cmdRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case err != nil:
 		return err
 	case remote != nil:
-		rs, err = remote.Read(ctx, dev.ID, frames)
+		if frames != nil {
+			fmt.Fprintln(stdout, "(through the running gateway: frames are not shown; stop it to see them with -v)")
+		}
+		rs, err = remote.Read(ctx, dev.ID)
 	default:
 		rs, err = readDirect(ctx, dev, line, cfg.Gateway.Location, frames)
 	}

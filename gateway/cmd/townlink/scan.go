@@ -112,9 +112,20 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	case remote != nil && tgt.Known:
 		if *baud != "" {
-			fmt.Fprintf(stderr, "the gateway is running: scanning %s through it at its setting %s (--baud ignored)\n", tgt.Name, tgt.Mode)
+			fmt.Fprintf(stderr, "the gateway is running: scanning %s through it at its setting %s (--baud ignored; stop the gateway to try others)\n", tgt.Name, tgt.Mode)
 		}
-		found, err = remote.Scan(ctx, tgt.Name, opts, bar.update)
+		rf, err := remote.Scan(ctx, tgt.Name, opts.Protocols, bar.update)
+		bar.finish()
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "scan interrupted: %d device(s) found so far\n", len(rf))
+		}
+		printRemoteFound(stdout, rf)
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+		return nil
+	case remote != nil:
+		return fmt.Errorf("the gateway is running and %s is not one of its lines; scanning it would open the port a second time — stop the gateway or scan a configured line", tgt.Name)
 	default:
 		open := func(m hardware.Mode) (hardware.Port, error) { return serial.Open(tgt.Path, m) }
 		found, err = scan.Line(ctx, open, plan, opts, bar.update)
