@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/fxamacker/cbor/v2"
-	"github.com/townlink/townlink/firmware-sim/internal/fielddev"
 	"io"
 	"log/slog"
 	"math"
@@ -17,6 +15,9 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/townlink/townlink/firmware-sim/internal/fielddev"
 )
 
 // Options configures one simulated recorder.
@@ -213,7 +214,6 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	log := o.Logger.With("device", o.ID)
 	realStart := time.Now()
 	q := &agenda{}
 	n := 0
@@ -253,40 +253,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.Duration > 0 {
 		end = o.Start.Add(o.Duration)
 	}
-	sent := 0
-	publish := func(m out) error {
-		env := s.envelope(m.event, m.payload)
-		asCBOR := s.rng.Float64() < o.CBORShare
-		var b []byte
-		var err error
-		if asCBOR {
-			b, err = encodeCBOR(env)
-		} else {
-			b, err = json.Marshal(env)
-		}
-		if err != nil {
-			return fmt.Errorf("recordersim %s: encode %s: %w", o.ID, m.event, err)
-		}
-		// Wait for the message's simulated time on the real clock.
-		due := realStart.Add(time.Duration(float64(s.now.Sub(o.Start)) / o.Speed))
-		if d := time.Until(due); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
-			}
-		}
-		topic := "field/" + o.ID + "/" + m.event
-		if err := wait(ctx, c.Publish(topic, 1, false, b)); err != nil {
-			return fmt.Errorf("%w: publish %s: %w", ErrBroker, topic, err)
-		}
-		o.Journal.add(Entry{Seq: s.seq, Event: m.event, Topic: topic, At: s.now, CBOR: asCBOR, Payload: b, File: m.file})
-		log.Debug("published", "event", m.event, "seq", s.seq, "cbor", asCBOR)
-		sent++
-		return nil
-	}
+	p := &publisher{o: &o, s: s, c: c, log: o.Logger.With("device", o.ID), realStart: realStart}
 	for q.Len() > 0 {
 		it := heap.Pop(q).(*item)
 		if !end.IsZero() && it.At.After(end) {
@@ -294,17 +261,63 @@ func Run(ctx context.Context, o Options) error {
 		}
 		s.advance(it.At)
 		for _, m := range it.F() {
-			if err := publish(m); err != nil {
+			if err := p.publish(ctx, m); err != nil {
 				c.Abort()
 				return err
 			}
-			if o.Count > 0 && sent >= o.Count {
+			if o.Count > 0 && p.sent >= o.Count {
 				c.Disconnect(250)
 				return nil
 			}
 		}
 	}
-	return finish(ctx, c, publish)
+	return finish(ctx, c, func(m out) error { return p.publish(ctx, m) })
+}
+
+// publisher sends a shift's messages at their simulated time.
+type publisher struct {
+	o         *Options
+	s         *shift
+	c         *conn
+	log       *slog.Logger
+	realStart time.Time
+	sent      int
+}
+
+// publish encodes m (JSON, or CBOR for a share of messages) and sends it
+// once its simulated time is due on the real clock.
+func (p *publisher) publish(ctx context.Context, m out) error {
+	o, s := p.o, p.s
+	env := s.envelope(m.event, m.payload)
+	asCBOR := s.rng.Float64() < o.CBORShare
+	var b []byte
+	var err error
+	if asCBOR {
+		b, err = encodeCBOR(env)
+	} else {
+		b, err = json.Marshal(env)
+	}
+	if err != nil {
+		return fmt.Errorf("recordersim %s: encode %s: %w", o.ID, m.event, err)
+	}
+	due := p.realStart.Add(time.Duration(float64(s.now.Sub(o.Start)) / o.Speed))
+	if d := time.Until(due); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	topic := "field/" + o.ID + "/" + m.event
+	if err := wait(ctx, p.c.Publish(topic, 1, false, b)); err != nil {
+		return fmt.Errorf("%w: publish %s: %w", ErrBroker, topic, err)
+	}
+	o.Journal.add(Entry{Seq: s.seq, Event: m.event, Topic: topic, At: s.now, CBOR: asCBOR, Payload: b, File: m.file})
+	p.log.Debug("published", "event", m.event, "seq", s.seq, "cbor", asCBOR)
+	p.sent++
+	return nil
 }
 
 // finish ends the shift: an explicit offline status, then a clean
