@@ -117,22 +117,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	start := time.Now()
-	var lines []*simLine
-	for _, l := range sc.Lines {
-		sl, err := l.build(start, *wire)
-		if err != nil {
-			return fmt.Errorf("scenario %s: %w", sc.Name, err)
-		}
-		if sl.bus != nil {
-			sl.bus.Logger = log.With("line", l.Name)
-		}
-		if sl.power != nil {
-			sl.power.Logger = log.With("line", l.Name)
-		}
-		if sl.water != nil {
-			sl.water.Logger = log.With("line", l.Name)
-		}
-		lines = append(lines, sl)
+	lines, err := buildLines(sc, start, *wire, log)
+	if err != nil {
+		return err
 	}
 	if err := applyFaults(lines, *faults); err != nil {
 		return err
@@ -158,51 +145,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}()
 	errc := make(chan error, len(lines)+len(sc.Inputs))
-	for _, sl := range lines {
-		pty, err := serialsim.OpenPTY()
-		if err != nil {
-			return err
-		}
-		cleanups = append(cleanups, func() { pty.Close() })
-		link := filepath.Join(abs, sl.Name)
-		if err := replaceLink(link, pty.Path()); err != nil {
-			return err
-		}
-		cleanups = append(cleanups, func() { removeLink(link, pty.Path(), log) })
-		fmt.Fprintf(stdout, "line %s %s -> %s (%s)\n", sl.Name, link, pty.Path(), sl.summary)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := sl.server.Serve(ctx, pty); err != nil {
-				errc <- fmt.Errorf("line %s: %w", sl.Name, err)
-				cancel()
-			}
-		}()
+	if err := serveLines(ctx, cancel, &wg, errc, &cleanups, lines, abs, stdout, log); err != nil {
+		return err
 	}
 
 	if err := serveInputs(ctx, cancel, &wg, errc, gpioDir(*gpioFlag, abs), sc.Inputs, start, stdout, log); err != nil {
 		return err
 	}
 
-	cmds := make(chan string)
-	if d, ok := stdin.(deadliner); ok {
-		// Unblock the reader at shutdown; a reader without deadlines
-		// (a file, /dev/null) reaches EOF by itself.
-		context.AfterFunc(ctx, func() { _ = d.SetReadDeadline(time.Now()) })
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(cmds)
-		sc := bufio.NewScanner(stdin)
-		for sc.Scan() {
-			select {
-			case cmds <- sc.Text():
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	cmds := readCommands(ctx, &wg, stdin)
 
 	fmt.Fprintln(stdout, "ready")
 	log.Info("serving", "scenario", sc.Name, "dir", abs, "wire_time", *wire)
@@ -224,6 +175,82 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			answer(stdout, out, err)
 		}
 	}
+}
+
+// buildLines builds the scenario's simulated lines, logging to log.
+func buildLines(sc Scenario, start time.Time, wire bool, log *slog.Logger) ([]*simLine, error) {
+	var lines []*simLine
+	for _, l := range sc.Lines {
+		sl, err := l.build(start, wire)
+		if err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
+		}
+		if sl.bus != nil {
+			sl.bus.Logger = log.With("line", l.Name)
+		}
+		if sl.power != nil {
+			sl.power.Logger = log.With("line", l.Name)
+		}
+		if sl.water != nil {
+			sl.water.Logger = log.With("line", l.Name)
+		}
+		lines = append(lines, sl)
+	}
+	return lines, nil
+}
+
+// serveLines serves each line on a PTY linked from dir; what must be undone
+// at shutdown is appended to cleanups, a server's failure goes to errc and
+// cancels the run.
+func serveLines(ctx context.Context, cancel context.CancelFunc, wg *sync.WaitGroup, errc chan<- error, cleanups *[]func(),
+	lines []*simLine, dir string, stdout io.Writer, log *slog.Logger) error {
+	for _, sl := range lines {
+		pty, err := serialsim.OpenPTY()
+		if err != nil {
+			return err
+		}
+		*cleanups = append(*cleanups, func() { pty.Close() })
+		link := filepath.Join(dir, sl.Name)
+		if err := replaceLink(link, pty.Path()); err != nil {
+			return err
+		}
+		*cleanups = append(*cleanups, func() { removeLink(link, pty.Path(), log) })
+		fmt.Fprintf(stdout, "line %s %s -> %s (%s)\n", sl.Name, link, pty.Path(), sl.summary)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := sl.server.Serve(ctx, pty); err != nil {
+				errc <- fmt.Errorf("line %s: %w", sl.Name, err)
+				cancel()
+			}
+		}()
+	}
+	return nil
+}
+
+// readCommands passes stdin's lines on until ctx ends or stdin closes
+// (then the channel is closed).
+func readCommands(ctx context.Context, wg *sync.WaitGroup, stdin io.Reader) chan string {
+	cmds := make(chan string)
+	if d, ok := stdin.(deadliner); ok {
+		// Unblock the reader at shutdown; a reader without deadlines
+		// (a file, /dev/null) reaches EOF by itself.
+		context.AfterFunc(ctx, func() { _ = d.SetReadDeadline(time.Now()) })
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(cmds)
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			select {
+			case cmds <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return cmds
 }
 
 func scenarioNames() []string {
