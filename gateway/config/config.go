@@ -16,6 +16,7 @@ type Config struct {
 	Lines       []Line
 	FieldBroker FieldBroker
 	Devices     []Device
+	Rules       []Rule // early warning (rules.go)
 }
 
 // Gateway identifies the gateway and sets process-wide options.
@@ -28,6 +29,7 @@ type Gateway struct {
 	LogLevel       slog.Level
 	StatusInterval time.Duration // default 30s
 	MetricsListen  string        // optional host:port for /metrics and /status
+	Timezone       string        // IANA name for daily rule windows; "" = DefaultTimezone (see Location)
 }
 
 // AckMode says when a batch may be deleted from the gateway's store.

@@ -22,12 +22,13 @@ type parsed struct {
 	lines  []fields
 	devs   []fields
 	points [][]fields // per device
+	rules  []ruleFields
 }
 
 func (d *decoder) decodeConfig(root *yaml.Node) (*Config, *parsed) {
 	c := &Config{}
 	p := &parsed{}
-	top, ok := d.mapping(root, "", []string{"gateway", "uplink", "store", "lines", "field_broker", "devices"}, nil)
+	top, ok := d.mapping(root, "", []string{"gateway", "uplink", "store", "lines", "field_broker", "devices", "rules"}, nil)
 	if !ok {
 		return c, p
 	}
@@ -70,6 +71,9 @@ func (d *decoder) decodeConfig(root *yaml.Node) (*Config, *parsed) {
 				p.points = append(p.points, pts)
 			}
 		}
+	}
+	if fl, ok := top.get("rules"); ok {
+		c.Rules, p.rules = d.decodeRules(fl)
 	}
 	return c, p
 }
@@ -136,7 +140,7 @@ func allDigits(s string, n int) bool {
 }
 
 func (d *decoder) decodeGateway(fl field, g *Gateway) fields {
-	f, ok := d.mapping(fl.val, fl.path, []string{"id", "county", "township", "data_dir", "board", "log_level", "status_interval", "metrics_listen"}, nil)
+	f, ok := d.mapping(fl.val, fl.path, []string{"id", "county", "township", "data_dir", "board", "log_level", "status_interval", "metrics_listen", "timezone"}, nil)
 	if !ok {
 		return f
 	}
@@ -198,6 +202,9 @@ func (d *decoder) decodeGateway(fl field, g *Gateway) fields {
 	}
 	if x, ok := f.get("metrics_listen"); ok {
 		g.MetricsListen, _ = d.hostPort(x, true, "127.0.0.1:9108")
+	}
+	if x, ok := f.get("timezone"); ok {
+		g.Timezone, _ = d.timezone(x)
 	}
 	return f
 }

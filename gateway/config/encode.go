@@ -20,7 +20,7 @@ func (c *Config) YAML() ([]byte, error) {
 	add(root, "gateway", mapOf(
 		"id", str(g.ID), "county", quoted(g.County), "township", quoted(g.Township),
 		"data_dir", str(g.DataDir), "board", optStr(g.Board), "log_level", str(strings.ToLower(g.LogLevel.String())),
-		"status_interval", dur(g.StatusInterval), "metrics_listen", optQuoted(g.MetricsListen)))
+		"status_interval", dur(g.StatusInterval), "metrics_listen", optQuoted(g.MetricsListen), "timezone", optStr(g.Timezone)))
 	u := c.Uplink
 	brokers := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
 	for _, b := range u.Brokers {
@@ -55,6 +55,9 @@ func (c *Config) YAML() ([]byte, error) {
 			devs.Content = append(devs.Content, deviceNode(&c.Devices[i]))
 		}
 		add(root, "devices", devs)
+	}
+	if len(c.Rules) > 0 {
+		add(root, "rules", rulesNode(c.Rules))
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
