@@ -1,0 +1,269 @@
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/gateway/config"
+)
+
+// Emitter queues readings durably (the pipeline's Emit): nil once queued.
+type Emitter func(ctx context.Context, rs []drivers.Reading) error
+
+// Store keeps the engine's state durably (a badgerq KV table): Put and
+// Delete return once the change is on disk.
+type Store interface {
+	Put(key string, val []byte) error
+	Delete(keys ...string) error
+	Scan(fn func(key string, val []byte) error) error
+}
+
+// Options configure an Engine.
+type Options struct {
+	Gateway  string // the gateway id: the device of alarms on a whole scope
+	Rules    []config.Rule
+	Devices  []config.Device
+	Location *time.Location   // gateway.timezone (nil: UTC)
+	Now      func() time.Time // nil: time.Now
+	Emit     Emitter
+	Store    Store
+	Logger   *slog.Logger
+}
+
+// Errors.
+var (
+	ErrOptions      = errors.New("rules: invalid options")
+	ErrUnknownAlarm = errors.New("rules: no active alarm with this id")
+	ErrStore        = errors.New("rules: state store")
+)
+
+// Engine evaluates rules on readings and keeps the alarms' lifecycle.
+type Engine struct {
+	o   Options
+	log *slog.Logger
+	loc *time.Location
+	now func() time.Time
+
+	devs   map[string]*device
+	rules  []*rule
+	groups []*rule
+
+	mu     sync.Mutex // the state below
+	tracks map[string]*track
+	vm     vm.VM
+	start  time.Time
+
+	emitMu sync.Mutex   // taken before mu is released: transitions leave in order
+	retry  []transition // not queued yet (emitMu)
+	nretry atomic.Int32 // len(retry), readable without emitMu
+}
+
+// device is what the engine keeps of one configured device.
+type device struct {
+	cfg      *config.Device
+	rules    []*rule // device-level rules in whose scope it is
+	groups   []*rule // group rules in whose scope it is
+	seen     time.Time
+	seenPt   map[string]time.Time
+	last     map[string]float64 // latest numeric values
+	lastText map[string]string
+	lastT    time.Time
+}
+
+// rule is a compiled config rule.
+type rule struct {
+	cfg         *config.Rule
+	devs        []*device
+	inhibitedBy []*rule
+	textPts     []string
+	boolPts     []string
+	prog        *vm.Program
+
+	raises     []time.Time // raise times within RaisesPer
+	suppressed int         // suppressed since the last report
+	reported   bool        // the current suppression was reported
+}
+
+// New builds an engine and loads its state from the store. It does no
+// other I/O; records left pending by a crash are queued again by Run (or
+// Flush).
+func New(o Options) (*Engine, error) {
+	if o.Emit == nil || o.Store == nil {
+		return nil, fmt.Errorf("%w: Emit and Store are required", ErrOptions)
+	}
+	e := &Engine{o: o, log: o.Logger, loc: o.Location, now: o.Now, devs: map[string]*device{}, tracks: map[string]*track{}}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.loc == nil {
+		e.loc = time.UTC
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	e.start = e.now()
+	for i := range o.Devices {
+		d := &o.Devices[i]
+		e.devs[d.ID] = &device{cfg: d, seen: e.start, seenPt: map[string]time.Time{}, last: map[string]float64{}, lastText: map[string]string{}}
+	}
+	byID := map[string]*rule{}
+	for i := range o.Rules {
+		r := &rule{cfg: &o.Rules[i], prog: o.Rules[i].Program}
+		for _, d := range e.devs {
+			if r.cfg.Scope.Match(d.cfg) {
+				r.devs = append(r.devs, d)
+			}
+		}
+		sort.Slice(r.devs, func(a, b int) bool { return r.devs[a].cfg.ID < r.devs[b].cfg.ID })
+		if r.cfg.Kind == config.RuleExpr && r.prog == nil {
+			return nil, fmt.Errorf("%w: rule %s: expression not compiled (load the config with config.Parse)", ErrOptions, r.cfg.ID)
+		}
+		cds := make([]*config.Device, len(r.devs))
+		for j, d := range r.devs {
+			cds[j] = d.cfg
+		}
+		_, r.textPts, r.boolPts = config.ExprPoints(cds)
+		byID[r.cfg.ID] = r
+		e.rules = append(e.rules, r)
+		for _, d := range r.devs {
+			if r.cfg.Kind == config.RuleGroup {
+				d.groups = append(d.groups, r)
+			} else {
+				d.rules = append(d.rules, r)
+			}
+		}
+		if r.cfg.Kind == config.RuleGroup {
+			e.groups = append(e.groups, r)
+		}
+	}
+	for _, g := range e.groups {
+		for _, id := range g.cfg.Inhibits {
+			if r := byID[id]; r != nil {
+				r.inhibitedBy = append(r.inhibitedBy, g)
+			}
+		}
+	}
+	if err := e.load(byID); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Observe evaluates the rules on readings that were just queued (call it
+// after a successful pipeline Emit). Alarm readings are ignored, so the
+// engine's own records passing the pipeline do not come back to it.
+func (e *Engine) Observe(ctx context.Context, rs []drivers.Reading) {
+	var trans []transition
+	locked := false
+	for i := range rs {
+		r := &rs[i]
+		if r.Class == drivers.Alarm {
+			continue
+		}
+		d := e.devs[r.Device]
+		if d == nil || (len(d.rules) == 0 && len(d.groups) == 0) {
+			continue
+		}
+		if !locked {
+			e.mu.Lock()
+			locked = true
+		}
+		trans = e.observe(trans, d, r, e.now())
+	}
+	if !locked {
+		return
+	}
+	e.emitLocked(ctx, trans)
+}
+
+// Tick evaluates what time alone changes: silences, hold times running
+// out, daily windows. Run calls it every second.
+func (e *Engine) Tick(ctx context.Context) {
+	e.mu.Lock()
+	now := e.now()
+	var trans []transition
+	for _, r := range e.rules {
+		switch r.cfg.Kind {
+		case config.RuleStale:
+			for _, d := range r.devs {
+				trans = e.evalStale(trans, r, d, now)
+			}
+		case config.RuleGroup:
+			trans = e.evalGroup(trans, r, now)
+		}
+	}
+	for _, t := range e.sortedTracks() {
+		if t.rule.cfg.Kind == config.RuleStale || t.rule.cfg.Kind == config.RuleGroup || (t.alarm == nil && !t.raiseCond) {
+			continue
+		}
+		if t.rule.cfg.Kind == config.RuleWindow && !e.inWindow(t.rule, now) {
+			trans = e.step(trans, t, false, true, now, t.obs)
+			continue
+		}
+		trans = e.step(trans, t, t.raiseCond && !e.inhibited(t.rule, t.dev, now), t.clearCond, now, t.obs)
+	}
+	e.emitLocked(ctx, trans)
+}
+
+// emitLocked hands the transitions over to emission in order, releasing
+// mu; it also retries records left pending.
+func (e *Engine) emitLocked(ctx context.Context, trans []transition) {
+	if len(trans) == 0 && e.nretry.Load() == 0 {
+		e.mu.Unlock()
+		return
+	}
+	e.emitMu.Lock()
+	e.mu.Unlock()
+	defer e.emitMu.Unlock()
+	e.retryPending(ctx)
+	for _, t := range trans {
+		e.flush(ctx, t)
+	}
+}
+
+// Run ticks every second until ctx ends; the first tick queues records a
+// crash left pending.
+func (e *Engine) Run(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		e.Tick(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// Active returns the active alarms, by alarm id.
+func (e *Engine) Active() []Alarm {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Alarm
+	for _, t := range e.tracks {
+		if t.alarm != nil && !t.alarm.Suppressed {
+			out = append(out, *t.alarm)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (e *Engine) sortedTracks() []*track {
+	out := make([]*track, 0, len(e.tracks))
+	for _, t := range e.tracks {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out
+}

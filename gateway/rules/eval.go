@@ -1,0 +1,397 @@
+package rules
+
+import (
+	"math"
+	"time"
+
+	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/gateway/config"
+)
+
+// obs is what a track saw last: the point that crossed, its value (a rate
+// for rate rules) and the limit.
+type obs struct {
+	point        string
+	value, limit float64
+	has          bool
+}
+
+// track is one rule on one target (a device, or a group rule's scope).
+type track struct {
+	key    string
+	rule   *rule
+	dev    *device // nil for a group
+	target string
+
+	raiseCond, clearCond bool
+	pendSince            time.Time // raise-condition holding since
+	clearSince           time.Time // clear-condition holding since (while active)
+	obs                  obs
+	alarm                *Alarm // active (or suppressed) alarm
+
+	hist map[string][]sample // rate rules: recent samples per point
+}
+
+type sample struct {
+	v float64
+	t time.Time
+}
+
+// maxSamples bounds a rate rule's history per point: the rate is taken
+// over the last Per or the last maxSamples readings, whichever is shorter.
+const maxSamples = 64
+
+func trackKey(r *rule, target string) string { return r.cfg.ID + "|" + target }
+
+func (e *Engine) trackFor(r *rule, d *device) *track {
+	target := r.cfg.Scope.String()
+	if d != nil {
+		target = d.cfg.ID
+	}
+	key := trackKey(r, target)
+	t := e.tracks[key]
+	if t == nil {
+		t = &track{key: key, rule: r, dev: d, target: target}
+		e.tracks[key] = t
+	}
+	return t
+}
+
+// num is a value as a number: decimals, ints and floats as they are,
+// booleans as 0 or 1; text is not a number.
+func num(v drivers.Value) (float64, bool) {
+	switch v.Kind() {
+	case drivers.KindDecimal:
+		m, exp, _ := v.Decimal()
+		return float64(m) * math.Pow10(int(exp)), true
+	case drivers.KindInt:
+		i, _ := v.AsInt()
+		return float64(i), true
+	case drivers.KindFloat:
+		f, _ := v.AsFloat()
+		return f, !math.IsNaN(f) && !math.IsInf(f, 0)
+	case drivers.KindBool:
+		if b, _ := v.AsBool(); b {
+			return 1, true
+		}
+		return 0, true
+	}
+	return 0, false
+}
+
+// observe evaluates one reading of device d.
+func (e *Engine) observe(trans []transition, d *device, r *drivers.Reading, now time.Time) []transition {
+	t := r.Time
+	if t.IsZero() || r.DeviceTime {
+		t = now // a device's clock may be off; rates use the gateway's
+	}
+	d.seen = now
+	for _, ru := range d.rules {
+		cfg := ru.cfg
+		switch cfg.Kind {
+		case config.RuleStale:
+			if len(cfg.Points) > 0 {
+				if _, ok := r.Values[cfg.Points[0]]; ok {
+					d.seenPt[cfg.Points[0]] = now
+				}
+			}
+			trans = e.evalStale(trans, ru, d, now)
+		case config.RuleExpr:
+			trans = e.evalExpr(trans, ru, d, r, t, now)
+		default:
+			trans = e.evalCond(trans, ru, d, r, t, now)
+		}
+	}
+	if d.keepLast() {
+		for name, v := range r.Values {
+			if f, ok := num(v); ok {
+				d.last[name] = f
+			} else if s, ok := v.AsText(); ok {
+				d.lastText[name] = s
+			}
+		}
+		d.lastT = t
+	}
+	for _, g := range d.groups {
+		trans = e.evalGroup(trans, g, now)
+	}
+	return trans
+}
+
+// keepLast: the device's latest values are needed (groups, expressions).
+func (d *device) keepLast() bool {
+	if len(d.groups) > 0 {
+		return true
+	}
+	for _, r := range d.rules {
+		if r.cfg.Kind == config.RuleExpr {
+			return true
+		}
+	}
+	return false
+}
+
+// crosses applies the rule's limit to x: up is the raise-condition, down
+// the clear-condition (the limit moved back by the hysteresis).
+func crosses(cfg *config.Rule, x float64) (up, down bool, limit float64) {
+	if cfg.Above != nil {
+		limit = *cfg.Above
+		return x > limit, x <= limit-cfg.Hysteresis, limit
+	}
+	limit = *cfg.Below
+	return x < limit, x >= limit+cfg.Hysteresis, limit
+}
+
+// evalCond evaluates threshold, rate and window rules.
+func (e *Engine) evalCond(trans []transition, ru *rule, d *device, r *drivers.Reading, t, now time.Time) []transition {
+	cfg := ru.cfg
+	tr := e.trackFor(ru, d)
+	raise, clear, seen := false, true, false
+	var o obs
+	for _, p := range cfg.Points {
+		v, ok := num(r.Values[p])
+		if !ok {
+			continue
+		}
+		x := v
+		if cfg.Rate {
+			if x, ok = tr.rate(p, v, t, cfg); !ok {
+				continue
+			}
+		}
+		seen = true
+		up, down, lim := crosses(cfg, x)
+		if up && !raise {
+			raise, o = true, obs{point: p, value: x, limit: lim, has: true}
+		}
+		if !down {
+			clear = false
+		}
+		if !o.has {
+			o = obs{point: p, value: x, limit: lim, has: true}
+		}
+	}
+	if !seen {
+		return trans
+	}
+	if cfg.Kind == config.RuleWindow && !e.inWindow(ru, now) {
+		raise, clear = false, true
+	}
+	tr.raiseCond, tr.clearCond = raise, clear
+	return e.step(trans, tr, raise && !e.inhibited(ru, d, now), clear, now, o)
+}
+
+// rate adds a sample and returns the change per Per over the last Per
+// (or maxSamples). A counter that goes down was reset or replaced, and one
+// that jumps above MaxRate was replaced: both start a new baseline.
+func (tr *track) rate(p string, v float64, t time.Time, cfg *config.Rule) (float64, bool) {
+	if tr.hist == nil {
+		tr.hist = map[string][]sample{}
+	}
+	h := tr.hist[p]
+	if n := len(h); n > 0 {
+		last := h[n-1]
+		if !t.After(last.t) {
+			return 0, false
+		}
+		if cfg.Counter && v < last.v {
+			tr.hist[p] = append(h[:0], sample{v, t})
+			return 0, false
+		}
+	}
+	h = append(h, sample{v, t})
+	cut := t.Add(-cfg.Per)
+	drop := 0
+	for drop+2 < len(h) && !h[drop+1].t.After(cut) {
+		drop++
+	}
+	if len(h)-drop > maxSamples {
+		drop = len(h) - maxSamples
+	}
+	if drop > 0 {
+		h = append(h[:0], h[drop:]...)
+	}
+	tr.hist[p] = h
+	if len(h) < 2 {
+		return 0, false
+	}
+	first := h[0]
+	x := (v - first.v) / t.Sub(first.t).Seconds() * cfg.Per.Seconds()
+	if cfg.Counter && cfg.MaxRate != nil && x > *cfg.MaxRate {
+		tr.hist[p] = append(h[:0], sample{v, t})
+		return 0, false
+	}
+	return x, true
+}
+
+// inWindow reports whether now is inside the rule's daily window.
+func (e *Engine) inWindow(ru *rule, now time.Time) bool {
+	lt := now.In(e.loc)
+	m := lt.Hour()*60 + lt.Minute()
+	from, to := ru.cfg.From, ru.cfg.To
+	if from < to {
+		return m >= from && m < to
+	}
+	return m >= from || m < to
+}
+
+// inhibited reports whether a group rule that inhibits ru holds (pending
+// or raised) over a scope with d in it.
+func (e *Engine) inhibited(ru *rule, d *device, now time.Time) bool {
+	for _, g := range ru.inhibitedBy {
+		if d != nil && !g.cfg.Scope.Match(d.cfg) {
+			continue
+		}
+		if gt := e.tracks[trackKey(g, g.cfg.Scope.String())]; gt != nil && (gt.raiseCond || gt.alarm != nil) {
+			return true
+		}
+	}
+	return false
+}
+
+// silence is how long d may stay silent for rule ru.
+func silence(ru *rule, d *device) time.Duration {
+	if ru.cfg.After > 0 {
+		return ru.cfg.After
+	}
+	return time.Duration(ru.cfg.Intervals) * d.cfg.Interval
+}
+
+// evalStale: no reading from d (or of the point) for the rule's silence.
+func (e *Engine) evalStale(trans []transition, ru *rule, d *device, now time.Time) []transition {
+	seen := d.seen
+	if len(ru.cfg.Points) > 0 {
+		if s, ok := d.seenPt[ru.cfg.Points[0]]; ok {
+			seen = s
+		} else {
+			seen = e.start
+		}
+	}
+	lim := silence(ru, d)
+	quiet := now.Sub(seen)
+	silent := lim > 0 && quiet >= lim
+	tr := e.trackFor(ru, d)
+	tr.raiseCond, tr.clearCond = silent, !silent
+	o := obs{value: quiet.Seconds(), limit: lim.Seconds(), has: true}
+	if len(ru.cfg.Points) > 0 {
+		o.point = ru.cfg.Points[0]
+	}
+	return e.step(trans, tr, silent && !e.inhibited(ru, d, now), !silent, now, o)
+}
+
+// evalGroup: every device of the scope dark (all its points below the
+// limit) or silent at once.
+func (e *Engine) evalGroup(trans []transition, g *rule, now time.Time) []transition {
+	cfg := g.cfg
+	all := len(g.devs) > 0
+	for _, d := range g.devs {
+		silent := (cfg.Intervals > 0 || cfg.After > 0) && now.Sub(d.seen) >= silence(g, d)
+		if silent {
+			continue
+		}
+		dark := len(cfg.Points) > 0 && !d.lastT.IsZero()
+		for _, p := range cfg.Points {
+			if v, ok := d.last[p]; !ok || v >= *cfg.Below {
+				dark = false
+				break
+			}
+		}
+		if !dark {
+			all = false
+			break
+		}
+	}
+	tr := e.trackFor(g, nil)
+	tr.raiseCond, tr.clearCond = all, !all
+	o := obs{value: float64(len(g.devs)), has: false}
+	return e.step(trans, tr, all, !all, now, o)
+}
+
+// evalExpr runs an expression rule on a reading (from the device's
+// second reading on, so that prev and dt mean something).
+func (e *Engine) evalExpr(trans []transition, ru *rule, d *device, r *drivers.Reading, t, now time.Time) []transition {
+	if d.lastT.IsZero() {
+		return trans
+	}
+	env := make(map[string]any, len(d.last)+8)
+	ps, _ := config.PointsOf(d.cfg)
+	for _, p := range ps {
+		v, ok := r.Values[p]
+		switch {
+		case contains(ru.textPts, p):
+			s, _ := v.AsText()
+			if !ok {
+				s = d.lastText[p]
+			}
+			env[p] = s
+		case contains(ru.boolPts, p):
+			b, _ := v.AsBool()
+			if !ok {
+				b = d.last[p] != 0
+			}
+			env[p] = b
+		default:
+			f, ok2 := num(v)
+			if !ok || !ok2 {
+				f = d.last[p]
+			}
+			env[p] = f
+		}
+	}
+	lt := now.In(e.loc)
+	env["prev"] = d.last
+	env["dt"] = t.Sub(d.lastT).Seconds()
+	env["hour"], env["minute"], env["weekday"] = lt.Hour(), lt.Minute(), int(lt.Weekday())
+	env["device"] = d.cfg.ID
+	out, err := e.vm.Run(ru.prog, env)
+	if err != nil {
+		e.log.Warn("rule expression failed", "rule", ru.cfg.ID, "device", d.cfg.ID, "err", err)
+		return trans
+	}
+	res, _ := out.(bool)
+	tr := e.trackFor(ru, d)
+	tr.raiseCond, tr.clearCond = res, !res
+	return e.step(trans, tr, res && !e.inhibited(ru, d, now), !res, now, obs{})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// step moves a track's lifecycle: raise once the raise-condition held for
+// Hold, clear once the clear-condition held for ClearHold.
+func (e *Engine) step(trans []transition, tr *track, raise, clear bool, now time.Time, o obs) []transition {
+	cfg := tr.rule.cfg
+	if o.has {
+		tr.obs = o
+	}
+	if tr.alarm == nil {
+		if !raise {
+			tr.pendSince = time.Time{}
+			return trans
+		}
+		if tr.pendSince.IsZero() {
+			tr.pendSince = now
+		}
+		if now.Sub(tr.pendSince) < cfg.Hold {
+			return trans
+		}
+		return e.raise(trans, tr, now)
+	}
+	if !clear {
+		tr.clearSince = time.Time{}
+		return trans
+	}
+	if tr.clearSince.IsZero() {
+		tr.clearSince = now
+	}
+	if now.Sub(tr.clearSince) < cfg.ClearHold {
+		return trans
+	}
+	return e.clear(trans, tr, now)
+}
