@@ -237,7 +237,7 @@ func TestNightLeakCounterRate(t *testing.T) {
 	step(2, at(2, 0, loc)) // 2 m³/h before the window: no alarm
 	f.want()
 	total = 5000 // replacement with a meter at a higher total: a jump above max_rate
-	step(0, at(2, 30, loc))
+	step(0, at(3, 0, loc))
 	f.want()
 	total = 3 // counter reset (meter replaced with a new one); the leak starts at once
 	step(1, at(3, 15, loc)) // the leak: 1 m³/h at night, raised after the 10 minutes' hold
