@@ -26,6 +26,7 @@ import (
 	"github.com/townlink/townlink/gateway/fieldin"
 	"github.com/townlink/townlink/gateway/identity"
 	"github.com/townlink/townlink/gateway/pipeline"
+	"github.com/townlink/townlink/gateway/rules"
 	"github.com/townlink/townlink/uplink"
 	"github.com/townlink/townlink/uplink/badgerq"
 	"github.com/townlink/townlink/uplink/mqttpub"
@@ -60,6 +61,7 @@ type Gateway struct {
 	fwds        map[string]*uplink.Forwarder       // by stream
 	cmd         *commands.Service                  // the platform's commands
 	cmdResults  *badgerq.Queue                     // their answers (cmd-result)
+	rules       *rules.Engine                      // early warning (rules.go)
 }
 
 type source struct {
@@ -117,6 +119,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		devs[d.ID] = pipeline.Device{Kind: string(d.Kind), Grid: d.Grid}
 	}
 	g.pipe = &pipeline.Pipeline{Gateway: cfg.Gateway.ID, Devices: devs, Queues: queues, ClockSynced: clock.Synced}
+	if err := g.buildRules(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := g.buildDevices(); err != nil {
 		db.Close()
 		return nil, err
@@ -338,6 +344,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		})
 	}
 	goRun("status", g.status.run)
+	goRun("rules", g.runRules)
 	goRun("commands", g.cmd.Run)
 	goRun("time sync", g.cmd.DailyTimeSync)
 	goRun("metrics", g.serveMetrics)

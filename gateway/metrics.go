@@ -56,6 +56,7 @@ func (g *Gateway) serveMetrics(ctx context.Context) error {
 }
 
 func (g *Gateway) writeMetrics(w io.Writer) {
+	g.writeRuleMetrics(w) // rules.go
 	accepted, rejected := g.pipe.Counts()
 	fmt.Fprintf(w, "# HELP townlink_readings_accepted_total Readings durably queued.\n# TYPE townlink_readings_accepted_total counter\ntownlink_readings_accepted_total %d\n", accepted)
 	fmt.Fprintf(w, "# HELP townlink_readings_rejected_total Readings not queued (store error, bad value).\n# TYPE townlink_readings_rejected_total counter\ntownlink_readings_rejected_total %d\n", rejected)

@@ -98,6 +98,7 @@ func (s *statusReporter) snapshot(state string) *wire.Status {
 	if s.g.lines != nil || s.g.sources != nil {
 		st.Devices = s.devices()
 	}
+	st.Alarms = s.g.activeAlarms() // rules.go
 	return st
 }
 

@@ -35,6 +35,9 @@ type Pipeline struct {
 	// DropReason names why a queue refused an append (for the status's
 	// dropped counts); nil names every failure "store_error".
 	DropReason func(error) string
+	// Observe, when set, sees every reading of a successful Emit, after it
+	// is queued (the rules engine; it must not block for long).
+	Observe func(ctx context.Context, rs []drivers.Reading)
 
 	accepted, rejected atomic.Uint64
 	dropMu             sync.Mutex
@@ -83,6 +86,9 @@ func (p *Pipeline) Emit(ctx context.Context, rs []drivers.Reading) error {
 			return fmt.Errorf("pipeline: queue %s: %w", drivers.Class(c), err)
 		}
 		p.accepted.Add(uint64(len(recs)))
+	}
+	if p.Observe != nil {
+		p.Observe(ctx, rs)
 	}
 	return nil
 }

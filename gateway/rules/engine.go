@@ -37,6 +37,9 @@ type Options struct {
 	Emit     Emitter
 	Store    Store
 	Logger   *slog.Logger
+	// OnChange, when set, is called after alarms were raised or cleared
+	// (the gateway republishes its status).
+	OnChange func()
 }
 
 // Errors.
@@ -65,6 +68,26 @@ type Engine struct {
 	emitMu sync.Mutex   // taken before mu is released: transitions leave in order
 	retry  []transition // not queued yet (emitMu)
 	nretry atomic.Int32 // len(retry), readable without emitMu
+
+	observed, raised, cleared, suppressed atomic.Uint64
+}
+
+// Stats are the engine's counters, for /metrics.
+type Stats struct {
+	Observed   uint64      // readings evaluated
+	Raised     uint64      // raised records queued
+	Cleared    uint64      // cleared records queued
+	Suppressed uint64      // raises suppressed by rate limits
+	Active     map[int]int // active alarms by severity
+}
+
+// Stats returns the counters and the active alarms by severity.
+func (e *Engine) Stats() Stats {
+	s := Stats{Observed: e.observed.Load(), Raised: e.raised.Load(), Cleared: e.cleared.Load(), Suppressed: e.suppressed.Load(), Active: map[int]int{}}
+	for _, a := range e.Active() {
+		s.Active[a.Severity]++
+	}
+	return s
 }
 
 // device is what the engine keeps of one configured device.
@@ -178,6 +201,7 @@ func (e *Engine) Observe(ctx context.Context, rs []drivers.Reading) {
 			locked = true
 		}
 		trans = e.observe(trans, d, r, e.now())
+		e.observed.Add(1)
 	}
 	if !locked {
 		return
@@ -227,6 +251,9 @@ func (e *Engine) emitLocked(ctx context.Context, trans []transition) {
 	e.retryPending(ctx)
 	for _, t := range trans {
 		e.flush(ctx, t)
+	}
+	if len(trans) > 0 && e.o.OnChange != nil {
+		e.o.OnChange()
 	}
 }
 

@@ -98,6 +98,7 @@ func (e *Engine) raise(trans []transition, tr *track, now time.Time) []transitio
 	if !r.allow(now) {
 		a.Suppressed = true
 		r.suppressed++
+		e.suppressed.Add(1)
 		if r.reported {
 			return trans
 		}
@@ -197,10 +198,12 @@ func (e *Engine) send(ctx context.Context, t transition) bool {
 	}
 	switch t.event {
 	case EventRaised:
+		e.raised.Add(1)
 		a := t.a
 		a.Pending = ""
 		e.put(&a)
 	case EventCleared:
+		e.cleared.Add(1)
 		if err := e.o.Store.Delete(t.a.ID); err != nil {
 			e.log.Error("alarm state not deleted", "alarm", t.a.ID, "err", err)
 		}
