@@ -239,7 +239,7 @@ func TestNightLeakCounterRate(t *testing.T) {
 	total = 5000 // replacement with a meter at a higher total: a jump above max_rate
 	step(0, at(3, 0, loc))
 	f.want()
-	total = 3 // counter reset (meter replaced with a new one); the leak starts at once
+	total = 3               // counter reset (meter replaced with a new one); the leak starts at once
 	step(1, at(3, 15, loc)) // the leak: 1 m³/h at night, raised after the 10 minutes' hold
 	f.want("raised leak w1")
 	step(1, at(3, 30, loc))
