@@ -61,6 +61,7 @@ type Rule struct {
 	Rate    bool
 	Counter bool          // the point is a cumulative counter: resets and replacements re-baseline
 	Per     time.Duration // default 1m (1h for a counter)
+	Over    time.Duration // the span the rate is measured over; default Per
 	MaxRate *float64      // counter: a larger rate is a meter replacement, not consumption
 
 	// window: the daily window [From, To) in gateway.timezone, as minutes
@@ -140,14 +141,14 @@ type ruleFields struct {
 }
 
 var ruleKeys = []string{"id", "kind", "severity", "message", "scope", "point", "points", "above", "below",
-	"hysteresis", "hold", "clear_hold", "counter", "per", "max_rate", "from", "to", "intervals", "after",
+	"hysteresis", "hold", "clear_hold", "counter", "per", "over", "max_rate", "from", "to", "intervals", "after",
 	"inhibits", "expr", "rate_limit"}
 
 // keysOf lists the keys each kind takes besides the common ones.
 var keysOf = map[RuleKind][]string{
 	RuleThreshold: {"point", "points", "above", "below", "hysteresis", "hold", "clear_hold"},
-	RuleRate:      {"point", "points", "above", "below", "hysteresis", "hold", "clear_hold", "counter", "per", "max_rate"},
-	RuleWindow:    {"point", "points", "above", "below", "hysteresis", "hold", "clear_hold", "counter", "per", "max_rate", "from", "to"},
+	RuleRate:      {"point", "points", "above", "below", "hysteresis", "hold", "clear_hold", "counter", "per", "over", "max_rate"},
+	RuleWindow:    {"point", "points", "above", "below", "hysteresis", "hold", "clear_hold", "counter", "per", "over", "max_rate", "from", "to"},
 	RuleStale:     {"point", "intervals", "after"},
 	RuleGroup:     {"points", "below", "hold", "clear_hold", "intervals", "after", "inhibits"},
 	RuleExpr:      {"expr", "hold", "clear_hold"},
@@ -331,7 +332,7 @@ func (d *decoder) decodeCondition(f *fields, r *Rule) {
 			r.Counter = s == "true"
 		}
 	}
-	r.Rate = r.Kind == RuleRate || (r.Kind == RuleWindow && (r.Counter || f.has("per")))
+	r.Rate = r.Kind == RuleRate || (r.Kind == RuleWindow && (r.Counter || f.has("per") || f.has("over")))
 	if x, ok := f.get("per"); ok {
 		r.Per, _ = d.duration(x, time.Second, 24*time.Hour)
 	}
@@ -340,6 +341,12 @@ func (d *decoder) decodeCondition(f *fields, r *Rule) {
 		if r.Counter {
 			r.Per = time.Hour
 		}
+	}
+	if x, ok := f.get("over"); ok {
+		r.Over, _ = d.duration(x, time.Second, 24*time.Hour)
+	}
+	if r.Over == 0 {
+		r.Over = r.Per
 	}
 	fromOK, toOK := false, false
 	if x, ok := f.get("from"); ok {

@@ -181,8 +181,8 @@ func (e *Engine) evalCond(trans []transition, ru *rule, d *device, r *drivers.Re
 	return e.step(trans, tr, raise && !e.inhibited(ru, d, now), clear, now, o)
 }
 
-// rate adds a sample and returns the change per Per over the last Per
-// (or maxSamples). A counter that goes down was reset or replaced, and one
+// rate adds a sample and returns the change per Per, measured over the
+// last Over (or maxSamples). A counter that goes down was reset or replaced, and one
 // that jumps above MaxRate was replaced: both start a new baseline.
 func (tr *track) rate(p string, v float64, t time.Time, cfg *config.Rule) (float64, bool) {
 	if tr.hist == nil {
@@ -200,7 +200,7 @@ func (tr *track) rate(p string, v float64, t time.Time, cfg *config.Rule) (float
 		}
 	}
 	h = append(h, sample{v, t})
-	cut := t.Add(-cfg.Per)
+	cut := t.Add(-cfg.Over)
 	drop := 0
 	for drop+2 < len(h) && !h[drop+1].t.After(cut) {
 		drop++
@@ -280,7 +280,8 @@ func (e *Engine) evalStale(trans []transition, ru *rule, d *device, now time.Tim
 }
 
 // evalGroup: every device of the scope dark (all its points below the
-// limit) or silent at once.
+// limit) or silent at once. Until every device has been read or has been
+// silent long enough (after a start), the group is not judged.
 func (e *Engine) evalGroup(trans []transition, g *rule, now time.Time) []transition {
 	cfg := g.cfg
 	all := len(g.devs) > 0
@@ -289,7 +290,10 @@ func (e *Engine) evalGroup(trans []transition, g *rule, now time.Time) []transit
 		if silent {
 			continue
 		}
-		dark := len(cfg.Points) > 0 && !d.lastT.IsZero()
+		if d.lastT.IsZero() {
+			return trans // not known yet
+		}
+		dark := len(cfg.Points) > 0
 		for _, p := range cfg.Points {
 			if v, ok := d.last[p]; !ok || v >= *cfg.Below {
 				dark = false
