@@ -38,7 +38,7 @@ func (g *Gateway) buildRules() error {
 		return fmt.Errorf("%w: rules: %w", ErrStart, err)
 	}
 	g.rules = e
-	g.pipe.Observe = e.Observe
+	g.pipe.Observe = e.Feed
 	return nil
 }
 

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/townlink/townlink/drivers"
@@ -61,16 +63,33 @@ type Engine struct {
 	groups []*rule
 
 	mu     sync.Mutex // the state below
-	tracks map[string]*track
+	tracks []*track   // every track, by key
 	vm     vm.VM
-	start  time.Time
+	// The reading being evaluated, converted once: vals[i] is point i's
+	// number when gen[i] == cur (points by pidx: those the rules name).
+	pidx  map[string]int
+	vals  []float64
+	gen   []uint64
+	cur   uint64
+	modAt time.Time // mod is modAt's minute of day in loc
+	mod   int
+	start time.Time
 
 	emitMu sync.Mutex   // taken before mu is released: transitions leave in order
 	retry  []transition // not queued yet (emitMu)
 	nretry atomic.Int32 // len(retry), readable without emitMu
 
 	observed, raised, cleared, suppressed atomic.Uint64
+
+	feed chan []drivers.Reading // Feed → Run
 }
+
+// feedLen is how many Feed calls may wait for Run before Feed blocks;
+// Run evaluates up to maxBatch readings under one lock.
+const (
+	feedLen  = 4096
+	maxBatch = 512
+)
 
 // Stats are the engine's counters, for /metrics.
 type Stats struct {
@@ -93,8 +112,9 @@ func (e *Engine) Stats() Stats {
 // device is what the engine keeps of one configured device.
 type device struct {
 	cfg      *config.Device
-	rules    []*rule // device-level rules in whose scope it is
-	groups   []*rule // group rules in whose scope it is
+	rules    []ruleRef // device-level rules in whose scope it is
+	keep     bool      // keep the latest values (groups, expressions)
+	groups   []*rule   // group rules in whose scope it is
 	seen     time.Time
 	seenPt   map[string]time.Time
 	last     map[string]float64 // latest numeric values
@@ -102,10 +122,22 @@ type device struct {
 	lastT    time.Time
 }
 
+// ruleRef is a device's rule: its track is r.tracks[j].
+type ruleRef struct {
+	r *rule
+	j int
+}
+
 // rule is a compiled config rule.
 type rule struct {
 	cfg         *config.Rule
+	scope       string
 	devs        []*device
+	tracks      []*track       // per device in devs (device-level rules)
+	group       *track         // group rules
+	pidx        []int          // cfg.Points by Engine.pidx
+	env         map[string]any // expression rules: reused environment
+	vars        []string       // expression rules: the points it names
 	inhibitedBy []*rule
 	textPts     []string
 	boolPts     []string
@@ -123,7 +155,7 @@ func New(o Options) (*Engine, error) {
 	if o.Emit == nil || o.Store == nil {
 		return nil, fmt.Errorf("%w: Emit and Store are required", ErrOptions)
 	}
-	e := &Engine{o: o, log: o.Logger, loc: o.Location, now: o.Now, devs: map[string]*device{}, tracks: map[string]*track{}}
+	e := &Engine{o: o, log: o.Logger, loc: o.Location, now: o.Now, devs: map[string]*device{}, feed: make(chan []drivers.Reading, feedLen), pidx: map[string]int{}}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -140,7 +172,7 @@ func New(o Options) (*Engine, error) {
 	}
 	byID := map[string]*rule{}
 	for i := range o.Rules {
-		r := &rule{cfg: &o.Rules[i], prog: o.Rules[i].Program}
+		r := &rule{cfg: &o.Rules[i], prog: o.Rules[i].Program, scope: o.Rules[i].Scope.String(), env: map[string]any{}}
 		for _, d := range e.devs {
 			if r.cfg.Scope.Match(d.cfg) {
 				r.devs = append(r.devs, d)
@@ -154,20 +186,42 @@ func New(o Options) (*Engine, error) {
 		for j, d := range r.devs {
 			cds[j] = d.cfg
 		}
-		_, r.textPts, r.boolPts = config.ExprPoints(cds)
+		var pts []string
+		pts, r.textPts, r.boolPts = config.ExprPoints(cds)
+		if r.prog != nil {
+			r.vars = exprVars(r.prog, pts)
+		}
+		for _, p := range append(append([]string(nil), r.cfg.Points...), r.vars...) {
+			i, ok := e.pidx[p]
+			if !ok {
+				i = len(e.pidx)
+				e.pidx[p] = i
+			}
+			if slices.Contains(r.cfg.Points, p) {
+				r.pidx = append(r.pidx, i)
+			}
+		}
 		byID[r.cfg.ID] = r
 		e.rules = append(e.rules, r)
-		for _, d := range r.devs {
+		for j, d := range r.devs {
 			if r.cfg.Kind == config.RuleGroup {
 				d.groups = append(d.groups, r)
+				d.keep = true
 			} else {
-				d.rules = append(d.rules, r)
+				d.rules = append(d.rules, ruleRef{r, j})
+				r.tracks = append(r.tracks, &track{key: trackKey(r, d.cfg.ID), rule: r, dev: d, target: d.cfg.ID})
+				d.keep = d.keep || r.cfg.Kind == config.RuleExpr
 			}
 		}
 		if r.cfg.Kind == config.RuleGroup {
 			e.groups = append(e.groups, r)
+			r.group = &track{key: trackKey(r, r.scope), rule: r, target: r.scope}
+			e.tracks = append(e.tracks, r.group)
 		}
+		e.tracks = append(e.tracks, r.tracks...)
 	}
+	sort.Slice(e.tracks, func(i, j int) bool { return e.tracks[i].key < e.tracks[j].key })
+	e.vals, e.gen = make([]float64, len(e.pidx)), make([]uint64, len(e.pidx))
 	for _, g := range e.groups {
 		for _, id := range g.cfg.Inhibits {
 			if r := byID[id]; r != nil {
@@ -187,6 +241,7 @@ func New(o Options) (*Engine, error) {
 func (e *Engine) Observe(ctx context.Context, rs []drivers.Reading) {
 	var trans []transition
 	locked := false
+	var now time.Time
 	for i := range rs {
 		r := &rs[i]
 		if r.Class == drivers.Alarm {
@@ -199,8 +254,9 @@ func (e *Engine) Observe(ctx context.Context, rs []drivers.Reading) {
 		if !locked {
 			e.mu.Lock()
 			locked = true
+			now = e.now()
 		}
-		trans = e.observe(trans, d, r, e.now())
+		trans = e.observe(trans, d, r, now)
 		e.observed.Add(1)
 	}
 	if !locked {
@@ -218,14 +274,14 @@ func (e *Engine) Tick(ctx context.Context) {
 	for _, r := range e.rules {
 		switch r.cfg.Kind {
 		case config.RuleStale:
-			for _, d := range r.devs {
-				trans = e.evalStale(trans, r, d, now)
+			for j, d := range r.devs {
+				trans = e.evalStale(trans, r.tracks[j], d, now)
 			}
 		case config.RuleGroup:
 			trans = e.evalGroup(trans, r, now)
 		}
 	}
-	for _, t := range e.sortedTracks() {
+	for _, t := range e.tracks {
 		if t.rule.cfg.Kind == config.RuleStale || t.rule.cfg.Kind == config.RuleGroup || (t.alarm == nil && !t.raiseCond) {
 			continue
 		}
@@ -257,17 +313,78 @@ func (e *Engine) emitLocked(ctx context.Context, trans []transition) {
 	}
 }
 
-// Run ticks every second until ctx ends; the first tick queues records a
-// crash left pending.
+// exprVars lists the points an expression names (only they are put in
+// its environment on each run).
+func exprVars(p *vm.Program, points []string) []string {
+	var c identCollector
+	node := p.Node()
+	ast.Walk(&node, &c)
+	var out []string
+	for _, pt := range points {
+		if c.names[pt] {
+			out = append(out, pt)
+		}
+	}
+	return out
+}
+
+type identCollector struct{ names map[string]bool }
+
+func (c *identCollector) Visit(n *ast.Node) {
+	if id, ok := (*n).(*ast.IdentifierNode); ok {
+		if c.names == nil {
+			c.names = map[string]bool{}
+		}
+		c.names[id.Value] = true
+	}
+}
+
+// Feed hands readings that were just queued to Run, which evaluates
+// them (the pipeline's Observe hook in the gateway): the ingest path pays
+// a channel send, not the evaluation. It returns at once unless Run is
+// feedLen calls behind; then it waits, at most until ctx ends.
+func (e *Engine) Feed(ctx context.Context, rs []drivers.Reading) {
+	var keep []drivers.Reading
+	for i := range rs {
+		if d := e.devs[rs[i].Device]; d != nil && rs[i].Class != drivers.Alarm && (len(d.rules) > 0 || len(d.groups) > 0) {
+			keep = append(keep, rs[i])
+		}
+	}
+	if len(keep) == 0 {
+		return
+	}
+	select {
+	case e.feed <- keep:
+	case <-ctx.Done():
+	}
+}
+
+// Run evaluates what Feed hands over and ticks every second until ctx
+// ends; the first tick queues records a crash left pending.
 func (e *Engine) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	e.Tick(ctx)
+	var batch []drivers.Reading
 	for {
-		e.Tick(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
+		case rs := <-e.feed:
+			batch = append(batch[:0], rs...)
+		more:
+			for len(batch) < maxBatch {
+				select {
+				case rs := <-e.feed:
+					batch = append(batch, rs...)
+				default:
+					break more
+				}
+			}
+			e.Observe(ctx, batch)
+			clear(batch) // drop the readings' maps
 		case <-tick.C:
+			e.Tick(ctx)
 		}
 	}
 }
@@ -283,14 +400,5 @@ func (e *Engine) Active() []Alarm {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
-func (e *Engine) sortedTracks() []*track {
-	out := make([]*track, 0, len(e.tracks))
-	for _, t := range e.tracks {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out
 }

@@ -416,3 +416,31 @@ func TestAck(t *testing.T) {
 		t.Errorf("ack recorded as %+v", last)
 	}
 }
+
+// Feed hands readings to Run, which evaluates them off the ingest path;
+// alarm readings are not fed back.
+func TestFeedRun(t *testing.T) {
+	f := newFixture(t, `
+  - {id: cod, kind: threshold, severity: 1, message: "COD", scope: {device: outlet}, point: cod_mg_l, above: 100}
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.e.Run(ctx) }()
+	f.e.Feed(ctx, []drivers.Reading{
+		{Device: "outlet", Class: drivers.Alarm, Values: map[string]drivers.Value{"cod_mg_l": dec(500)}},
+		{Device: "nobody", Values: map[string]drivers.Value{"cod_mg_l": dec(500)}},
+	})
+	f.e.Feed(ctx, []drivers.Reading{{Device: "outlet", Time: f.clk.t, Values: map[string]drivers.Value{"cod_mg_l": dec(150)}}})
+	deadline := time.Now().Add(20 * time.Second)
+	for len(f.out.events()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	f.want("raised cod outlet")
+	if s := f.e.Stats(); s.Observed != 1 || s.Raised != 1 || s.Active[1] != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}

@@ -29,7 +29,7 @@ type track struct {
 	obs                  obs
 	alarm                *Alarm // active (or suppressed) alarm
 
-	hist map[string][]sample // rate rules: recent samples per point
+	hist []*ring // rate rules: recent samples, per point of the rule
 }
 
 type sample struct {
@@ -38,23 +38,41 @@ type sample struct {
 }
 
 // maxSamples bounds a rate rule's history per point: the rate is taken
-// over the last Per or the last maxSamples readings, whichever is shorter.
-const maxSamples = 64
+// over the last Over or the last maxSamples readings, whichever is shorter.
+const maxSamples = 32
+
+// ring holds a point's recent samples, oldest first, without moving them.
+type ring struct {
+	buf     [maxSamples]sample
+	head, n int
+}
+
+func (r *ring) at(i int) sample { return r.buf[(r.head+i)%maxSamples] }
+
+func (r *ring) push(x sample) {
+	if r.n == maxSamples {
+		r.head = (r.head + 1) % maxSamples
+		r.n--
+	}
+	r.buf[(r.head+r.n)%maxSamples] = x
+	r.n++
+}
+
+func (r *ring) restart(x sample) { r.head, r.n = 0, 0; r.push(x) }
 
 func trackKey(r *rule, target string) string { return r.cfg.ID + "|" + target }
 
-func (e *Engine) trackFor(r *rule, d *device) *track {
-	target := r.cfg.Scope.String()
-	if d != nil {
-		target = d.cfg.ID
+// trackFor finds the track of rule r on device d (nil: the group's).
+func (r *rule) trackFor(d *device) *track {
+	if d == nil {
+		return r.group
 	}
-	key := trackKey(r, target)
-	t := e.tracks[key]
-	if t == nil {
-		t = &track{key: key, rule: r, dev: d, target: target}
-		e.tracks[key] = t
+	for j, x := range r.devs {
+		if x == d {
+			return r.tracks[j]
+		}
 	}
-	return t
+	return nil
 }
 
 // num is a value as a number: decimals, ints and floats as they are,
@@ -86,8 +104,20 @@ func (e *Engine) observe(trans []transition, d *device, r *drivers.Reading, now 
 		t = now // a device's clock may be off; rates use the gateway's
 	}
 	d.seen = now
-	for _, ru := range d.rules {
-		cfg := ru.cfg
+	e.cur++
+	for name, v := range r.Values {
+		i, ok := e.pidx[name]
+		if !ok {
+			continue
+		}
+		if f, ok := num(v); ok {
+			e.vals[i], e.gen[i] = f, e.cur
+		} else if s, ok := v.AsText(); ok && d.keep {
+			d.lastText[name] = s
+		}
+	}
+	for _, ref := range d.rules {
+		cfg, tr := ref.r.cfg, ref.r.tracks[ref.j]
 		switch cfg.Kind {
 		case config.RuleStale:
 			if len(cfg.Points) > 0 {
@@ -95,19 +125,17 @@ func (e *Engine) observe(trans []transition, d *device, r *drivers.Reading, now 
 					d.seenPt[cfg.Points[0]] = now
 				}
 			}
-			trans = e.evalStale(trans, ru, d, now)
+			trans = e.evalStale(trans, tr, d, now)
 		case config.RuleExpr:
-			trans = e.evalExpr(trans, ru, d, r, t, now)
+			trans = e.evalExpr(trans, tr, d, r, t, now)
 		default:
-			trans = e.evalCond(trans, ru, d, r, t, now)
+			trans = e.evalCond(trans, tr, d, r, t, now)
 		}
 	}
-	if d.keepLast() {
-		for name, v := range r.Values {
-			if f, ok := num(v); ok {
-				d.last[name] = f
-			} else if s, ok := v.AsText(); ok {
-				d.lastText[name] = s
+	if d.keep {
+		for name, i := range e.pidx {
+			if e.gen[i] == e.cur {
+				d.last[name] = e.vals[i]
 			}
 		}
 		d.lastT = t
@@ -116,19 +144,6 @@ func (e *Engine) observe(trans []transition, d *device, r *drivers.Reading, now 
 		trans = e.evalGroup(trans, g, now)
 	}
 	return trans
-}
-
-// keepLast: the device's latest values are needed (groups, expressions).
-func (d *device) keepLast() bool {
-	if len(d.groups) > 0 {
-		return true
-	}
-	for _, r := range d.rules {
-		if r.cfg.Kind == config.RuleExpr {
-			return true
-		}
-	}
-	return false
 }
 
 // crosses applies the rule's limit to x: up is the raise-condition, down
@@ -143,19 +158,20 @@ func crosses(cfg *config.Rule, x float64) (up, down bool, limit float64) {
 }
 
 // evalCond evaluates threshold, rate and window rules.
-func (e *Engine) evalCond(trans []transition, ru *rule, d *device, r *drivers.Reading, t, now time.Time) []transition {
+func (e *Engine) evalCond(trans []transition, tr *track, d *device, r *drivers.Reading, t, now time.Time) []transition {
+	ru := tr.rule
 	cfg := ru.cfg
-	tr := e.trackFor(ru, d)
 	raise, clear, seen := false, true, false
 	var o obs
-	for _, p := range cfg.Points {
-		v, ok := num(r.Values[p])
-		if !ok {
+	for i, p := range cfg.Points {
+		pi := ru.pidx[i]
+		if e.gen[pi] != e.cur {
 			continue
 		}
-		x := v
+		v := e.vals[pi]
+		x, ok := v, true
 		if cfg.Rate {
-			if x, ok = tr.rate(p, v, t, cfg); !ok {
+			if x, ok = tr.rate(i, v, t, cfg); !ok {
 				continue
 			}
 		}
@@ -181,44 +197,42 @@ func (e *Engine) evalCond(trans []transition, ru *rule, d *device, r *drivers.Re
 	return e.step(trans, tr, raise && !e.inhibited(ru, d, now), clear, now, o)
 }
 
-// rate adds a sample and returns the change per Per, measured over the
-// last Over (or maxSamples). A counter that goes down was reset or replaced, and one
-// that jumps above MaxRate was replaced: both start a new baseline.
-func (tr *track) rate(p string, v float64, t time.Time, cfg *config.Rule) (float64, bool) {
+// rate adds a sample of point i and returns the change per Per, measured
+// over the last Over (or maxSamples). A counter that goes down was reset
+// or replaced, and one that jumps above MaxRate was replaced: both start
+// a new baseline.
+func (tr *track) rate(i int, v float64, t time.Time, cfg *config.Rule) (float64, bool) {
 	if tr.hist == nil {
-		tr.hist = map[string][]sample{}
+		tr.hist = make([]*ring, len(cfg.Points))
 	}
-	h := tr.hist[p]
-	if n := len(h); n > 0 {
-		last := h[n-1]
+	h := tr.hist[i]
+	if h == nil {
+		h = &ring{}
+		tr.hist[i] = h
+	}
+	if h.n > 0 {
+		last := h.at(h.n - 1)
 		if !t.After(last.t) {
 			return 0, false
 		}
 		if cfg.Counter && v < last.v {
-			tr.hist[p] = append(h[:0], sample{v, t})
+			h.restart(sample{v, t})
 			return 0, false
 		}
 	}
-	h = append(h, sample{v, t})
+	h.push(sample{v, t})
 	cut := t.Add(-cfg.Over)
-	drop := 0
-	for drop+2 < len(h) && !h[drop+1].t.After(cut) {
-		drop++
+	for h.n > 2 && !h.at(1).t.After(cut) {
+		h.head = (h.head + 1) % maxSamples
+		h.n--
 	}
-	if len(h)-drop > maxSamples {
-		drop = len(h) - maxSamples
-	}
-	if drop > 0 {
-		h = append(h[:0], h[drop:]...)
-	}
-	tr.hist[p] = h
-	if len(h) < 2 {
+	if h.n < 2 {
 		return 0, false
 	}
-	first := h[0]
+	first := h.at(0)
 	x := (v - first.v) / t.Sub(first.t).Seconds() * cfg.Per.Seconds()
 	if cfg.Counter && cfg.MaxRate != nil && x > *cfg.MaxRate {
-		tr.hist[p] = append(h[:0], sample{v, t})
+		h.restart(sample{v, t})
 		return 0, false
 	}
 	return x, true
@@ -226,8 +240,11 @@ func (tr *track) rate(p string, v float64, t time.Time, cfg *config.Rule) (float
 
 // inWindow reports whether now is inside the rule's daily window.
 func (e *Engine) inWindow(ru *rule, now time.Time) bool {
-	lt := now.In(e.loc)
-	m := lt.Hour()*60 + lt.Minute()
+	if !now.Equal(e.modAt) {
+		lt := now.In(e.loc)
+		e.modAt, e.mod = now, lt.Hour()*60+lt.Minute()
+	}
+	m := e.mod
 	from, to := ru.cfg.From, ru.cfg.To
 	if from < to {
 		return m >= from && m < to
@@ -242,7 +259,7 @@ func (e *Engine) inhibited(ru *rule, d *device, now time.Time) bool {
 		if d != nil && !g.cfg.Scope.Match(d.cfg) {
 			continue
 		}
-		if gt := e.tracks[trackKey(g, g.cfg.Scope.String())]; gt != nil && (gt.raiseCond || gt.alarm != nil) {
+		if gt := g.group; gt.raiseCond || gt.alarm != nil {
 			return true
 		}
 	}
@@ -258,7 +275,8 @@ func silence(ru *rule, d *device) time.Duration {
 }
 
 // evalStale: no reading from d (or of the point) for the rule's silence.
-func (e *Engine) evalStale(trans []transition, ru *rule, d *device, now time.Time) []transition {
+func (e *Engine) evalStale(trans []transition, tr *track, d *device, now time.Time) []transition {
+	ru := tr.rule
 	seen := d.seen
 	if len(ru.cfg.Points) > 0 {
 		if s, ok := d.seenPt[ru.cfg.Points[0]]; ok {
@@ -270,7 +288,6 @@ func (e *Engine) evalStale(trans []transition, ru *rule, d *device, now time.Tim
 	lim := silence(ru, d)
 	quiet := now.Sub(seen)
 	silent := lim > 0 && quiet >= lim
-	tr := e.trackFor(ru, d)
 	tr.raiseCond, tr.clearCond = silent, !silent
 	o := obs{value: quiet.Seconds(), limit: lim.Seconds(), has: true}
 	if len(ru.cfg.Points) > 0 {
@@ -305,7 +322,7 @@ func (e *Engine) evalGroup(trans []transition, g *rule, now time.Time) []transit
 			break
 		}
 	}
-	tr := e.trackFor(g, nil)
+	tr := g.group
 	tr.raiseCond, tr.clearCond = all, !all
 	o := obs{value: float64(len(g.devs)), has: false}
 	return e.step(trans, tr, all, !all, now, o)
@@ -313,13 +330,13 @@ func (e *Engine) evalGroup(trans []transition, g *rule, now time.Time) []transit
 
 // evalExpr runs an expression rule on a reading (from the device's
 // second reading on, so that prev and dt mean something).
-func (e *Engine) evalExpr(trans []transition, ru *rule, d *device, r *drivers.Reading, t, now time.Time) []transition {
+func (e *Engine) evalExpr(trans []transition, tr *track, d *device, r *drivers.Reading, t, now time.Time) []transition {
+	ru := tr.rule
 	if d.lastT.IsZero() {
 		return trans
 	}
-	env := make(map[string]any, len(d.last)+8)
-	ps, _ := config.PointsOf(d.cfg)
-	for _, p := range ps {
+	env := ru.env
+	for _, p := range ru.vars {
 		v, ok := r.Values[p]
 		switch {
 		case contains(ru.textPts, p):
@@ -335,9 +352,9 @@ func (e *Engine) evalExpr(trans []transition, ru *rule, d *device, r *drivers.Re
 			}
 			env[p] = b
 		default:
-			f, ok2 := num(v)
-			if !ok || !ok2 {
-				f = d.last[p]
+			f := d.last[p]
+			if i, ok := e.pidx[p]; ok && e.gen[i] == e.cur {
+				f = e.vals[i]
 			}
 			env[p] = f
 		}
@@ -353,7 +370,6 @@ func (e *Engine) evalExpr(trans []transition, ru *rule, d *device, r *drivers.Re
 		return trans
 	}
 	res, _ := out.(bool)
-	tr := e.trackFor(ru, d)
 	tr.raiseCond, tr.clearCond = res, !res
 	return e.step(trans, tr, res && !e.inhibited(ru, d, now), !res, now, obs{})
 }

@@ -85,7 +85,7 @@ func (e *Engine) raise(trans []transition, tr *track, now time.Time) []transitio
 	r := tr.rule
 	a := &Alarm{
 		ID: fmt.Sprintf("%s:%s:%d", r.cfg.ID, tr.target, now.UnixMilli()), Rule: r.cfg.ID, Severity: r.cfg.Severity,
-		Target: tr.target, Scope: r.cfg.Scope.String(), Device: e.o.Gateway, Since: tr.pendSince, Raised: now,
+		Target: tr.target, Scope: r.scope, Device: e.o.Gateway, Since: tr.pendSince, Raised: now,
 	}
 	if tr.dev != nil {
 		a.Scope, a.Device = "device:"+tr.dev.cfg.ID, tr.dev.cfg.ID
@@ -254,9 +254,13 @@ func (e *Engine) load(byID map[string]*rule) error {
 		}
 		var tr *track
 		if d := e.devs[a.Target]; d != nil && a.Scope == "device:"+a.Target {
-			tr = e.trackFor(r, d)
+			tr = r.trackFor(d)
 		} else {
-			tr = e.trackFor(r, nil)
+			tr = r.trackFor(nil)
+		}
+		if tr == nil { // the device left the rule's scope
+			e.retry = append(e.retry, transition{event: EventCleared, a: a, at: e.start})
+			return nil
 		}
 		switch a.Pending {
 		case EventCleared:
