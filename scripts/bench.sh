@@ -25,6 +25,8 @@ run -bench 'BenchmarkRawPahoQoS1$' -benchtime 3000x ./uplink/mqttpub
 TOWNLINK_DRAIN_N=${BENCH_DRAIN_N:-1000000} run -bench 'BenchmarkDrainBacklogWithLive$' -benchtime 1x ./uplink/badgerq
 run -bench 'BenchmarkRawPipeline$' -benchtime "${N}x" ./gateway
 run -bench 'BenchmarkEndToEnd$' -benchtime "${N}x" ./gateway
+run -bench 'BenchmarkRulesObserve$' -benchtime "${N}x" ./gateway
+run -bench 'BenchmarkEndToEndRules$' -benchtime "${N}x" ./gateway
 run -bench 'BenchmarkLineOwner32Meters' -benchtime "${LINE_N}x" ./gateway/bus
 run -bench 'BenchmarkLineOwnerDeadMeter$' -benchtime "${LINE_N}x" ./gateway/bus
 
@@ -50,6 +52,15 @@ printf '%-52s %14s\n' "raw pipeline (Badger 1000/txn → 100/msg QoS 1) (limit)"
 printf '%-52s %14s   (goal ≥ 50000)\n' "Townlink end to end (durable, to a subscriber)" "$e2e"
 if [ -n "$e2e" ] && [ -n "$rawpipe" ] && [ "$rawpipe" -gt 0 ]; then
   awk -v e="$e2e" -v l="$rawpipe" 'BEGIN{printf "%-52s %13.0f%%   (goal ≥ 50%%)\n", "end to end / raw pipeline", 100*e/l}'
+fi
+rules0=$(metric 'BenchmarkEndToEndRules/rules=0' readings/s)
+rules20=$(metric 'BenchmarkEndToEndRules/rules=20' readings/s)
+printf '%-52s %14s   (%s ns of CPU per reading, %s per rule)\n' "rules: one reading, 20 rules in scope (engine alone)" \
+  "$(metric 'BenchmarkRulesObserve' readings/s)" "$(metric 'BenchmarkRulesObserve' cpu_ns/reading)" "$(metric 'BenchmarkRulesObserve' cpu_ns/rule)"
+printf '%-52s %14s   (%s µs of CPU per reading)\n' "end to end, 500 meters, no rules" "$rules0" "$(metric 'BenchmarkEndToEndRules/rules=0' cpu_us/reading 1)"
+printf '%-52s %14s   (%s µs of CPU per reading)\n' "end to end, 500 meters × 20 rules" "$rules20" "$(metric 'BenchmarkEndToEndRules/rules=20' cpu_us/reading 1)"
+if [ -n "$rules0" ] && [ -n "$rules20" ] && [ "$rules0" -gt 0 ]; then
+  awk -v e="$rules20" -v l="$rules0" 'BEGIN{printf "%-52s %13.0f%%   (goal ≥ 90%%)\n", "with rules / without", 100*e/l}'
 fi
 echo
 printf '%-52s %9s %9s %7s\n' "line owner, 32 meters at 2400 8E1 (wire time)" "tx/s" "limit/s" "%"
