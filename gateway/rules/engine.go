@@ -81,15 +81,14 @@ type Engine struct {
 
 	observed, raised, cleared, suppressed atomic.Uint64
 
-	feed chan []drivers.Reading // Feed → Run
+	feedMu    sync.Mutex
+	feedBuf   []drivers.Reading // Feed → Run
+	feedSpace chan struct{}     // closed when Run takes feedBuf
+	feedWake  chan struct{}     // capacity 1: feedBuf has readings
 }
 
-// feedLen is how many Feed calls may wait for Run before Feed blocks;
-// Run evaluates up to maxBatch readings under one lock.
-const (
-	feedLen  = 4096
-	maxBatch = 512
-)
+// feedLen is how many readings may wait for Run before Feed blocks.
+const feedLen = 8192
 
 // Stats are the engine's counters, for /metrics.
 type Stats struct {
@@ -122,10 +121,10 @@ type device struct {
 	lastT    time.Time
 }
 
-// ruleRef is a device's rule: its track is r.tracks[j].
+// ruleRef is a device's rule and its track.
 type ruleRef struct {
 	r *rule
-	j int
+	t *track
 }
 
 // rule is a compiled config rule.
@@ -155,7 +154,8 @@ func New(o Options) (*Engine, error) {
 	if o.Emit == nil || o.Store == nil {
 		return nil, fmt.Errorf("%w: Emit and Store are required", ErrOptions)
 	}
-	e := &Engine{o: o, log: o.Logger, loc: o.Location, now: o.Now, devs: map[string]*device{}, feed: make(chan []drivers.Reading, feedLen), pidx: map[string]int{}}
+	e := &Engine{o: o, log: o.Logger, loc: o.Location, now: o.Now, devs: map[string]*device{}, pidx: map[string]int{},
+		feedSpace: make(chan struct{}), feedWake: make(chan struct{}, 1)}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -203,24 +203,9 @@ func New(o Options) (*Engine, error) {
 		}
 		byID[r.cfg.ID] = r
 		e.rules = append(e.rules, r)
-		for j, d := range r.devs {
-			if r.cfg.Kind == config.RuleGroup {
-				d.groups = append(d.groups, r)
-				d.keep = true
-			} else {
-				d.rules = append(d.rules, ruleRef{r, j})
-				r.tracks = append(r.tracks, &track{key: trackKey(r, d.cfg.ID), rule: r, dev: d, target: d.cfg.ID})
-				d.keep = d.keep || r.cfg.Kind == config.RuleExpr
-			}
-		}
-		if r.cfg.Kind == config.RuleGroup {
-			e.groups = append(e.groups, r)
-			r.group = &track{key: trackKey(r, r.scope), rule: r, target: r.scope}
-			e.tracks = append(e.tracks, r.group)
-		}
-		e.tracks = append(e.tracks, r.tracks...)
+		e.addRule(r)
 	}
-	sort.Slice(e.tracks, func(i, j int) bool { return e.tracks[i].key < e.tracks[j].key })
+	e.layTracks()
 	e.vals, e.gen = make([]float64, len(e.pidx)), make([]uint64, len(e.pidx))
 	for _, g := range e.groups {
 		for _, id := range g.cfg.Inhibits {
@@ -313,6 +298,41 @@ func (e *Engine) emitLocked(ctx context.Context, trans []transition) {
 	}
 }
 
+// addRule links r with its devices.
+func (e *Engine) addRule(r *rule) {
+	if r.cfg.Kind == config.RuleGroup {
+		e.groups = append(e.groups, r)
+		r.group = &track{key: trackKey(r, r.scope), rule: r, target: r.scope}
+		e.tracks = append(e.tracks, r.group)
+		for _, d := range r.devs {
+			d.groups = append(d.groups, r)
+			d.keep = true
+		}
+		return
+	}
+	r.tracks = make([]*track, len(r.devs))
+	for _, d := range r.devs {
+		d.rules = append(d.rules, ruleRef{r: r})
+		d.keep = d.keep || r.cfg.Kind == config.RuleExpr
+	}
+}
+
+// layTracks gives each device its tracks side by side in memory (a
+// reading touches all of them).
+func (e *Engine) layTracks() {
+	for _, d := range e.devs {
+		buf := make([]track, len(d.rules))
+		for k := range d.rules {
+			r := d.rules[k].r
+			buf[k] = track{key: trackKey(r, d.cfg.ID), rule: r, dev: d, target: d.cfg.ID}
+			d.rules[k].t = &buf[k]
+			r.tracks[slices.Index(r.devs, d)] = &buf[k]
+			e.tracks = append(e.tracks, &buf[k])
+		}
+	}
+	sort.Slice(e.tracks, func(i, j int) bool { return e.tracks[i].key < e.tracks[j].key })
+}
+
 // exprVars lists the points an expression names (only they are put in
 // its environment on each run).
 func exprVars(p *vm.Program, points []string) []string {
@@ -341,21 +361,35 @@ func (c *identCollector) Visit(n *ast.Node) {
 
 // Feed hands readings that were just queued to Run, which evaluates
 // them (the pipeline's Observe hook in the gateway): the ingest path pays
-// a channel send, not the evaluation. It returns at once unless Run is
-// feedLen calls behind; then it waits, at most until ctx ends.
+// a copy under a mutex, not the evaluation. It returns at once unless
+// feedLen readings wait for Run; then it waits, at most until ctx ends.
 func (e *Engine) Feed(ctx context.Context, rs []drivers.Reading) {
-	var keep []drivers.Reading
-	for i := range rs {
-		if d := e.devs[rs[i].Device]; d != nil && rs[i].Class != drivers.Alarm && (len(d.rules) > 0 || len(d.groups) > 0) {
-			keep = append(keep, rs[i])
+	for {
+		e.feedMu.Lock()
+		if len(e.feedBuf) < feedLen {
+			n := len(e.feedBuf)
+			for i := range rs {
+				if d := e.devs[rs[i].Device]; d != nil && rs[i].Class != drivers.Alarm && (len(d.rules) > 0 || len(d.groups) > 0) {
+					e.feedBuf = append(e.feedBuf, rs[i])
+				}
+			}
+			added := len(e.feedBuf) > n
+			e.feedMu.Unlock()
+			if added {
+				select {
+				case e.feedWake <- struct{}{}:
+				default:
+				}
+			}
+			return
 		}
-	}
-	if len(keep) == 0 {
-		return
-	}
-	select {
-	case e.feed <- keep:
-	case <-ctx.Done():
+		space := e.feedSpace
+		e.feedMu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
@@ -370,17 +404,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case rs := <-e.feed:
-			batch = append(batch[:0], rs...)
-		more:
-			for len(batch) < maxBatch {
-				select {
-				case rs := <-e.feed:
-					batch = append(batch, rs...)
-				default:
-					break more
-				}
-			}
+		case <-e.feedWake:
+			e.feedMu.Lock()
+			batch, e.feedBuf = e.feedBuf, batch[:0]
+			close(e.feedSpace)
+			e.feedSpace = make(chan struct{})
+			e.feedMu.Unlock()
 			e.Observe(ctx, batch)
 			clear(batch) // drop the readings' maps
 		case <-tick.C:

@@ -41,20 +41,21 @@ type sample struct {
 // over the last Over or the last maxSamples readings, whichever is shorter.
 const maxSamples = 32
 
-// ring holds a point's recent samples, oldest first, without moving them.
+// ring holds a point's recent samples, oldest first, without moving them
+// (maxSamples is a power of two).
 type ring struct {
 	buf     [maxSamples]sample
-	head, n int
+	head, n uint
 }
 
-func (r *ring) at(i int) sample { return r.buf[(r.head+i)%maxSamples] }
+func (r *ring) at(i uint) sample { return r.buf[(r.head+i)&(maxSamples-1)] }
 
 func (r *ring) push(x sample) {
 	if r.n == maxSamples {
-		r.head = (r.head + 1) % maxSamples
+		r.head = (r.head + 1) & (maxSamples - 1)
 		r.n--
 	}
-	r.buf[(r.head+r.n)%maxSamples] = x
+	r.buf[(r.head+r.n)&(maxSamples-1)] = x
 	r.n++
 }
 
@@ -117,7 +118,7 @@ func (e *Engine) observe(trans []transition, d *device, r *drivers.Reading, now 
 		}
 	}
 	for _, ref := range d.rules {
-		cfg, tr := ref.r.cfg, ref.r.tracks[ref.j]
+		cfg, tr := ref.r.cfg, ref.t
 		switch cfg.Kind {
 		case config.RuleStale:
 			if len(cfg.Points) > 0 {
@@ -125,7 +126,9 @@ func (e *Engine) observe(trans []transition, d *device, r *drivers.Reading, now 
 					d.seenPt[cfg.Points[0]] = now
 				}
 			}
-			trans = e.evalStale(trans, tr, d, now)
+			if tr.alarm != nil || tr.raiseCond { // else Tick watches the silence
+				trans = e.evalStale(trans, tr, d, now)
+			}
 		case config.RuleExpr:
 			trans = e.evalExpr(trans, tr, d, r, t, now)
 		default:
@@ -223,7 +226,7 @@ func (tr *track) rate(i int, v float64, t time.Time, cfg *config.Rule) (float64,
 	h.push(sample{v, t})
 	cut := t.Add(-cfg.Over)
 	for h.n > 2 && !h.at(1).t.After(cut) {
-		h.head = (h.head + 1) % maxSamples
+		h.head = (h.head + 1) & (maxSamples - 1)
 		h.n--
 	}
 	if h.n < 2 {
