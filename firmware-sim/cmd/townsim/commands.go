@@ -25,7 +25,7 @@ const commandHelp = `Commands (one per line on stdin; each answers "ok ..." or "
   stats                       requests, replies and faults per unit
   list                        the register map
   help                        this text
-`+gridHelp+`UNIT is a Modbus unit id (2), or LINE:ID (RS485-1:2) when ids repeat across
+` + gridHelp + `UNIT is a Modbus unit id (2), or LINE:ID (RS485-1:2) when ids repeat across
 lines; TABLE is coil, discrete, input or holding.
 `
 
