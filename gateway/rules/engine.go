@@ -148,8 +148,8 @@ type rule struct {
 }
 
 // New builds an engine and loads its state from the store. It does no
-// other I/O; records left pending by a crash are queued again by Run (or
-// Flush).
+// other I/O; records left pending by a crash are queued again by the
+// first Tick (Run's first step).
 func New(o Options) (*Engine, error) {
 	if o.Emit == nil || o.Store == nil {
 		return nil, fmt.Errorf("%w: Emit and Store are required", ErrOptions)
@@ -220,9 +220,11 @@ func New(o Options) (*Engine, error) {
 	return e, nil
 }
 
-// Observe evaluates the rules on readings that were just queued (call it
-// after a successful pipeline Emit). Alarm readings are ignored, so the
-// engine's own records passing the pipeline do not come back to it.
+// Observe evaluates the rules on readings that were just queued, at once,
+// and queues the alarms they raise or clear before it returns (Run calls
+// it with what Feed handed over; tests call it directly). Alarm readings
+// are ignored, so the engine's own records do not come back to it. It
+// must not be called from inside the Emitter.
 func (e *Engine) Observe(ctx context.Context, rs []drivers.Reading) {
 	var trans []transition
 	locked := false
