@@ -105,10 +105,12 @@ func cpuTime(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+var benchDevices = 500
+
 // BenchmarkRulesObserve is the rules' cost on the ingest path: one
 // reading of one of 500 meters, each with the 20 rules in scope.
 func BenchmarkRulesObserve(b *testing.B) {
-	cfg := benchConfig(b, 500, true)
+	cfg := benchConfig(b, benchDevices, true)
 	var emitted atomic.Int64
 	e := benchEngine(b, cfg, func(_ context.Context, rs []drivers.Reading) error { emitted.Add(int64(len(rs))); return nil })
 	ids := make([]string, len(cfg.Devices))

@@ -71,8 +71,9 @@ type Engine struct {
 	vals  []float64
 	gen   []uint64
 	cur   uint64
-	modAt time.Time // mod is modAt's minute of day in loc
+	modAt time.Time // mod and wday are modAt's minute of day and weekday in loc
 	mod   int
+	wday  int
 	start time.Time
 
 	emitMu sync.Mutex   // taken before mu is released: transitions leave in order
@@ -87,8 +88,13 @@ type Engine struct {
 	feedWake  chan struct{}     // capacity 1: feedBuf has readings
 }
 
-// feedLen is how many readings may wait for Run before Feed blocks.
-const feedLen = 8192
+// feedLen is how many readings may wait for Run before Feed blocks; Run
+// takes them every drainEvery (sooner when half of feedLen wait): one
+// wake-up per batch, not per reading.
+const (
+	feedLen    = 8192
+	drainEvery = 10 * time.Millisecond
+)
 
 // Stats are the engine's counters, for /metrics.
 type Stats struct {
@@ -116,7 +122,8 @@ type device struct {
 	groups   []*rule   // group rules in whose scope it is
 	seen     time.Time
 	seenPt   map[string]time.Time
-	last     map[string]float64 // latest numeric values
+	lastv    []float64 // latest numeric values by Engine.pidx (keep only)
+	lastok   []bool
 	lastText map[string]string
 	lastT    time.Time
 }
@@ -132,11 +139,14 @@ type rule struct {
 	cfg         *config.Rule
 	scope       string
 	devs        []*device
-	tracks      []*track       // per device in devs (device-level rules)
-	group       *track         // group rules
-	pidx        []int          // cfg.Points by Engine.pidx
-	env         map[string]any // expression rules: reused environment
-	vars        []string       // expression rules: the points it names
+	tracks      []*track           // per device in devs (device-level rules)
+	group       *track             // group rules
+	pidx        []int              // cfg.Points by Engine.pidx
+	env         map[string]any     // expression rules: reused environment
+	prev        map[string]float64 // and its prev
+	envAt       time.Time          // when env's hour, minute, weekday were set
+	envDev      *device            // whose id env's device is
+	vars        []string           // expression rules: the points it names
 	inhibitedBy []*rule
 	textPts     []string
 	boolPts     []string
@@ -168,11 +178,11 @@ func New(o Options) (*Engine, error) {
 	e.start = e.now()
 	for i := range o.Devices {
 		d := &o.Devices[i]
-		e.devs[d.ID] = &device{cfg: d, seen: e.start, seenPt: map[string]time.Time{}, last: map[string]float64{}, lastText: map[string]string{}}
+		e.devs[d.ID] = &device{cfg: d, seen: e.start, seenPt: map[string]time.Time{}, lastText: map[string]string{}}
 	}
 	byID := map[string]*rule{}
 	for i := range o.Rules {
-		r := &rule{cfg: &o.Rules[i], prog: o.Rules[i].Program, scope: o.Rules[i].Scope.String(), env: map[string]any{}}
+		r := &rule{cfg: &o.Rules[i], prog: o.Rules[i].Program, scope: o.Rules[i].Scope.String(), env: map[string]any{}, prev: map[string]float64{}}
 		for _, d := range e.devs {
 			if r.cfg.Scope.Match(d.cfg) {
 				r.devs = append(r.devs, d)
@@ -207,6 +217,11 @@ func New(o Options) (*Engine, error) {
 	}
 	e.layTracks()
 	e.vals, e.gen = make([]float64, len(e.pidx)), make([]uint64, len(e.pidx))
+	for _, d := range e.devs {
+		if d.keep {
+			d.lastv, d.lastok = make([]float64, len(e.pidx)), make([]bool, len(e.pidx))
+		}
+	}
 	for _, g := range e.groups {
 		for _, id := range g.cfg.Inhibits {
 			if r := byID[id]; r != nil {
@@ -375,9 +390,9 @@ func (e *Engine) Feed(ctx context.Context, rs []drivers.Reading) {
 					e.feedBuf = append(e.feedBuf, rs[i])
 				}
 			}
-			added := len(e.feedBuf) > n
+			wake := len(e.feedBuf) > n && len(e.feedBuf) >= feedLen/2
 			e.feedMu.Unlock()
-			if added {
+			if wake { // else Run takes them within drainEvery
 				select {
 				case e.feedWake <- struct{}{}:
 				default:
@@ -400,6 +415,8 @@ func (e *Engine) Feed(ctx context.Context, rs []drivers.Reading) {
 func (e *Engine) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	drain := time.NewTicker(drainEvery)
+	defer drain.Stop()
 	e.Tick(ctx)
 	var batch []drivers.Reading
 	for {
@@ -407,17 +424,30 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-e.feedWake:
-			e.feedMu.Lock()
-			batch, e.feedBuf = e.feedBuf, batch[:0]
-			close(e.feedSpace)
-			e.feedSpace = make(chan struct{})
-			e.feedMu.Unlock()
-			e.Observe(ctx, batch)
-			clear(batch) // drop the readings' maps
+		case <-drain.C:
 		case <-tick.C:
 			e.Tick(ctx)
+			continue
 		}
+		batch = e.drainFeed(ctx, batch)
 	}
+}
+
+// drainFeed takes what Feed gathered (swapping in batch's array) and
+// evaluates it; it returns the array to use next time.
+func (e *Engine) drainFeed(ctx context.Context, batch []drivers.Reading) []drivers.Reading {
+	e.feedMu.Lock()
+	if len(e.feedBuf) == 0 {
+		e.feedMu.Unlock()
+		return batch
+	}
+	batch, e.feedBuf = e.feedBuf, batch[:0]
+	close(e.feedSpace)
+	e.feedSpace = make(chan struct{})
+	e.feedMu.Unlock()
+	e.Observe(ctx, batch)
+	clear(batch) // drop the readings' maps
+	return batch
 }
 
 // Active returns the active alarms, by alarm id.

@@ -17,24 +17,25 @@ type obs struct {
 }
 
 // track is one rule on one target (a device, or a group rule's scope).
+// The fields a reading touches come first (one cache line); times are
+// Unix nanoseconds, 0 for none.
 type track struct {
+	rule                 *rule
+	alarm                *Alarm // active (or suppressed) alarm
+	raiseCond, clearCond bool
+	pendSince            int64   // raise-condition holding since
+	clearSince           int64   // clear-condition holding since (while active)
+	hist                 []*ring // rate rules: recent samples, per point of the rule
+	obs                  obs
+
 	key    string
-	rule   *rule
 	dev    *device // nil for a group
 	target string
-
-	raiseCond, clearCond bool
-	pendSince            time.Time // raise-condition holding since
-	clearSince           time.Time // clear-condition holding since (while active)
-	obs                  obs
-	alarm                *Alarm // active (or suppressed) alarm
-
-	hist []*ring // rate rules: recent samples, per point of the rule
 }
 
 type sample struct {
 	v float64
-	t time.Time
+	t int64 // Unix ns
 }
 
 // maxSamples bounds a rate rule's history per point: the rate is taken
@@ -136,9 +137,9 @@ func (e *Engine) observe(trans []transition, d *device, r *drivers.Reading, now 
 		}
 	}
 	if d.keep {
-		for name, i := range e.pidx {
-			if e.gen[i] == e.cur {
-				d.last[name] = e.vals[i]
+		for i, g := range e.gen {
+			if g == e.cur {
+				d.lastv[i], d.lastok[i] = e.vals[i], true
 			}
 		}
 		d.lastT = t
@@ -205,6 +206,7 @@ func (e *Engine) evalCond(trans []transition, tr *track, d *device, r *drivers.R
 // or replaced, and one that jumps above MaxRate was replaced: both start
 // a new baseline.
 func (tr *track) rate(i int, v float64, t time.Time, cfg *config.Rule) (float64, bool) {
+	tn := t.UnixNano()
 	if tr.hist == nil {
 		tr.hist = make([]*ring, len(cfg.Points))
 	}
@@ -215,17 +217,17 @@ func (tr *track) rate(i int, v float64, t time.Time, cfg *config.Rule) (float64,
 	}
 	if h.n > 0 {
 		last := h.at(h.n - 1)
-		if !t.After(last.t) {
+		if tn <= last.t {
 			return 0, false
 		}
 		if cfg.Counter && v < last.v {
-			h.restart(sample{v, t})
+			h.restart(sample{v, tn})
 			return 0, false
 		}
 	}
-	h.push(sample{v, t})
-	cut := t.Add(-cfg.Over)
-	for h.n > 2 && !h.at(1).t.After(cut) {
+	h.push(sample{v, tn})
+	cut := tn - int64(cfg.Over)
+	for h.n > 2 && h.at(1).t <= cut {
 		h.head = (h.head + 1) & (maxSamples - 1)
 		h.n--
 	}
@@ -233,20 +235,25 @@ func (tr *track) rate(i int, v float64, t time.Time, cfg *config.Rule) (float64,
 		return 0, false
 	}
 	first := h.at(0)
-	x := (v - first.v) / t.Sub(first.t).Seconds() * cfg.Per.Seconds()
+	x := (v - first.v) / float64(tn-first.t) * float64(cfg.Per)
 	if cfg.Counter && cfg.MaxRate != nil && x > *cfg.MaxRate {
-		h.restart(sample{v, t})
+		h.restart(sample{v, tn})
 		return 0, false
 	}
 	return x, true
 }
 
+// clockAt sets mod and wday for now (once per now).
+func (e *Engine) clockAt(now time.Time) {
+	if !now.Equal(e.modAt) || e.modAt.IsZero() {
+		lt := now.In(e.loc)
+		e.modAt, e.mod, e.wday = now, lt.Hour()*60+lt.Minute(), int(lt.Weekday())
+	}
+}
+
 // inWindow reports whether now is inside the rule's daily window.
 func (e *Engine) inWindow(ru *rule, now time.Time) bool {
-	if !now.Equal(e.modAt) {
-		lt := now.In(e.loc)
-		e.modAt, e.mod = now, lt.Hour()*60+lt.Minute()
-	}
+	e.clockAt(now)
 	m := e.mod
 	from, to := ru.cfg.From, ru.cfg.To
 	if from < to {
@@ -314,8 +321,8 @@ func (e *Engine) evalGroup(trans []transition, g *rule, now time.Time) []transit
 			return trans // not known yet
 		}
 		dark := len(cfg.Points) > 0
-		for _, p := range cfg.Points {
-			if v, ok := d.last[p]; !ok || v >= *cfg.Below {
+		for _, i := range g.pidx {
+			if !d.lastok[i] || d.lastv[i] >= *cfg.Below {
 				dark = false
 				break
 			}
@@ -338,8 +345,14 @@ func (e *Engine) evalExpr(trans []transition, tr *track, d *device, r *drivers.R
 	if d.lastT.IsZero() {
 		return trans
 	}
-	env := ru.env
+	env, prev := ru.env, ru.prev
 	for _, p := range ru.vars {
+		i := e.pidx[p] // every var is in pidx
+		if d.lastok[i] {
+			prev[p] = d.lastv[i]
+		} else {
+			delete(prev, p)
+		}
 		v, ok := r.Values[p]
 		switch {
 		case contains(ru.textPts, p):
@@ -351,22 +364,26 @@ func (e *Engine) evalExpr(trans []transition, tr *track, d *device, r *drivers.R
 		case contains(ru.boolPts, p):
 			b, _ := v.AsBool()
 			if !ok {
-				b = d.last[p] != 0
+				b = d.lastv[i] != 0
 			}
 			env[p] = b
 		default:
-			f := d.last[p]
-			if i, ok := e.pidx[p]; ok && e.gen[i] == e.cur {
+			f := d.lastv[i]
+			if e.gen[i] == e.cur {
 				f = e.vals[i]
 			}
 			env[p] = f
 		}
 	}
-	lt := now.In(e.loc)
-	env["prev"] = d.last
+	e.clockAt(now)
 	env["dt"] = t.Sub(d.lastT).Seconds()
-	env["hour"], env["minute"], env["weekday"] = lt.Hour(), lt.Minute(), int(lt.Weekday())
-	env["device"] = d.cfg.ID
+	if ru.envAt != e.modAt { // the rest changes seldom: written when it does
+		env["hour"], env["minute"], env["weekday"] = e.mod/60, e.mod%60, e.wday
+		env["prev"], ru.envAt = prev, e.modAt
+	}
+	if ru.envDev != d {
+		env["device"], ru.envDev = d.cfg.ID, d
+	}
 	out, err := e.vm.Run(ru.prog, env)
 	if err != nil {
 		e.log.Warn("rule expression failed", "rule", ru.cfg.ID, "device", d.cfg.ID, "err", err)
@@ -393,27 +410,28 @@ func (e *Engine) step(trans []transition, tr *track, raise, clear bool, now time
 	if o.has {
 		tr.obs = o
 	}
+	ns := now.UnixNano()
 	if tr.alarm == nil {
 		if !raise {
-			tr.pendSince = time.Time{}
+			tr.pendSince = 0
 			return trans
 		}
-		if tr.pendSince.IsZero() {
-			tr.pendSince = now
+		if tr.pendSince == 0 {
+			tr.pendSince = ns
 		}
-		if now.Sub(tr.pendSince) < cfg.Hold {
+		if ns-tr.pendSince < int64(cfg.Hold) {
 			return trans
 		}
 		return e.raise(trans, tr, now)
 	}
 	if !clear {
-		tr.clearSince = time.Time{}
+		tr.clearSince = 0
 		return trans
 	}
-	if tr.clearSince.IsZero() {
-		tr.clearSince = now
+	if tr.clearSince == 0 {
+		tr.clearSince = ns
 	}
-	if now.Sub(tr.clearSince) < cfg.ClearHold {
+	if ns-tr.clearSince < int64(cfg.ClearHold) {
 		return trans
 	}
 	return e.clear(trans, tr, now)

@@ -85,7 +85,7 @@ func (e *Engine) raise(trans []transition, tr *track, now time.Time) []transitio
 	r := tr.rule
 	a := &Alarm{
 		ID: fmt.Sprintf("%s:%s:%d", r.cfg.ID, tr.target, now.UnixMilli()), Rule: r.cfg.ID, Severity: r.cfg.Severity,
-		Target: tr.target, Scope: r.scope, Device: e.o.Gateway, Since: tr.pendSince, Raised: now,
+		Target: tr.target, Scope: r.scope, Device: e.o.Gateway, Since: time.Unix(0, tr.pendSince), Raised: now,
 	}
 	if tr.dev != nil {
 		a.Scope, a.Device = "device:"+tr.dev.cfg.ID, tr.dev.cfg.ID
@@ -94,7 +94,7 @@ func (e *Engine) raise(trans []transition, tr *track, now time.Time) []transitio
 		a.Point, a.Value, a.Limit, a.HasValue = tr.obs.point, tr.obs.value, tr.obs.limit, true
 	}
 	a.Message = e.render(r, a)
-	tr.alarm, tr.clearSince = a, time.Time{}
+	tr.alarm, tr.clearSince = a, 0
 	if !r.allow(now) {
 		a.Suppressed = true
 		r.suppressed++
@@ -111,7 +111,7 @@ func (e *Engine) raise(trans []transition, tr *track, now time.Time) []transitio
 
 func (e *Engine) clear(trans []transition, tr *track, now time.Time) []transition {
 	a := tr.alarm
-	tr.alarm, tr.pendSince, tr.clearSince = nil, time.Time{}, time.Time{}
+	tr.alarm, tr.pendSince, tr.clearSince = nil, 0, 0
 	if a.Suppressed {
 		return trans
 	}
