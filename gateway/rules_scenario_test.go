@@ -215,3 +215,49 @@ func TestRulesScenarios(t *testing.T) {
 	}
 	_ = child
 }
+
+// The county unreachable: an alarm is raised and cleared in the township
+// all the same, and when the broker comes back the two alarm records go
+// out ahead of the telemetry backlog (paced at drain_rate; alarms never
+// are).
+func TestAlarmsWhileOfflineGoFirst(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	broker.Stop()
+	unit := simmb.NewUnit(1)
+	n := uint16(0)
+	unit.Animate(func(time.Time, *simmb.Unit) { n++; unit.SetHolding(0, n) })
+	unit.SetHolding(0, 0, 500) // count, COD 50.0 mg/L
+	ptyPath := serve(t, simmb.NewBus(hardware.Mode{Baud: 9600}, unit))
+	dir := t.TempDir()
+	path := writeConfig(t, dir, broker.URL, `
+- {name: RS485-1, port: "`+ptyPath+`", baud: 9600}`, `
+- {id: outlet, kind: enterprise, driver: modbus, line: RS485-1, unit: 1, interval: 100ms, timeout: 50ms, points: [{name: n, table: holding, address: 0, type: uint16}, {name: cod_mg_l, table: holding, address: 1, type: uint16, scale: 0.1}]}`)
+	withUplink(t, path, "  drain_rate: 20\n")
+	appendFile(t, path, `rules:
+  - {id: cod-limit, kind: threshold, severity: 1, message: "{device}: COD {value}", scope: {device: outlet}, point: cod_mg_l, above: 100, hysteresis: 5}
+`)
+	runGateway(t, path)
+	time.Sleep(3 * time.Second)
+	unit.SetHolding(1, 1500) // 150.0 mg/L
+	time.Sleep(2 * time.Second)
+	unit.SetHolding(1, 500)
+	time.Sleep(2 * time.Second) // ~70 telemetry records wait, at 20/s once the broker is back
+
+	broker.Restart(t)
+	plat := newPlatform(t, broker.URL)
+	plat.waitFor("the alarm raised and cleared", 60*time.Second, func() bool {
+		return len(plat.alarmRecs("cod-limit", "cleared")) > 0
+	})
+	telemetry := len(plat.records(wire.StreamTelemetry, "outlet"))
+	raised, cleared := plat.alarmRecs("cod-limit", "raised"), plat.alarmRecs("cod-limit", "cleared")
+	if len(raised) != 1 || len(cleared) != 1 {
+		t.Fatalf("%d raised, %d cleared", len(raised), len(cleared))
+	}
+	if since, _ := raised[0].Vals["since"].AsInt(); since > cleared[0].TS || raised[0].TS > cleared[0].TS {
+		t.Errorf("raised at %d (since %d), cleared at %d", raised[0].TS, since, cleared[0].TS)
+	}
+	if telemetry >= 60 {
+		t.Errorf("%d telemetry records arrived before the alarms: the backlog went first", telemetry)
+	}
+	t.Logf("alarms arrived with %d telemetry records of the backlog delivered", telemetry)
+}

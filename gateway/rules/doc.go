@@ -5,8 +5,11 @@
 //
 // The Engine is pure: its clock is injected, its state is kept through a
 // small Store (a badgerq KV table in the gateway), and its alarms leave
-// through an Emitter (the pipeline). The gateway calls Observe after every
-// successful pipeline Emit and Tick once a second (Run does).
+// through an Emitter (the pipeline). In the gateway the pipeline hands
+// every queued reading to Feed (pipeline.Observe); Run evaluates them in
+// batches every 10 ms, off the ingest path, and ticks once a second for
+// what time alone changes (silences, hold times, windows). Observe and
+// Tick are the same steps, synchronous, for tests.
 //
 // # Lifecycle
 //
