@@ -53,7 +53,7 @@ func (g *Gateway) buildCommands() error {
 	g.readers = devs
 	g.cmd, err = commands.New(commands.Options{
 		Config: g.cfg, Devices: devs, Lines: lines, Results: results, Seen: seen,
-		Boot: g.boot, Version: Version, Synced: clock.Synced,
+		Boot: g.boot, Version: Version, Synced: clock.Synced, Alarms: g.rules,
 		Logger: g.log.With("part", "commands"),
 	})
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/townlink/townlink/gateway/metrics"
 	"github.com/townlink/townlink/gateway/pipeline"
 	"github.com/townlink/townlink/gateway/recent"
+	"github.com/townlink/townlink/gateway/rules"
 	"github.com/townlink/townlink/gateway/status"
 	"github.com/townlink/townlink/gateway/supervise"
 	"github.com/townlink/townlink/gateway/web"
@@ -78,6 +79,7 @@ type Gateway struct {
 	local   *localapi.Service          // the control socket's answers
 	web     *web.Server                // the local page; nil when web.listen is empty
 	alarms  func() []localapi.Alarm    // the active alarms (rules engine); nil: none
+	rules   *rules.Engine              // early warning (rules.go)
 }
 
 type source struct {
@@ -139,7 +141,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	}
 	g.recent = newRecent()
 	g.pipe = &pipeline.Pipeline{Gateway: cfg.Gateway.ID, Devices: devs, Queues: queues, ClockSynced: clock.Synced, DropReason: badgerq.Reason,
-		Observe: g.recent.Observe}
+		Observe: func(_ context.Context, rs []drivers.Reading) { g.recent.Observe(rs) }}
+	if err := g.buildRules(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := g.buildDevices(); err != nil {
 		db.Close()
 		return nil, err
@@ -359,6 +365,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		})
 	}
 	g.parts.Go(ctx, "status", g.status.Run)
+	g.parts.Go(ctx, "rules", g.runRules)
 	g.parts.Go(ctx, "commands", g.cmd.Run)
 	g.parts.Go(ctx, "time sync", g.cmd.DailyTimeSync)
 	g.parts.Go(ctx, "metrics", g.serveMetrics)

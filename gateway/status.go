@@ -43,6 +43,7 @@ func (g *Gateway) buildStatus() {
 		ClockSynced: clock.Synced,
 		Signer:      g.key,
 		Restarts:    g.restarts,
+		Alarms:      g.activeAlarms,
 		OnTick:      func() { g.saveDrops(); g.certs.Check() }, // certificate warnings are logged even while offline
 		Logger:      g.log.With("part", "status"),
 	})
@@ -50,6 +51,7 @@ func (g *Gateway) buildStatus() {
 		Readings: g.pipe.Counts, Health: g.health, Devices: g.deviceCounts, Lines: g.lineCounts,
 		Queues: mq, Drops: drops, Connected: connected, Field: g.fieldCounts, Certs: g.certs, Restarts: g.restarts,
 		Forwarders: g.forwarderCounts,
+		Alarms:     g.alarmCounts,
 	})
 }
 

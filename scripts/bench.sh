@@ -33,6 +33,8 @@ for _ in $(seq "$ROUNDS"); do
   run -bench 'BenchmarkRawPipeline$' -benchtime "${N}x" ./gateway
   run -bench 'BenchmarkEndToEnd$' -benchtime "${N}x" ./gateway
 done
+run -bench 'BenchmarkRulesObserve$' -benchtime "${N}x" ./gateway
+run -bench 'BenchmarkEndToEndRules$' -benchtime "${N}x" ./gateway
 run -bench 'BenchmarkLineOwner32Meters' -benchtime "${LINE_N}x" ./gateway/bus
 run -bench 'BenchmarkLineOwnerDeadMeter$' -benchtime "${LINE_N}x" ./gateway/bus
 
@@ -64,6 +66,15 @@ printf '%-52s %14s\n' "raw pipeline (Badger 1000/txn, 100/msg, window 100)" "$ra
 printf '%-52s %14s   (goal ≥ 50000)\n' "Townlink end to end (durable, to a subscriber)" "$e2e"
 if [ -n "$ratio" ]; then
   printf '%-52s %13s%%   (goal ≥ 60%%; median of %s rounds)\n' "end to end / raw pipeline, same round" "$ratio" "$ROUNDS"
+fi
+rules0=$(metric 'BenchmarkEndToEndRules/rules=0' readings/s)
+rules20=$(metric 'BenchmarkEndToEndRules/rules=20' readings/s)
+printf '%-52s %14s   (%s ns of CPU per reading, %s per rule)\n' "rules: one reading, 20 rules in scope (engine alone)" \
+  "$(metric 'BenchmarkRulesObserve' readings/s)" "$(metric 'BenchmarkRulesObserve' cpu_ns/reading)" "$(metric 'BenchmarkRulesObserve' cpu_ns/rule)"
+printf '%-52s %14s   (%s µs of CPU per reading)\n' "end to end, 500 meters, no rules" "$rules0" "$(metric 'BenchmarkEndToEndRules/rules=0' cpu_us/reading 1)"
+printf '%-52s %14s   (%s µs of CPU per reading)\n' "end to end, 500 meters × 20 rules" "$rules20" "$(metric 'BenchmarkEndToEndRules/rules=20' cpu_us/reading 1)"
+if [ -n "$rules0" ] && [ -n "$rules20" ] && [ "$rules0" -gt 0 ]; then
+  awk -v e="$rules20" -v l="$rules0" 'BEGIN{printf "%-52s %13.0f%%   (goal ≥ 90%%)\n", "with rules / without", 100*e/l}'
 fi
 echo
 printf '%-52s %9s %9s %7s\n' "line owner, 32 meters at 2400 8E1 (wire time)" "tx/s" "limit/s" "%"

@@ -61,6 +61,7 @@ type Meter struct {
 	last      time.Time // last animation step
 	energyAcc int64     // sub-0.01 kWh remainder, in 1e-4 kW·ns
 	follow    *followUp
+	lost      [3]bool // phases a, b, c lost (supply.go)
 }
 
 // followUp is a reply too long for one frame, served frame by frame.
@@ -325,7 +326,7 @@ func (m *Meter) advance(now time.Time) {
 	}
 	k := int64(min(1+dt/time.Second, 5)) // steps of 0.1 V
 	for _, ph := range []byte{'a', 'b', 'c'} {
-		if m.hasPhase(ph) {
+		if m.hasPhase(ph) && !m.lost[ph-'a'] {
 			name := "voltage_" + string(ph) + "_v"
 			m.vals[name] = min(max(m.vals[name]+m.rng.Int64N(2*k+1)-k, 2150), 2350)
 		}

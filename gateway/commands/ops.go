@@ -15,7 +15,7 @@ import (
 )
 
 // ops are the operations the gateway implements, for the refusal of others.
-const ops = "ping, read, time-sync, set, config"
+const ops = "ping, read, time-sync, set, config, alarm-ack"
 
 func (s *Service) run(ctx context.Context, cmd *wire.Command) (map[string]wire.Value, error) {
 	switch cmd.Op {
@@ -37,6 +37,8 @@ func (s *Service) run(ctx context.Context, cmd *wire.Command) (map[string]wire.V
 		return map[string]wire.Value{"config": wire.Text(string(y))}, nil
 	case wire.OpSet:
 		return s.set(ctx, cmd)
+	case wire.OpAlarmAck:
+		return s.alarmAck(ctx, cmd) // alarm.go
 	}
 	return nil, fmt.Errorf("%w: unknown operation %q (known: %s)", ErrRefused, cmd.Op, ops)
 }

@@ -45,6 +45,7 @@ type Options struct {
 	Timeout time.Duration    // default DefaultTimeout
 	Queue   int              // most commands waiting to run; default DefaultQueue
 	Logger  *slog.Logger     // nil: discard
+	Alarms  AlarmAcker       // the rules engine, for alarm-ack; nil: refused
 }
 
 // Service receives commands, runs them one at a time and answers each.

@@ -20,6 +20,7 @@ type Config struct {
 	// from what (see Derived).
 	Derived []Derived
 	Web     Web
+	Rules   []Rule // early warning (rules.go)
 }
 
 // Web is the local web page (devices, lines, uplink, alarms; actions

@@ -22,12 +22,13 @@ type parsed struct {
 	lines  []fields
 	devs   []fields
 	points [][]fields // per device
+	rules  []ruleFields
 }
 
 func (d *decoder) decodeConfig(root *yaml.Node) (*Config, *parsed) {
 	c := &Config{}
 	p := &parsed{}
-	top, ok := d.mapping(root, "", []string{"gateway", "uplink", "store", "lines", "field_broker", "devices", "web"}, nil)
+	top, ok := d.mapping(root, "", []string{"gateway", "uplink", "store", "lines", "field_broker", "devices", "web", "rules"}, nil)
 	if !ok {
 		return c, p
 	}
@@ -73,6 +74,9 @@ func (d *decoder) decodeConfig(root *yaml.Node) (*Config, *parsed) {
 				p.points = append(p.points, pts)
 			}
 		}
+	}
+	if fl, ok := top.get("rules"); ok {
+		c.Rules, p.rules = d.decodeRules(fl)
 	}
 	return c, p
 }

@@ -60,6 +60,9 @@ func (c *Config) YAML() ([]byte, error) {
 		}
 		add(root, "devices", devs)
 	}
+	if len(c.Rules) > 0 {
+		add(root, "rules", rulesNode(c.Rules))
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)

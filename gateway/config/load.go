@@ -41,6 +41,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	d.resolveLabels(c, p)
 	c.applyDefaults()
 	d.checkDefaulted(c, p)
+	d.checkRules(c, p)
 	if len(d.errs) > 0 {
 		return nil, d.errs.finish()
 	}

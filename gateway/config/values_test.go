@@ -332,6 +332,10 @@ func clearKeys(c *Config) {
 	for i := range c.Devices {
 		c.Devices[i].has = nil
 	}
+	c.Rules = append([]Rule(nil), c.Rules...) // Redacted shares the slice
+	for i := range c.Rules {
+		c.Rules[i].node, c.Rules[i].Program = nil, nil // positions and compiled code differ
+	}
 }
 
 // TestYAMLRoundTrip: YAML() writes every sample so that Parse reads back

@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/townlink/townlink/gateway/health"
@@ -37,11 +39,14 @@ var (
 	dFwdAck    = desc("townlink_uplink_acked_records_total", "Records acknowledged and deleted from the store, per stream.", "stream")
 	dFwdRetry  = desc("townlink_uplink_retries_total", "Publish failures that made the forwarder resend, per stream.", "stream")
 	dFwdIgn    = desc("townlink_uplink_ignored_acks_total", "Platform acks above anything the gateway published (forged or stale), ignored, per stream.", "stream")
+	dRulesObs  = desc("townlink_rules_observed_total", "Readings evaluated by the early-warning rules.")
+	dAlarms    = desc("townlink_alarms_total", "Alarm records queued, by event (raised, cleared, suppressed).", "event")
+	dAlarmsAct = desc("townlink_alarms_active", "Active alarms, by severity (1 most severe).", "severity")
 	dRestarts  = desc("townlink_part_restarts_total", "Times a gateway part (line, forwarder, device source) stopped on its own and was restarted.", "part")
 )
 
 var all = []*prometheus.Desc{dAccepted, dRejected, dState, dUp, dReads, dDevErrs, dLineTx, dLineUtil, dLineOpen, dLineReop,
-	dBacklog, dBytes, dOldest, dDropped, dConnected, dFieldConn, dFieldAuth, dFieldACL, dFieldRej, dFieldAcc, dFieldOn, dCertDays, dRestarts, dFwdPub, dFwdAck, dFwdRetry, dFwdIgn}
+	dBacklog, dBytes, dOldest, dDropped, dConnected, dFieldConn, dFieldAuth, dFieldACL, dFieldRej, dFieldAcc, dFieldOn, dCertDays, dRestarts, dFwdPub, dFwdAck, dFwdRetry, dFwdIgn, dRulesObs, dAlarms, dAlarmsAct}
 
 // collector reads the sources at each scrape.
 type collector struct{ s Sources }
@@ -138,6 +143,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(dFwdAck, f.Acked, stream)
 			counter(dFwdRetry, f.Retries, stream)
 			counter(dFwdIgn, f.IgnoredAcks, stream)
+		}
+	}
+	if s.Alarms != nil {
+		a := s.Alarms()
+		counter(dRulesObs, a.Observed)
+		counter(dAlarms, a.Raised, "raised")
+		counter(dAlarms, a.Cleared, "cleared")
+		counter(dAlarms, a.Suppressed, "suppressed")
+		for sev := 1; sev <= 4; sev++ {
+			gauge(dAlarmsAct, float64(a.Active[sev]), strconv.Itoa(sev))
 		}
 	}
 	if s.Restarts != nil {

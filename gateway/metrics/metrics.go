@@ -63,9 +63,17 @@ type Sources struct {
 	Field     func() FieldCounts
 	Certs     interface{ Days() map[string]int64 }
 	Restarts  func() map[string]uint64 // parts restarted by the supervisor
+	// Alarms reports the early-warning engine's counters.
+	Alarms func() AlarmCounts
 	// Forwarders reports each stream's forwarder counters.
 	Forwarders func() map[string]ForwarderCounts
 	Now        func() time.Time // nil: time.Now
+}
+
+// AlarmCounts are the rules engine's counters.
+type AlarmCounts struct {
+	Observed, Raised, Cleared, Suppressed uint64
+	Active                                map[int]int // active alarms by severity (1 most severe)
 }
 
 // ForwarderCounts are one stream forwarder's counters.

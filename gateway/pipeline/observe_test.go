@@ -8,11 +8,17 @@ import (
 )
 
 // Observe sees readings only once they are queued: a reading the queue
-// refused never shows on the local page as if it had been kept.
+// refused never shows on the local page or reaches the rules as if it had
+// been kept.
 func TestObserveSeesOnlyQueuedReadings(t *testing.T) {
-	p, _, db := newPipeline(t)
+	p, qs, db := newPipeline(t)
 	var seen []drivers.Reading
-	p.Observe = func(rs []drivers.Reading) { seen = append(seen, rs...) }
+	p.Observe = func(_ context.Context, rs []drivers.Reading) {
+		if len(qs.got(t, drivers.Telemetry)) == 0 {
+			t.Errorf("observed before queued")
+		}
+		seen = append(seen, rs...)
+	}
 	r := drivers.Reading{Device: "m1", Values: map[string]drivers.Value{"p_kw": drivers.Int(3)}}
 	if err := p.Emit(context.Background(), []drivers.Reading{r}); err != nil {
 		t.Fatal(err)

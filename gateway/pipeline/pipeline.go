@@ -35,9 +35,9 @@ type Pipeline struct {
 	// DropReason names why a queue refused an append (for the status's
 	// dropped counts); nil names every failure "store_error".
 	DropReason func(error) string
-	// Observe, when set, sees every Emit's readings once all of them are
-	// durably queued (the local page's recent values). It must not block.
-	Observe func(rs []drivers.Reading)
+	// Observe, when set, sees every reading of a successful Emit, after it
+	// is queued (the rules engine; it must not block for long).
+	Observe func(ctx context.Context, rs []drivers.Reading)
 
 	accepted, rejected atomic.Uint64
 	dropMu             sync.Mutex
@@ -88,7 +88,7 @@ func (p *Pipeline) Emit(ctx context.Context, rs []drivers.Reading) error {
 		p.accepted.Add(uint64(len(recs)))
 	}
 	if p.Observe != nil {
-		p.Observe(rs)
+		p.Observe(ctx, rs)
 	}
 	return nil
 }

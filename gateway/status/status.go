@@ -56,6 +56,8 @@ type Config struct {
 	// Restarts reports the gateway parts that stopped on their own and
 	// were restarted, with how often; nil: none reported.
 	Restarts func() map[string]uint64
+	// Alarms reports the active alarms, alarm id → short text; nil: none.
+	Alarms func() map[string]string
 	// Signer signs the evidence chain head announced in the status (the
 	// gateway's identity key); nil: the head is announced unsigned.
 	Signer wire.Signer
@@ -137,6 +139,11 @@ func (r *Reporter) Snapshot(state string) *wire.Status {
 	if r.c.Certs != nil {
 		if d := r.c.Certs.Days(); len(d) > 0 {
 			st.Certs = d
+		}
+	}
+	if r.c.Alarms != nil {
+		if m := r.c.Alarms(); len(m) > 0 {
+			st.Alarms = m
 		}
 	}
 	if r.c.Restarts != nil {

@@ -13,12 +13,13 @@ const (
 	OpTimeSync = "time-sync" // broadcast the time to meters
 	OpSet      = "set"       // set an output, where the config allows it
 	OpConfig   = "config"    // fetch the running config without secrets
+	OpAlarmAck = "alarm-ack" // acknowledge an active alarm (args: alarm_id, optional by); recorded, not cleared
 )
 
 // KnownOp reports whether op is one of the operations above.
 func KnownOp(op string) bool {
 	switch op {
-	case OpPing, OpRead, OpTimeSync, OpSet, OpConfig:
+	case OpPing, OpRead, OpTimeSync, OpSet, OpConfig, OpAlarmAck:
 		return true
 	}
 	return false

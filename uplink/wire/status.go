@@ -52,6 +52,9 @@ type Status struct {
 	// source) → times it stopped on its own and was restarted since the
 	// gateway started. A part missing here never stopped.
 	Restarts map[string]uint64 `cbor:"restarts,omitempty"`
+	// Alarms: the gateway's active alarms, alarm id → a short text
+	// ("sev2 night-leak device:w1: w1: night flow 0.8 m³/h above 0.05").
+	Alarms map[string]string `cbor:"alarms,omitempty"`
 }
 
 func checkStatus(s *Status) error {
@@ -127,6 +130,14 @@ func checkStatusAdditions(s *Status) error {
 			return schemaErr(keyed("restarts", k), msg)
 		}
 	}
+	for k, v := range s.Alarms {
+		if msg := textProblem(k); msg != "" {
+			return schemaErr(keyed("alarms", k), msg)
+		}
+		if err := validText(keyed("alarms", k), v); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -148,7 +159,7 @@ func marshal(v any) ([]byte, error) {
 
 var (
 	statusKeys     = []string{"v", "gw", "state", "ts", "version", "boot", "backlog", "oldest_unsent_ms", "dropped", "devices", "clock"}
-	statusOptional = []string{"last_seq", "evidence_head", "evidence_head_sig", "certs", "restarts"}
+	statusOptional = []string{"last_seq", "evidence_head", "evidence_head_sig", "certs", "restarts", "alarms"}
 )
 
 // DecodeStatus decodes and validates a status message strictly.
@@ -230,6 +241,18 @@ func decodeStatusAdditions(s *Status, m map[string]cbor.RawMessage) error {
 		}
 		if len(s.EvidenceHeadSig) == 0 {
 			return schemaErr("evidence_head_sig", "must not be empty when present")
+		}
+	}
+	if raw, ok := m["alarms"]; ok {
+		am, err := wantMap(raw)
+		if err != nil {
+			return schemaErr("alarms", err.Error())
+		}
+		s.Alarms = make(map[string]string, len(am))
+		for k, raw := range am {
+			if s.Alarms[k], err = wantText(raw); err != nil {
+				return schemaErr(keyed("alarms", k), err.Error())
+			}
 		}
 	}
 	if raw, ok := m["certs"]; ok {

@@ -143,6 +143,31 @@ func TestV1AdditionsStatus(t *testing.T) {
 			t.Errorf("%v: error %v, want ErrSchema mentioning %q", c.in, err, c.needs)
 		}
 	}
+	// alarms: optional, id → text.
+	a, err := DecodeStatus(enc(t, with(base(), "alarms", obj{"leak:w1:1": "sev2 leak device:w1: w1 leaks"})))
+	if err != nil || a.Alarms["leak:w1:1"] != "sev2 leak device:w1: w1 leaks" {
+		t.Fatalf("status with alarms: %+v %v", a, err)
+	}
+	if old.Alarms != nil {
+		t.Fatalf("old status has alarms %v", old.Alarms)
+	}
+	if b, err := EncodeStatus(a); err != nil {
+		t.Fatal(err)
+	} else if back, err := DecodeStatus(b); err != nil || len(back.Alarms) != 1 {
+		t.Fatalf("alarms round trip: %+v %v", back, err)
+	}
+	for _, c := range []struct {
+		in    obj
+		needs string
+	}{
+		{with(base(), "alarms", obj{"a": 1}), `alarms["a"]: want text`},
+		{with(base(), "alarms", []any{"a"}), "alarms: want map"},
+	} {
+		_, err := DecodeStatus(enc(t, c.in))
+		if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), c.needs) {
+			t.Errorf("%v: error %v, want ErrSchema mentioning %q", c.in, err, c.needs)
+		}
+	}
 	st := goldenStatus()
 	if err := SignHead(Ed25519Signer(testKey("k")), st, 3, make([]byte, 32)); err == nil {
 		t.Fatal("SignHead without last_seq")

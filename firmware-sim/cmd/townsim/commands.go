@@ -25,7 +25,7 @@ const commandHelp = `Commands (one per line on stdin; each answers "ok ..." or "
   stats                       requests, replies and faults per unit
   list                        the register map
   help                        this text
-UNIT is a Modbus unit id (2), or LINE:ID (RS485-1:2) when ids repeat across
+` + gridHelp + `UNIT is a Modbus unit id (2), or LINE:ID (RS485-1:2) when ids repeat across
 lines; TABLE is coil, discrete, input or holding.
 `
 
@@ -169,6 +169,9 @@ func command(lines []*simLine, text string) (string, error) {
 			return "", err
 		}
 		return strings.TrimSuffix(b.String(), "\n"), nil
+	}
+	if out, ok, err := gridCommand(lines, f); ok { // grid.go
+		return out, err
 	}
 	return "", fmt.Errorf("%w %q (try help)", ErrCommand, f[0])
 }

@@ -73,5 +73,12 @@
 //	set 1 holding 0 16712 0 pin COD to 12.5 (0x4148 0000) until "resume 1"
 //	stats                   requests, replies and faults per unit
 //
+// and the meter faults the early-warning rules watch for:
+//
+//	leak 20261130000101 3600        the hall's water meter runs 3.6 m³/h (a burst pipe)
+//	phase 202611300001 b lose       the office meter loses phase B ("restore" brings it back)
+//	outage RS485-2 on               every DL/T 645 meter on RS485-2 goes dark ("off" to end it)
+//	silent 202611300002 on          the hall meter stops answering
+//
 // The same faults can be given at start: -faults 2=silent,3=exception:4.
 package main

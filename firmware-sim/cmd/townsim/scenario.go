@@ -162,6 +162,8 @@ type simLine struct {
 	water   *cjt188sim.Line // nil when no CJ/T 188 meters
 	units   map[byte]*modbusSim
 	summary string
+	meters  map[string]*dlt645sim.Meter // DL/T 645 meters by address (grid.go)
+	waters  map[string]*cjt188sim.Meter // CJ/T 188 meters by address (grid.go)
 }
 
 // modbusSim is a running Modbus device: its unit, and the points that
@@ -210,7 +212,7 @@ func (l Line) build(start time.Time, wireTime bool) (*simLine, error) {
 	if len(l.Modbus)+len(l.Power)+len(l.Water) == 0 {
 		return nil, fmt.Errorf("line %s: no devices", l.Name)
 	}
-	sl := &simLine{Line: l, units: map[byte]*modbusSim{}}
+	sl := &simLine{Line: l, units: map[byte]*modbusSim{}, meters: map[string]*dlt645sim.Meter{}, waters: map[string]*cjt188sim.Meter{}}
 	var servers []server
 	var summary []string
 	if len(l.Power) > 0 {
@@ -225,6 +227,7 @@ func (l Line) build(start time.Time, wireTime bool) (*simLine, error) {
 			}
 			m.Animate(dlt645sim.Animation{Seed: uint64(i + 1), ClockOffset: time.Duration(i*7) * time.Second})
 			ms = append(ms, m)
+			sl.meters[pm.Address] = m
 			summary = append(summary, fmt.Sprintf("%v meter %s", pm.Version, pm.Address))
 		}
 		sl.power = dlt645sim.NewLine(l.Mode, ms...)
@@ -240,6 +243,7 @@ func (l Line) build(start time.Time, wireTime bool) (*simLine, error) {
 			}
 			m.Animate(cjt188sim.Animation{FlowMLPerHour: wm.LPerH * 1000})
 			ms = append(ms, m)
+			sl.waters[wm.Address] = m
 			summary = append(summary, "CJ/T 188 water meter "+wm.Address)
 		}
 		sl.water = cjt188sim.NewLine(l.Mode, ms...)

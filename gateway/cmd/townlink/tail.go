@@ -142,6 +142,7 @@ func (t *tailer) handle(topic string, payload []byte) {
 			st, _ := wire.DecodeStatusTopic(topic, payload)
 			fmt.Fprintf(t.out, "status    %s %s backlog=%v last_seq=%v dropped=%v devices=%v clock=%s certs=%v\n",
 				gw, st.State, st.Backlog, st.LastSeq, st.Dropped, st.Devices, st.Clock, st.Certs)
+			fmt.Fprint(t.out, formatAlarms(gw, st.Alarms)) // tailalarm.go
 		}
 		return
 	case !wire.IsRecordStream(stream):
@@ -161,7 +162,11 @@ func (t *tailer) handle(topic string, payload []byte) {
 		r := &b.Recs[i]
 		t.recs++
 		if !t.quiet {
-			fmt.Fprintln(t.out, formatRecord(b.GW, b.Stream, r))
+			if s, ok := formatAlarm(b.GW, r); ok && b.Stream == wire.StreamAlarms {
+				fmt.Fprintln(t.out, s) // tailalarm.go
+			} else {
+				fmt.Fprintln(t.out, formatRecord(b.GW, b.Stream, r))
+			}
 		}
 		if t.json != nil {
 			writeJSON(t.json, b.GW, b.Stream, r)

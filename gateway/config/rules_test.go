@@ -1,0 +1,111 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRulesDecoded: the sample's rules come out with their values and
+// defaults.
+func TestRulesDecoded(t *testing.T) {
+	c := mustLoad(t, "testdata/good/rules.yaml")
+	if len(c.Rules) != 7 {
+		t.Fatalf("%d rules, want 7", len(c.Rules))
+	}
+	byID := map[string]*Rule{}
+	for i := range c.Rules {
+		byID[c.Rules[i].ID] = &c.Rules[i]
+	}
+	leak := byID["night-leak"]
+	if leak.Kind != RuleWindow || !leak.Rate || !leak.Counter || leak.Per != time.Hour || leak.From != 120 || leak.To != 240 ||
+		leak.Above == nil || *leak.Above != 0.05 || leak.MaxRate == nil || *leak.MaxRate != 50 || leak.Hold != 10*time.Minute || leak.ClearHold != 10*time.Minute {
+		t.Errorf("night-leak = %+v", leak)
+	}
+	if leak.Scope.Kind != KindWater || leak.Scope.String() != "kind:water" {
+		t.Errorf("night-leak scope = %+v", leak.Scope)
+	}
+	pl := byID["phase-loss"]
+	if len(pl.Points) != 3 || pl.Below == nil || *pl.Below != 150 || pl.Hysteresis != 20 || pl.Raises != DefaultRuleRaises || pl.RaisesPer != DefaultRuleRaisesPer {
+		t.Errorf("phase-loss = %+v", pl)
+	}
+	out := byID["line-outage"]
+	if out.Kind != RuleGroup || out.Intervals != 3 || len(out.Inhibits) != 2 || out.Scope.String() != "kind:power,line:RS485-A" {
+		t.Errorf("line-outage = %+v", out)
+	}
+	if s := byID["meter-silent"]; s.Intervals != 5 {
+		t.Errorf("meter-silent intervals = %d", s.Intervals)
+	}
+	cod := byID["cod-limit"]
+	if cod.ClearHold != 5*time.Minute || cod.Raises != 3 || cod.RaisesPer != time.Hour {
+		t.Errorf("cod-limit = %+v", cod)
+	}
+	if r := byID["temp-rise"]; !r.Rate || r.Counter || r.Per != time.Minute {
+		t.Errorf("temp-rise = %+v", r)
+	}
+	if r := byID["cod-jump"]; r.Program == nil {
+		t.Errorf("cod-jump not compiled")
+	}
+	if loc := c.Gateway.Location; loc.String() != "Asia/Shanghai" {
+		t.Errorf("location %v", loc)
+	}
+}
+
+const rulesHeader = `gateway:
+  id: gw-1
+  county: "320583"
+  township: "320583104"
+uplink:
+  brokers: ["tcp://127.0.0.1:1883"]
+lines:
+  - {name: RS485-A, port: /dev/ttyUSB0}
+devices:
+  - {id: e1, driver: dlt645, line: RS485-A, address: "202611300001", read: [voltage_a_v, voltage_b_v]}
+  - {id: w1, driver: cjt188, line: RS485-A, address: "20261130000101"}
+rules:
+`
+
+// FuzzRules: any rules section never panics; a problem is an *Error with
+// a position inside the file; an accepted rule is complete.
+func FuzzRules(f *testing.F) {
+	for _, s := range []string{
+		"  - {id: a, kind: threshold, severity: 1, message: m, scope: {device: e1}, point: voltage_a_v, below: 100}\n",
+		"  - {id: a, kind: window, severity: 2, message: m, scope: {kind: water}, point: flow_m3, counter: true, above: 0.1, from: \"02:00\", to: \"04:00\"}\n",
+		"  - {id: a, kind: expr, severity: 3, message: m, scope: {device: w1}, expr: \"flow_m3 > prev.flow_m3\"}\n",
+		"  - {id: a, kind: group, severity: 1, message: m, scope: {line: RS485-A}, intervals: 3, inhibits: [b]}\n  - {id: b, kind: stale, severity: 4, message: m, scope: {kind: power}}\n",
+		"  - {id: a, kind: rate, severity: 1, message: \"{value}\", scope: {grid: x}, point: p, above: 1e3}\n",
+		"  - expr: \"1..1000000 | map(# * #)\"\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rules string) {
+		data := rulesHeader + rules
+		c, err := Parse("fuzz.yaml", []byte(data))
+		if err != nil {
+			var es Errors
+			if !errors.As(err, &es) || len(es) == 0 {
+				t.Fatalf("error %T is not Errors: %v", err, err)
+			}
+			// YAML breaks lines at \n, \r\n and a lone \r.
+			lines := strings.Count(data, "\n") + strings.Count(strings.ReplaceAll(data, "\r\n", ""), "\r") + 1
+			for _, e := range es {
+				if e.Line > lines || e.Msg == "" {
+					t.Fatalf("problem outside the file or without text: %v", e)
+				}
+			}
+			return
+		}
+		for _, r := range c.Rules {
+			if r.ID == "" || r.Kind == "" || r.Severity < 1 || r.Severity > 4 || r.Message == "" || r.Scope.String() == "" || r.Raises < 1 {
+				t.Fatalf("accepted an incomplete rule %+v", r)
+			}
+			if r.Kind == RuleExpr && r.Program == nil {
+				t.Fatalf("accepted an expression rule without a program: %+v", r)
+			}
+			if (r.Kind == RuleThreshold || r.Kind == RuleRate || r.Kind == RuleWindow) && (len(r.Points) == 0 || (r.Above == nil) == (r.Below == nil)) {
+				t.Fatalf("accepted a condition without point or limit: %+v", r)
+			}
+		}
+	})
+}

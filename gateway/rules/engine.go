@@ -1,0 +1,465 @@
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/townlink/townlink/drivers"
+	"github.com/townlink/townlink/gateway/config"
+)
+
+// Emitter queues readings durably (the pipeline's Emit): nil once queued.
+type Emitter func(ctx context.Context, rs []drivers.Reading) error
+
+// Store keeps the engine's state durably (a badgerq KV table): Put and
+// Delete return once the change is on disk.
+type Store interface {
+	Put(key string, val []byte) error
+	Delete(keys ...string) error
+	Scan(fn func(key string, val []byte) error) error
+}
+
+// Options configure an Engine.
+type Options struct {
+	Gateway  string // the gateway id: the device of alarms on a whole scope
+	Rules    []config.Rule
+	Devices  []config.Device
+	Location *time.Location   // gateway.timezone (nil: UTC)
+	Now      func() time.Time // nil: time.Now
+	Emit     Emitter
+	Store    Store
+	Logger   *slog.Logger
+	// OnChange, when set, is called after alarms were raised or cleared
+	// (the gateway republishes its status).
+	OnChange func()
+}
+
+// Errors.
+var (
+	ErrOptions      = errors.New("rules: invalid options")
+	ErrUnknownAlarm = errors.New("rules: no active alarm with this id")
+	ErrStore        = errors.New("rules: state store")
+)
+
+// Engine evaluates rules on readings and keeps the alarms' lifecycle.
+type Engine struct {
+	o   Options
+	log *slog.Logger
+	loc *time.Location
+	now func() time.Time
+
+	devs   map[string]*device
+	rules  []*rule
+	groups []*rule
+
+	mu     sync.Mutex // the state below
+	tracks []*track   // every track, by key
+	vm     vm.VM
+	// The reading being evaluated, converted once: vals[i] is point i's
+	// number when gen[i] == cur (points by pidx: those the rules name).
+	pidx  map[string]int
+	vals  []float64
+	gen   []uint64
+	cur   uint64
+	modAt time.Time // mod and wday are modAt's minute of day and weekday in loc
+	mod   int
+	wday  int
+	start time.Time
+
+	emitMu sync.Mutex   // taken before mu is released: transitions leave in order
+	retry  []transition // not queued yet (emitMu)
+	nretry atomic.Int32 // len(retry), readable without emitMu
+
+	observed, raised, cleared, suppressed atomic.Uint64
+
+	feedMu    sync.Mutex
+	feedBuf   []drivers.Reading // Feed → Run
+	feedSpace chan struct{}     // closed when Run takes feedBuf
+	feedWake  chan struct{}     // capacity 1: feedBuf has readings
+}
+
+// feedLen is how many readings may wait for Run before Feed blocks; Run
+// takes them every drainEvery (sooner when half of feedLen wait): one
+// wake-up per batch, not per reading.
+const (
+	feedLen    = 8192
+	drainEvery = 10 * time.Millisecond
+)
+
+// Stats are the engine's counters, for /metrics.
+type Stats struct {
+	Observed   uint64      // readings evaluated
+	Raised     uint64      // raised records queued
+	Cleared    uint64      // cleared records queued
+	Suppressed uint64      // raises suppressed by rate limits
+	Active     map[int]int // active alarms by severity
+}
+
+// Stats returns the counters and the active alarms by severity.
+func (e *Engine) Stats() Stats {
+	s := Stats{Observed: e.observed.Load(), Raised: e.raised.Load(), Cleared: e.cleared.Load(), Suppressed: e.suppressed.Load(), Active: map[int]int{}}
+	for _, a := range e.Active() {
+		s.Active[a.Severity]++
+	}
+	return s
+}
+
+// device is what the engine keeps of one configured device.
+type device struct {
+	cfg      *config.Device
+	rules    []ruleRef // device-level rules in whose scope it is
+	keep     bool      // keep the latest values (groups, expressions)
+	groups   []*rule   // group rules in whose scope it is
+	seen     time.Time
+	seenPt   map[string]time.Time
+	lastv    []float64 // latest numeric values by Engine.pidx (keep only)
+	lastok   []bool
+	lastText map[string]string
+	lastT    time.Time
+}
+
+// ruleRef is a device's rule and its track.
+type ruleRef struct {
+	r *rule
+	t *track
+}
+
+// rule is a compiled config rule.
+type rule struct {
+	cfg         *config.Rule
+	scope       string
+	devs        []*device
+	tracks      []*track           // per device in devs (device-level rules)
+	group       *track             // group rules
+	pidx        []int              // cfg.Points by Engine.pidx
+	env         map[string]any     // expression rules: reused environment
+	prev        map[string]float64 // and its prev
+	envAt       time.Time          // when env's hour, minute, weekday were set
+	envDev      *device            // whose id env's device is
+	vars        []string           // expression rules: the points it names
+	inhibitedBy []*rule
+	textPts     []string
+	boolPts     []string
+	prog        *vm.Program
+
+	raises     []time.Time // raise times within RaisesPer
+	suppressed int         // suppressed since the last report
+	reported   bool        // the current suppression was reported
+}
+
+// New builds an engine and loads its state from the store. It does no
+// other I/O; records left pending by a crash are queued again by the
+// first Tick (Run's first step).
+func New(o Options) (*Engine, error) {
+	if o.Emit == nil || o.Store == nil {
+		return nil, fmt.Errorf("%w: Emit and Store are required", ErrOptions)
+	}
+	e := &Engine{o: o, log: o.Logger, loc: o.Location, now: o.Now, devs: map[string]*device{}, pidx: map[string]int{},
+		feedSpace: make(chan struct{}), feedWake: make(chan struct{}, 1)}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.loc == nil {
+		e.loc = time.UTC
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	e.start = e.now()
+	for i := range o.Devices {
+		d := &o.Devices[i]
+		e.devs[d.ID] = &device{cfg: d, seen: e.start, seenPt: map[string]time.Time{}, lastText: map[string]string{}}
+	}
+	byID := map[string]*rule{}
+	for i := range o.Rules {
+		r := &rule{cfg: &o.Rules[i], prog: o.Rules[i].Program, scope: o.Rules[i].Scope.String(), env: map[string]any{}, prev: map[string]float64{}}
+		for _, d := range e.devs {
+			if r.cfg.Scope.Match(d.cfg) {
+				r.devs = append(r.devs, d)
+			}
+		}
+		sort.Slice(r.devs, func(a, b int) bool { return r.devs[a].cfg.ID < r.devs[b].cfg.ID })
+		if r.cfg.Kind == config.RuleExpr && r.prog == nil {
+			return nil, fmt.Errorf("%w: rule %s: expression not compiled (load the config with config.Parse)", ErrOptions, r.cfg.ID)
+		}
+		cds := make([]*config.Device, len(r.devs))
+		for j, d := range r.devs {
+			cds[j] = d.cfg
+		}
+		var pts []string
+		pts, r.textPts, r.boolPts = config.ExprPoints(cds)
+		if r.prog != nil {
+			r.vars = exprVars(r.prog, pts)
+		}
+		for _, p := range append(append([]string(nil), r.cfg.Points...), r.vars...) {
+			i, ok := e.pidx[p]
+			if !ok {
+				i = len(e.pidx)
+				e.pidx[p] = i
+			}
+			if slices.Contains(r.cfg.Points, p) {
+				r.pidx = append(r.pidx, i)
+			}
+		}
+		byID[r.cfg.ID] = r
+		e.rules = append(e.rules, r)
+		e.addRule(r)
+	}
+	e.layTracks()
+	e.vals, e.gen = make([]float64, len(e.pidx)), make([]uint64, len(e.pidx))
+	for _, d := range e.devs {
+		if d.keep {
+			d.lastv, d.lastok = make([]float64, len(e.pidx)), make([]bool, len(e.pidx))
+		}
+	}
+	for _, g := range e.groups {
+		for _, id := range g.cfg.Inhibits {
+			if r := byID[id]; r != nil {
+				r.inhibitedBy = append(r.inhibitedBy, g)
+			}
+		}
+	}
+	if err := e.load(byID); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Observe evaluates the rules on readings that were just queued, at once,
+// and queues the alarms they raise or clear before it returns (Run calls
+// it with what Feed handed over; tests call it directly). Alarm readings
+// are ignored, so the engine's own records do not come back to it. It
+// must not be called from inside the Emitter.
+func (e *Engine) Observe(ctx context.Context, rs []drivers.Reading) {
+	var trans []transition
+	locked := false
+	var now time.Time
+	for i := range rs {
+		r := &rs[i]
+		if r.Class == drivers.Alarm {
+			continue
+		}
+		d := e.devs[r.Device]
+		if d == nil || (len(d.rules) == 0 && len(d.groups) == 0) {
+			continue
+		}
+		if !locked {
+			e.mu.Lock()
+			locked = true
+			now = e.now()
+		}
+		trans = e.observe(trans, d, r, now)
+		e.observed.Add(1)
+	}
+	if !locked {
+		return
+	}
+	e.emitLocked(ctx, trans)
+}
+
+// Tick evaluates what time alone changes: silences, hold times running
+// out, daily windows. Run calls it every second.
+func (e *Engine) Tick(ctx context.Context) {
+	e.mu.Lock()
+	now := e.now()
+	var trans []transition
+	for _, r := range e.rules {
+		switch r.cfg.Kind {
+		case config.RuleStale:
+			for j, d := range r.devs {
+				trans = e.evalStale(trans, r.tracks[j], d, now)
+			}
+		case config.RuleGroup:
+			trans = e.evalGroup(trans, r, now)
+		}
+	}
+	for _, t := range e.tracks {
+		if t.rule.cfg.Kind == config.RuleStale || t.rule.cfg.Kind == config.RuleGroup || (t.alarm == nil && !t.raiseCond) {
+			continue
+		}
+		if t.rule.cfg.Kind == config.RuleWindow && !e.inWindow(t.rule, now) {
+			trans = e.step(trans, t, false, true, now, t.obs)
+			continue
+		}
+		trans = e.step(trans, t, t.raiseCond && !e.inhibited(t.rule, t.dev, now), t.clearCond, now, t.obs)
+	}
+	e.emitLocked(ctx, trans)
+}
+
+// emitLocked hands the transitions over to emission in order, releasing
+// mu; it also retries records left pending.
+func (e *Engine) emitLocked(ctx context.Context, trans []transition) {
+	if len(trans) == 0 && e.nretry.Load() == 0 {
+		e.mu.Unlock()
+		return
+	}
+	e.emitMu.Lock()
+	e.mu.Unlock()
+	defer e.emitMu.Unlock()
+	e.retryPending(ctx)
+	for _, t := range trans {
+		e.flush(ctx, t)
+	}
+	if len(trans) > 0 && e.o.OnChange != nil {
+		e.o.OnChange()
+	}
+}
+
+// addRule links r with its devices.
+func (e *Engine) addRule(r *rule) {
+	if r.cfg.Kind == config.RuleGroup {
+		e.groups = append(e.groups, r)
+		r.group = &track{key: trackKey(r, r.scope), rule: r, target: r.scope}
+		e.tracks = append(e.tracks, r.group)
+		for _, d := range r.devs {
+			d.groups = append(d.groups, r)
+			d.keep = true
+		}
+		return
+	}
+	r.tracks = make([]*track, len(r.devs))
+	for _, d := range r.devs {
+		d.rules = append(d.rules, ruleRef{r: r})
+		d.keep = d.keep || r.cfg.Kind == config.RuleExpr
+	}
+}
+
+// layTracks gives each device its tracks side by side in memory (a
+// reading touches all of them).
+func (e *Engine) layTracks() {
+	for _, d := range e.devs {
+		buf := make([]track, len(d.rules))
+		for k := range d.rules {
+			r := d.rules[k].r
+			buf[k] = track{key: trackKey(r, d.cfg.ID), rule: r, dev: d, target: d.cfg.ID}
+			d.rules[k].t = &buf[k]
+			r.tracks[slices.Index(r.devs, d)] = &buf[k]
+			e.tracks = append(e.tracks, &buf[k])
+		}
+	}
+	sort.Slice(e.tracks, func(i, j int) bool { return e.tracks[i].key < e.tracks[j].key })
+}
+
+// exprVars lists the points an expression names (only they are put in
+// its environment on each run).
+func exprVars(p *vm.Program, points []string) []string {
+	var c identCollector
+	node := p.Node()
+	ast.Walk(&node, &c)
+	var out []string
+	for _, pt := range points {
+		if c.names[pt] {
+			out = append(out, pt)
+		}
+	}
+	return out
+}
+
+type identCollector struct{ names map[string]bool }
+
+func (c *identCollector) Visit(n *ast.Node) {
+	if id, ok := (*n).(*ast.IdentifierNode); ok {
+		if c.names == nil {
+			c.names = map[string]bool{}
+		}
+		c.names[id.Value] = true
+	}
+}
+
+// Feed hands readings that were just queued to Run, which evaluates
+// them (the pipeline's Observe hook in the gateway): the ingest path pays
+// a copy under a mutex, not the evaluation. It returns at once unless
+// feedLen readings wait for Run; then it waits, at most until ctx ends.
+func (e *Engine) Feed(ctx context.Context, rs []drivers.Reading) {
+	for {
+		e.feedMu.Lock()
+		if len(e.feedBuf) < feedLen {
+			n := len(e.feedBuf)
+			for i := range rs {
+				if d := e.devs[rs[i].Device]; d != nil && rs[i].Class != drivers.Alarm && (len(d.rules) > 0 || len(d.groups) > 0) {
+					e.feedBuf = append(e.feedBuf, rs[i])
+				}
+			}
+			wake := len(e.feedBuf) > n && len(e.feedBuf) >= feedLen/2
+			e.feedMu.Unlock()
+			if wake { // else Run takes them within drainEvery
+				select {
+				case e.feedWake <- struct{}{}:
+				default:
+				}
+			}
+			return
+		}
+		space := e.feedSpace
+		e.feedMu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Run evaluates what Feed hands over and ticks every second until ctx
+// ends; the first tick queues records a crash left pending.
+func (e *Engine) Run(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	drain := time.NewTicker(drainEvery)
+	defer drain.Stop()
+	e.Tick(ctx)
+	var batch []drivers.Reading
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-e.feedWake:
+		case <-drain.C:
+		case <-tick.C:
+			e.Tick(ctx)
+			continue
+		}
+		batch = e.drainFeed(ctx, batch)
+	}
+}
+
+// drainFeed takes what Feed gathered (swapping in batch's array) and
+// evaluates it; it returns the array to use next time.
+func (e *Engine) drainFeed(ctx context.Context, batch []drivers.Reading) []drivers.Reading {
+	e.feedMu.Lock()
+	if len(e.feedBuf) == 0 {
+		e.feedMu.Unlock()
+		return batch
+	}
+	batch, e.feedBuf = e.feedBuf, batch[:0]
+	close(e.feedSpace)
+	e.feedSpace = make(chan struct{})
+	e.feedMu.Unlock()
+	e.Observe(ctx, batch)
+	clear(batch) // drop the readings' maps
+	return batch
+}
+
+// Active returns the active alarms, by alarm id.
+func (e *Engine) Active() []Alarm {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Alarm
+	for _, t := range e.tracks {
+		if t.alarm != nil && !t.alarm.Suppressed {
+			out = append(out, *t.alarm)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
