@@ -30,6 +30,9 @@ for _ in $(seq 100); do grep -q '^ready' "$demo/townsim.log" 2>/dev/null && brea
 grep -q '^ready' "$demo/townsim.log" || { echo "townsim did not start:"; cat "$demo/townsim.log"; exit 1; }
 sed -e "s|@DEMO@|$demo|g" -e "s|@BROKER@|127.0.0.1:$port|g" -e "s|@FIELD@|$field|g" examples/demo.yaml >"$demo/townlink.yaml"
 bin/townlink check "$demo/townlink.yaml"
+# The gateway's identity key (made now, at first use): the platform side
+# checks every evidence signature with it, as the county would.
+pub=$(bin/townlink id -c "$demo/townlink.yaml" 2>/dev/null)
 bin/townlink run -c "$demo/townlink.yaml" >"$demo/gateway.log" 2>&1 & pids+=($!)
 # A recorder on an officer's shift and the hall's kiosk, 60× faster than life.
 bin/fieldsim -broker "tcp://127.0.0.1:$field" -speed 60 \
@@ -51,4 +54,4 @@ cat <<MSG
    Ctrl-C stops everything and prints the platform's verdict.
 
 MSG
-bin/townlink tail -broker "tcp://127.0.0.1:$port" -id demo-platform || true
+bin/townlink tail -broker "tcp://127.0.0.1:$port" -id demo-platform -pub "$pub" || true
