@@ -19,11 +19,10 @@ var ErrTLS = errors.New("certs: tls files")
 type Client struct {
 	ca, cert, key string
 
-	mu      sync.Mutex
-	caMod   time.Time
-	pool    *x509.CertPool
-	certMod time.Time
-	pair    *tls.Certificate
+	mu    sync.Mutex
+	caMod time.Time
+	pool  *x509.CertPool
+	pair  *KeyPair // nil without mutual TLS
 }
 
 // NewClient loads the CA (may be "": the system roots) and, for mutual
@@ -43,9 +42,11 @@ func NewClient(caFile, certFile, keyFile string) (*Client, error) {
 		return nil, err
 	}
 	if certFile != "" {
-		if _, err := c.clientCert(nil); err != nil {
+		kp, err := NewKeyPair(certFile, keyFile)
+		if err != nil {
 			return nil, err
 		}
+		c.pair = kp
 	}
 	return c, nil
 }
@@ -110,21 +111,5 @@ func (c *Client) roots() (*x509.CertPool, error) {
 
 // clientCert is the client certificate, re-read when its files changed.
 func (c *Client) clientCert(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	mod, err := newest(c.cert, c.key)
-	if err == nil && c.pair != nil && !mod.After(c.certMod) {
-		return c.pair, nil
-	}
-	if err == nil {
-		var pair tls.Certificate
-		if pair, err = tls.LoadX509KeyPair(c.cert, c.key); err == nil {
-			c.pair, c.certMod = &pair, mod
-			return c.pair, nil
-		}
-	}
-	if c.pair != nil {
-		return c.pair, nil
-	}
-	return nil, fmt.Errorf("%w: %s / %s: %w", ErrTLS, c.cert, c.key, err)
+	return c.pair.Get()
 }

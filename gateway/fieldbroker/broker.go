@@ -13,6 +13,7 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/townlink/townlink/gateway/certs"
 )
 
 // Errors. Every error the package returns wraps one of these.
@@ -409,16 +410,16 @@ func (o *Options) tlsConfig() (*tls.Config, error) {
 	if o.TLSCertFile == "" {
 		return o.TLS, nil
 	}
-	r := &certFiles{cert: o.TLSCertFile, key: o.TLSKeyFile}
-	if _, err := r.get(); err != nil {
-		return nil, err
+	r, err := certs.NewKeyPair(o.TLSCertFile, o.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTLSFiles, err)
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.TLS != nil {
 		tc = o.TLS.Clone()
 	}
 	tc.Certificates = nil
-	tc.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return r.get() }
+	tc.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return r.Get() }
 	return tc, nil
 }
 
