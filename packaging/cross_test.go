@@ -130,8 +130,8 @@ devices:
     driver: dlt645
     line: RS485-1
     address: "202612070001"
-    interval: 1s
-    timeout: 3s
+    interval: 2s
+    timeout: 1500ms
 `, filepath.Join(dir, "data"), metrics, freePort(t), pty.Path())
 	path := filepath.Join(dir, "townlink.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

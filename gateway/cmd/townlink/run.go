@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -69,8 +70,10 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if err := gateway.CheckSecrets(cfg); err != nil {
-		return err
+	// What run would refuse or cannot use: secret and certificate files,
+	// serial ports, listen addresses; every problem at file:line:col.
+	if err := errors.Join(gateway.CheckSecrets(cfg), gateway.CheckHost(cfg)); err != nil {
+		return located(fs.Arg(0), err)
 	}
 	fmt.Fprintf(stdout, "%s: ok: gateway %s (county %s, township %s), %d lines, %d devices, brokers %v\n",
 		fs.Arg(0), cfg.Gateway.ID, cfg.Gateway.County, cfg.Gateway.Township, len(cfg.Lines), len(cfg.Devices), cfg.Uplink.Brokers)
