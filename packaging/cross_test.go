@@ -174,7 +174,7 @@ devices:
 }
 
 var (
-	reReads    = regexp.MustCompile(`(?m)^townlink_device_reads_total\{device="meter-1"\} (\d+)`)
+	reReads    = regexp.MustCompile(`(?m)^townlink_line_transactions_total\{line="RS485-1",result="ok"\} (\d+)`)
 	reAccepted = regexp.MustCompile(`(?m)^townlink_readings_accepted_total (\d+)`)
 )
 

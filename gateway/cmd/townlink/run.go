@@ -44,12 +44,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 			debug.SetMemoryLimit(int64(lim))
 		}
 	}
-	opts := &slog.HandlerOptions{Level: cfg.Gateway.LogLevel}
-	var h slog.Handler = slog.NewTextHandler(stderr, opts)
-	if *jsonLogs {
-		h = slog.NewJSONHandler(stderr, opts)
-	}
-	log := slog.New(h).With("gw", cfg.Gateway.ID)
+	log := slog.New(logHandler(stderr, cfg.Gateway.LogLevel, *jsonLogs, os.Getenv)).With("gw", cfg.Gateway.ID)
 	mqttpub.InstallPahoLogger(log.With("part", "paho"))
 	g, err := gateway.New(cfg, log)
 	if err != nil {
