@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -254,6 +255,28 @@ func (o Options) badgerOptions(log *slog.Logger) badger.Options {
 	} else {
 		bo = bo.WithCompression(options.None)
 	}
+	if strconv.IntSize == 32 {
+		bo = thirtyTwoBit(bo)
+	}
+	return bo
+}
+
+// thirtyTwoBit works around a bug that corrupts every Badger store on a
+// 32-bit platform (armv7, 386) at its first compaction: ristretto's
+// z.Allocator (v2.2.0), which Badger's table builder writes tables into,
+// moves to its next buffer with uint64((bufIdx+1)<<32) — an int shift that
+// is 0 where int has 32 bits — so a table that outgrows the allocator's
+// first buffer overwrites its own start, and reading it back panics
+// ("slice bounds out of range" in table.(*Table).block; reproduced
+// natively with GOARCH=386 and under qemu-arm, see packaging/fill_test.go).
+// The builder's first buffer is twice the table size it was asked for, so
+// no table may outgrow it: L0 tables (a whole memtable) are as big as
+// MemTableSize, so the base table size is raised to it, and every level
+// keeps that size (no multiplier), since pooled allocators are reused
+// without regard to the size a later table asks for.
+func thirtyTwoBit(bo badger.Options) badger.Options {
+	bo = bo.WithBaseTableSize(max(bo.BaseTableSize, bo.MemTableSize))
+	bo.TableSizeMultiplier = 1
 	return bo
 }
 
