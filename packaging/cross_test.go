@@ -195,3 +195,31 @@ func scrape(addr string) (reads, accepted int) {
 	}
 	return reads, accepted
 }
+
+// TestCross32BitStoreSurvivesCompaction fills a store with 96 MiB of
+// 200-byte records (many compactions) in 32-bit builds: natively as 386
+// and under qemu-arm as armv7. Before badgerq's thirtyTwoBit options this
+// panicked at the first compaction (tens of MB) on both.
+func TestCross32BitStoreSurvivesCompaction(t *testing.T) {
+	for _, tg := range []struct{ name, goarch, goarm, emu string }{
+		{"386", "386", "", ""},
+		{"armv7", "arm", "7", "qemu-arm-static"},
+	} {
+		t.Run(tg.name, func(t *testing.T) {
+			dir := t.TempDir()
+			bin := filepath.Join(dir, "packaging.test")
+			crossBuild(t, tg.goarch, tg.goarm, bin, "test", "-c", "./packaging")
+			args := []string{bin, "-test.run=^TestFillHelper$", "-test.count=1"}
+			if tg.emu != "" {
+				args = append([]string{qemu(t, tg.emu)}, args...)
+			}
+			cmd := exec.Command(args[0], args[1:]...)
+			cmd.Env = append(os.Environ(), fillEnv+"="+filepath.Join(dir, "store")+":200:96")
+			out, err := cmd.CombinedOutput()
+			if err != nil || !regexp.MustCompile(`(?m)^FILLED \d+ ok$`).Match(out) {
+				t.Fatalf("%s: filling a store with 96 MiB: %v\n%.4000s", tg.name, err, out)
+			}
+			t.Logf("%s: %s", tg.name, regexp.MustCompile(`(?m)^FILLED .*$`).Find(out))
+		})
+	}
+}
