@@ -7,6 +7,8 @@
 //	townlink id -c /etc/townlink/townlink.yaml     print the gateway's public key for registration at the county
 //	townlink broker -listen 127.0.0.1:1883         an embedded MQTT broker (county stand-in for demos)
 //	townlink ports                                 list serial ports
+//	townlink backup -c CONFIG FILE                 back up the store and the identity key
+//	townlink restore -c CONFIG [-seen ...] FILE    restore a backup without seq reuse or a chain fork
 //	townlink version
 package main
 
@@ -36,6 +38,8 @@ func commands() []command {
 		{"id", "print the gateway's public key (generated at first use) for registration at the county", cmdID},
 		{"broker", "run an embedded MQTT broker (a county stand-in for demos and tests)", cmdBroker},
 		{"ports", "list the serial ports this machine has", cmdPorts},
+		{"backup", "back up the store and the identity key to a file (gateway stopped)", cmdBackup},
+		{"restore", "restore a backup so that the platform sees no reused seq and no forked chain", cmdRestore},
 		{"version", "print the version", cmdVersion},
 	}
 }
