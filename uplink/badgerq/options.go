@@ -208,7 +208,27 @@ func (o Options) Validate() error {
 	return nil
 }
 
+// MaxStore32 bounds the stored bytes (Options.Quota) on 32-bit platforms
+// (armv7). Badger maps every table and memtable file into the process's
+// address space: measured with GOARCH=386 natively (4 GiB of address
+// space; packaging/fill_test.go) a store of 200-to-900-byte records took
+// 3.3 GB before mmap failed with ENOMEM and every Append with it. An armv7
+// kernel gives a process 3 GiB at most (2 GiB with a 2G/2G split), and
+// compaction needs room for the tables it writes before it deletes the old
+// ones, so the quota there is 1 GiB: past it the oldest telemetry, then
+// events, are discarded with gap records, as with any quota.
+const MaxStore32 = 1 << 30
+
+// boundQuota returns the quota for a platform whose int has intSize bits.
+func boundQuota(quota int64, intSize int) int64 {
+	if intSize == 32 && (quota == 0 || quota > MaxStore32) {
+		return MaxStore32
+	}
+	return quota
+}
+
 func (o Options) withDefaults() Options {
+	o.Quota = boundQuota(o.Quota, strconv.IntSize)
 	o.Profile = o.Profile.withDefaults()
 	if o.MaxBatch == 0 {
 		o.MaxBatch = 1000
