@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -220,4 +221,45 @@ func (b *backupFile) close() {
 func dirExists(dir string) bool {
 	ents, err := os.ReadDir(dir)
 	return err == nil && len(ents) > 0 || err != nil && !errors.Is(err, fs.ErrNotExist)
+}
+
+// BackupHandler serves an online backup (Gateway.Backup) as a tar file on
+// POST, for the gateway's local control socket: `townlink backup` while
+// the gateway runs posts there. The backup holds the identity key, so
+// mount it only where the metrics and status are not: on the socket that
+// only root and the townlink user may open.
+func (g *Gateway) BackupHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "POST to take a backup", http.StatusMethodNotAllowed)
+			return
+		}
+		// Spool first: an error must become a status, not half a file.
+		f, err := os.CreateTemp("", "townlink-backup-*.tar")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		if err := g.Backup(f); err != nil {
+			g.log.Error("backup failed", "err", err)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		size, _ := f.Seek(0, io.SeekCurrent)
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-tar")
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", g.cfg.Gateway.ID+".backup"))
+		if _, err := io.Copy(w, f); err != nil {
+			g.log.Warn("backup not fully sent", "err", err)
+			return
+		}
+		g.log.Info("backup taken", "bytes", size)
+	})
 }

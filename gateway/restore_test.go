@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -265,4 +267,35 @@ func FuzzReadBackup(f *testing.F) {
 			t.Fatalf("error %v does not wrap ErrBackup", err)
 		}
 	})
+}
+
+// TestBackupHandler: a POST to the handler returns a backup of the running
+// gateway's store and key that Restore reads; other methods are refused.
+func TestBackupHandler(t *testing.T) {
+	cfg := restoreConfig(t)
+	g, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.db.Close()
+	h := g.BackupHandler()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/backup", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Fatalf("GET = %d, want 405", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/backup", nil))
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/x-tar" {
+		t.Fatalf("POST = %d %v", rec.Code, rec.Header())
+	}
+	b, err := readBackup(bytes.NewReader(rec.Body.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	key, _ := os.ReadFile(g.key.Path())
+	if b.m.Gateway != "gw-restore" || !bytes.Equal(b.key, key) {
+		t.Fatalf("backup of %q with key %v, want gw-restore and the gateway's key", b.m.Gateway, bytes.Equal(b.key, key))
+	}
 }
