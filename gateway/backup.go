@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/townlink/townlink/gateway/config"
@@ -19,11 +20,12 @@ import (
 	"github.com/townlink/townlink/uplink/badgerq"
 )
 
-// A backup is a tar archive of three members:
+// A backup is a tar archive of these members:
 //
 //	townlink-backup.json   manifest: format, gateway id, time, version, each stream's last seq
 //	identity/ed25519.key   the gateway's signing key (mode 0600 in the archive)
 //	queue.badger           the store, as badgerq.DB.Backup writes it
+//	counters/NAME.count    the pulse counters (data_dir/counters), any number
 //
 // It holds the private key: keep backup files as secret as the key itself.
 const (
@@ -31,6 +33,7 @@ const (
 	memberManifest = "townlink-backup.json"
 	memberKey      = "identity/" + identity.KeyFile
 	memberStore    = "queue.badger"
+	countersDir    = "counters"
 )
 
 // Errors of backup and restore.
@@ -119,17 +122,27 @@ func writeBackup(w io.Writer, cfg *config.Config, db *badgerq.DB, keyPath string
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	tw := tar.NewWriter(w)
-	for _, mem := range []struct {
+	type member struct {
 		name string
 		mode int64
 		size int64
 		r    io.Reader
-	}{
+	}
+	members := []member{
 		{memberManifest, 0o644, int64(len(man)), bytes.NewReader(man)},
 		{memberKey, 0o600, int64(len(key)), bytes.NewReader(key)},
 		{memberStore, 0o600, size, spool},
-	} {
+	}
+	counters, _ := filepath.Glob(filepath.Join(cfg.Gateway.DataDir, countersDir, "*.count"))
+	for _, c := range counters {
+		data, err := os.ReadFile(c)
+		if err != nil {
+			return fmt.Errorf("gateway: backup: pulse counter: %w", err)
+		}
+		members = append(members, member{countersDir + "/" + filepath.Base(c), 0o600, int64(len(data)), bytes.NewReader(data)})
+	}
+	tw := tar.NewWriter(w)
+	for _, mem := range members {
 		if err := tw.WriteHeader(&tar.Header{Name: mem.name, Mode: mem.mode, Size: mem.size, ModTime: m.Created, Typeflag: tar.TypeReg}); err != nil {
 			return fmt.Errorf("gateway: backup: %w", err)
 		}
@@ -146,9 +159,10 @@ func writeBackup(w io.Writer, cfg *config.Config, db *badgerq.DB, keyPath string
 // backupFile is a backup read back: the manifest, the key and the store
 // stream spooled to a file.
 type backupFile struct {
-	m     manifest
-	key   []byte
-	store *os.File // caller removes it
+	m        manifest
+	key      []byte
+	store    *os.File          // caller removes it
+	counters map[string][]byte // file name → content
 }
 
 // maxSmallMember bounds the manifest and the key in an archive.
@@ -199,8 +213,20 @@ func readBackup(r io.Reader) (*backupFile, error) {
 				return nil, fmt.Errorf("%w: %s: %w", ErrBackup, h.Name, err)
 			}
 		default:
-			b.close()
-			return nil, fmt.Errorf("%w: unknown member %q", ErrBackup, h.Name)
+			name, ok := strings.CutPrefix(h.Name, countersDir+"/")
+			if !ok || name != filepath.Base(name) || !strings.HasSuffix(name, ".count") || strings.HasPrefix(name, ".") || h.Size > maxSmallMember {
+				b.close()
+				return nil, fmt.Errorf("%w: unknown member %q", ErrBackup, h.Name)
+			}
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				b.close()
+				return nil, fmt.Errorf("%w: %s: %w", ErrBackup, h.Name, err)
+			}
+			if b.counters == nil {
+				b.counters = map[string][]byte{}
+			}
+			b.counters[name] = data
 		}
 	}
 	if !haveMan || b.key == nil || b.store == nil {

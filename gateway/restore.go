@@ -138,7 +138,37 @@ func Restore(cfg *config.Config, r io.Reader, o RestoreOptions) (map[string]Stre
 	if err := os.Rename(tmp, dir); err != nil {
 		return nil, fmt.Errorf("gateway: restore: %w", err)
 	}
+	if err := restoreCounters(cfg, b.counters); err != nil {
+		return nil, err
+	}
 	return report, nil
+}
+
+// restoreCounters writes the backup's pulse counters where the data
+// directory has none. A counter file already there is newer than the
+// backup (counts only grow) and is kept.
+func restoreCounters(cfg *config.Config, counters map[string][]byte) error {
+	if len(counters) == 0 {
+		return nil
+	}
+	dir := filepath.Join(cfg.Gateway.DataDir, countersDir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("gateway: restore: counters: %w", err)
+	}
+	for name, data := range counters {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("gateway: restore: counters: %w", err)
+		}
+		_, err = f.Write(data)
+		if err := errors.Join(err, f.Sync(), f.Close()); err != nil {
+			return fmt.Errorf("gateway: restore: counters: %w", err)
+		}
+	}
+	return nil
 }
 
 func maps(m map[string]uint64) map[string]uint64 {

@@ -128,6 +128,9 @@ func outage(t *testing.T, naive bool) wire.Report {
 	s.add(t, wire.StreamTelemetry, 5)
 	s.add(t, wire.StreamEvidence, 3)
 	s.deliver(t, cfg, a, sent)
+	counter := filepath.Join(cfg.Gateway.DataDir, countersDir, "well-1.count")
+	os.MkdirAll(filepath.Dir(counter), 0o750)
+	os.WriteFile(counter, []byte("42\n"), 0o600)
 	var backup bytes.Buffer
 	if err := writeBackup(&backup, cfg, s.db, s.key.Path()); err != nil { // what Gateway.Backup does
 		t.Fatal(err)
@@ -172,6 +175,9 @@ func outage(t *testing.T, naive bool) wire.Report {
 		}
 		if r := rep[wire.StreamEvidence]; r.Backup != 3 || r.Next != 6 || r.GapTo != 0 {
 			t.Errorf("evidence restore %+v, want backup 3, next 6, no gap", r)
+		}
+		if b, err := os.ReadFile(counter); err != nil || string(b) != "42\n" {
+			t.Errorf("pulse counter after the restore: %q, %v; want the backup's 42", b, err)
 		}
 	}
 	s = openStore(t, cfg)
@@ -297,5 +303,22 @@ func TestBackupHandler(t *testing.T) {
 	key, _ := os.ReadFile(g.key.Path())
 	if b.m.Gateway != "gw-restore" || !bytes.Equal(b.key, key) {
 		t.Fatalf("backup of %q with key %v, want gw-restore and the gateway's key", b.m.Gateway, bytes.Equal(b.key, key))
+	}
+}
+
+// A pulse counter already in the data directory is newer than the
+// backup's and is kept; a missing one is restored.
+func TestRestoreCountersKeepsNewer(t *testing.T) {
+	cfg := restoreConfig(t)
+	dir := filepath.Join(cfg.Gateway.DataDir, countersDir)
+	os.MkdirAll(dir, 0o750)
+	os.WriteFile(filepath.Join(dir, "a.count"), []byte("100\n"), 0o600)
+	if err := restoreCounters(cfg, map[string][]byte{"a.count": []byte("90\n"), "b.count": []byte("7\n")}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "a.count"))
+	b, _ := os.ReadFile(filepath.Join(dir, "b.count"))
+	if string(a) != "100\n" || string(b) != "7\n" {
+		t.Fatalf("counters a=%q b=%q, want a kept at 100 and b restored as 7", a, b)
 	}
 }
