@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,12 +21,13 @@ import (
 	"github.com/townlink/townlink/uplink/wire"
 )
 
-func cmdBackup(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("backup", "[-c CONFIG] FILE", `Back up the gateway's store and identity key to FILE (a tar archive; it holds
-the private key: keep it as secret as the key). The gateway must be stopped:
-its store is locked while it runs (systemctl stop townlink; townlink backup
-FILE; systemctl start townlink).`, stderr)
+func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("backup", "[-c CONFIG] FILE", `Back up the gateway's store, pulse counters and identity key to FILE (a tar
+archive; it holds the private key: keep it as secret as the key). While the
+gateway runs its store is locked: the backup is then taken by the gateway
+itself, through its control socket (POST /backup).`, stderr)
 	path := fs.String("c", "/etc/townlink/townlink.yaml", "config `file`")
+	sock := fs.String("socket", "", "the running gateway's control `socket` (default data_dir/townlink.sock)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,12 +44,23 @@ FILE; systemctl start townlink).`, stderr)
 	if err != nil {
 		return err
 	}
-	if err := gateway.BackupStopped(cfg, f); err != nil {
+	err = gateway.BackupStopped(cfg, f)
+	if err != nil && strings.Contains(err.Error(), "Cannot acquire directory lock") {
+		// The gateway runs: it takes the backup itself.
+		if *sock == "" {
+			*sock = filepath.Join(cfg.Gateway.DataDir, "townlink.sock")
+		}
+		if _, serr := f.Seek(0, io.SeekStart); serr == nil && f.Truncate(0) == nil {
+			if oerr := backupOnline(ctx, *sock, f); oerr != nil {
+				err = fmt.Errorf("the gateway is running and its store is locked; the backup through its control socket failed too: %w\n(or stop it: systemctl stop townlink, back up, start it again)", oerr)
+			} else {
+				err = nil
+			}
+		}
+	}
+	if err != nil {
 		f.Close()
 		os.Remove(tmp)
-		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return fmt.Errorf("%w\nthe gateway is running: stop it (systemctl stop townlink), back up, start it again", err)
-		}
 		return err
 	}
 	if err := errors.Join(f.Sync(), f.Close()); err != nil {
@@ -188,4 +202,31 @@ func matchOwner(dir string) error {
 		}
 		return os.Lchown(p, int(st.Uid), int(st.Gid))
 	})
+}
+
+// backupOnline asks the running gateway for a backup on its control
+// socket (POST /backup, Gateway.BackupHandler) and writes it to w.
+func backupOnline(ctx context.Context, sock string, w io.Writer) error {
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://townlink/backup", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("%s: POST /backup: %s: %s", sock, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+		err = fmt.Errorf("%s: backup cut off after %d of %d bytes", sock, n, resp.ContentLength)
+	}
+	return err
 }

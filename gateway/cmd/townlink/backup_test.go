@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/townlink/townlink/gateway"
+	"github.com/townlink/townlink/gateway/config"
 	"github.com/townlink/townlink/uplink/badgerq"
 )
 
@@ -96,4 +101,42 @@ func FuzzParseEvidenceHead(f *testing.F) {
 			t.Fatalf("%q: accepted as %d %x", s, seq, h)
 		}
 	})
+}
+
+// While the gateway runs (its store locked), backup takes the backup
+// through the gateway's control socket.
+func TestBackupThroughTheRunningGateway(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfgPath := filepath.Join(dir, "townlink.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf("gateway:\n  id: gw-1\n  county: \"320583\"\n  township: \"320583104\"\n  data_dir: %q\nuplink:\n  brokers: [\"tcp://127.0.0.1:1\"]\n", data)), 0o644)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	l, err := net.Listen("unix", filepath.Join(data, "townlink.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: g.BackupHandler()}
+	go srv.Serve(l)
+	defer srv.Close()
+
+	out := filepath.Join(dir, "online.backup")
+	code, stdout, errOut := run(t, "backup", "-c", cfgPath, out)
+	if code != 0 || !strings.Contains(stdout, "backup of gateway gw-1") {
+		t.Fatalf("backup while the gateway runs = %d\n%s%s", code, stdout, errOut)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil || !bytes.Contains(b, []byte("townlink-backup.json")) || !bytes.Contains(b, []byte("queue.badger")) {
+		t.Fatalf("the backup file is not a backup (%d bytes, %v)", len(b), err)
+	}
 }
