@@ -9,7 +9,7 @@ PKGS    := ./...
 # waits): the everyday loop.
 TESTFLAGS ?= -race -count=1 -timeout 25m $(if $(SHORT),-short,)
 
-.PHONY: all build test demo bench fuzz soak vet fmt deps clean
+.PHONY: all build test demo bench fuzz soak vet fmt deps clean dist deb cross-test
 
 all: build
 
@@ -45,8 +45,20 @@ fuzz:
 soak: deps
 	TOWNLINK_SOAK=1 $(GO) test -count=1 -timeout 60m -run Soak ./gateway/...
 
+## dist: static binaries (CGO_ENABLED=0) for linux amd64, arm64 and armv7, and dist/SHA256SUMS
+dist:
+	@scripts/dist.sh
+
+## deb: Debian packages (nfpm) of the dist binaries: binary, hardened systemd unit, conffile
+deb: dist
+	@scripts/deb.sh
+
+## cross-test: the arm64 and armv7 builds under qemu-user (queue crash recovery, a gateway on a PTY)
+cross-test: deps
+	$(GO) test -count=1 -timeout 30m -v -run Cross ./packaging
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf $(BIN) .demo
+	rm -rf $(BIN) .demo dist

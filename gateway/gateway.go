@@ -371,6 +371,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.parts.Go(ctx, "metrics", g.serveMetrics)
 	g.parts.Go(ctx, "control socket", g.serveLocal)
 	g.parts.Go(ctx, "web", g.serveWeb)
+	g.parts.Go(ctx, "watchdog", g.watchdog)
 	g.log.Info("gateway running", "id", g.cfg.Gateway.ID, "lines", len(g.lines), "devices", len(g.cfg.Devices), "brokers", g.cfg.Uplink.Brokers)
 	<-ctx.Done()
 	g.parts.Wait()

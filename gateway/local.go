@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/townlink/townlink/gateway/localapi"
 	"github.com/townlink/townlink/gateway/pipeline"
@@ -84,7 +85,15 @@ func newRecent() *recent.Store { return recent.New(recent.Options{}) }
 
 // serveLocal serves the control socket until ctx ends.
 func (g *Gateway) serveLocal(ctx context.Context) error {
-	return g.local.Run(ctx, g.cfg.Gateway.Socket, g.log.With("part", "control"))
+	ln, err := localapi.Listen(g.cfg.Gateway.Socket)
+	if err != nil {
+		return err
+	}
+	g.log.Info("control socket listening", "path", g.cfg.Gateway.Socket)
+	mux := http.NewServeMux()
+	mux.Handle("POST /backup", g.BackupHandler()) // townlink backup while the gateway runs
+	mux.Handle("/", g.local.Handler())
+	return localapi.Serve(ctx, ln, mux)
 }
 
 // serveWeb serves the local page until ctx ends (when web.listen is set).

@@ -25,6 +25,10 @@ DEPS=(
   "py    serial               python3-serial      pymodbus RTU over a PTY"
   "py    cbor2                python3-cbor2       uplink/wire golden files cross-check"
   "bin   chromium             chromium            the local page's end-to-end test (headless, driven by chromedp)"
+  "bin   systemd-analyze      systemd             packaging: systemd-analyze verify of the unit"
+  "bin   dpkg-deb             dpkg                packaging: the package is installed, upgraded and purged"
+  "bin   qemu-aarch64-static  qemu-user-static    packaging: the arm64 build under qemu-user"
+  "bin   qemu-arm-static      qemu-user-static    packaging: the armv7 build under qemu-user"
 )
 
 have() { # have KIND WHAT

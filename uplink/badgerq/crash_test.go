@@ -54,8 +54,17 @@ func TestHelperProcess(t *testing.T) {
 	os.Exit(0)
 }
 
+// execWrapperEnv names a program that runs the child test binary, e.g.
+// qemu-arm-static when this binary is an armv7 build run under qemu-user
+// without binfmt_misc (packaging/cross_test.go).
+const execWrapperEnv = "TOWNLINK_TEST_EXEC_WRAPPER"
+
 func childCmd(t *testing.T, mode string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	args := []string{os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1"}
+	if w := os.Getenv(execWrapperEnv); w != "" {
+		args = append([]string{w}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
 	return cmd
 }

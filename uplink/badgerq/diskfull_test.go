@@ -154,6 +154,6 @@ func diskFullChild(mnt string) error {
 		return err
 	}
 	fmt.Printf("OK %d entries committed before ErrDiskFull on a %d MB tmpfs with %d MB ballast; %d MB free at the end\n",
-		committed, tmpfsSize>>20, ballastSize>>20, int64(st.Bavail)*st.Bsize>>20)
+		committed, tmpfsSize>>20, ballastSize>>20, int64(st.Bavail)*int64(st.Bsize)>>20)
 	return nil
 }

@@ -166,3 +166,18 @@ func TestMarksStayBounded(t *testing.T) {
 		}
 	}
 }
+
+func TestBoundQuota32(t *testing.T) {
+	for _, c := range []struct {
+		quota   int64
+		intSize int
+		want    int64
+	}{
+		{0, 64, 0}, {5 << 30, 64, 5 << 30},
+		{0, 32, MaxStore32}, {5 << 30, 32, MaxStore32}, {100 << 20, 32, 100 << 20},
+	} {
+		if got := boundQuota(c.quota, c.intSize); got != c.want {
+			t.Errorf("boundQuota(%d, %d) = %d, want %d", c.quota, c.intSize, got, c.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -207,7 +208,27 @@ func (o Options) Validate() error {
 	return nil
 }
 
+// MaxStore32 bounds the stored bytes (Options.Quota) on 32-bit platforms
+// (armv7). Badger maps every table and memtable file into the process's
+// address space: measured with GOARCH=386 natively (4 GiB of address
+// space; packaging/fill_test.go) a store of 200-to-900-byte records took
+// 3.3 GB before mmap failed with ENOMEM and every Append with it. An armv7
+// kernel gives a process 3 GiB at most (2 GiB with a 2G/2G split), and
+// compaction needs room for the tables it writes before it deletes the old
+// ones, so the quota there is 1 GiB: past it the oldest telemetry, then
+// events, are discarded with gap records, as with any quota.
+const MaxStore32 = 1 << 30
+
+// boundQuota returns the quota for a platform whose int has intSize bits.
+func boundQuota(quota int64, intSize int) int64 {
+	if intSize == 32 && (quota == 0 || quota > MaxStore32) {
+		return MaxStore32
+	}
+	return quota
+}
+
 func (o Options) withDefaults() Options {
+	o.Quota = boundQuota(o.Quota, strconv.IntSize)
 	o.Profile = o.Profile.withDefaults()
 	if o.MaxBatch == 0 {
 		o.MaxBatch = 1000
@@ -254,6 +275,28 @@ func (o Options) badgerOptions(log *slog.Logger) badger.Options {
 	} else {
 		bo = bo.WithCompression(options.None)
 	}
+	if strconv.IntSize == 32 {
+		bo = thirtyTwoBit(bo)
+	}
+	return bo
+}
+
+// thirtyTwoBit works around a bug that corrupts every Badger store on a
+// 32-bit platform (armv7, 386) at its first compaction: ristretto's
+// z.Allocator (v2.2.0), which Badger's table builder writes tables into,
+// moves to its next buffer with uint64((bufIdx+1)<<32) — an int shift that
+// is 0 where int has 32 bits — so a table that outgrows the allocator's
+// first buffer overwrites its own start, and reading it back panics
+// ("slice bounds out of range" in table.(*Table).block; reproduced
+// natively with GOARCH=386 and under qemu-arm, see packaging/fill_test.go).
+// The builder's first buffer is twice the table size it was asked for, so
+// no table may outgrow it: L0 tables (a whole memtable) are as big as
+// MemTableSize, so the base table size is raised to it, and every level
+// keeps that size (no multiplier), since pooled allocators are reused
+// without regard to the size a later table asks for.
+func thirtyTwoBit(bo badger.Options) badger.Options {
+	bo = bo.WithBaseTableSize(max(bo.BaseTableSize, bo.MemTableSize))
+	bo.TableSizeMultiplier = 1
 	return bo
 }
 

@@ -297,6 +297,7 @@ func (c *Client) wait(ctx context.Context, cn *conn, tok mqtt.Token, timeout <-c
 func (c *Client) run(ctx context.Context) {
 	n := len(c.o.Brokers)
 	idx, failed := 0, 0 // broker to try next; failures in this round
+	var out outage      // rounds in a row in which no broker answered
 	for ctx.Err() == nil {
 		broker := c.o.Brokers[idx]
 		cn, err := c.connect(ctx, broker)
@@ -308,12 +309,14 @@ func (c *Client) run(ctx context.Context) {
 			idx = (idx + 1) % n
 			failed++
 			if failed < n {
-				c.log.Warn("mqttpub: connect failed, trying next broker", "broker", broker, "err", err)
+				c.log.Debug("mqttpub: connect failed, trying next broker", "broker", broker, "err", err)
 				continue
 			}
 			failed = 0
 			d := c.bo.next()
-			c.log.Warn("mqttpub: connect failed on every broker, backing off", "broker", broker, "err", err, "retry_in", d)
+			// One line per back-off step, however many brokers and library
+			// retries were behind it.
+			c.log.Warn(out.failed(time.Now(), n, d), "broker", broker, "err", err, "tries", out.tries, "retry_in", d)
 			if !sleep(ctx, d) {
 				return
 			}
@@ -324,7 +327,12 @@ func (c *Client) run(ctx context.Context) {
 		connectedAt := time.Now()
 		c.setLastErr(nil)
 		c.cur.Store(cn)
-		c.log.Info("mqttpub: connected", "broker", broker)
+		if out.tries > 0 {
+			c.log.Info(out.recovered(connectedAt), "broker", broker, "tries", out.tries)
+		} else {
+			c.log.Info("mqttpub: connected", "broker", broker)
+		}
+		out = outage{}
 		c.resubscribe(ctx, cn)
 		if c.o.OnConnect != nil {
 			c.o.OnConnect()

@@ -10,6 +10,8 @@
 //	townlink ports                                 list serial ports
 //	townlink scan [-c FILE] [--baud auto] LINE     find the devices on a line, print config entries
 //	townlink read [-c FILE] [-v] DEVICE            read one configured device once
+//	townlink backup -c CONFIG FILE                 back up the store and the identity key
+//	townlink restore -c CONFIG [-seen ...] FILE    restore a backup without seq reuse or a chain fork
 //	townlink version
 package main
 
@@ -42,6 +44,8 @@ func commands() []command {
 		{"ports", "list the serial ports this machine has", cmdPorts},
 		{"scan", "find the devices on a line and print the config entries that read them", cmdScan},
 		{"read", "read a configured serial device once, with units (-v: frames in hex)", cmdRead},
+		{"backup", "back up the store and the identity key to a file (gateway stopped)", cmdBackup},
+		{"restore", "restore a backup so that the platform sees no reused seq and no forked chain", cmdRestore},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/townlink/townlink/gateway/mqttbroker"
+	"github.com/townlink/townlink/hardware/serialsim"
 	"github.com/townlink/townlink/uplink/mqttpub"
 	"github.com/townlink/townlink/uplink/wire"
 )
@@ -33,6 +34,18 @@ func demoConfig(t *testing.T) string {
 	os.MkdirAll(filepath.Join(dir, "secrets"), 0o700)
 	for _, d := range []string{"zfy-001", "hall-kiosk-1", "web"} {
 		os.WriteFile(filepath.Join(dir, "secrets", d+".pw"), []byte("pw\n"), 0o600)
+	}
+	// check wants the serial ports to exist: PTYs stand in for them, as in the demo.
+	os.MkdirAll(filepath.Join(dir, "dev"), 0o755)
+	for _, l := range []string{"RS485-1", "RS485-2", "RS485-3"} {
+		p, err := serialsim.OpenPTY()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		if err := os.Symlink(p.Path(), filepath.Join(dir, "dev", l)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s := strings.NewReplacer("@DEMO@", dir, "@BROKER@", "127.0.0.1:18830", "@FIELD@", "18831").Replace(string(b))
 	path := filepath.Join(dir, "townlink.yaml")
@@ -159,7 +172,7 @@ func TestCheckRefusesAnOpenPasswordFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, errOut := run(t, "check", path)
-	if code != 1 || !strings.Contains(errOut, "device zfy-001: password_file") || !strings.Contains(errOut, "run: chmod 600 "+pw) {
+	if code != 1 || !strings.Contains(errOut, "password_file: device zfy-001: ") || !strings.Contains(errOut, "run: chmod 600 "+pw) {
 		t.Fatalf("check = %d, stderr %q; want exit 1 naming chmod 600 %s", code, errOut, pw)
 	}
 }

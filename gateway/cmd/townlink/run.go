@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/townlink/townlink/gateway"
@@ -45,12 +47,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 			debug.SetMemoryLimit(int64(lim))
 		}
 	}
-	opts := &slog.HandlerOptions{Level: cfg.Gateway.LogLevel}
-	var h slog.Handler = slog.NewTextHandler(stderr, opts)
-	if *jsonLogs {
-		h = slog.NewJSONHandler(stderr, opts)
-	}
-	log := slog.New(h).With("gw", cfg.Gateway.ID)
+	log := slog.New(logHandler(stderr, cfg.Gateway.LogLevel, *jsonLogs, os.Getenv)).With("gw", cfg.Gateway.ID)
 	mqttpub.InstallPahoLogger(log.With("part", "paho"))
 	g, err := gateway.New(cfg, log)
 	if err != nil {
@@ -60,7 +57,8 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 }
 
 func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("check", "FILE", "Validate a config file: every error names file:line:col and how to fix it.", stderr)
+	fs := newFlags("check", "[-strict] FILE", "Validate a config file: every error names file:line:col and how to fix it.", stderr)
+	strict := fs.Bool("strict", false, "also refuse serial ports that do not exist now (run starts without them and keeps retrying)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,8 +69,22 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if err := gateway.CheckSecrets(cfg); err != nil {
-		return err
+	// What run would refuse or cannot use: secret and certificate files,
+	// listen addresses; every problem at file:line:col. Serial ports that
+	// are not there now are warnings (run starts and keeps retrying them)
+	// unless -strict.
+	ports := gateway.CheckPorts(cfg)
+	hard := errors.Join(gateway.CheckSecrets(cfg), gateway.CheckListen(cfg))
+	if *strict {
+		hard = errors.Join(hard, ports)
+	}
+	if hard != nil {
+		return located(fs.Arg(0), hard)
+	}
+	if ports != nil {
+		for _, l := range strings.Split(located(fs.Arg(0), ports).Error(), "\n") {
+			fmt.Fprintln(stderr, "warning: "+l)
+		}
 	}
 	fmt.Fprintf(stdout, "%s: ok: gateway %s (county %s, township %s), %d lines, %d devices, brokers %v\n",
 		fs.Arg(0), cfg.Gateway.ID, cfg.Gateway.County, cfg.Gateway.Township, len(cfg.Lines), len(cfg.Devices), cfg.Uplink.Brokers)

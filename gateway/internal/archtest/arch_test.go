@@ -41,6 +41,8 @@ var rules = []rule{
 	{pkg: "uplink/mqttpub", inModule: []string{"uplink", "uplink/wire"}},
 	{pkg: "uplink/queuetest", inModule: []string{"uplink", "uplink/wire"}},
 	{pkg: "uplink", inModule: []string{"uplink/wire"}},
+	// packaging/ holds the Debian package's files and their tests only.
+	{pkg: "packaging", inModule: nil, external: []string{}},
 	// Test helpers: no production package may import them (no rule allows it).
 	{pkg: "internal/testkit", inModule: []string{"drivers", "hardware", "hardware/serial", "hardware/serialsim"}, external: []string{}},
 	{pkg: "internal/testkit/mochitest", inModule: nil, external: []string{"github.com/mochi-mqtt/server/v2", "github.com/fxamacker/cbor/v2"}},
