@@ -170,9 +170,12 @@ func (p *Pipeline) encode(dst []byte, r *drivers.Reading, synced bool) ([]byte, 
 		TS:   ts.UnixMilli(),
 		TSrc: tsrc,
 		Grid: d.Grid,
-		Vals: make(map[string]wire.Value, len(r.Values)),
 		Q:    quality(r.Quality),
 	}
+	// The points go to the encoder as a slice (on the stack for the usual
+	// few): no map per reading.
+	var ptsBuf [smallPoints]wire.Point
+	pts := ptsBuf[:0]
 	for name, v := range r.Values {
 		if f, ok := v.AsFloat(); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
 			// A float register holding NaN/Inf has no wire form: leave the
@@ -184,14 +187,18 @@ func (p *Pipeline) encode(dst []byte, r *drivers.Reading, synced bool) ([]byte, 
 		if err != nil {
 			return dst, fmt.Errorf("pipeline: device %s point %s: %w", r.Device, name, err)
 		}
-		rec.Vals[name] = wv
+		pts = append(pts, wire.Point{Name: name, Value: wv})
 	}
-	out, err := wire.AppendRecord(dst, &rec)
+	out, err := wire.AppendRecordPoints(dst, &rec, pts)
 	if err != nil {
 		return dst, fmt.Errorf("pipeline: device %s: %w", r.Device, err)
 	}
 	return out, nil
 }
+
+// smallPoints is how many points a reading may have before encode's
+// point list leaves the stack.
+const smallPoints = 16
 
 // quality maps the drivers' quality flags to the contract's q bits (each
 // side owns its own constants; this is the one mapping between them).
