@@ -40,7 +40,8 @@ type DB struct {
 	log *slog.Logger
 	bdb *badger.DB
 
-	budgetBytes    int64 // what one transaction may hold (below Badger's limits)
+	keys           keyArena // the committer's entry keys
+	budgetBytes    int64    // what one transaction may hold (below Badger's limits)
 	budgetCount    int64
 	valueThreshold int64
 	maxValue       int64
@@ -51,6 +52,8 @@ type DB struct {
 	dels     []delReq
 	stopping bool
 	streams  map[string]*Queue
+
+	reqs sync.Pool // of *appendReq, each with its answer channel
 
 	closeMu sync.RWMutex // Peek reads hold it shared; Close exclusively
 	closed  bool         // Badger is closed (under closeMu)
@@ -69,6 +72,30 @@ type appendReq struct {
 	q    *Queue
 	data [][]byte // private copies
 	done chan error
+	one  [1][]byte // data of a one-payload Append
+}
+
+// newReq returns a request for n payloads, from the pool when one is
+// free: an Append per reading costs no channel of its own.
+func (db *DB) newReq(ctx context.Context, q *Queue, n int) *appendReq {
+	r, _ := db.reqs.Get().(*appendReq)
+	if r == nil {
+		r = &appendReq{done: make(chan error, 1)}
+	}
+	r.ctx, r.q = ctx, q
+	if n == 1 {
+		r.data = r.one[:]
+	} else {
+		r.data = make([][]byte, n)
+	}
+	return r
+}
+
+// freeReq returns r to the pool once nothing refers to it: its answer was
+// received (the committer sends exactly one) or it was never enqueued.
+func (db *DB) freeReq(r *appendReq) {
+	*r = appendReq{done: r.done}
+	db.reqs.Put(r)
 }
 
 type delReq struct {
@@ -274,7 +301,7 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 
 	for nd < len(dels) && count < maxBatch {
 		d := dels[nd]
-		k := entryKey(nil, d.q.prefix, d.seq)
+		k := db.keys.key(d.q.prefix, d.seq)
 		es := int64(len(k)) + 2 + 10
 		if size+es > db.budgetBytes || count+1 >= db.budgetCount {
 			break
@@ -314,17 +341,19 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 			continue
 		}
 		var metaSize int64
-		for q, t := range ch.work {
-			metaSize += db.metaEstimate(q, t)
+		for _, t := range plan.tents {
+			metaSize += db.metaEstimate(t.q, t)
 		}
 		n := int64(len(ch.kvs))
-		metas := int64(len(ch.work))
+		metas := int64(len(plan.tents))
 		fitsBadger := size+ch.size+metaSize <= db.budgetBytes && count+n+metas < db.budgetCount
 		if !fitsBadger || count+n > maxBatch {
 			if count > 0 {
+				ch.undo()
 				break // next transaction
 			}
 			if !fitsBadger {
+				ch.undo()
 				r.done <- fmt.Errorf("%w: stream %s: %d entries, ~%d bytes; one transaction holds ~%d bytes, %d entries",
 					ErrTooLarge, r.q.name, n, ch.size, db.budgetBytes, db.budgetCount)
 				continue
@@ -349,16 +378,16 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 				return nr + 1, nd
 			}
 		}
-		plan.tent = ch.work
 		count += n
 		size += ch.size
 		nEntries += n
 		included = append(included, r)
 	}
-	if count == 0 && len(plan.tent) == 0 {
+	if count == 0 && len(plan.tents) == 0 {
 		return nr, nd
 	}
-	for q, t := range plan.tent {
+	for _, t := range plan.tents {
+		q := t.q
 		if err := txn.Set(q.metaKey, encodeMeta(t.last, t.state)); err != nil {
 			db.fail(included, fmt.Errorf("%w: stream %s: set meta: %w", ErrCommit, q.name, err))
 			return nr, nd
@@ -371,7 +400,8 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 		return nr, nd
 	}
 	var dropped [2]int64
-	for q, t := range plan.tent {
+	for _, t := range plan.tents {
+		q := t.q
 		d := q.committed(t)
 		dropped[0] += d[0]
 		dropped[1] += d[1]
@@ -392,34 +422,32 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 	return nr, nd
 }
 
-// prepare assigns seqs to one request's payloads, seals them and returns
-// the key/values and their estimated transaction size; t advances.
-func (db *DB) prepare(r *appendReq, t *tentative) ([]kv, int64, error) {
-	kvs := make([]kv, 0, len(r.data))
-	var size int64
+// prepare assigns seqs to one request's payloads, seals them and adds
+// the key/values and their estimated transaction size to c; t advances.
+func (db *DB) prepare(c *change, r *appendReq, t *tentative) error {
 	for _, p := range r.data {
 		seq := t.last + 1
 		stored := p
 		if r.q.seal != nil {
 			s, ns, err := r.q.seal(seq, p, t.state)
 			if err != nil {
-				return nil, 0, fmt.Errorf("%w: stream %s seq %d: %w", ErrSeal, r.q.name, seq, err)
+				return fmt.Errorf("%w: stream %s seq %d: %w", ErrSeal, r.q.name, seq, err)
 			}
 			stored, t.state = s, ns
 		}
 		if int64(len(stored)) > min(db.maxValue, maxEntrySize) {
-			return nil, 0, fmt.Errorf("%w: stream %s: entry of %d bytes exceeds the value-log file size %d (or 1 GB)",
+			return fmt.Errorf("%w: stream %s: entry of %d bytes exceeds the value-log file size %d (or 1 GB)",
 				ErrTooLarge, r.q.name, len(stored), db.maxValue)
 		}
-		k := entryKey(make([]byte, 0, len(r.q.prefix)+8), r.q.prefix, seq)
-		size += db.estimate(k, stored)
-		kvs = append(kvs, kv{k: k, v: stored})
+		k := db.keys.key(r.q.prefix, seq)
+		c.size += db.estimate(k, stored)
+		c.kvs = append(c.kvs, kv{k: k, v: stored})
 		t.last = seq
 		t.n++
 		t.bytes += int64(len(stored))
 		t.sizes = append(t.sizes, uint32(len(stored)))
 	}
-	return kvs, size, nil
+	return nil
 }
 
 func (db *DB) fail(rs []*appendReq, err error) {
