@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -82,6 +83,36 @@ func TestReadingsBecomeExactRecordsOnTheirStream(t *testing.T) {
 	}
 	if acc, rej := p.Counts(); acc != 2 || rej != 0 {
 		t.Errorf("counts = %d, %d", acc, rej)
+	}
+}
+
+// Readings of several classes in one call reach each stream in the order
+// given, one Append per stream.
+func TestMixedClassesKeepTheirOrder(t *testing.T) {
+	p, qs := newPipeline()
+	var rs []drivers.Reading
+	for i, c := range []drivers.Class{drivers.Telemetry, drivers.Alarm, drivers.Telemetry, drivers.Event, drivers.Alarm, drivers.Telemetry} {
+		rs = append(rs, drivers.Reading{Device: "m1", Class: c, Values: map[string]drivers.Value{"i": drivers.Int(int64(i))}})
+	}
+	if err := p.Emit(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	for c, want := range map[drivers.Class][]int64{drivers.Telemetry: {0, 2, 5}, drivers.Alarm: {1, 4}, drivers.Event: {3}} {
+		var got []int64
+		for _, b := range qs[c].got {
+			r, err := wire.DecodeRecord(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i, _ := r.Vals["i"].AsInt()
+			got = append(got, i)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s got readings %v, want %v", c, got, want)
+		}
+	}
+	if acc, _ := p.Counts(); acc != 6 {
+		t.Errorf("accepted = %d, want 6", acc)
 	}
 }
 

@@ -263,6 +263,14 @@ func (db *DB) commitLoop() {
 		for len(reqs) > 0 || len(dels) > 0 {
 			nr, nd := db.commitOnce(reqs, dels)
 			reqs, dels = reqs[nr:], dels[nd:]
+			if len(reqs) > 0 || len(dels) > 0 {
+				// The transaction was full: fill the next one with what
+				// arrived meanwhile too, rather than sync the rest alone.
+				db.mu.Lock()
+				reqs, dels = append(reqs, db.pending...), append(dels, db.dels...)
+				db.pending, db.dels, stop = nil, nil, db.stopping
+				db.mu.Unlock()
+			}
 		}
 		if stop {
 			// Append and Ack refuse new work once stopping is set, so
