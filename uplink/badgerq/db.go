@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -252,21 +253,25 @@ func (db *DB) enqueueAppend(r *appendReq) error {
 // in as few transactions as the limits allow.
 func (db *DB) commitLoop() {
 	defer db.wg.Done()
+	answered := 0 // requests the last transaction answered
 	for {
 		db.mu.Lock()
 		for len(db.pending) == 0 && len(db.dels) == 0 && !db.stopping {
 			db.cond.Wait()
 		}
+		db.gather(answered)
 		reqs, dels, stop := db.pending, db.dels, db.stopping
 		db.pending, db.dels = nil, nil
 		db.mu.Unlock()
 		for len(reqs) > 0 || len(dels) > 0 {
 			nr, nd := db.commitOnce(reqs, dels)
+			answered = min(nr, db.opt.MaxBatch)
 			reqs, dels = reqs[nr:], dels[nd:]
 			if len(reqs) > 0 || len(dels) > 0 {
 				// The transaction was full: fill the next one with what
-				// arrived meanwhile too, rather than sync the rest alone.
+				// arrives meanwhile too, rather than sync the rest alone.
 				db.mu.Lock()
+				db.gather(answered - len(reqs))
 				reqs, dels = append(reqs, db.pending...), append(dels, db.dels...)
 				db.pending, db.dels, stop = nil, nil, db.stopping
 				db.mu.Unlock()
@@ -279,6 +284,30 @@ func (db *DB) commitLoop() {
 		}
 	}
 }
+
+// gather lets appenders that are about to enqueue do so before the
+// committer takes the pending requests, so that one sync covers as many
+// of them as it can. The appenders the last commit answered are the ones
+// most likely to come back: while fewer than want of them are pending, it
+// yields the processor with db.mu released, until gatherIdle yields in a
+// row bring nothing new. A lone appender waits a few yields
+// (microseconds); a commit that wakes a thousand appenders is followed by
+// a transaction of about a thousand, not by many small ones. Called and
+// returns with db.mu held.
+func (db *DB) gather(want int) {
+	for n, idle := len(db.pending), 0; n < want && idle < gatherIdle && !db.stopping; {
+		db.mu.Unlock()
+		runtime.Gosched()
+		db.mu.Lock()
+		if len(db.pending) == n {
+			idle++
+		} else {
+			n, idle = len(db.pending), 0
+		}
+	}
+}
+
+const gatherIdle = 4
 
 type kv struct {
 	k, v []byte
@@ -300,30 +329,12 @@ func (db *DB) metaEstimate(q *Queue, t *tentative) int64 {
 }
 
 // commitOnce builds and commits one transaction from the front of reqs and
-// dels and reports how many of each it consumed (at least one in total).
+// dels and reports how many of each it consumed (at least one in total):
+// appends first, up to MaxBatch entries, then up to MaxBatch ack deletes
+// in the room Badger's limits leave, riding in the same sync.
 func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 	txn := db.bdb.NewTransaction(true)
 	defer txn.Discard()
-	maxBatch := int64(db.opt.MaxBatch)
-	var count, size int64
-
-	for nd < len(dels) && count < maxBatch {
-		d := dels[nd]
-		k := db.keys.key(d.q.prefix, d.seq)
-		es := int64(len(k)) + 2 + 10
-		if size+es > db.budgetBytes || count+1 >= db.budgetCount {
-			break
-		}
-		if err := txn.Delete(k); err != nil {
-			db.log.Error("ack delete refused; entry comes back after restart", "stream", d.q.name, "seq", d.seq, "err", err)
-			nd++
-			continue
-		}
-		count++
-		size += es
-		nd++
-	}
-
 	var full error
 	var pressure bool
 	if len(reqs) > 0 {
@@ -331,8 +342,54 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 	}
 	plan := db.newPlan(pressure)
 	defer plan.unlock() // after the commit is applied (defers run last-in first-out)
-	var included []*appendReq
-	var nEntries int64
+	b := &txnBatch{txn: txn}
+	nr, ok := db.addAppends(b, plan, reqs, full)
+	if !ok {
+		return nr, 0
+	}
+	nEntries := b.count
+	var metaSize int64
+	for _, t := range plan.tents {
+		metaSize += db.metaEstimate(t.q, t)
+	}
+	nd = db.addDeletes(b, dels, metaSize, int64(len(plan.tents)))
+	if b.count == 0 && len(plan.tents) == 0 {
+		return nr, nd
+	}
+	for _, t := range plan.tents {
+		q := t.q
+		if err := txn.Set(q.metaKey, encodeMeta(t.last, t.state)); err != nil {
+			db.fail(b.included, fmt.Errorf("%w: stream %s: set meta: %w", ErrCommit, q.name, err))
+			return nr, nd
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		err = fmt.Errorf("%w: %d appends (%d entries), %d acks: %w", ErrCommit, len(b.included), nEntries, nd, err)
+		db.log.Error("commit failed", "err", err)
+		db.fail(b.included, err)
+		return nr, nd
+	}
+	db.applied(plan)
+	for _, r := range b.included {
+		r.done <- nil
+	}
+	return nr, nd
+}
+
+// txnBatch is the transaction being built: its entries (count, estimated
+// size) and the appends it holds.
+type txnBatch struct {
+	txn         *badger.Txn
+	count, size int64
+	included    []*appendReq
+}
+
+// addAppends admits requests from the front of reqs into b until MaxBatch
+// entries or Badger's limits. It answers the requests it refuses and
+// reports how many it consumed; false after a failed Set, when every
+// request of the transaction has been answered.
+func (db *DB) addAppends(b *txnBatch, plan *txnPlan, reqs []*appendReq, full error) (nr int, ok bool) {
+	maxBatch := int64(db.opt.MaxBatch)
 	for ; nr < len(reqs); nr++ {
 		r := reqs[nr]
 		if err := r.ctx.Err(); err != nil {
@@ -354,9 +411,9 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 		}
 		n := int64(len(ch.kvs))
 		metas := int64(len(plan.tents))
-		fitsBadger := size+ch.size+metaSize <= db.budgetBytes && count+n+metas < db.budgetCount
-		if !fitsBadger || count+n > maxBatch {
-			if count > 0 {
+		fitsBadger := b.size+ch.size+metaSize <= db.budgetBytes && b.count+n+metas < db.budgetCount
+		if !fitsBadger || b.count+n > maxBatch {
+			if b.count > 0 {
 				ch.undo()
 				break // next transaction
 			}
@@ -368,45 +425,64 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 			}
 			// Alone and larger than MaxBatch: commit it by itself.
 		}
-		for _, e := range ch.kvs {
-			var err error
-			switch {
-			case e.del:
-				err = txn.Delete(e.k)
-			case e.meta != 0:
-				err = txn.SetEntry(badger.NewEntry(e.k, e.v).WithMeta(e.meta))
-			default:
-				err = txn.Set(e.k, e.v)
-			}
-			if err != nil {
-				// Estimates mirror Badger's checks, so this is unexpected.
-				err = fmt.Errorf("%w: stream %s: set: %w", ErrCommit, r.q.name, err)
-				r.done <- err
-				db.fail(included, err)
-				return nr + 1, nd
-			}
+		if err := b.set(ch); err != nil {
+			// Estimates mirror Badger's checks, so this is unexpected.
+			err = fmt.Errorf("%w: stream %s: set: %w", ErrCommit, r.q.name, err)
+			r.done <- err
+			db.fail(b.included, err)
+			return nr + 1, false
 		}
-		count += n
-		size += ch.size
-		nEntries += n
-		included = append(included, r)
+		b.count += n
+		b.size += ch.size
+		b.included = append(b.included, r)
 	}
-	if count == 0 && len(plan.tents) == 0 {
-		return nr, nd
-	}
-	for _, t := range plan.tents {
-		q := t.q
-		if err := txn.Set(q.metaKey, encodeMeta(t.last, t.state)); err != nil {
-			db.fail(included, fmt.Errorf("%w: stream %s: set meta: %w", ErrCommit, q.name, err))
-			return nr, nd
+	return nr, true
+}
+
+// set adds one change's key/values to the transaction.
+func (b *txnBatch) set(ch *change) error {
+	for _, e := range ch.kvs {
+		var err error
+		switch {
+		case e.del:
+			err = b.txn.Delete(e.k)
+		case e.meta != 0:
+			err = b.txn.SetEntry(badger.NewEntry(e.k, e.v).WithMeta(e.meta))
+		default:
+			err = b.txn.Set(e.k, e.v)
+		}
+		if err != nil {
+			return err
 		}
 	}
-	if err := txn.Commit(); err != nil {
-		err = fmt.Errorf("%w: %d appends (%d entries), %d acks: %w", ErrCommit, len(included), nEntries, nd, err)
-		db.log.Error("commit failed", "err", err)
-		db.fail(included, err)
-		return nr, nd
+	return nil
+}
+
+// addDeletes adds up to MaxBatch ack deletes from the front of dels, as
+// many as fit beside the entries and the metas (metaSize bytes, metas
+// keys) still to come, and reports how many it consumed.
+func (db *DB) addDeletes(b *txnBatch, dels []delReq, metaSize, metas int64) (nd int) {
+	for nd < len(dels) && nd < db.opt.MaxBatch {
+		d := dels[nd]
+		k := db.keys.key(d.q.prefix, d.seq)
+		es := int64(len(k)) + 2 + 10
+		if b.size+metaSize+es > db.budgetBytes || b.count+metas+1 >= db.budgetCount {
+			break
+		}
+		if err := b.txn.Delete(k); err != nil {
+			db.log.Error("ack delete refused; entry comes back after restart", "stream", d.q.name, "seq", d.seq, "err", err)
+			nd++
+			continue
+		}
+		b.count++
+		b.size += es
+		nd++
 	}
+	return nd
+}
+
+// applied publishes a committed transaction's effect on its streams.
+func (db *DB) applied(plan *txnPlan) {
 	var dropped [2]int64
 	for _, t := range plan.tents {
 		q := t.q
@@ -424,10 +500,6 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 		db.dropped[1] += uint64(dropped[1])
 		db.statMu.Unlock()
 	}
-	for _, r := range included {
-		r.done <- nil
-	}
-	return nr, nd
 }
 
 // prepare assigns seqs to one request's payloads, seals them and adds

@@ -21,9 +21,10 @@ type Options struct {
 	// filled one takes LowMemory's value for each zero field.
 	Profile Profile
 
-	// MaxBatch is the most entries (appends and ack deletes) the committer
-	// puts in one transaction, as long as Badger's size limit allows.
-	// A single Append larger than MaxBatch still commits, alone. Default 1000.
+	// MaxBatch is the most appended entries the committer puts in one
+	// transaction, and apart from them the most ack deletes riding along,
+	// as long as Badger's size limit allows. A single Append larger than
+	// MaxBatch still commits, alone. Default 1000.
 	MaxBatch int
 
 	// GCInterval is how often value-log GC runs. Default 1 minute.
