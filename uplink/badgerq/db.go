@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -253,25 +252,21 @@ func (db *DB) enqueueAppend(r *appendReq) error {
 // in as few transactions as the limits allow.
 func (db *DB) commitLoop() {
 	defer db.wg.Done()
-	answered := 0 // requests the last transaction answered
 	for {
 		db.mu.Lock()
 		for len(db.pending) == 0 && len(db.dels) == 0 && !db.stopping {
 			db.cond.Wait()
 		}
-		db.gather(answered)
 		reqs, dels, stop := db.pending, db.dels, db.stopping
 		db.pending, db.dels = nil, nil
 		db.mu.Unlock()
 		for len(reqs) > 0 || len(dels) > 0 {
 			nr, nd := db.commitOnce(reqs, dels)
-			answered = min(nr, db.opt.MaxBatch)
 			reqs, dels = reqs[nr:], dels[nd:]
 			if len(reqs) > 0 || len(dels) > 0 {
 				// The transaction was full: fill the next one with what
-				// arrives meanwhile too, rather than sync the rest alone.
+				// arrived meanwhile too, rather than sync the rest alone.
 				db.mu.Lock()
-				db.gather(answered - len(reqs))
 				reqs, dels = append(reqs, db.pending...), append(dels, db.dels...)
 				db.pending, db.dels, stop = nil, nil, db.stopping
 				db.mu.Unlock()
@@ -284,30 +279,6 @@ func (db *DB) commitLoop() {
 		}
 	}
 }
-
-// gather lets appenders that are about to enqueue do so before the
-// committer takes the pending requests, so that one sync covers as many
-// of them as it can. The appenders the last commit answered are the ones
-// most likely to come back: while fewer than want of them are pending, it
-// yields the processor with db.mu released, until gatherIdle yields in a
-// row bring nothing new. A lone appender waits a few yields
-// (microseconds); a commit that wakes a thousand appenders is followed by
-// a transaction of about a thousand, not by many small ones. Called and
-// returns with db.mu held.
-func (db *DB) gather(want int) {
-	for n, idle := len(db.pending), 0; n < want && idle < gatherIdle && !db.stopping; {
-		db.mu.Unlock()
-		runtime.Gosched()
-		db.mu.Lock()
-		if len(db.pending) == n {
-			idle++
-		} else {
-			n, idle = len(db.pending), 0
-		}
-	}
-}
-
-const gatherIdle = 4
 
 type kv struct {
 	k, v []byte
