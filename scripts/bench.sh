@@ -29,7 +29,8 @@ TOWNLINK_DRAIN_N=${BENCH_DRAIN_N:-1000000} run -bench 'BenchmarkDrainBacklogWith
 # The raw pipeline and the end-to-end path alternate, ROUNDS times each, so
 # both see the same machine; the table shows the median of each and the
 # median of the per-round ratios.
-for _ in $(seq "$ROUNDS"); do
+for r in $(seq "$ROUNDS"); do
+  echo "== round $r, load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" | tee -a "$out" >&2
   run -bench 'BenchmarkRawPipeline$' -benchtime "${N}x" ./gateway
   run -bench 'BenchmarkEndToEnd$' -benchtime "${N}x" ./gateway
 done
@@ -52,7 +53,7 @@ rawpipe=$(values 'BenchmarkRawPipeline' readings/s | median)
 ratio=$(paste <(values 'BenchmarkEndToEnd' readings/s) <(values 'BenchmarkRawPipeline' readings/s) |
   awk '$2 > 0 {print 100*$1/$2}' | median)
 echo
-echo "Townlink bench on $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ) (raw output: $out)"
+echo "Townlink bench on $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) (raw output: $out)"
 printf '%-52s %14s\n' "measure" "per second"
 printf '%-52s %14s\n' "raw Badger group commit (limit: disk)" "$badger"
 printf '%-52s %14s\n' "badgerq append, 1024 appenders" "$queue"
@@ -64,6 +65,10 @@ printf '%-52s %14s\n' "raw pipeline (Badger 1000/txn, 100/msg, window 100)" "$ra
 printf '%-52s %14s   (goal ≥ 50000)\n' "Townlink end to end (durable, to a subscriber)" "$e2e"
 if [ -n "$ratio" ]; then
   printf '%-52s %13s%%   (goal ≥ 60%%; median of %s rounds)\n' "end to end / raw pipeline, same round" "$ratio" "$ROUNDS"
+  rounds=$(paste <(values 'BenchmarkEndToEnd' readings/s) <(values 'BenchmarkRawPipeline' readings/s) |
+    awk '$2 > 0 {printf "%s%.0f/%.0f=%.0f%%", (NR > 1 ? ", " : ""), $1, $2, 100*$1/$2}')
+  printf '%-52s %s\n' "  each round (end to end/raw, readings/s)" "$rounds"
+  printf '%-52s %s\n' "  load average before each round" "$(grep '^== round' "$out" | sed -E 's/.*load average ([0-9.]+).*/\1/' | paste -sd' ')"
 fi
 echo
 printf '%-52s %9s %9s %7s\n' "line owner, 32 meters at 2400 8E1 (wire time)" "tx/s" "limit/s" "%"
