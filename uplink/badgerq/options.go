@@ -229,6 +229,18 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// Badger returns the Badger options Open uses for o: defaults filled in,
+// SyncWrites on, Badger's logging discarded unless o.Logger is set. For
+// measuring plain Badger under the queue's exact configuration (the raw
+// benchmarks).
+func (o Options) Badger() badger.Options {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return o.withDefaults().badgerOptions(log)
+}
+
 // badgerOptions turns the profile into Badger options. SyncWrites is always
 // on: Append promises the data is on disk.
 func (o Options) badgerOptions(log *slog.Logger) badger.Options {
