@@ -31,7 +31,7 @@ func countRecs(payload []byte) int {
 	return len(b.Recs)
 }
 
-// BenchmarkEndToEnd is Townlink's durable path: readings from 64 devices
+// BenchmarkEndToEnd is Townlink's durable path: readings from 1024 devices
 // → pipeline (wire records) → Badger queue (synced group commit) →
 // forwarder (100 records per message, a window of 100 messages, as
 // BenchmarkRawPipeline) → paho QoS 1 → a real mosquitto → a subscriber. It

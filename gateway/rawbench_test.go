@@ -11,6 +11,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/townlink/townlink/uplink/badgerq"
 	"github.com/townlink/townlink/uplink/mqttpub/mosquittotest"
 	"github.com/townlink/townlink/uplink/wire"
 )
@@ -32,6 +33,29 @@ const (
 // transaction (as badgerq's acks do: no sync of their own); a subscriber
 // counts the records.
 func BenchmarkRawPipeline(b *testing.B) {
+	db, err := badger.Open(badger.DefaultOptions(b.TempDir()).WithSyncWrites(true).WithLogger(nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rawPipeline(b, &rawStore{db: db, maxDels: -1})
+}
+
+// BenchmarkRawPipelineQueueProfile is BenchmarkRawPipeline on Badger
+// configured exactly as the queue configures it (badgerq's default
+// LowMemory profile: 4 MB memtables, kept within the gateway's memory
+// goal) instead of Badger's defaults (64 MB memtables). The smaller
+// memtables hold fewer deletes per transaction, so at most rawPerTxn
+// ride in each write, as in the queue.
+func BenchmarkRawPipelineQueueProfile(b *testing.B) {
+	db, err := badger.Open(badgerq.Options{Dir: b.TempDir()}.Badger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	rawPipeline(b, &rawStore{db: db, maxDels: rawPerTxn})
+}
+
+func rawPipeline(b *testing.B, st *rawStore) {
+	b.Cleanup(func() { st.db.Close() })
 	broker := mosquittotest.Start(b, mosquittotest.WithLimits(0, 0))
 	got, pub := rawClients(b, broker.URL)
 	rec, err := wire.EncodeRecord(&wire.Record{Seq: 1, Dev: "meter-01", Kind: "power", TS: time.Now().UnixMilli(), TSrc: "gateway",
@@ -41,7 +65,6 @@ func BenchmarkRawPipeline(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(len(rec)), "B/reading")
-	st := openRawStore(b)
 	total := (b.N/rawPerTxn + 1) * rawPerTxn
 	committed := make(chan [2]int, 64)
 
@@ -85,8 +108,10 @@ func BenchmarkRawPipeline(b *testing.B) {
 	for _, f := range win {
 		done(f)
 	}
-	if err := st.db.Update(st.deleteAcked); err != nil { // the last acks
-		b.Fatal(err)
+	for st.acked() > 0 { // the last acks
+		if err := st.db.Update(st.deleteAcked); err != nil {
+			b.Fatal(err)
+		}
 	}
 	deadline := time.Now().Add(5 * time.Minute)
 	for got.Load() < int64(total) {
@@ -122,20 +147,13 @@ func rawClients(b *testing.B, url string) (*atomic.Int64, mqtt.Client) {
 const rawPerTxn = 1000 // entries per synced Badger transaction
 
 // rawStore is plain Badger, synced: records under "t/"+seq; acked ranges
-// wait for the next write transaction to delete them.
+// wait for the next write transaction to delete them (at most maxDels
+// records per transaction; negative: all).
 type rawStore struct {
-	db   *badger.DB
-	mu   sync.Mutex
-	dels [][2]int
-}
-
-func openRawStore(b *testing.B) *rawStore {
-	db, err := badger.Open(badger.DefaultOptions(b.TempDir()).WithSyncWrites(true).WithLogger(nil))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	return &rawStore{db: db}
+	db      *badger.DB
+	maxDels int
+	mu      sync.Mutex
+	dels    [][2]int
 }
 
 func rawKey(seq int) []byte { return binary.BigEndian.AppendUint64([]byte("t/"), uint64(seq)) }
@@ -162,10 +180,25 @@ func (s *rawStore) ack(first, end int) {
 	s.mu.Unlock()
 }
 
+// acked is the number of acked ranges not yet deleted.
+func (s *rawStore) acked() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.dels)
+}
+
 func (s *rawStore) deleteAcked(txn *badger.Txn) error {
 	s.mu.Lock()
 	d := s.dels
 	s.dels = nil
+	if s.maxDels >= 0 {
+		n, k := 0, 0
+		for k < len(d) && (k == 0 || n+d[k][1]-d[k][0] <= s.maxDels) {
+			n += d[k][1] - d[k][0]
+			k++
+		}
+		d, s.dels = d[:k], d[k:]
+	}
 	s.mu.Unlock()
 	for _, r := range d {
 		for seq := r[0]; seq < r[1]; seq++ {

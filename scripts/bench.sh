@@ -7,6 +7,8 @@
 #   the raw pipeline: the same path with none of Townlink's code (Badger 1000 synced
 #     entries per transaction, 100 readings per QoS 1 message, window 100,
 #     deletes riding in the next write)                            — the path's limit
+#   the same raw pipeline on Badger configured as the queue configures it
+#     (LowMemory profile, within the gateway's memory goal)
 #   Townlink end to end: pipeline → Badger queue → forwarder → paho → mosquitto → subscriber
 #   the serial line owner: 32 DL/T 645 meters on one 2400 8E1 line (wire time
 #   emulated by the simulators) against the computed wire-time limit, and the
@@ -29,8 +31,10 @@ TOWNLINK_DRAIN_N=${BENCH_DRAIN_N:-1000000} run -bench 'BenchmarkDrainBacklogWith
 # The raw pipeline and the end-to-end path alternate, ROUNDS times each, so
 # both see the same machine; the table shows the median of each and the
 # median of the per-round ratios.
-for _ in $(seq "$ROUNDS"); do
+for r in $(seq "$ROUNDS"); do
+  echo "== round $r, load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" | tee -a "$out" >&2
   run -bench 'BenchmarkRawPipeline$' -benchtime "${N}x" ./gateway
+  run -bench 'BenchmarkRawPipelineQueueProfile$' -benchtime "${N}x" ./gateway
   run -bench 'BenchmarkEndToEnd$' -benchtime "${N}x" ./gateway
 done
 run -bench 'BenchmarkRulesObserve$' -benchtime "${N}x" ./gateway
@@ -50,11 +54,14 @@ queue=$(metric 'BenchmarkQueueAppend/appenders=1024' entries/s)
 drain=$(metric 'BenchmarkDrain' entries/s)
 paho=$(metric 'BenchmarkRawPahoQoS1' readings/s)
 e2e=$(values 'BenchmarkEndToEnd' readings/s | median)
-rawpipe=$(values 'BenchmarkRawPipeline' readings/s | median)
-ratio=$(paste <(values 'BenchmarkEndToEnd' readings/s) <(values 'BenchmarkRawPipeline' readings/s) |
+rawpipe=$(values 'BenchmarkRawPipeline-' readings/s | median)
+rawqueue=$(values 'BenchmarkRawPipelineQueueProfile-' readings/s | median)
+ratio=$(paste <(values 'BenchmarkEndToEnd' readings/s) <(values 'BenchmarkRawPipeline-' readings/s) |
+  awk '$2 > 0 {print 100*$1/$2}' | median)
+ratioq=$(paste <(values 'BenchmarkEndToEnd' readings/s) <(values 'BenchmarkRawPipelineQueueProfile-' readings/s) |
   awk '$2 > 0 {print 100*$1/$2}' | median)
 echo
-echo "Townlink bench on $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ) (raw output: $out)"
+echo "Townlink bench on $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) (raw output: $out)"
 printf '%-52s %14s\n' "measure" "per second"
 printf '%-52s %14s\n' "raw Badger group commit (limit: disk)" "$badger"
 printf '%-52s %14s\n' "badgerq append, 1024 appenders" "$queue"
@@ -63,9 +70,15 @@ printf '%-52s %14s   (goal ≥ 50000; live records: worst %s ms after Append)\n'
   "$(metric 'BenchmarkDrainBacklogWithLive' backlog_rec/s)" "$(metric 'BenchmarkDrainBacklogWithLive' live_max_ms 0)"
 printf '%-52s %14s\n' "raw paho→mosquitto QoS 1 (limit: broker)" "$paho"
 printf '%-52s %14s\n' "raw pipeline (Badger 1000/txn, 100/msg, window 100)" "$rawpipe"
+printf '%-52s %14s\n' "  the same on the queue's Badger profile (LowMemory)" "$rawqueue"
 printf '%-52s %14s   (goal ≥ 50000)\n' "Townlink end to end (durable, to a subscriber)" "$e2e"
 if [ -n "$ratio" ]; then
   printf '%-52s %13s%%   (goal ≥ 60%%; median of %s rounds)\n' "end to end / raw pipeline, same round" "$ratio" "$ROUNDS"
+  printf '%-52s %13s%%   (median of %s rounds)\n' "end to end / raw pipeline on the queue's profile" "$ratioq" "$ROUNDS"
+  rounds=$(paste <(values 'BenchmarkEndToEnd' readings/s) <(values 'BenchmarkRawPipeline-' readings/s) |
+    awk '$2 > 0 {printf "%s%.0f/%.0f=%.0f%%", (NR > 1 ? ", " : ""), $1, $2, 100*$1/$2}')
+  printf '%-52s %s\n' "  each round (end to end/raw, readings/s)" "$rounds"
+  printf '%-52s %s\n' "  load average before each round" "$(grep '^== round' "$out" | sed -E 's/.*load average ([0-9.]+).*/\1/' | paste -sd' ')"
 fi
 rules0=$(metric 'BenchmarkEndToEndRules/rules=0' readings/s)
 rules20=$(metric 'BenchmarkEndToEndRules/rules=20' readings/s)

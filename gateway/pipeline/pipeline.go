@@ -53,10 +53,12 @@ var (
 // Emit maps readings to records and returns nil once every one is durably
 // queued. Readings of one call that share a stream are appended together.
 func (p *Pipeline) Emit(ctx context.Context, rs []drivers.Reading) error {
-	var byClass [drivers.Evidence + 1][][]byte
 	synced := p.ClockSynced == nil || p.ClockSynced()
-	// One buffer for the call: the queue copies what it is given.
+	// One buffer and one list for the call: the queue copies what it is
+	// given. recs is in reading order; counts says how many of each class.
 	buf := make([]byte, 0, 192*len(rs))
+	recs := make([][]byte, len(rs))
+	var counts [drivers.Evidence + 1]int
 	for i := range rs {
 		start := len(buf)
 		var err error
@@ -65,31 +67,48 @@ func (p *Pipeline) Emit(ctx context.Context, rs []drivers.Reading) error {
 			p.rejected.Add(1)
 			return err
 		}
-		b := buf[start:len(buf):len(buf)]
-		if int(rs[i].Class) >= len(byClass) {
+		if int(rs[i].Class) >= len(counts) {
 			p.rejected.Add(1)
 			return fmt.Errorf("%w: class %d", ErrNoQueue, rs[i].Class)
 		}
-		byClass[rs[i].Class] = append(byClass[rs[i].Class], b)
+		recs[i] = buf[start:len(buf):len(buf)]
+		counts[rs[i].Class]++
 	}
-	for c, recs := range byClass {
-		if len(recs) == 0 {
+	for c, n := range counts {
+		if n == 0 {
 			continue
 		}
-		q := p.Queues[drivers.Class(c)]
-		if q == nil {
-			return fmt.Errorf("%w %s", ErrNoQueue, drivers.Class(c))
+		of := recs
+		if n < len(rs) { // readings of several classes: this class's, in order
+			of = make([][]byte, 0, n)
+			for i := range rs {
+				if int(rs[i].Class) == c {
+					of = append(of, recs[i])
+				}
+			}
 		}
-		if err := q.Append(ctx, recs...); err != nil {
-			p.rejected.Add(uint64(len(recs)))
-			p.countDrop(err, len(recs))
-			return fmt.Errorf("pipeline: queue %s: %w", drivers.Class(c), err)
+		if err := p.append(ctx, drivers.Class(c), of); err != nil {
+			return err
 		}
-		p.accepted.Add(uint64(len(recs)))
 	}
 	if p.Observe != nil {
 		p.Observe(ctx, rs)
 	}
+	return nil
+}
+
+// append queues the records of one class.
+func (p *Pipeline) append(ctx context.Context, c drivers.Class, recs [][]byte) error {
+	q := p.Queues[c]
+	if q == nil {
+		return fmt.Errorf("%w %s", ErrNoQueue, c)
+	}
+	if err := q.Append(ctx, recs...); err != nil {
+		p.rejected.Add(uint64(len(recs)))
+		p.countDrop(err, len(recs))
+		return fmt.Errorf("pipeline: queue %s: %w", c, err)
+	}
+	p.accepted.Add(uint64(len(recs)))
 	return nil
 }
 
@@ -176,9 +195,12 @@ func (p *Pipeline) encode(dst []byte, r *drivers.Reading, synced bool) ([]byte, 
 		TS:   ts.UnixMilli(),
 		TSrc: tsrc,
 		Grid: d.Grid,
-		Vals: make(map[string]wire.Value, len(r.Values)),
 		Q:    quality(r.Quality),
 	}
+	// The points go to the encoder as a slice (on the stack for the usual
+	// few): no map per reading.
+	var ptsBuf [smallPoints]wire.Point
+	pts := ptsBuf[:0]
 	for name, v := range r.Values {
 		if f, ok := v.AsFloat(); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
 			// A float register holding NaN/Inf has no wire form: leave the
@@ -190,14 +212,18 @@ func (p *Pipeline) encode(dst []byte, r *drivers.Reading, synced bool) ([]byte, 
 		if err != nil {
 			return dst, fmt.Errorf("pipeline: device %s point %s: %w", r.Device, name, err)
 		}
-		rec.Vals[name] = wv
+		pts = append(pts, wire.Point{Name: name, Value: wv})
 	}
-	out, err := wire.AppendRecord(dst, &rec)
+	out, err := wire.AppendRecordPoints(dst, &rec, pts)
 	if err != nil {
 		return dst, fmt.Errorf("pipeline: device %s: %w", r.Device, err)
 	}
 	return out, nil
 }
+
+// smallPoints is how many points a reading may have before encode's
+// point list leaves the stack.
+const smallPoints = 16
 
 // quality maps the drivers' quality flags to the contract's q bits (each
 // side owns its own constants; this is the one mapping between them).

@@ -20,6 +20,7 @@ func (db *DB) Backup(w io.Writer) error {
 	if db.closed {
 		return fmt.Errorf("badgerq: backup: %w", errClosed)
 	}
+	db.flush() // acked records are deleted before the copy, not restored later
 	if _, err := db.bdb.Backup(w, 0); err != nil {
 		return fmt.Errorf("badgerq: backup: %w", err)
 	}

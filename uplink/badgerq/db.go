@@ -40,17 +40,22 @@ type DB struct {
 	log *slog.Logger
 	bdb *badger.DB
 
-	budgetBytes    int64 // what one transaction may hold (below Badger's limits)
+	keys           keyArena // the committer's entry keys
+	budgetBytes    int64    // what one transaction may hold (below Badger's limits)
 	budgetCount    int64
 	valueThreshold int64
 	maxValue       int64
 
 	mu       sync.Mutex
 	cond     *sync.Cond // committer waits here for work
+	idle     *sync.Cond // Flush waits here for the committer to finish what it took
+	busy     bool       // the committer holds work it has not committed yet
 	pending  []*appendReq
 	dels     []delReq
 	stopping bool
 	streams  map[string]*Queue
+
+	reqs sync.Pool // of *appendReq, each with its answer channel
 
 	closeMu sync.RWMutex // Peek reads hold it shared; Close exclusively
 	closed  bool         // Badger is closed (under closeMu)
@@ -69,6 +74,30 @@ type appendReq struct {
 	q    *Queue
 	data [][]byte // private copies
 	done chan error
+	one  [1][]byte // data of a one-payload Append
+}
+
+// newReq returns a request for n payloads, from the pool when one is
+// free: an Append per reading costs no channel of its own.
+func (db *DB) newReq(ctx context.Context, q *Queue, n int) *appendReq {
+	r, _ := db.reqs.Get().(*appendReq)
+	if r == nil {
+		r = &appendReq{done: make(chan error, 1)}
+	}
+	r.ctx, r.q = ctx, q
+	if n == 1 {
+		r.data = r.one[:]
+	} else {
+		r.data = make([][]byte, n)
+	}
+	return r
+}
+
+// freeReq returns r to the pool once nothing refers to it: its answer was
+// received (the committer sends exactly one) or it was never enqueued.
+func (db *DB) freeReq(r *appendReq) {
+	*r = appendReq{done: r.done}
+	db.reqs.Put(r)
 }
 
 type delReq struct {
@@ -112,6 +141,7 @@ func Open(o Options) (*DB, error) {
 		closing:        make(chan struct{}),
 	}
 	db.cond = sync.NewCond(&db.mu)
+	db.idle = sync.NewCond(&db.mu)
 	if err := db.recover(); err != nil {
 		return nil, errors.Join(err, bdb.Close())
 	}
@@ -227,21 +257,46 @@ func (db *DB) commitLoop() {
 	defer db.wg.Done()
 	for {
 		db.mu.Lock()
+		db.busy = false
+		db.idle.Broadcast()
 		for len(db.pending) == 0 && len(db.dels) == 0 && !db.stopping {
 			db.cond.Wait()
 		}
 		reqs, dels, stop := db.pending, db.dels, db.stopping
 		db.pending, db.dels = nil, nil
+		db.busy = true
 		db.mu.Unlock()
 		for len(reqs) > 0 || len(dels) > 0 {
 			nr, nd := db.commitOnce(reqs, dels)
 			reqs, dels = reqs[nr:], dels[nd:]
+			if len(reqs) > 0 || len(dels) > 0 {
+				// The transaction was full: fill the next one with what
+				// arrived meanwhile too, rather than sync the rest alone.
+				db.mu.Lock()
+				reqs, dels = append(reqs, db.pending...), append(dels, db.dels...)
+				db.pending, db.dels, stop = nil, nil, db.stopping
+				db.mu.Unlock()
+			}
 		}
 		if stop {
 			// Append and Ack refuse new work once stopping is set, so
 			// everything queued before it has now been handled.
+			db.mu.Lock()
+			db.busy = false
+			db.idle.Broadcast()
+			db.mu.Unlock()
 			return
 		}
+	}
+}
+
+// flush waits until every append and ack delete queued before it is
+// committed (a backup then holds no record that was already acked).
+func (db *DB) flush() {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for (len(db.pending) > 0 || len(db.dels) > 0 || db.busy) && !db.stopping {
+		db.idle.Wait()
 	}
 }
 
@@ -265,30 +320,12 @@ func (db *DB) metaEstimate(q *Queue, t *tentative) int64 {
 }
 
 // commitOnce builds and commits one transaction from the front of reqs and
-// dels and reports how many of each it consumed (at least one in total).
+// dels and reports how many of each it consumed (at least one in total):
+// appends first, up to MaxBatch entries, then up to MaxBatch ack deletes
+// in the room Badger's limits leave, riding in the same sync.
 func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 	txn := db.bdb.NewTransaction(true)
 	defer txn.Discard()
-	maxBatch := int64(db.opt.MaxBatch)
-	var count, size int64
-
-	for nd < len(dels) && count < maxBatch {
-		d := dels[nd]
-		k := entryKey(nil, d.q.prefix, d.seq)
-		es := int64(len(k)) + 2 + 10
-		if size+es > db.budgetBytes || count+1 >= db.budgetCount {
-			break
-		}
-		if err := txn.Delete(k); err != nil {
-			db.log.Error("ack delete refused; entry comes back after restart", "stream", d.q.name, "seq", d.seq, "err", err)
-			nd++
-			continue
-		}
-		count++
-		size += es
-		nd++
-	}
-
 	var full error
 	var pressure bool
 	if len(reqs) > 0 {
@@ -296,8 +333,54 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 	}
 	plan := db.newPlan(pressure)
 	defer plan.unlock() // after the commit is applied (defers run last-in first-out)
-	var included []*appendReq
-	var nEntries int64
+	b := &txnBatch{txn: txn}
+	nr, ok := db.addAppends(b, plan, reqs, full)
+	if !ok {
+		return nr, 0
+	}
+	nEntries := b.count
+	var metaSize int64
+	for _, t := range plan.tents {
+		metaSize += db.metaEstimate(t.q, t)
+	}
+	nd = db.addDeletes(b, dels, metaSize, int64(len(plan.tents)))
+	if b.count == 0 && len(plan.tents) == 0 {
+		return nr, nd
+	}
+	for _, t := range plan.tents {
+		q := t.q
+		if err := txn.Set(q.metaKey, encodeMeta(t.last, t.state)); err != nil {
+			db.fail(b.included, fmt.Errorf("%w: stream %s: set meta: %w", ErrCommit, q.name, err))
+			return nr, nd
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		err = fmt.Errorf("%w: %d appends (%d entries), %d acks: %w", ErrCommit, len(b.included), nEntries, nd, err)
+		db.log.Error("commit failed", "err", err)
+		db.fail(b.included, err)
+		return nr, nd
+	}
+	db.applied(plan)
+	for _, r := range b.included {
+		r.done <- nil
+	}
+	return nr, nd
+}
+
+// txnBatch is the transaction being built: its entries (count, estimated
+// size) and the appends it holds.
+type txnBatch struct {
+	txn         *badger.Txn
+	count, size int64
+	included    []*appendReq
+}
+
+// addAppends admits requests from the front of reqs into b until MaxBatch
+// entries or Badger's limits. It answers the requests it refuses and
+// reports how many it consumed; false after a failed Set, when every
+// request of the transaction has been answered.
+func (db *DB) addAppends(b *txnBatch, plan *txnPlan, reqs []*appendReq, full error) (nr int, ok bool) {
+	maxBatch := int64(db.opt.MaxBatch)
 	for ; nr < len(reqs); nr++ {
 		r := reqs[nr]
 		if err := r.ctx.Err(); err != nil {
@@ -314,64 +397,86 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 			continue
 		}
 		var metaSize int64
-		for q, t := range ch.work {
-			metaSize += db.metaEstimate(q, t)
+		for _, t := range plan.tents {
+			metaSize += db.metaEstimate(t.q, t)
 		}
 		n := int64(len(ch.kvs))
-		metas := int64(len(ch.work))
-		fitsBadger := size+ch.size+metaSize <= db.budgetBytes && count+n+metas < db.budgetCount
-		if !fitsBadger || count+n > maxBatch {
-			if count > 0 {
+		metas := int64(len(plan.tents))
+		fitsBadger := b.size+ch.size+metaSize <= db.budgetBytes && b.count+n+metas < db.budgetCount
+		if !fitsBadger || b.count+n > maxBatch {
+			if b.count > 0 {
+				ch.undo()
 				break // next transaction
 			}
 			if !fitsBadger {
+				ch.undo()
 				r.done <- fmt.Errorf("%w: stream %s: %d entries, ~%d bytes; one transaction holds ~%d bytes, %d entries",
 					ErrTooLarge, r.q.name, n, ch.size, db.budgetBytes, db.budgetCount)
 				continue
 			}
 			// Alone and larger than MaxBatch: commit it by itself.
 		}
-		for _, e := range ch.kvs {
-			var err error
-			switch {
-			case e.del:
-				err = txn.Delete(e.k)
-			case e.meta != 0:
-				err = txn.SetEntry(badger.NewEntry(e.k, e.v).WithMeta(e.meta))
-			default:
-				err = txn.Set(e.k, e.v)
-			}
-			if err != nil {
-				// Estimates mirror Badger's checks, so this is unexpected.
-				err = fmt.Errorf("%w: stream %s: set: %w", ErrCommit, r.q.name, err)
-				r.done <- err
-				db.fail(included, err)
-				return nr + 1, nd
-			}
+		if err := b.set(ch); err != nil {
+			// Estimates mirror Badger's checks, so this is unexpected.
+			err = fmt.Errorf("%w: stream %s: set: %w", ErrCommit, r.q.name, err)
+			r.done <- err
+			db.fail(b.included, err)
+			return nr + 1, false
 		}
-		plan.tent = ch.work
-		count += n
-		size += ch.size
-		nEntries += n
-		included = append(included, r)
+		b.count += n
+		b.size += ch.size
+		b.included = append(b.included, r)
 	}
-	if count == 0 && len(plan.tent) == 0 {
-		return nr, nd
-	}
-	for q, t := range plan.tent {
-		if err := txn.Set(q.metaKey, encodeMeta(t.last, t.state)); err != nil {
-			db.fail(included, fmt.Errorf("%w: stream %s: set meta: %w", ErrCommit, q.name, err))
-			return nr, nd
+	return nr, true
+}
+
+// set adds one change's key/values to the transaction.
+func (b *txnBatch) set(ch *change) error {
+	for _, e := range ch.kvs {
+		var err error
+		switch {
+		case e.del:
+			err = b.txn.Delete(e.k)
+		case e.meta != 0:
+			err = b.txn.SetEntry(badger.NewEntry(e.k, e.v).WithMeta(e.meta))
+		default:
+			err = b.txn.Set(e.k, e.v)
+		}
+		if err != nil {
+			return err
 		}
 	}
-	if err := txn.Commit(); err != nil {
-		err = fmt.Errorf("%w: %d appends (%d entries), %d acks: %w", ErrCommit, len(included), nEntries, nd, err)
-		db.log.Error("commit failed", "err", err)
-		db.fail(included, err)
-		return nr, nd
+	return nil
+}
+
+// addDeletes adds up to MaxBatch ack deletes from the front of dels, as
+// many as fit beside the entries and the metas (metaSize bytes, metas
+// keys) still to come, and reports how many it consumed.
+func (db *DB) addDeletes(b *txnBatch, dels []delReq, metaSize, metas int64) (nd int) {
+	for nd < len(dels) && nd < db.opt.MaxBatch {
+		d := dels[nd]
+		k := db.keys.key(d.q.prefix, d.seq)
+		es := int64(len(k)) + 2 + 10
+		if b.size+metaSize+es > db.budgetBytes || b.count+metas+1 >= db.budgetCount {
+			break
+		}
+		if err := b.txn.Delete(k); err != nil {
+			db.log.Error("ack delete refused; entry comes back after restart", "stream", d.q.name, "seq", d.seq, "err", err)
+			nd++
+			continue
+		}
+		b.count++
+		b.size += es
+		nd++
 	}
+	return nd
+}
+
+// applied publishes a committed transaction's effect on its streams.
+func (db *DB) applied(plan *txnPlan) {
 	var dropped [2]int64
-	for q, t := range plan.tent {
+	for _, t := range plan.tents {
+		q := t.q
 		d := q.committed(t)
 		dropped[0] += d[0]
 		dropped[1] += d[1]
@@ -386,40 +491,34 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 		db.dropped[1] += uint64(dropped[1])
 		db.statMu.Unlock()
 	}
-	for _, r := range included {
-		r.done <- nil
-	}
-	return nr, nd
 }
 
-// prepare assigns seqs to one request's payloads, seals them and returns
-// the key/values and their estimated transaction size; t advances.
-func (db *DB) prepare(r *appendReq, t *tentative) ([]kv, int64, error) {
-	kvs := make([]kv, 0, len(r.data))
-	var size int64
+// prepare assigns seqs to one request's payloads, seals them and adds
+// the key/values and their estimated transaction size to c; t advances.
+func (db *DB) prepare(c *change, r *appendReq, t *tentative) error {
 	for _, p := range r.data {
 		seq := t.last + 1
 		stored := p
 		if r.q.seal != nil {
 			s, ns, err := r.q.seal(seq, p, t.state)
 			if err != nil {
-				return nil, 0, fmt.Errorf("%w: stream %s seq %d: %w", ErrSeal, r.q.name, seq, err)
+				return fmt.Errorf("%w: stream %s seq %d: %w", ErrSeal, r.q.name, seq, err)
 			}
 			stored, t.state = s, ns
 		}
 		if int64(len(stored)) > min(db.maxValue, maxEntrySize) {
-			return nil, 0, fmt.Errorf("%w: stream %s: entry of %d bytes exceeds the value-log file size %d (or 1 GB)",
+			return fmt.Errorf("%w: stream %s: entry of %d bytes exceeds the value-log file size %d (or 1 GB)",
 				ErrTooLarge, r.q.name, len(stored), db.maxValue)
 		}
-		k := entryKey(make([]byte, 0, len(r.q.prefix)+8), r.q.prefix, seq)
-		size += db.estimate(k, stored)
-		kvs = append(kvs, kv{k: k, v: stored})
+		k := db.keys.key(r.q.prefix, seq)
+		c.size += db.estimate(k, stored)
+		c.kvs = append(c.kvs, kv{k: k, v: stored})
 		t.last = seq
 		t.n++
 		t.bytes += int64(len(stored))
 		t.sizes = append(t.sizes, uint32(len(stored)))
 	}
-	return kvs, size, nil
+	return nil
 }
 
 func (db *DB) fail(rs []*appendReq, err error) {

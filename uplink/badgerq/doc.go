@@ -8,9 +8,10 @@
 // from any goroutine and any stream, is handed to one committer goroutine
 // owned by the DB. It takes everything that is waiting (up to
 // Options.MaxBatch entries and Badger's transaction size limit), assigns
-// sequence numbers, runs the stream's Seal, writes the entries and each
-// touched stream's meta key in one transaction, commits (one fsync) and then
-// wakes every caller of that batch. A failed commit fails every caller in it
+// sequence numbers, runs the stream's Seal, writes the entries, the ack
+// deletes waiting (up to MaxBatch more) and each touched stream's meta key
+// in one transaction, commits (one fsync) and then wakes every caller of
+// that batch. A failed commit fails every caller in it
 // and advances no counter; later appends go on normally.
 //
 // # Keys

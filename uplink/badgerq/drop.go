@@ -2,7 +2,6 @@ package badgerq
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 )
@@ -35,6 +34,7 @@ type resize struct {
 // leave it. Its slices are append-only (sizes is copied before an element
 // changes), so a struct copy is a snapshot.
 type tentative struct {
+	q     *Queue
 	last  uint64
 	state []byte
 	n     int64    // entries appended, gap records included
@@ -59,7 +59,8 @@ func (t *tentative) delta() int64 { return t.bytes + t.resized - t.freed }
 // txnPlan is the committer's view of the transaction being built.
 type txnPlan struct {
 	db       *DB
-	tent     map[*Queue]*tentative
+	tents    []*tentative // the streams the transaction changes
+	ch       change       // the Append being admitted (reused: one at a time)
 	locked   []*Queue
 	streams  []*Queue // every stream (for Options.Quota)
 	order    []*Queue // droppable streams, in DropOrder
@@ -67,7 +68,8 @@ type txnPlan struct {
 }
 
 func (db *DB) newPlan(pressure bool) *txnPlan {
-	p := &txnPlan{db: db, tent: make(map[*Queue]*tentative), pressure: pressure}
+	p := &txnPlan{db: db, pressure: pressure}
+	p.ch.p = p
 	db.mu.Lock()
 	for _, q := range db.streams {
 		p.streams = append(p.streams, q)
@@ -101,28 +103,70 @@ func (p *txnPlan) unlock() {
 
 func (p *txnPlan) droppable(q *Queue) bool { return slices.Contains(p.order, q) }
 
-// change is what one Append adds to the plan: private copies of the
-// tentatives it touches and its key/values.
-type change struct {
-	work map[*Queue]*tentative
-	own  map[*Queue]bool
-	kvs  []kv
-	size int64 // estimated transaction bytes of kvs
+// tentOf returns the plan's tentative of q, or nil.
+func (p *txnPlan) tentOf(q *Queue) *tentative {
+	for _, t := range p.tents {
+		if t.q == q {
+			return t
+		}
+	}
+	return nil
 }
 
+// change is what one Append adds to the plan: its key/values, and the
+// plan's tentatives as they were before it, to undo it if it is refused
+// or left for the next transaction. The plan's tentatives change in
+// place; a struct copy is a snapshot (see tentative).
+type change struct {
+	p     *txnPlan
+	saved []savedTent
+	kvs   []kv
+	size  int64 // estimated transaction bytes of kvs
+}
+
+type savedTent struct {
+	t     *tentative
+	was   tentative
+	added bool // t was not in the plan before the change
+}
+
+// begin starts the plan's change for the next Append.
+func (p *txnPlan) begin() *change {
+	c := &p.ch
+	c.saved, c.kvs, c.size = c.saved[:0], c.kvs[:0], 0
+	return c
+}
+
+// tent returns the tentative of q, saving it the first time the change
+// touches it.
 func (c *change) tent(q *Queue) *tentative {
-	if c.own[q] {
-		return c.work[q]
+	t := c.p.tentOf(q)
+	if t == nil {
+		t = &tentative{q: q, last: q.last, state: q.state}
+		c.p.tents = append(c.p.tents, t)
+		c.saved = append(c.saved, savedTent{t: t, added: true})
+		return t
 	}
-	var t tentative
-	if b := c.work[q]; b != nil {
-		t = *b
-	} else {
-		t = tentative{last: q.last, state: q.state}
+	for i := range c.saved {
+		if c.saved[i].t == t {
+			return t
+		}
 	}
-	c.work[q] = &t
-	c.own[q] = true
-	return &t
+	c.saved = append(c.saved, savedTent{t: t, was: *t})
+	return t
+}
+
+// undo puts the plan's tentatives back as they were before the change.
+func (c *change) undo() {
+	for i := len(c.saved) - 1; i >= 0; i-- {
+		s := c.saved[i]
+		if s.added {
+			c.p.tents = slices.DeleteFunc(c.p.tents, func(t *tentative) bool { return t == s.t })
+		} else {
+			*s.t = s.was
+		}
+	}
+	c.saved = c.saved[:0]
 }
 
 func (q *Queue) storedBytes() int64 {
@@ -135,7 +179,7 @@ func (p *txnPlan) totalBytes(c *change) int64 {
 	var sum int64
 	for _, q := range p.streams {
 		sum += q.storedBytes()
-		if t := c.work[q]; t != nil {
+		if t := p.tentOf(q); t != nil {
 			sum += t.delta()
 		}
 	}
@@ -143,34 +187,41 @@ func (p *txnPlan) totalBytes(c *change) int64 {
 }
 
 // admit prepares one Append: its entries, then whatever drops the quotas
-// and free space require. An error means nothing of it is kept.
+// and free space require, as the plan's change (valid until the next
+// admit). An error means nothing of it is kept.
 func (p *txnPlan) admit(r *appendReq) (*change, error) {
+	c := p.begin()
+	if err := p.admitInto(c, r); err != nil {
+		c.undo()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (p *txnPlan) admitInto(c *change, r *appendReq) error {
 	db := p.db
 	q := r.q
-	c := &change{work: maps.Clone(p.tent), own: make(map[*Queue]bool, 2)}
 	var before int64
 	if p.pressure {
 		before = p.totalBytes(c)
 	}
 	t := c.tent(q)
-	kvs, size, err := db.prepare(r, t)
-	if err != nil {
-		return nil, err
+	if err := db.prepare(c, r, t); err != nil {
+		return err
 	}
-	c.kvs, c.size = kvs, size
 
 	if q.quota > 0 {
 		if over := q.storedBytes() + t.delta() - q.quota; over > 0 {
 			if !p.droppable(q) {
-				return nil, fmt.Errorf("%w: stream %s: %d more bytes would exceed its quota of %d, and it is not droppable",
+				return fmt.Errorf("%w: stream %s: %d more bytes would exceed its quota of %d, and it is not droppable",
 					ErrQuota, q.name, over, q.quota)
 			}
 			got, err := p.drop(c, q, over, ReasonQuota)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if got < over {
-				return nil, fmt.Errorf("%w: stream %s: %d more bytes would exceed its quota of %d; only %d bytes of old records could be dropped",
+				return fmt.Errorf("%w: stream %s: %d more bytes would exceed its quota of %d; only %d bytes of old records could be dropped",
 					ErrQuota, q.name, over, q.quota, got)
 			}
 		}
@@ -184,12 +235,12 @@ func (p *txnPlan) admit(r *appendReq) (*change, error) {
 				}
 				got, err := p.drop(c, dq, over, ReasonQuota)
 				if err != nil {
-					return nil, err
+					return err
 				}
 				over -= got
 			}
 			if over > 0 {
-				return nil, fmt.Errorf("%w: stream %s: %d more bytes would exceed the database quota of %d; only %d bytes of droppable records could be dropped",
+				return fmt.Errorf("%w: stream %s: %d more bytes would exceed the database quota of %d; only %d bytes of droppable records could be dropped",
 					ErrQuota, q.name, want, db.opt.Quota, want-over)
 			}
 		}
@@ -204,12 +255,12 @@ func (p *txnPlan) admit(r *appendReq) (*change, error) {
 			}
 			got, err := p.drop(c, dq, over, ReasonDiskFull)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			over -= got
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // drop discards the oldest droppable records of q until its stored bytes
@@ -347,7 +398,7 @@ func (p *txnPlan) dropPass(c *change, q *Queue, t *tentative, want, reserve int6
 				return 0, false, err
 			}
 			nv := uint32(len(stored)) | slotGap
-			k := entryKey(make([]byte, 0, len(q.prefix)+8), q.prefix, t.open.seq)
+			k := db.keys.key(q.prefix, t.open.seq)
 			if t.open.seq > q.last {
 				idx := t.open.seq - q.last - 1
 				t.sizes = slices.Clone(t.sizes)
@@ -385,7 +436,7 @@ func (p *txnPlan) dropPass(c *change, q *Queue, t *tentative, want, reserve int6
 			}
 			stored, t.state = s, ns
 		}
-		k := entryKey(make([]byte, 0, len(q.prefix)+8), q.prefix, seq)
+		k := db.keys.key(q.prefix, seq)
 		c.kvs = append(c.kvs, kv{k: k, v: stored, meta: metaGap})
 		c.size += db.estimate(k, stored)
 		t.last = seq
@@ -396,7 +447,7 @@ func (p *txnPlan) dropPass(c *change, q *Queue, t *tentative, want, reserve int6
 		t.open, t.openWhy, t.hasOpen = openGap{seq: seq, from: run.from, to: run.to}, reason, true
 	}
 	for _, seq := range removed {
-		k := entryKey(make([]byte, 0, len(q.prefix)+8), q.prefix, seq)
+		k := db.keys.key(q.prefix, seq)
 		c.kvs = append(c.kvs, kv{k: k, del: true})
 		c.size += int64(len(k)) + 2 + 10
 	}

@@ -181,3 +181,67 @@ func TestBoundQuota32(t *testing.T) {
 		}
 	}
 }
+
+// An Append the plan refuses (here its second payload fails to seal)
+// leaves the transaction's tentative state as it was: the next Append
+// takes the seq the refused one would have had, and a change undone on a
+// stream the plan had not touched takes the stream out of the plan.
+func TestRefusedAppendLeavesThePlan(t *testing.T) {
+	db, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	seal := func(seq uint64, p, st []byte) ([]byte, []byte, error) {
+		if string(p) == "bad" {
+			return nil, nil, errors.New("refused")
+		}
+		return p, append(bytes.Clone(st), byte(seq)), nil
+	}
+	q, err := db.Stream("s", StreamOptions{Seal: seal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := db.Stream("o", StreamOptions{Seal: seal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := q.Append(ctx, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	req := func(q *Queue, data ...string) *appendReq {
+		r := &appendReq{ctx: ctx, q: q}
+		for _, d := range data {
+			r.data = append(r.data, []byte(d))
+		}
+		return r
+	}
+	p := db.newPlan(false)
+	defer p.unlock()
+	c, err := p.admit(req(q, "a", "b"))
+	if err != nil || len(c.kvs) != 2 {
+		t.Fatalf("admit: %v, %d key/values", err, len(c.kvs))
+	}
+	if _, err := p.admit(req(q, "c", "bad")); !errors.Is(err, ErrSeal) {
+		t.Fatalf("admit of a payload that fails to seal: %v, want ErrSeal", err)
+	}
+	if len(p.tents) != 1 {
+		t.Fatalf("plan touches %d streams, want 1", len(p.tents))
+	}
+	if tq := p.tentOf(q); tq.last != 3 || tq.n != 2 || len(tq.sizes) != 2 || string(tq.state) != "\x01\x02\x03" {
+		t.Fatalf("after the refused append: last %d, n %d, %d sizes, state %x; want 3, 2, 2, 010203", tq.last, tq.n, len(tq.sizes), tq.state)
+	}
+	c, err = p.admit(req(q, "d"))
+	if err != nil || len(c.kvs) != 1 || !bytes.Equal(c.kvs[0].k, entryKey(nil, q.prefix, 4)) {
+		t.Fatalf("next admit: %v, %+v; want seq 4", err, c.kvs)
+	}
+	c, err = p.admit(req(other, "e"))
+	if err != nil || len(p.tents) != 2 {
+		t.Fatalf("admit on a second stream: %v, %d streams", err, len(p.tents))
+	}
+	c.undo()
+	if len(p.tents) != 1 || p.tentOf(other) != nil || p.tentOf(q).last != 4 {
+		t.Fatalf("undo on the second stream left %d streams in the plan", len(p.tents))
+	}
+}

@@ -69,3 +69,23 @@ func decodeMeta(b []byte) (last uint64, state []byte, err error) {
 	}
 	return binary.BigEndian.Uint64(b[1:metaHdrLen]), b[metaHdrLen:], nil
 }
+
+// keyArena hands out entry keys carved from shared chunks, so a
+// transaction of a thousand entries allocates a few chunks rather than a
+// thousand keys. Keys are never written again once handed out (Badger
+// keeps them until the transaction ends); a chunk is garbage once its
+// keys are.
+type keyArena struct{ buf []byte }
+
+const keyChunk = 16 << 10
+
+// key returns prefix + big-endian seq.
+func (a *keyArena) key(prefix []byte, seq uint64) []byte {
+	n := len(prefix) + 8
+	if cap(a.buf)-len(a.buf) < n {
+		a.buf = make([]byte, 0, max(keyChunk, n))
+	}
+	start := len(a.buf)
+	a.buf = entryKey(a.buf, prefix, seq)
+	return a.buf[start:len(a.buf):len(a.buf)]
+}

@@ -22,9 +22,10 @@ type Options struct {
 	// filled one takes LowMemory's value for each zero field.
 	Profile Profile
 
-	// MaxBatch is the most entries (appends and ack deletes) the committer
-	// puts in one transaction, as long as Badger's size limit allows.
-	// A single Append larger than MaxBatch still commits, alone. Default 1000.
+	// MaxBatch is the most appended entries the committer puts in one
+	// transaction, and apart from them the most ack deletes riding along,
+	// as long as Badger's size limit allows. A single Append larger than
+	// MaxBatch still commits, alone. Default 1000.
 	MaxBatch int
 
 	// GCInterval is how often value-log GC runs. Default 1 minute.
@@ -247,6 +248,18 @@ func (o Options) withDefaults() Options {
 		o.DropFreeBytes = 2 * o.MinFreeBytes
 	}
 	return o
+}
+
+// Badger returns the Badger options Open uses for o: defaults filled in,
+// SyncWrites on, Badger's logging discarded unless o.Logger is set. For
+// measuring plain Badger under the queue's exact configuration (the raw
+// benchmarks).
+func (o Options) Badger() badger.Options {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return o.withDefaults().badgerOptions(log)
 }
 
 // badgerOptions turns the profile into Badger options. SyncWrites is always

@@ -220,21 +220,22 @@ func (q *Queue) Append(ctx context.Context, data ...[]byte) error {
 	for _, d := range data {
 		total += len(d)
 	}
+	r := q.db.newReq(ctx, q, len(data))
 	buf := make([]byte, 0, total)
-	copies := make([][]byte, len(data))
 	for i, d := range data {
 		buf = append(buf, d...)
-		copies[i] = buf[len(buf)-len(d) : len(buf) : len(buf)]
+		r.data[i] = buf[len(buf)-len(d) : len(buf) : len(buf)]
 	}
-	r := &appendReq{ctx: ctx, q: q, data: copies, done: make(chan error, 1)}
 	if err := q.db.enqueueAppend(r); err != nil {
+		q.db.freeReq(r)
 		return fmt.Errorf("badgerq: append to %s: %w", q.name, err)
 	}
 	select {
 	case err := <-r.done:
+		q.db.freeReq(r) // the committer answers once and lets go of r
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		return ctx.Err() // the committer may still answer: r is not reused
 	}
 }
 

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 )
 
@@ -45,8 +46,9 @@ const (
 	smallVals   = 16
 )
 
-// span is where one encoded key/value pair is in the scratch buffer.
-type span struct{ off, end int }
+// span is where one encoded key/value pair is in the scratch buffer: the
+// key at off, the value at val, up to end.
+type span struct{ off, val, end int }
 
 // appendRecord validates r as checkRecord does (in the same order, so with
 // the same errors) and appends its encoding. Each point is checked and
@@ -83,15 +85,100 @@ func appendRecordAs(dst []byte, r *Record, unhashed bool) ([]byte, error) {
 		if err := checkPoint("vals", k, v); err != nil {
 			return dst, err
 		}
-		off := len(sc)
-		sc = v.appendCBOR(appendText(sc, k))
-		spans = append(spans, span{off, len(sc)})
+		sc, spans = appendSpan(sc, spans, k, v)
 	}
 	if err := checkRecordChainAs(r, unhashed); err != nil {
 		return dst, err
 	}
 	sortSpans(sc, spans)
+	return appendSorted(dst, r, sc, spans), nil
+}
 
+// Point is one named value of a record, as AppendRecordPoints takes it.
+type Point struct {
+	Name  string
+	Value Value
+}
+
+// AppendRecordPoints is AppendRecord for a caller holding its points in a
+// slice rather than a map: it appends the encoding of r with pts as its
+// vals (r.Vals is not read; pts may be in any order and is reordered in
+// place). The appended bytes and the errors equal AppendRecord's for r
+// with Vals holding pts; two points with one name are an ErrSchema error.
+// It allocates only as AppendRecord does.
+func AppendRecordPoints(dst []byte, r *Record, pts []Point) ([]byte, error) {
+	if r.Kind == KindGap || r.Kind == KindRejected {
+		// Their checks read the points by name: give them the map.
+		return appendPointsAsMap(dst, r, pts)
+	}
+	if err := checkRecordFields(r); err != nil {
+		return dst, err
+	}
+	if len(pts) > maxMapPairs {
+		return dst, &Error{Err: ErrTooLarge, Path: "vals", Msg: fmt.Sprintf("%d points, limit %d", len(pts), maxMapPairs)}
+	}
+	var (
+		scratchBuf [scratchSize]byte
+		spanBuf    [smallVals]span
+	)
+	sc, spans := scratchBuf[:0], spanBuf[:0]
+	if len(pts) > smallVals {
+		spans = make([]span, 0, len(pts))
+	}
+	for i := range pts {
+		if err := checkPoint("vals", pts[i].Name, pts[i].Value); err != nil {
+			return dst, err
+		}
+		sc, spans = appendSpan(sc, spans, pts[i].Name, pts[i].Value)
+	}
+	if err := checkRecordChainAs(r, false); err != nil {
+		return dst, err
+	}
+	sortSpans(sc, spans)
+	for i := 1; i < len(spans); i++ {
+		a, b := spans[i-1], spans[i]
+		if bytes.Equal(sc[a.off:a.val], sc[b.off:b.val]) {
+			return dst, schemaErr("vals", "duplicate key "+textOf(sc[b.off:b.val]))
+		}
+	}
+	return appendSorted(dst, r, sc, spans), nil
+}
+
+// appendPointsAsMap is AppendRecordPoints through a map.
+func appendPointsAsMap(dst []byte, r *Record, pts []Point) ([]byte, error) {
+	c := *r
+	c.Vals = make(map[string]Value, len(pts))
+	for _, p := range pts {
+		if _, dup := c.Vals[p.Name]; dup {
+			return dst, schemaErr("vals", "duplicate key "+p.Name)
+		}
+		c.Vals[p.Name] = p.Value
+	}
+	return appendRecord(dst, &c)
+}
+
+// textOf returns the text of a text string appendText wrote.
+func textOf(b []byte) string {
+	_, n, off, err := head(b, 0)
+	if err != nil || uint64(len(b)-off) < n {
+		return ""
+	}
+	return string(b[off : off+int(n)])
+}
+
+// appendSpan encodes the point k: v behind the others in sc and notes
+// where it is.
+func appendSpan(sc []byte, spans []span, k string, v Value) ([]byte, []span) {
+	off := len(sc)
+	sc = appendText(sc, k)
+	val := len(sc)
+	sc = v.appendCBOR(sc)
+	return sc, append(spans, span{off, val, len(sc)})
+}
+
+// appendSorted appends a checked record whose points are encoded in sc,
+// in the order of spans.
+func appendSorted(dst []byte, r *Record, sc []byte, spans []span) []byte {
 	n, size := recordSize(r, len(spans), len(sc))
 	dst = slices.Grow(dst, size)
 
@@ -123,7 +210,7 @@ func appendRecordAs(dst []byte, r *Record, unhashed bool) ([]byte, error) {
 	for _, s := range spans {
 		dst = append(dst, sc[s.off:s.end]...)
 	}
-	return dst, nil
+	return dst
 }
 
 // recordSize returns the number of pairs of r's encoding and its length,

@@ -282,6 +282,14 @@ func TestEncodeRecordMatchesLibrary(t *testing.T) {
 		if string(buf[:6]) != "prefix" || !bytes.Equal(buf[6:], want) {
 			t.Fatalf("record %d: AppendRecord:\n got %x\nwant prefix + %x", i, buf, want)
 		}
+		buf, err = AppendRecordPoints(buf[:6], &Record{Seq: r.Seq, Dev: r.Dev, Kind: r.Kind, TS: r.TS, TSrc: r.TSrc, Grid: r.Grid,
+			Q: r.Q, Prev: r.Prev, Hash: r.Hash, Sig: r.Sig, Alg: r.Alg}, pointsOf(r.Vals))
+		if err != nil {
+			t.Fatalf("record %d: AppendRecordPoints: %v", i, err)
+		}
+		if string(buf[:6]) != "prefix" || !bytes.Equal(buf[6:], want) {
+			t.Fatalf("record %d: AppendRecordPoints:\n got %x\nwant prefix + %x", i, buf, want)
+		}
 		if i%10 == 0 {
 			back, err := DecodeRecord(got)
 			if err != nil {
@@ -300,6 +308,48 @@ func TestEncodeRecordMatchesLibrary(t *testing.T) {
 	}
 	if !sawMany || !sawHuge || !sawEmpty || !sawLongKey {
 		t.Fatalf("generator missed a corner: many points %v, huge %v, empty vals %v, 256-byte key %v", sawMany, sawHuge, sawEmpty, sawLongKey)
+	}
+}
+
+// pointsOf lists vals as points, in map order.
+func pointsOf(vals map[string]Value) []Point {
+	var pts []Point
+	for k, v := range vals {
+		pts = append(pts, Point{k, v})
+	}
+	return pts
+}
+
+// TestAppendRecordPointsRejects: a name given twice is refused (the map
+// AppendRecord takes cannot hold it); so are the gap and rejected records
+// AppendRecord refuses, and their valid forms encode as AppendRecord does.
+func TestAppendRecordPointsRejects(t *testing.T) {
+	r := Record{Dev: "meter-01", Kind: KindPower, TS: 1, TSrc: TSrcGateway}
+	for _, pts := range [][]Point{
+		{{"a", Int(1)}, {"b", Int(2)}, {"a", Int(1)}},
+		{{"voltage", Dec(1, 0)}, {"voltage", Int(2)}},
+	} {
+		out, err := AppendRecordPoints([]byte{1}, &r, pts)
+		if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "duplicate key "+pts[len(pts)-1].Name) {
+			t.Fatalf("%v: got %v, want a duplicate key error", pts, err)
+		}
+		if !bytes.Equal(out, []byte{1}) {
+			t.Fatalf("%v: dst changed to %x on error", pts, out)
+		}
+	}
+	gap := GapRecord("gw-1", 5, 9, "quota", 1)
+	want := mustEncodeRecord(t, &gap)
+	pts := pointsOf(gap.Vals)
+	gap.Vals = nil
+	got, err := AppendRecordPoints(nil, &gap, pts)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("gap record: %x, %v; want %x", got, err, want)
+	}
+	if _, err := AppendRecordPoints(nil, &gap, append(pts, pts[0])); !errors.Is(err, ErrSchema) {
+		t.Fatalf("gap record with a point twice: %v, want ErrSchema", err)
+	}
+	if _, err := AppendRecordPoints(nil, &gap, pts[:2]); !errors.Is(err, ErrSchema) {
+		t.Fatalf("gap record with two points: %v, want ErrSchema", err)
 	}
 }
 
@@ -518,6 +568,21 @@ func TestAppendRecordAllocs(t *testing.T) {
 	if got := testing.AllocsPerRun(200, func() { _, _ = EncodeRecord(r) }); got != 1 {
 		t.Fatalf("EncodeRecord: %v allocations per call, want 1", got)
 	}
+	pts := pointsOf(r.Vals)
+	head := *r
+	head.Vals = nil
+	got = testing.AllocsPerRun(200, func() {
+		var err error
+		if buf, err = AppendRecordPoints(buf[:0], &head, pts); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if !bytes.Equal(buf, want) {
+		t.Fatalf("AppendRecordPoints %x, want %x", buf, want)
+	}
+	if got != 0 {
+		t.Fatalf("AppendRecordPoints into a large enough buffer: %v allocations per call, want 0", got)
+	}
 }
 
 // FuzzEncodeRecord builds a record from arbitrary bytes (valid or not:
@@ -534,6 +599,13 @@ func FuzzEncodeRecord(f *testing.F) {
 		want, wantErr := refEncodeRecord(&r)
 		got, err := EncodeRecord(&r)
 		out, appendErr := AppendRecord([]byte{0xaa}, &r)
+		head := r
+		head.Vals = nil
+		pout, perr := AppendRecordPoints([]byte{0xaa}, &head, pointsOf(r.Vals))
+		if (perr == nil) != (appendErr == nil) || (perr == nil && !bytes.Equal(pout, out)) ||
+			(perr != nil && invalidPoints <= 1 && perr.Error() != appendErr.Error()) {
+			t.Fatalf("AppendRecordPoints: %x, %v\nAppendRecord: %x, %v", pout, perr, out, appendErr)
+		}
 		switch {
 		case wantErr == nil:
 			if err != nil || appendErr != nil {
