@@ -319,14 +319,43 @@ func buildGap(q *Queue, seq, from, to uint64, reason string, state []byte) ([]by
 // range continues it). A gap record that Peek has handed out is kept: it
 // may already be delivered. It returns the net bytes freed.
 func (p *txnPlan) dropPass(c *change, q *Queue, t *tentative, want, reserve int64, reason string) (net int64, progressed bool, err error) {
-	var (
-		runs    []seqRun // ranges to report
-		removed []uint64 // entries to delete
-		freed   int64
-		recs    int64
-		cur     = -1 // index of the run being extended
-	)
+	runs, removed, freed, recs := q.selectDrops(t, want, reserve, reason)
+	if len(runs) == 0 {
+		return 0, false, nil
+	}
+	db := p.db
+	var gapBytes int64
+	for i, run := range runs {
+		var d int64
+		if i == 0 && t.hasOpen && t.openWhy == reason && run.from == t.open.to+1 && len(t.state) == 0 {
+			d, err = p.growOpenGap(c, q, t, run, reason)
+		} else {
+			d, err = p.appendGap(c, q, t, run, reason)
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		gapBytes += d
+	}
+	for _, seq := range removed {
+		k := db.keys.key(q.prefix, seq)
+		c.kvs = append(c.kvs, kv{k: k, del: true})
+		c.size += int64(len(k)) + 2 + 10
+	}
+	t.removed = append(t.removed, removed...)
+	t.freed += freed
+	t.dropN[reasonIndex(reason)] += recs
+	return freed - gapBytes, true, nil
+}
+
+// selectDrops picks the oldest records of q to discard until want bytes
+// (plus reserve per gap record to write) are freed, as runs of seqs to
+// report: an open gap record of the same reason that borders a run joins
+// it (it is deleted and its range reported again, in one record).
+func (q *Queue) selectDrops(t *tentative, want, reserve int64, reason string) (runs []seqRun, removed []uint64, freed, recs int64) {
+	cur := -1 // index of the run being extended
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	if !t.dropping {
 		t.dropping = true
 		t.cursor = q.head
@@ -382,79 +411,72 @@ func (p *txnPlan) dropPass(c *change, q *Queue, t *tentative, want, reserve int6
 		recs++
 	}
 	t.cursor = s
-	q.mu.Unlock()
-	if len(runs) == 0 {
-		return 0, false, nil
-	}
+	return runs, removed, freed, recs
+}
 
+// growOpenGap grows the open gap record in place (same seq) to cover run
+// too. Only for streams whose Seal keeps no state, so sealing it again is
+// harmless. It returns the bytes the record grew by.
+func (p *txnPlan) growOpenGap(c *change, q *Queue, t *tentative, run seqRun, reason string) (int64, error) {
 	db := p.db
-	var gapBytes int64
-	for i, run := range runs {
-		if i == 0 && t.hasOpen && t.openWhy == reason && run.from == t.open.to+1 && len(t.state) == 0 {
-			// Grow the open gap record in place (same seq). Only for streams
-			// whose Seal keeps no state, so sealing it again is harmless.
-			stored, err := buildGap(q, t.open.seq, t.open.from, run.to, reason, t.state)
-			if err != nil {
-				return 0, false, err
+	stored, err := buildGap(q, t.open.seq, t.open.from, run.to, reason, t.state)
+	if err != nil {
+		return 0, err
+	}
+	var grew int64
+	nv := uint32(len(stored)) | slotGap
+	k := db.keys.key(q.prefix, t.open.seq)
+	if t.open.seq > q.last {
+		idx := t.open.seq - q.last - 1
+		t.sizes = slices.Clone(t.sizes)
+		d := sizeOf(nv) - sizeOf(t.sizes[idx])
+		t.sizes[idx] = nv
+		t.bytes += d
+		grew = d
+	} else {
+		old := q.slotOf(t.open.seq)
+		for _, r := range t.resizes {
+			if r.seq == t.open.seq {
+				old = r.v
 			}
-			nv := uint32(len(stored)) | slotGap
-			k := db.keys.key(q.prefix, t.open.seq)
-			if t.open.seq > q.last {
-				idx := t.open.seq - q.last - 1
-				t.sizes = slices.Clone(t.sizes)
-				d := sizeOf(nv) - sizeOf(t.sizes[idx])
-				t.sizes[idx] = nv
-				t.bytes += d
-				gapBytes += d
-			} else {
-				old := q.slotOf(t.open.seq)
-				for _, r := range t.resizes {
-					if r.seq == t.open.seq {
-						old = r.v
-					}
-				}
-				d := sizeOf(nv) - sizeOf(old)
-				t.resizes = append(t.resizes, resize{t.open.seq, nv})
-				t.resized += d
-				gapBytes += d
-			}
-			c.kvs = append(c.kvs, kv{k: k, v: stored, meta: metaGap})
-			c.size += db.estimate(k, stored)
-			t.open.to = run.to
-			continue
 		}
-		seq := t.last + 1
-		payload, err := q.gap(run.from, run.to, reason)
+		d := sizeOf(nv) - sizeOf(old)
+		t.resizes = append(t.resizes, resize{t.open.seq, nv})
+		t.resized += d
+		grew = d
+	}
+	c.kvs = append(c.kvs, kv{k: k, v: stored, meta: metaGap})
+	c.size += db.estimate(k, stored)
+	t.open.to = run.to
+	return grew, nil
+}
+
+// appendGap writes a new gap record reporting run, sealed at the next seq,
+// and makes it the open gap record. It returns its stored size.
+func (p *txnPlan) appendGap(c *change, q *Queue, t *tentative, run seqRun, reason string) (int64, error) {
+	db := p.db
+	seq := t.last + 1
+	payload, err := q.gap(run.from, run.to, reason)
+	if err != nil {
+		return 0, fmt.Errorf("%w: stream %s: gap record %d..%d: %w", ErrGap, q.name, run.from, run.to, err)
+	}
+	stored := payload
+	if q.seal != nil {
+		s, ns, err := q.seal(seq, payload, t.state)
 		if err != nil {
-			return 0, false, fmt.Errorf("%w: stream %s: gap record %d..%d: %w", ErrGap, q.name, run.from, run.to, err)
+			return 0, fmt.Errorf("%w: stream %s gap record seq %d: %w", ErrSeal, q.name, seq, err)
 		}
-		stored := payload
-		if q.seal != nil {
-			s, ns, err := q.seal(seq, payload, t.state)
-			if err != nil {
-				return 0, false, fmt.Errorf("%w: stream %s gap record seq %d: %w", ErrSeal, q.name, seq, err)
-			}
-			stored, t.state = s, ns
-		}
-		k := db.keys.key(q.prefix, seq)
-		c.kvs = append(c.kvs, kv{k: k, v: stored, meta: metaGap})
-		c.size += db.estimate(k, stored)
-		t.last = seq
-		t.n++
-		t.bytes += int64(len(stored))
-		t.sizes = append(t.sizes, uint32(len(stored))|slotGap)
-		gapBytes += int64(len(stored))
-		t.open, t.openWhy, t.hasOpen = openGap{seq: seq, from: run.from, to: run.to}, reason, true
+		stored, t.state = s, ns
 	}
-	for _, seq := range removed {
-		k := db.keys.key(q.prefix, seq)
-		c.kvs = append(c.kvs, kv{k: k, del: true})
-		c.size += int64(len(k)) + 2 + 10
-	}
-	t.removed = append(t.removed, removed...)
-	t.freed += freed
-	t.dropN[reasonIndex(reason)] += recs
-	return freed - gapBytes, true, nil
+	k := db.keys.key(q.prefix, seq)
+	c.kvs = append(c.kvs, kv{k: k, v: stored, meta: metaGap})
+	c.size += db.estimate(k, stored)
+	t.last = seq
+	t.n++
+	t.bytes += int64(len(stored))
+	t.sizes = append(t.sizes, uint32(len(stored))|slotGap)
+	t.open, t.openWhy, t.hasOpen = openGap{seq: seq, from: run.from, to: run.to}, reason, true
+	return int64(len(stored)), nil
 }
 
 func (q *Queue) slotOf(seq uint64) uint32 {
