@@ -200,4 +200,3 @@ func freePort() (int, error) {
 	}
 	return 0, fmt.Errorf("%w: no free port", ErrPostgres)
 }
-
