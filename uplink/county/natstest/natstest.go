@@ -65,10 +65,10 @@ func Build(cacheDir string) (string, error) {
 
 // Node is one server of a Cluster.
 type Node struct {
-	Name                               string
+	Name                              string
 	ClientPort, ClusterPort, MQTTPort int
-	conf, logf                         string
-	bin                                string
+	conf, logf                        string
+	bin                               string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
