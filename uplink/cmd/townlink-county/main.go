@@ -56,8 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 type ingestFlags struct {
 	pg, natsURLs, mqttURLs, source, ack, keys, worker, group, durable, logLevel string
-	batch                                                                      int
-	ackWait                                                                    time.Duration
+	batch                                                                       int
+	ackWait                                                                     time.Duration
 }
 
 func parseIngest(args []string, stderr io.Writer) (*ingestFlags, error) {
