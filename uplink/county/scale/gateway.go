@@ -255,4 +255,3 @@ func (g *gateway) close() {
 	_ = g.client.Close()
 	_ = g.db.Close()
 }
-

@@ -169,7 +169,9 @@ func overlaps(a0, a1, b0, b1 time.Time) bool {
 	return !b0.IsZero() && a0.Before(b1) && b0.Before(a1)
 }
 
-func gatewayPub(k []byte) ed25519.PublicKey { return ed25519.PrivateKey(k).Public().(ed25519.PublicKey) }
+func gatewayPub(k []byte) ed25519.PublicKey {
+	return ed25519.PrivateKey(k).Public().(ed25519.PublicKey)
+}
 
 // String is the report make scale prints.
 func (r *Report) String() string {
