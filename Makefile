@@ -5,7 +5,7 @@ PKGS    := ./...
 # Slow tests run by default; `make test SHORT=1` skips the long ones.
 TESTFLAGS ?= -count=1 -timeout 25m $(if $(SHORT),-short,)
 
-.PHONY: all build test demo bench fuzz soak vet fmt deps clean
+.PHONY: all build test demo bench fuzz soak scale vet fmt deps clean
 
 all: build
 
@@ -40,6 +40,12 @@ fuzz:
 ## soak: the long kill -9 / broker outage test
 soak: deps
 	TOWNLINK_SOAK=1 $(GO) test -count=1 -timeout 60m -run Soak ./gateway/...
+
+## scale: 300 gateways through a 3-node NATS JetStream cluster into PostgreSQL, a broker node
+## and an ingest worker killed mid-run, a county-wide outage; fails if a committed record is lost
+scale: deps
+	$(GO) build -o $(BIN)/ ./uplink/cmd/townlink-county ./uplink/cmd/townlink-scale
+	$(BIN)/townlink-scale -county-bin $(BIN)/townlink-county $(SCALEFLAGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
