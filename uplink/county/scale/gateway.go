@@ -199,7 +199,9 @@ func (g *gateway) generate(ctx context.Context, rng *rand.Rand) {
 				recs[s] = append(recs[s], enc)
 			}
 			for s, rs := range recs {
-				if err := g.queues[s].Append(ctx, rs...); err != nil {
+				// The run's end must not cut an append short: an Append
+				// that fails may still have been committed.
+				if err := g.queues[s].Append(context.WithoutCancel(ctx), rs...); err != nil {
 					g.appendErr.Add(int64(len(rs)))
 					continue
 				}

@@ -449,8 +449,9 @@ func (e *env) account(ctx context.Context) error {
 	if e.cfg.OutageFor > 0 {
 		first = min(first, e.cfg.OutageAt)
 	}
-	// Steady: read after the gateways' boot and before the first failure.
-	steadyFrom, steadyTo := e.start.Add(min(10*time.Second, first/4)), e.start.Add(first)
+	// Steady: read in the second half of the time before the first failure
+	// (the gateways have booted and connected).
+	steadyFrom, steadyTo := e.start.Add(first/2), e.start.Add(first)
 	q := []float64{0.5, 0.99}
 	if r.SteadyLatency, r.SteadyN, err = store.Latency(ctx, steadyFrom, steadyTo, q...); err != nil {
 		return err
