@@ -144,7 +144,7 @@ func (in *Ingest) Handle(ctx context.Context, msgs []Message) (*Result, error) {
 
 // ack publishes {stream, upto} for each progress, a few at a time.
 func (in *Ingest) ack(ctx context.Context, ps []Progress) {
-	const parallel = 16
+	const parallel = 64
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for _, p := range ps {

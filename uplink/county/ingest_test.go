@@ -260,6 +260,38 @@ func TestEvidenceChainAndSignaturesChecked(t *testing.T) {
 	if n := count(t, s, "SELECT count(*) FROM audit WHERE kind = 'chain' AND gw = 'gw-2' AND seq = 2"); n != 1 {
 		t.Fatalf("re-sealed record not audited")
 	}
+
+	// The contract's audit over what is stored: gw-1's chain is whole and
+	// signed until its status announces a fifth record that never came.
+	pub := wire.Ed25519Verifier(key.Public().(ed25519.PublicKey))
+	audit := func() map[string]*wire.StreamReport {
+		t.Helper()
+		reps, err := s.AuditEvidence(ctx, map[string]wire.Verifier{"": pub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]*wire.StreamReport{}
+		for i := range reps {
+			out[reps[i].GW] = &reps[i]
+		}
+		return out
+	}
+	if r := audit(); r["gw-1"] == nil || r["gw-2"] == nil || !r["gw-1"].OK() || !r["gw-1"].SigChecked || r["gw-2"].OK() {
+		t.Fatalf("gw-1 %+v\ngw-2 %+v", r["gw-1"], r["gw-2"])
+	}
+	st := &wire.Status{V: 1, GW: "gw-1", State: wire.StateOnline, TS: 1_700_000_001_000, Version: "t", Boot: "b",
+		Backlog: map[string]uint64{}, Dropped: map[string]uint64{}, Devices: map[string]string{}, Clock: wire.ClockSynced,
+		LastSeq: map[string]uint64{wire.StreamEvidence: 5}}
+	p, err := wire.EncodeStatus(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Handle(ctx, []county.Message{{Topic: wire.Topic(cty, twp, "gw-1", wire.StreamStatus), Payload: p}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := audit()["gw-1"]; r.OK() || len(r.Missing) != 1 || r.Missing[0] != (wire.Range{From: 5, To: 5}) {
+		t.Fatalf("announced tail not reported missing: %+v", r)
+	}
 }
 
 // Four workers get overlapping, shuffled deliveries of one stream at once:

@@ -107,14 +107,8 @@ func ingest(ctx context.Context, args []string, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("worker", f.worker)
 	var keys map[string]wire.Verifier
 	if f.keys != "" {
-		kf, err := os.Open(f.keys)
-		if err != nil {
-			return fmt.Errorf("ingest: -keys: %w", err)
-		}
-		keys, err = county.ParseKeys(kf)
-		kf.Close()
-		if err != nil {
-			return fmt.Errorf("ingest: -keys %s: %w", f.keys, err)
+		if keys, err = readKeys(f.keys); err != nil {
+			return fmt.Errorf("ingest: %w", err)
 		}
 	}
 	store, err := pgstore.Open(ctx, f.pg, f.worker, log)
@@ -127,9 +121,22 @@ func ingest(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer mq.Close()
+	// Acks go out the way messages come in: as core NATS messages with
+	// the NATS source (QoS 0 to the gateway, no JetStream write), at QoS 1
+	// through the broker with the MQTT source.
+	var src *natsin.Source
+	var acks county.Publisher = mq
+	if f.source == "nats" {
+		src, err = natsin.Dial(natsin.Config{URLs: split(f.natsURLs), Durable: f.durable, Batch: f.batch, AckWait: f.ackWait, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		acks = src
+	}
 	cfg := county.Config{Store: store, Keys: keys, Logger: log}
 	if f.ack == "platform" {
-		cfg.Acks = mq
+		cfg.Acks = acks
 	}
 	in, err := county.New(cfg)
 	if err != nil {
@@ -137,18 +144,19 @@ func ingest(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	st := &stats{log: log, last: time.Now()}
 	handle := func(ctx context.Context, msgs []county.Message) error {
+		t0 := time.Now()
 		res, err := in.Handle(ctx, msgs)
 		if err != nil {
 			return err
 		}
-		st.add(len(msgs), res)
+		st.add(len(msgs), res, time.Since(t0))
 		return nil
 	}
 	log.Info("ingest running", "source", f.source, "ack", f.ack, "keys", len(keys))
 	if f.source == "mqtt" {
 		return mqttin.Run(ctx, mq, mqttin.Config{Group: f.group, Batch: f.batch, Logger: log}, handle)
 	}
-	return natsin.Run(ctx, natsin.Config{URLs: split(f.natsURLs), Durable: f.durable, Batch: f.batch, AckWait: f.ackWait, Logger: log}, handle)
+	return src.Run(ctx, handle)
 }
 
 // connectMQTT starts the MQTT client (acks; the $share subscriptions with
@@ -190,9 +198,14 @@ type stats struct {
 	log                                      *slog.Logger
 	last                                     time.Time
 	msgs, inserted, dups, conflicts, problem int
+	commits                                  int
+	busy, longest                            time.Duration
 }
 
-func (s *stats) add(msgs int, r *county.Result) {
+func (s *stats) add(msgs int, r *county.Result, took time.Duration) {
+	s.commits++
+	s.busy += took
+	s.longest = max(s.longest, took)
 	s.msgs += msgs
 	s.inserted += r.Inserted
 	s.dups += r.Duplicates
@@ -201,6 +214,7 @@ func (s *stats) add(msgs int, r *county.Result) {
 	if time.Since(s.last) < 10*time.Second {
 		return
 	}
-	s.log.Info("committed", "messages", s.msgs, "records", s.inserted, "duplicates", s.dups, "conflicts", s.conflicts, "problems", s.problem)
-	s.last = time.Now()
+	s.log.Info("committed", "messages", s.msgs, "records", s.inserted, "duplicates", s.dups, "conflicts", s.conflicts, "problems", s.problem,
+		"commits", s.commits, "mean_commit", (s.busy / time.Duration(s.commits)).Round(time.Millisecond), "longest_commit", s.longest.Round(time.Millisecond))
+	s.last, s.longest = time.Now(), 0
 }

@@ -139,32 +139,61 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, cfg Config) (je
 // Handler takes one fetch's messages; it returns nil once they are committed.
 type Handler func(ctx context.Context, msgs []county.Message) error
 
-// Run connects to the cluster, ensures the consumer and hands batches of
-// messages to handle until ctx ends. Messages are acknowledged after handle
-// returned nil; when it fails they are left to be delivered again after
-// AckWait (or Nak'd, which redelivers them at once).
-func Run(ctx context.Context, cfg Config, handle Handler) error {
+// Source is one worker's connection to the cluster: messages come in
+// through the durable consumer (Run), platform acks go out as core NATS
+// messages (Publish).
+type Source struct {
+	cfg Config
+	nc  *nats.Conn
+	js  jetstream.JetStream
+}
+
+// Dial connects to the cluster (reconnecting for ever, to any node).
+func Dial(cfg Config) (*Source, error) {
 	cfg.defaults()
 	if len(cfg.URLs) == 0 {
-		return fmt.Errorf("%w: no NATS URLs", ErrConfig)
+		return nil, fmt.Errorf("%w: no NATS URLs", ErrConfig)
 	}
 	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
 		nats.RetryOnFailedConnect(true))
 	if err != nil {
-		return fmt.Errorf("%w: connect: %w", ErrConsumer, err)
+		return nil, fmt.Errorf("%w: connect: %w", ErrConsumer, err)
 	}
-	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrConsumer, err)
+		nc.Close()
+		return nil, fmt.Errorf("%w: %w", ErrConsumer, err)
 	}
-	cons, err := EnsureConsumer(ctx, js, cfg)
+	return &Source{cfg: cfg, nc: nc, js: js}, nil
+}
+
+// Close closes the connection.
+func (s *Source) Close() { s.nc.Close() }
+
+// Publish sends payload as a core NATS message on the topic's subject
+// (townlink/v1/… → townlink.v1.…): the MQTT listener hands it to the
+// gateway's subscription at QoS 0, without storing it in JetStream. That
+// is enough for a platform ack: one lost on the way (the gateway is
+// offline, a node dies) costs a resend after the gateway's ack timeout or
+// reconnect, and the resend is acknowledged again; never a record.
+func (s *Source) Publish(_ context.Context, topic string, payload []byte) error {
+	if err := s.nc.Publish(strings.ReplaceAll(topic, "/", "."), payload); err != nil {
+		return fmt.Errorf("natsin: publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Run ensures the consumer and hands batches of messages to handle until
+// ctx ends. Messages are acknowledged after handle returned nil; when it
+// fails they are Nak'd, and delivered again.
+func (s *Source) Run(ctx context.Context, handle Handler) error {
+	cons, err := EnsureConsumer(ctx, s.js, s.cfg)
 	if err != nil {
 		return err
 	}
 	for ctx.Err() == nil {
-		if err := fetchOnce(ctx, cons, cfg, handle); err != nil {
-			cfg.Logger.Warn("fetch failed; retrying", "err", err)
+		if err := fetchOnce(ctx, cons, s.cfg, handle); err != nil {
+			s.cfg.Logger.Warn("fetch failed; retrying", "err", err)
 			select {
 			case <-ctx.Done():
 			case <-time.After(500 * time.Millisecond):
@@ -172,6 +201,16 @@ func Run(ctx context.Context, cfg Config, handle Handler) error {
 		}
 	}
 	return ctx.Err()
+}
+
+// Run is Dial, Source.Run and Close.
+func Run(ctx context.Context, cfg Config, handle Handler) error {
+	s, err := Dial(cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Run(ctx, handle)
 }
 
 func fetchOnce(ctx context.Context, cons jetstream.Consumer, cfg Config, handle Handler) error {

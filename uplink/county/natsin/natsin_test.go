@@ -125,3 +125,41 @@ func FuzzTopicOf(f *testing.F) {
 		}
 	})
 }
+
+// A platform ack published as a core NATS message reaches the gateway's
+// MQTT subscription.
+func TestPublishReachesMQTTSubscriber(t *testing.T) {
+	cl := natstest.Start(t, 1)
+	gw := connect(t, cl.MQTTURLs(), "gw-1")
+	topic := wire.Topic("320583", "320583104", "gw-1", wire.StreamAck)
+	got := make(chan []byte, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := gw.Subscribe(ctx, topic, func(_ string, p []byte) { got <- p }); err != nil {
+		t.Fatal(err)
+	}
+	src, err := natsin.Dial(natsin.Config{URLs: cl.ClientURLs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ack, _ := wire.EncodeAck(&wire.PlatformAck{Stream: wire.StreamTelemetry, Upto: 42})
+	// The subscription is made on the gateway's connection; publish until
+	// it is in place.
+	for {
+		if err := src.Publish(ctx, topic, ack); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case p := <-got:
+			a, err := wire.DecodeAck(p)
+			if err != nil || a.Upto != 42 {
+				t.Fatalf("ack %+v, %v", a, err)
+			}
+			return
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("the ack never reached the MQTT subscriber")
+		}
+	}
+}

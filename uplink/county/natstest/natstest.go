@@ -140,6 +140,10 @@ func StartDir(dir, bin string, n int) (*Cluster, error) {
 // routes, and the MQTT listener with its streams replicated on 3 nodes.
 func config(n *Node, store string, routes []string) string {
 	replicas := min(3, len(routes))
+	cluster := "" // a single node is not a cluster (it would wait for routes for ever)
+	if len(routes) > 1 {
+		cluster = fmt.Sprintf("cluster {\n  name: county\n  listen: 127.0.0.1:%d\n  routes: [%s]\n}\n", n.ClusterPort, strings.Join(routes, ", "))
+	}
 	return fmt.Sprintf(`server_name: %s
 listen: 127.0.0.1:%d
 jetstream {
@@ -147,17 +151,12 @@ jetstream {
   max_memory_store: 64MB
   max_file_store: 8GB
 }
-cluster {
-  name: county
-  listen: 127.0.0.1:%d
-  routes: [%s]
-}
-mqtt {
+%smqtt {
   listen: 127.0.0.1:%d
   stream_replicas: %d
   max_ack_pending: 1024
 }
-`, n.Name, n.ClientPort, store, n.ClusterPort, strings.Join(routes, ", "), n.MQTTPort, replicas)
+`, n.Name, n.ClientPort, store, cluster, n.MQTTPort, replicas)
 }
 
 // Start starts the node (again, after Kill: same ports, same store).

@@ -293,10 +293,14 @@ func storeStatuses(ctx context.Context, tx pgx.Tx, sts []county.Status) ([]count
 		backlog, _ := json.Marshal(s.Backlog)
 		last, _ := json.Marshal(s.LastSeq)
 		dropped, _ := json.Marshal(s.Dropped)
-		if _, err := tx.Exec(ctx, `INSERT INTO status AS s (gw, county, township, ts, state, boot, version, backlog, last_seq, dropped)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (gw) DO UPDATE SET
-			county = $2, township = $3, ts = $4, state = $5, boot = $6, version = $7, backlog = $8, last_seq = $9, dropped = $10
-			WHERE s.ts <= $4`, s.GW, s.County, s.Township, ts, s.State, s.Boot, s.Version, backlog, last, dropped); err != nil {
+		raw, err := wire.EncodeStatus(s.Status)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO status AS s (gw, county, township, ts, state, boot, version, backlog, last_seq, dropped, raw)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (gw) DO UPDATE SET
+			county = $2, township = $3, ts = $4, state = $5, boot = $6, version = $7, backlog = $8, last_seq = $9, dropped = $10, raw = $11
+			WHERE s.ts <= $4`, s.GW, s.County, s.Township, ts, s.State, s.Boot, s.Version, backlog, last, dropped, raw); err != nil {
 			return nil, err
 		}
 		streams := make([]string, 0, len(s.LastSeq))
@@ -366,15 +370,22 @@ func advance(ctx context.Context, tx pgx.Tx, batches []county.Batch) ([]county.P
 		}
 		return keys[i][1] < keys[j][1]
 	})
+	// One round trip for all of them: the calls run in this order.
+	var b pgx.Batch
 	out := make([]county.Progress, 0, len(keys))
 	for _, k := range keys {
 		p := seen[k]
-		var upto int64
-		if err := tx.QueryRow(ctx, "SELECT townlink_advance($1, $2, $3, $4)", p.GW, p.Stream, p.County, p.Township).Scan(&upto); err != nil {
-			return nil, err
-		}
-		p.Upto = uint64(upto)
+		b.Queue("SELECT townlink_advance($1, $2, $3, $4)", p.GW, p.Stream, p.County, p.Township)
 		out = append(out, p)
 	}
-	return out, nil
+	br := tx.SendBatch(ctx, &b)
+	for i := range out {
+		var upto int64
+		if err := br.QueryRow().Scan(&upto); err != nil {
+			br.Close()
+			return nil, err
+		}
+		out[i].Upto = uint64(upto)
+	}
+	return out, br.Close()
 }

@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS status (
 	version   text NOT NULL,
 	backlog   jsonb NOT NULL,
 	last_seq  jsonb NOT NULL,
-	dropped   jsonb NOT NULL
+	dropped   jsonb NOT NULL,
+	raw       bytea NOT NULL
 );
 CREATE TABLE IF NOT EXISTS announced (
 	gw       text   NOT NULL,

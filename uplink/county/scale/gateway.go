@@ -34,6 +34,10 @@ type gateway struct {
 	fwds   map[string]*uplink.Forwarder
 	client *mqttpub.Client
 
+	headMu   sync.Mutex
+	headSeq  uint64 // the newest evidence record sealed, and its hash
+	headHash []byte
+
 	mu        sync.Mutex
 	lastAck   time.Time
 	stalls    []stall // gaps between acks longer than stallMin
@@ -69,6 +73,9 @@ func newGateway(dir string, i int, cfg *Config, brokers []string, pacerRate floa
 	g.db = db
 	for _, s := range streams {
 		o := badgerq.StreamOptions{Seal: wire.NewSealer(s, signerFor(s, g.key)).Seal}
+		if s == wire.StreamEvidence {
+			o.Seal = g.trackHead(o.Seal)
+		}
 		if s == wire.StreamTelemetry || s == wire.StreamEvents {
 			o.Gap = func(from, to uint64, reason string) ([]byte, error) {
 				r := wire.GapRecord(g.id, from, to, reason, time.Now().UnixMilli())
@@ -171,7 +178,67 @@ func (g *gateway) run(ctx context.Context, wg *sync.WaitGroup) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = f.Run(ctx) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); g.statusLoop(ctx) }()
 	return nil
+}
+
+// trackHead wraps the evidence sealer to remember the newest head, which the
+// status announces and signs. (A seal that does not commit is run again
+// for the same seq with the same result.)
+func (g *gateway) trackHead(seal func(seq uint64, payload, state []byte) ([]byte, []byte, error)) func(uint64, []byte, []byte) ([]byte, []byte, error) {
+	return func(seq uint64, payload, state []byte) ([]byte, []byte, error) {
+		out, head, err := seal(seq, payload, state)
+		if err == nil {
+			g.headMu.Lock()
+			if seq >= g.headSeq {
+				g.headSeq, g.headHash = seq, append([]byte(nil), head...)
+			}
+			g.headMu.Unlock()
+		}
+		return out, head, err
+	}
+}
+
+// statusLoop publishes the retained status every 15 s, as the gateway does:
+// backlog and the last committed seq of each stream, and the signed
+// evidence head.
+func (g *gateway) statusLoop(ctx context.Context) {
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := &wire.Status{V: wire.Version, GW: g.id, State: wire.StateOnline, TS: time.Now().UnixMilli(), Version: "scale",
+			Boot: "scale", Backlog: map[string]uint64{}, Dropped: map[string]uint64{}, Devices: map[string]string{},
+			Clock: wire.ClockSynced, LastSeq: map[string]uint64{}}
+		for s, q := range g.queues {
+			qs := q.Stats()
+			st.Backlog[s] = uint64(qs.Backlog)
+			st.LastSeq[s] = qs.LastSeq
+		}
+		g.headMu.Lock()
+		seq, head := g.headSeq, g.headHash
+		g.headMu.Unlock()
+		st.LastSeq[wire.StreamEvidence] = seq
+		if seq > 0 {
+			if err := wire.SignHead(wire.Ed25519Signer(g.key), st, seq, head); err != nil {
+				continue
+			}
+		} else {
+			delete(st.LastSeq, wire.StreamEvidence)
+		}
+		p, err := wire.EncodeStatus(st)
+		if err != nil {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_ = g.client.PublishRetained(pctx, g.topic(wire.StreamStatus), p)
+		cancel()
+	}
 }
 
 // generate appends the readings of the gateway's devices until ctx ends:

@@ -38,6 +38,11 @@ type Report struct {
 	LostExamples                    []string
 	Summary                         *pgstore.Summary
 
+	// wire.Audit over the stored evidence, with the gateways' keys, against
+	// their last statuses: chains whole from seq 1, signatures checked.
+	EvidenceStreams, EvidenceOK int
+	EvidenceProblems            []string
+
 	SteadyLatency, AllLatency []time.Duration // p50, p99 from reading (ts) to committed row
 	SteadyN, AllN             int64
 
@@ -196,6 +201,8 @@ func (r *Report) String() string {
 		p("  duplicates removed          %d (conflicts %d, audit problems %v, chain breaks %d)", s.Duplicates, s.Conflicts, s.Problems, s.ChainBreaks)
 		p("  ingest commits              %d", s.Commits)
 	}
+	p("  evidence audit (wire.Audit) %d of %d gateways' chains whole, signed and matching their status %s",
+		r.EvidenceOK, r.EvidenceStreams, strings.Join(r.EvidenceProblems, "; "))
 	p("throughput")
 	run := r.GenerateEnd.Sub(r.Start)
 	if !r.Drained.IsZero() {

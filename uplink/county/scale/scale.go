@@ -445,6 +445,9 @@ func (e *env) account(ctx context.Context) error {
 	if r.Summary, err = store.Summary(ctx); err != nil {
 		return err
 	}
+	if err := e.auditEvidence(ctx, store); err != nil {
+		return err
+	}
 	first := min(e.cfg.NodeKillAt, e.cfg.WorkerKillAt)
 	if e.cfg.OutageFor > 0 {
 		first = min(first, e.cfg.OutageAt)
@@ -495,4 +498,28 @@ func rotate(s []string, i int) []string {
 
 func formatKey(k []byte) string {
 	return wire.FormatPublicKey(gatewayPub(k))
+}
+
+// auditEvidence runs wire.Audit over the stored evidence chains with every
+// gateway's key, against their last statuses.
+func (e *env) auditEvidence(ctx context.Context, store *pgstore.Store) error {
+	keys := map[string]wire.Verifier{}
+	for i, g := range e.gws {
+		keys[g.id] = wire.Ed25519Verifier(gatewayPub(gatewayKey(i)))
+	}
+	reps, err := store.AuditEvidence(ctx, keys)
+	if err != nil {
+		return err
+	}
+	r := e.rep
+	for _, sr := range reps {
+		r.EvidenceStreams++
+		if sr.OK() && sr.SigChecked {
+			r.EvidenceOK++
+		} else if len(r.EvidenceProblems) < 10 {
+			r.EvidenceProblems = append(r.EvidenceProblems, fmt.Sprintf("%s: ok %v, signatures checked %v, missing %v, forged %v, chain %v",
+				sr.GW, sr.OK(), sr.SigChecked, sr.Missing, sr.Forged, sr.ChainErr))
+		}
+	}
+	return nil
 }

@@ -63,6 +63,9 @@ func TestShortCountyRunLosesNothing(t *testing.T) {
 	if s := rep.Summary; len(s.Problems) != 0 || s.ChainBreaks != 0 || s.Conflicts != 0 {
 		t.Fatalf("audit found problems in a clean run: %v, chain breaks %d, conflicts %d", s.Problems, s.ChainBreaks, s.Conflicts)
 	}
+	if rep.EvidenceStreams != cfg.Gateways || rep.EvidenceOK != rep.EvidenceStreams {
+		t.Fatalf("evidence audit: %d of %d OK: %v", rep.EvidenceOK, rep.EvidenceStreams, rep.EvidenceProblems)
+	}
 	if rep.Summary.Rows["evidence"] == 0 {
 		t.Fatalf("no evidence stored: %v", rep.Summary.Rows)
 	}
