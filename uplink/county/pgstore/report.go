@@ -101,34 +101,46 @@ func (r *Summary) String() string {
 // held against the store.
 type Account struct {
 	GW, Stream string
-	Committed  uint64 // the gateway's last seq
-	Rows       uint64 // seqs 1..Committed stored as rows
-	Covered    uint64 // seqs 1..Committed not stored but covered by a gap record
-	Lost       uint64 // seqs 1..Committed neither stored nor covered
-	FirstLost  uint64 // the lowest lost seq (0: none)
+	Committed  uint64   // the gateway's last seq
+	Rows       uint64   // seqs 1..Committed stored as rows
+	Covered    uint64   // seqs 1..Committed not stored but covered by a gap record
+	Missing    []uint64 // seqs 1..Committed neither stored nor covered, ascending
 }
 
 // Account compares what a gateway committed (seqs 1..last of stream) with
-// the store: every seq must be a row or covered by a gap record.
+// the store: every seq must be a row or covered by a gap record. A missing
+// seq is lost unless the gateway still holds it in its outbox.
 func (s *Store) Account(ctx context.Context, gw, stream string, last uint64) (*Account, error) {
 	a := &Account{GW: gw, Stream: stream, Committed: last}
 	if last == 0 {
 		return a, nil
 	}
 	t := pgx.Identifier{stream}.Sanitize()
-	sql := fmt.Sprintf(`SELECT
-		count(*) FILTER (WHERE EXISTS (SELECT 1 FROM %[1]s t WHERE t.gw = $1 AND t.seq = s.seq)),
-		count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM %[1]s t WHERE t.gw = $1 AND t.seq = s.seq)
-			AND EXISTS (SELECT 1 FROM gaps g WHERE g.gw = $1 AND g.stream = $2 AND s.seq BETWEEN g.from_seq AND g.to_seq)),
-		coalesce(min(s.seq) FILTER (WHERE NOT EXISTS (SELECT 1 FROM %[1]s t WHERE t.gw = $1 AND t.seq = s.seq)
-			AND NOT EXISTS (SELECT 1 FROM gaps g WHERE g.gw = $1 AND g.stream = $2 AND s.seq BETWEEN g.from_seq AND g.to_seq)), 0)
-		FROM generate_series(1, $3::bigint) s(seq)`, t)
-	var rows, covered, first int64
-	if err := s.pool.QueryRow(ctx, sql, gw, stream, int64(last)).Scan(&rows, &covered, &first); err != nil {
+	var rows, covered int64
+	err := s.pool.QueryRow(ctx, fmt.Sprintf(`SELECT
+		(SELECT count(*) FROM %[1]s WHERE gw = $1 AND seq <= $3),
+		(SELECT count(*) FROM generate_series(1, $3::bigint) s(seq)
+			WHERE NOT EXISTS (SELECT 1 FROM %[1]s t WHERE t.gw = $1 AND t.seq = s.seq)
+			AND EXISTS (SELECT 1 FROM gaps g WHERE g.gw = $1 AND g.stream = $2 AND s.seq BETWEEN g.from_seq AND g.to_seq))`, t),
+		gw, stream, int64(last)).Scan(&rows, &covered)
+	if err != nil {
 		return nil, fmt.Errorf("%w: account %s/%s: %w", ErrQuery, gw, stream, err)
 	}
-	a.Rows, a.Covered, a.FirstLost = uint64(rows), uint64(covered), uint64(first)
-	a.Lost = last - a.Rows - a.Covered
+	a.Rows, a.Covered = uint64(rows), uint64(covered)
+	if a.Rows+a.Covered == last {
+		return a, nil
+	}
+	got, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT s.seq FROM generate_series(1, $3::bigint) s(seq)
+		WHERE NOT EXISTS (SELECT 1 FROM %[1]s t WHERE t.gw = $1 AND t.seq = s.seq)
+		AND NOT EXISTS (SELECT 1 FROM gaps g WHERE g.gw = $1 AND g.stream = $2 AND s.seq BETWEEN g.from_seq AND g.to_seq)
+		ORDER BY s.seq`, t), gw, stream, int64(last))
+	if err != nil {
+		return nil, fmt.Errorf("%w: account %s/%s: %w", ErrQuery, gw, stream, err)
+	}
+	var q int64
+	if _, err := pgx.ForEachRow(got, []any{&q}, func() error { a.Missing = append(a.Missing, uint64(q)); return nil }); err != nil {
+		return nil, fmt.Errorf("%w: account %s/%s: %w", ErrQuery, gw, stream, err)
+	}
 	return a, nil
 }
 

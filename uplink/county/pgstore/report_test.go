@@ -44,7 +44,7 @@ func TestAccountAndSummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Rows != 4 || a.Covered != 2 || a.Lost != 2 || a.FirstLost != 4 {
+	if a.Rows != 4 || a.Covered != 2 || len(a.Missing) != 2 || a.Missing[0] != 4 || a.Missing[1] != 8 {
 		t.Fatalf("%+v", a)
 	}
 	sum, err := s.Summary(ctx)

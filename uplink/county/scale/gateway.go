@@ -110,7 +110,7 @@ func newGateway(dir string, i int, cfg *Config, brokers []string, pacerRate floa
 		if s == wire.StreamTelemetry || s == wire.StreamEvents {
 			p = pacer
 		}
-		g.fwds[s] = newForwarder(g, s, p, cfg.MaxDelay)
+		g.fwds[s] = newForwarder(g, s, p, cfg.MaxDelay, cfg.AckTimeout)
 	}
 	return g, nil
 }
@@ -124,14 +124,14 @@ func signerFor(stream string, key ed25519.PrivateKey) wire.Signer {
 
 // newForwarder is the one place the harness builds an uplink forwarder (the
 // gateway's own wiring, gateway.buildForwarders, builds them the same way).
-func newForwarder(g *gateway, stream string, pacer *uplink.Pacer, maxDelay time.Duration) *uplink.Forwarder {
+func newForwarder(g *gateway, stream string, pacer *uplink.Pacer, maxDelay, ackTimeout time.Duration) *uplink.Forwarder {
 	return &uplink.Forwarder{
 		Queue: g.queues[stream], Publisher: g.client, Topic: g.topic(stream),
 		Frame: func(recs [][]byte) ([]byte, error) {
 			return wire.AppendBatch(nil, g.id, stream, recs), nil
 		},
 		MaxBatch: uplink.DefaultMaxBatch, MaxDelay: maxDelay, Pacer: pacer,
-		MaxRetry: 15 * time.Second, Ack: uplink.AckPlatform, AckTimeout: 30 * time.Second,
+		MaxRetry: 15 * time.Second, Ack: uplink.AckPlatform, AckTimeout: ackTimeout,
 		OnAck: g.onAck,
 	}
 }

@@ -34,7 +34,7 @@ type Report struct {
 
 	Appended, AppendErrors, Dropped int64  // records the gateways appended; refused appends; discarded by quota
 	Committed                       uint64 // seqs the gateways committed (their queues' last seqs)
-	Rows, Covered, Lost             uint64 // of those: stored as rows; covered by gap records; neither
+	Rows, Covered, Queued, Lost     uint64 // of those: stored as rows; covered by gap records; still in an outbox; none of these
 	LostExamples                    []string
 	Summary                         *pgstore.Summary
 
@@ -194,8 +194,8 @@ func (r *Report) String() string {
 	p("  rows in PostgreSQL          %d", r.Rows)
 	p("  covered by gap records      %d", r.Covered)
 	p("  LOST                        %d %s", r.Lost, strings.Join(r.LostExamples, "; "))
-	if r.Remaining > 0 {
-		p("  still queued at the end     %d (not lost: in the outboxes)", r.Remaining)
+	if r.Remaining > 0 || r.Queued > 0 {
+		p("  still in the outboxes       %d records at the end, %d of them not yet in PostgreSQL (not lost: the gateways still hold them)", r.Remaining, r.Queued)
 	}
 	if s := r.Summary; s != nil {
 		p("  duplicates removed          %d (conflicts %d, audit problems %v, chain breaks %d)", s.Duplicates, s.Conflicts, s.Problems, s.ChainBreaks)

@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/townlink/townlink/uplink/badgerq"
 	"github.com/townlink/townlink/uplink/county/natsin"
 	"github.com/townlink/townlink/uplink/county/natstest"
 	"github.com/townlink/townlink/uplink/county/pgstore"
@@ -52,6 +53,10 @@ type Config struct {
 
 	BackoffMin, BackoffMax time.Duration // gateways' reconnect backoff
 	AckWait                time.Duration // JetStream redelivers a dead worker's messages after this
+	// AckTimeout: a gateway sends again what the platform has not
+	// acknowledged this long after publishing it (uplink.Forwarder).
+	// Shorter than the platform's lag under load, it multiplies the load.
+	AckTimeout time.Duration
 
 	Duration                    time.Duration // how long the gateways read
 	NodeKillAt, NodeDownFor     time.Duration
@@ -84,6 +89,9 @@ func (c *Config) defaults() error {
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = 10 * time.Second
+	}
+	if c.AckTimeout <= 0 {
+		c.AckTimeout = 2 * time.Minute
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 5 * time.Minute
@@ -436,9 +444,25 @@ func (e *env) account(ctx context.Context) error {
 			r.Committed += a.Committed
 			r.Rows += a.Rows
 			r.Covered += a.Covered
-			r.Lost += a.Lost
-			if a.Lost > 0 && len(r.LostExamples) < 10 {
-				r.LostExamples = append(r.LostExamples, fmt.Sprintf("%s/%s: %d lost, first %d", g.id, s, a.Lost, a.FirstLost))
+			if len(a.Missing) == 0 {
+				continue
+			}
+			// Not in PostgreSQL: lost, unless still in the outbox.
+			queued, err := outbox(g.queues[s])
+			if err != nil {
+				return err
+			}
+			var lost []uint64
+			for _, q := range a.Missing {
+				if queued[q] {
+					r.Queued++
+				} else {
+					lost = append(lost, q)
+				}
+			}
+			r.Lost += uint64(len(lost))
+			if len(lost) > 0 && len(r.LostExamples) < 10 {
+				r.LostExamples = append(r.LostExamples, fmt.Sprintf("%s/%s: %d lost, first %d", g.id, s, len(lost), lost[0]))
 			}
 		}
 	}
@@ -522,4 +546,23 @@ func (e *env) auditEvidence(ctx context.Context, store *pgstore.Store) error {
 		}
 	}
 	return nil
+}
+
+// outbox returns the seqs a queue still holds (not acknowledged).
+func outbox(q *badgerq.Queue) (map[uint64]bool, error) {
+	n := q.Stats().Backlog
+	out := map[uint64]bool{}
+	if n == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	es, err := q.Peek(ctx, 0, int(n))
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range es {
+		out[e.Seq] = true
+	}
+	return out, nil
 }
