@@ -477,8 +477,9 @@ func (e *env) account(ctx context.Context) error {
 		first = min(first, e.cfg.OutageAt)
 	}
 	// Steady: read in the second half of the time before the first failure
-	// (the gateways have booted and connected).
-	steadyFrom, steadyTo := e.start.Add(first/2), e.start.Add(first)
+	// (the gateways have booted and connected), and long enough before it
+	// not to be held up by it.
+	steadyFrom, steadyTo := e.start.Add(first/2), e.start.Add(first-min(15*time.Second, first/4))
 	q := []float64{0.5, 0.99}
 	if r.SteadyLatency, r.SteadyN, err = store.Latency(ctx, steadyFrom, steadyTo, q...); err != nil {
 		return err
