@@ -65,6 +65,7 @@ type Report struct {
 type sampler struct {
 	e       *env
 	samples []sample
+	done    chan struct{} // closed when run returns
 }
 
 type sample struct {
@@ -73,9 +74,10 @@ type sample struct {
 	inserted int64
 }
 
-func newSampler(e *env) *sampler { return &sampler{e: e} }
+func newSampler(e *env) *sampler { return &sampler{e: e, done: make(chan struct{})} }
 
 func (s *sampler) run(ctx context.Context) {
+	defer close(s.done)
 	conn, err := pgx.Connect(ctx, s.e.pg.DSN)
 	if err != nil {
 		return
@@ -102,8 +104,10 @@ func (s *sampler) run(ctx context.Context) {
 	}
 }
 
-// finish derives the peaks and the drain from the samples.
+// finish waits for run to return (its ctx must be done) and derives the
+// peaks and the drain from the samples.
 func (s *sampler) finish() {
+	<-s.done
 	r := s.e.rep
 	const window = 5
 	for i, sm := range s.samples {
