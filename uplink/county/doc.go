@@ -6,7 +6,9 @@
 // topic is refused), checks evidence chains and signatures with the keys the
 // gateways registered, hands everything to a Store in one commit (which
 // removes duplicates by gateway, stream and seq), and only then, in
-// "ack: platform" mode, publishes {stream, upto} on each gateway's ack topic.
+// "ack: platform" mode, publishes {stream, upto} on each gateway's ack topic
+// through a Publisher (natsin.Source sends core NATS messages; with mqttin,
+// the MQTT client publishes at QoS 1).
 //
 // The caller acknowledges the broker's messages only after Handle returned
 // nil: a worker that dies before that gets its messages delivered again, to
