@@ -101,6 +101,11 @@ func TopicOf(subject string) (string, error) {
 	if !ok || rest == "" {
 		return "", fmt.Errorf("%w: %q", ErrSubject, subject)
 	}
+	if strings.Contains(rest, "/") {
+		// The listener turns every / of a topic into a dot: a slash here
+		// came from a NATS publisher, not from an MQTT topic.
+		return "", fmt.Errorf("%w: %q has a / after the prefix", ErrSubject, subject)
+	}
 	return strings.ReplaceAll(rest, ".", "/"), nil
 }
 
