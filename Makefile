@@ -9,7 +9,7 @@ PKGS    := ./...
 # waits): the everyday loop.
 TESTFLAGS ?= -race -count=1 -timeout 25m $(if $(SHORT),-short,)
 
-.PHONY: all build test demo bench fuzz soak vet fmt deps clean dist deb cross-test
+.PHONY: all build test demo bench fuzz soak scale vet fmt deps clean dist deb cross-test
 
 all: build
 
@@ -56,6 +56,12 @@ deb: dist
 ## cross-test: the arm64 and armv7 builds under qemu-user (queue crash recovery, a gateway on a PTY)
 cross-test: deps
 	$(GO) test -count=1 -timeout 30m -v -run Cross ./packaging
+
+## scale: 300 gateways through a 3-node NATS JetStream cluster into PostgreSQL, a broker node
+## and an ingest worker killed mid-run, a county-wide outage; fails if a committed record is lost
+scale: deps
+	$(GO) build -o $(BIN)/ ./uplink/cmd/townlink-county ./uplink/cmd/townlink-scale
+	$(BIN)/townlink-scale -county-bin $(BIN)/townlink-county $(SCALEFLAGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

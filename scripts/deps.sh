@@ -19,6 +19,7 @@ DEPS=(
   "bin   mbpoll               mbpoll              firmware-sim/modbussim interop (libmodbus master)"
   "bin   socat                socat               demo and manual serial tests (PTY pairs)"
   "bin   python3              python3             interop peers (/usr/bin/python3)"
+  "bin   /usr/lib/postgresql/*/bin/initdb  postgresql  county store tests and make scale (uplink/county/pgstore)"
   "py    pymodbus.server      python3-pymodbus    drivers/modbus and gateway interop (pymodbus RTU/TCP server)"
   "py    pymodbus.datastore   python3-pymodbus    the pymodbus peer's register map"
   "py    serial_asyncio       python3-serial-asyncio  pymodbus.server's serial transport (only Recommended by python3-pymodbus)"
@@ -35,6 +36,7 @@ have() { # have KIND WHAT
   case "$1" in
     bin)
       if [ "$2" = python3 ]; then [ -x "$PY" ]; return; fi
+      case "$2" in /*) compgen -G "$2" >/dev/null; return ;; esac
       command -v "$2" >/dev/null 2>&1 || [ -x "/usr/sbin/$2" ] ;;
     py) [ -x "$PY" ] && "$PY" -c "import $2" >/dev/null 2>&1 ;;
   esac
