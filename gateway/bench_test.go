@@ -38,7 +38,15 @@ func countRecs(payload []byte) int {
 // reports readings/s counted at the subscriber; compare with
 // BenchmarkRawPipeline, the same path without Townlink's code, from the same
 // `make bench` run.
-func BenchmarkEndToEnd(b *testing.B) {
+func BenchmarkEndToEnd(b *testing.B) { endToEnd(b, badgerq.LowMemory()) }
+
+// BenchmarkEndToEndServerProfile is BenchmarkEndToEnd with the store sized
+// as the raw pipeline's Badger is (store.profile: default in the config,
+// for a gateway with memory to spare): the same path on the same Badger
+// configuration as BenchmarkRawPipeline.
+func BenchmarkEndToEndServerProfile(b *testing.B) { endToEnd(b, badgerq.BadgerDefault()) }
+
+func endToEnd(b *testing.B, profile badgerq.Profile) {
 	broker := mosquittotest.Start(b, mosquittotest.WithLimits(0, 0))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -54,7 +62,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	db, err := badgerq.Open(badgerq.Options{Dir: b.TempDir()})
+	db, err := badgerq.Open(badgerq.Options{Dir: b.TempDir(), Profile: profile})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -36,6 +36,7 @@ for r in $(seq "$ROUNDS"); do
   run -bench 'BenchmarkRawPipeline$' -benchtime "${N}x" ./gateway
   run -bench 'BenchmarkRawPipelineQueueProfile$' -benchtime "${N}x" ./gateway
   run -bench 'BenchmarkEndToEnd$' -benchtime "${N}x" ./gateway
+  run -bench 'BenchmarkEndToEndServerProfile$' -benchtime "${N}x" ./gateway
 done
 run -bench 'BenchmarkRulesObserve$' -benchtime "${N}x" ./gateway
 run -bench 'BenchmarkEndToEndRules$' -benchtime "${N}x" ./gateway
@@ -53,12 +54,15 @@ badger=$(metric 'BenchmarkRawBadgerGroupCommit' entries/s)
 queue=$(metric 'BenchmarkQueueAppend/appenders=1024' entries/s)
 drain=$(metric 'BenchmarkDrain' entries/s)
 paho=$(metric 'BenchmarkRawPahoQoS1' readings/s)
-e2e=$(values 'BenchmarkEndToEnd' readings/s | median)
+e2e=$(values 'BenchmarkEndToEnd-' readings/s | median)
+e2eserver=$(values 'BenchmarkEndToEndServerProfile-' readings/s | median)
 rawpipe=$(values 'BenchmarkRawPipeline-' readings/s | median)
 rawqueue=$(values 'BenchmarkRawPipelineQueueProfile-' readings/s | median)
-ratio=$(paste <(values 'BenchmarkEndToEnd' readings/s) <(values 'BenchmarkRawPipeline-' readings/s) |
+ratio=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipeline-' readings/s) |
   awk '$2 > 0 {print 100*$1/$2}' | median)
-ratioq=$(paste <(values 'BenchmarkEndToEnd' readings/s) <(values 'BenchmarkRawPipelineQueueProfile-' readings/s) |
+ratioq=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipelineQueueProfile-' readings/s) |
+  awk '$2 > 0 {print 100*$1/$2}' | median)
+ratios=$(paste <(values 'BenchmarkEndToEndServerProfile-' readings/s) <(values 'BenchmarkRawPipeline-' readings/s) |
   awk '$2 > 0 {print 100*$1/$2}' | median)
 echo
 echo "Townlink bench on $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) (raw output: $out)"
@@ -72,10 +76,12 @@ printf '%-52s %14s\n' "raw paho→mosquitto QoS 1 (limit: broker)" "$paho"
 printf '%-52s %14s\n' "raw pipeline (Badger 1000/txn, 100/msg, window 100)" "$rawpipe"
 printf '%-52s %14s\n' "  the same on the queue's Badger profile (LowMemory)" "$rawqueue"
 printf '%-52s %14s   (goal ≥ 50000)\n' "Townlink end to end (durable, to a subscriber)" "$e2e"
+printf '%-52s %14s\n' "  the same with store.profile: default (as raw)" "$e2eserver"
 if [ -n "$ratio" ]; then
   printf '%-52s %13s%%   (goal ≥ 60%%; median of %s rounds)\n' "end to end / raw pipeline, same round" "$ratio" "$ROUNDS"
   printf '%-52s %13s%%   (median of %s rounds)\n' "end to end / raw pipeline on the queue's profile" "$ratioq" "$ROUNDS"
-  rounds=$(paste <(values 'BenchmarkEndToEnd' readings/s) <(values 'BenchmarkRawPipeline-' readings/s) |
+  printf '%-52s %13s%%   (median of %s rounds)\n' "end to end, store.profile default / raw pipeline" "$ratios" "$ROUNDS"
+  rounds=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipeline-' readings/s) |
     awk '$2 > 0 {printf "%s%.0f/%.0f=%.0f%%", (NR > 1 ? ", " : ""), $1, $2, 100*$1/$2}')
   printf '%-52s %s\n' "  each round (end to end/raw, readings/s)" "$rounds"
   printf '%-52s %s\n' "  load average before each round" "$(grep '^== round' "$out" | sed -E 's/.*load average ([0-9.]+).*/\1/' | paste -sd' ')"

@@ -44,10 +44,17 @@ func str(s string) []byte { return append([]byte{byte(len(s) >> 8), byte(len(s))
 
 func (v *v5conn) send(typeFlags byte, body []byte) {
 	v.t.Helper()
-	pk := append(append([]byte{typeFlags}, varint(len(body))...), body...)
-	if _, err := v.c.Write(pk); err != nil {
+	if err := v.trySend(typeFlags, body); err != nil {
 		v.t.Fatalf("write: %v", err)
 	}
+}
+
+// trySend writes one packet; a broker that refuses a packet may close the
+// connection while it is still being written (an oversized PUBLISH).
+func (v *v5conn) trySend(typeFlags byte, body []byte) error {
+	pk := append(append([]byte{typeFlags}, varint(len(body))...), body...)
+	_, err := v.c.Write(pk)
+	return err
 }
 
 // read returns the next packet's first byte and body.
@@ -128,7 +135,9 @@ func (v *v5conn) publish1(id uint16, topic, payload string) (reason byte, isDisc
 	if v.ver == 5 {
 		body = append(body, 0) // no properties
 	}
-	v.send(0x32, append(body, payload...))
+	if err := v.trySend(0x32, append(body, payload...)); err != nil {
+		return 0, false, err // closed while writing: no PUBACK
+	}
 	h, ack, err := v.read()
 	if err != nil {
 		return 0, false, err
