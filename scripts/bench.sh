@@ -52,7 +52,7 @@ values() { # values BENCH-REGEX UNIT: every run's value, one a line
 median() { sort -g | awk '{v[NR]=$1} END{if (NR) printf "%.0f", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 badger=$(metric 'BenchmarkRawBadgerGroupCommit' entries/s)
 queue=$(metric 'BenchmarkQueueAppend/appenders=1024' entries/s)
-drain=$(metric 'BenchmarkDrain' entries/s)
+drain=$(metric 'BenchmarkDrain-' entries/s)
 paho=$(metric 'BenchmarkRawPahoQoS1' readings/s)
 e2e=$(values 'BenchmarkEndToEnd-' readings/s | median)
 e2eserver=$(values 'BenchmarkEndToEndServerProfile-' readings/s | median)
