@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/townlink/townlink/firmware-sim/internal/fielddev"
 )
 
@@ -239,7 +238,7 @@ func Run(ctx context.Context, o Options) error {
 type session struct {
 	o         *Options
 	h         *hall
-	c         mqtt.Client
+	c         *conn
 	log       *slog.Logger
 	realStart time.Time
 	sent      int
@@ -293,18 +292,8 @@ func (s *session) publish(ctx context.Context, m out) error {
 		return fmt.Errorf("kiosksim %s: encode %s: %w", o.ID, m.event, err)
 	}
 	due := s.realStart.Add(time.Duration(float64(h.now.Sub(o.Start)) / o.Speed))
-	if d := time.Until(due); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	topic := "field/" + o.ID + "/" + m.event
-	if err := wait(ctx, s.c.Publish(topic, 1, false, b)); err != nil {
-		return fmt.Errorf("%w: publish %s: %w", ErrBroker, topic, err)
+	if err := s.c.PublishAt(ctx, ErrBroker, due, "field/"+o.ID+"/"+m.event, b); err != nil {
+		return err
 	}
 	e := m.entry
 	e.Seq, e.Event, e.At, e.Payload = h.seq, m.event, h.now, b

@@ -21,4 +21,3 @@ func dial(ctx context.Context, broker, id, user, pass, willTopic string, will []
 	return fielddev.Dial(ctx, ErrBroker, broker, id, user, pass, willTopic, will)
 }
 
-var wait = fielddev.Wait

@@ -301,18 +301,9 @@ func (p *publisher) publish(ctx context.Context, m out) error {
 		return fmt.Errorf("recordersim %s: encode %s: %w", o.ID, m.event, err)
 	}
 	due := p.realStart.Add(time.Duration(float64(s.now.Sub(o.Start)) / o.Speed))
-	if d := time.Until(due); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
 	topic := "field/" + o.ID + "/" + m.event
-	if err := wait(ctx, p.c.Publish(topic, 1, false, b)); err != nil {
-		return fmt.Errorf("%w: publish %s: %w", ErrBroker, topic, err)
+	if err := p.c.PublishAt(ctx, ErrBroker, due, topic, b); err != nil {
+		return err
 	}
 	o.Journal.add(Entry{Seq: s.seq, Event: m.event, Topic: topic, At: s.now, CBOR: asCBOR, Payload: b, File: m.file})
 	p.log.Debug("published", "event", m.event, "seq", s.seq, "cbor", asCBOR)

@@ -102,3 +102,22 @@ func Wait(ctx context.Context, t mqtt.Token) error {
 		return ctx.Err()
 	}
 }
+
+// PublishAt waits until due on the real clock (a simulated device's time,
+// scaled), then publishes payload at QoS 1 on topic and waits for its
+// PUBACK. Its errors wrap errBroker, or are ctx's.
+func (c *Conn) PublishAt(ctx context.Context, errBroker error, due time.Time, topic string, payload []byte) error {
+	if d := time.Until(due); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	if err := Wait(ctx, c.Publish(topic, 1, false, payload)); err != nil {
+		return fmt.Errorf("%w: publish %s: %w", errBroker, topic, err)
+	}
+	return nil
+}
