@@ -20,4 +20,3 @@ func checkBroker(s string) error { return fielddev.CheckBroker(s, ErrOptions) }
 func dial(ctx context.Context, broker, id, user, pass, willTopic string, will []byte) (*conn, error) {
 	return fielddev.Dial(ctx, ErrBroker, broker, id, user, pass, willTopic, will)
 }
-
