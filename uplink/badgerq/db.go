@@ -50,6 +50,7 @@ type DB struct {
 	cond     *sync.Cond // committer waits here for work
 	idle     *sync.Cond // Flush waits here for the committer to finish what it took
 	busy     bool       // the committer holds work it has not committed yet
+	diskFull bool       // the last free-space check refused (committer only)
 	pending  []*appendReq
 	dels     []delReq
 	stopping bool
@@ -528,7 +529,10 @@ func (db *DB) fail(rs []*appendReq, err error) {
 }
 
 // checkFree returns ErrDiskFull when the filesystem is below MinFreeBytes,
-// and pressure when it is below DropFreeBytes.
+// and pressure when it is below DropFreeBytes. Once full, the store stays
+// full until an eighth of MinFreeBytes more is free again, so that the
+// few bytes Badger's background work frees and takes do not let appends
+// through one at a time. Called by the committer only.
 func (db *DB) checkFree() (full error, pressure bool) {
 	if db.opt.MinFreeBytes < 0 && db.opt.DropFreeBytes <= 0 {
 		return nil, false
@@ -538,8 +542,13 @@ func (db *DB) checkFree() (full error, pressure bool) {
 		db.log.Warn("cannot read free space", "dir", db.opt.Dir, "err", err)
 		return nil, false
 	}
-	if db.opt.MinFreeBytes >= 0 && free < db.opt.MinFreeBytes {
-		return fmt.Errorf("%w: %s has %d bytes free, need at least %d", ErrDiskFull, db.opt.Dir, free, db.opt.MinFreeBytes), false
+	need := db.opt.MinFreeBytes
+	if db.diskFull {
+		need += db.opt.MinFreeBytes / 8
+	}
+	db.diskFull = db.opt.MinFreeBytes >= 0 && free < need
+	if db.diskFull {
+		return fmt.Errorf("%w: %s has %d bytes free, need at least %d", ErrDiskFull, db.opt.Dir, free, need), false
 	}
 	return nil, db.opt.DropFreeBytes > 0 && free < db.opt.DropFreeBytes
 }

@@ -32,7 +32,8 @@ type Options struct {
 	GCInterval time.Duration
 
 	// MinFreeBytes: appends fail with ErrDiskFull while the filesystem holding
-	// Dir has less free space than this (see the package doc on SIGBUS).
+	// Dir has less free space than this (see the package doc on SIGBUS),
+	// and then until an eighth more than this is free again (no flapping).
 	// Default: 4×MemTableSize + 2×ValueLogFileSize + 8×BaseTableSize.
 	// Negative disables the check.
 	MinFreeBytes int64
