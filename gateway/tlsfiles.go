@@ -17,19 +17,6 @@ import (
 // ErrTLS reports unusable certificate files (certs.ErrTLS).
 var ErrTLS = certs.ErrTLS
 
-// LoadTLS builds a client TLS config for mutual TLS from PEM files (see
-// certs.NewClient: the key must be mode 0600; the client certificate is
-// re-read at each handshake when its files change). A long-running client
-// should call certs.Client.Config at each dial instead, so that a changed
-// CA is used too.
-func LoadTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
-	c, err := certs.NewClient(caFile, certFile, keyFile)
-	if err != nil {
-		return nil, err
-	}
-	return c.Config()
-}
-
 // SetupError is a problem with something the config names — a file, a
 // serial port, a listen address — at its config path (as in
 // config.Error.Path, e.g. "uplink.key", "lines[0].port"), so that
@@ -91,16 +78,6 @@ func CheckSecrets(cfg *config.Config) error {
 	}
 	check("web.password_file", cfg.Web.PasswordFile)
 	return errors.Join(errs...)
-}
-
-// CheckHost checks what the config needs of this machine beyond its files:
-// every serial port exists and is a character device, and every listen
-// address (metrics, field broker) can be bound now. `townlink check` calls
-// it; run with the gateway already listening would find its own ports
-// busy, so it is not for a running gateway's config. Each problem is a
-// *SetupError.
-func CheckHost(cfg *config.Config) error {
-	return errors.Join(CheckPorts(cfg), CheckListen(cfg))
 }
 
 // CheckPorts reports serial ports that do not exist or cannot be opened

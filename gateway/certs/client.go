@@ -113,3 +113,14 @@ func (c *Client) roots() (*x509.CertPool, error) {
 func (c *Client) clientCert(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 	return c.pair.Get()
 }
+
+// LoadClient is a one-off TLS config for a short-lived client (townlink
+// tail): NewClient, then Config. A long-running client calls Config at
+// each dial instead, so that a changed CA is used too.
+func LoadClient(caFile, certFile, keyFile string) (*tls.Config, error) {
+	c, err := NewClient(caFile, certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return c.Config()
+}

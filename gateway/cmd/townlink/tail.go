@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/townlink/townlink/gateway"
+	"github.com/townlink/townlink/gateway/certs"
 	"github.com/townlink/townlink/uplink/mqttpub"
 	"github.com/townlink/townlink/uplink/wire"
 )
@@ -40,7 +40,7 @@ func cmdTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	opts := mqttpub.Options{Brokers: []string{*broker}, ClientID: *id}
 	if *ca != "" || *cert != "" {
-		tc, err := gateway.LoadTLS(*ca, *cert, *key)
+		tc, err := certs.LoadClient(*ca, *cert, *key)
 		if err != nil {
 			return err
 		}
