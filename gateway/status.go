@@ -61,12 +61,6 @@ func (g *Gateway) saveDrops() {
 	}
 }
 
-// countDrop counts records dropped for a reason and has the status say so.
-func (g *Gateway) countDrop(reason string, n uint64) {
-	g.drops.Add(reason, n)
-	g.status.Kick()
-}
-
 // lineCounts are the serial lines' figures for the metrics.
 func (g *Gateway) lineCounts() []metrics.LineCounts {
 	out := make([]metrics.LineCounts, 0, len(g.lines))

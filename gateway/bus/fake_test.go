@@ -17,7 +17,7 @@ import (
 // fakeClock is a bus.Clock whose time moves only when the line waits: a
 // timer fires at once, moving the time to its deadline, unless its
 // deadline is past the horizon; then it is parked (the line idles) until
-// the horizon is extended. Only the line's goroutine arms timers.
+// the test ends. Only the line's goroutine arms timers.
 type fakeClock struct {
 	mu      sync.Mutex
 	now     time.Time
@@ -51,18 +51,6 @@ func (c *fakeClock) NewTimer(d time.Duration) bus.Timer {
 	t := &fakeTimer{c: c, ch: make(chan time.Time, 1)}
 	t.Reset(d)
 	return t
-}
-
-// extend moves the horizon on by d and fires parked timers now due.
-func (c *fakeClock) extend(d time.Duration) {
-	c.mu.Lock()
-	c.horizon = c.horizon.Add(d)
-	parked := c.parked
-	c.parked = nil
-	c.mu.Unlock()
-	for _, t := range parked {
-		t.arm(t.at)
-	}
 }
 
 // isParked reports whether a timer waits past the horizon.

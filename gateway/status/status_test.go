@@ -31,7 +31,6 @@ type rig struct {
 	pubs   chan *wire.Status
 	saves  int
 	r      *status.Reporter
-	now    time.Time
 }
 
 func newRig(t *testing.T) *rig {

@@ -157,21 +157,6 @@ func (w *worker) kill() {
 	<-done
 }
 
-// running reports whether the process is alive.
-func (w *worker) running() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.cmd == nil {
-		return false
-	}
-	select {
-	case <-w.done:
-		return false
-	default:
-		return true
-	}
-}
-
 func writeKeys(path string, n int) error {
 	var b strings.Builder
 	for i := range n {

@@ -112,7 +112,6 @@ type env struct {
 	gws     []*gateway
 	start   time.Time
 	rep     *Report
-	mu      sync.Mutex
 }
 
 func (e *env) logf(format string, args ...any) {
