@@ -136,14 +136,19 @@ func TestRecordersAndKiosksThroughTheFieldBroker(t *testing.T) {
 	}
 	plat.mu.Lock()
 	defer plat.mu.Unlock()
-	var alarms int
+	var alarms, sos int
 	for _, r := range plat.recs[wire.StreamAlarms] {
-		if r.Dev == "zfy-001" && r.Vals["event"].String() == "sos" {
+		if r.Dev == "zfy-001" && r.Vals["rule"].String() == config.RuleSOS && r.Vals["event"].String() == "raised" {
 			alarms++
 		}
 	}
-	if alarms == 0 {
-		t.Error("no SOS alarm from the recorder reached the alarms stream")
+	for _, r := range plat.recs[wire.StreamEvents] {
+		if r.Dev == "zfy-001" && r.Vals["event"].String() == "sos" {
+			sos++
+		}
+	}
+	if alarms == 0 || sos == 0 {
+		t.Errorf("the recorder's SOS: %d reports on events, %d alarms raised by the default rule sos", sos, alarms)
 	}
 	for _, r := range plat.recs[wire.StreamEvidence] {
 		if r.Grid != "320583104001-02" || r.Kind != "recorder" {

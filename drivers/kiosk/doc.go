@@ -75,9 +75,11 @@
 // Samples are placed in windows by the gateway's clock when the message
 // arrived (device clocks can be off), while waits and handling times are
 // differences of the device's own times (a clock offset cancels out). A
-// wait alarm (event=wait_alarm, ticket, service, wait_s) is raised once
-// per ticket that has waited longer than WaitAlarm by the gateway's clock
-// without being called.
+// long_wait event (active=true, ticket, service, wait_s, over) is emitted
+// once per ticket that has waited longer than WaitAlarm by the gateway's
+// clock without being called, and one with active=false (over=0) when no
+// such ticket waits any more; the gateway's rules engine turns them into
+// one alarm per kiosk (default rule kiosk-wait).
 //
 // State is in memory only. A gateway restart loses the tickets waiting,
 // the current window's samples and which tickets already alarmed: metrics

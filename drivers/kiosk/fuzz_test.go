@@ -17,7 +17,7 @@ import (
 
 // FuzzDecode: Decode never panics; it refuses with a *FieldError that
 // unwraps to a sentinel (never echoing a refused ID), or returns one
-// reading of this device for a known event; Metrics and Alarms still work
+// reading of this device for a known event; Metrics and LongWaits still work
 // on whatever state it left.
 func FuzzDecode(f *testing.F) {
 	raw, err := os.ReadFile("testdata/golden.json")
@@ -78,6 +78,6 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("an id_card key passed: %q", payload)
 		}
 		k.Metrics(testNow.Add(time.Hour))
-		k.Alarms(testNow.Add(time.Hour))
+		k.LongWaits(testNow.Add(time.Hour))
 	})
 }

@@ -29,8 +29,8 @@ const (
 type Config struct {
 	// Device is the device id from the gateway's config.
 	Device string
-	// WaitAlarm raises one alarm per ticket that has waited longer than
-	// this without being called; 0 = off.
+	// WaitAlarm: a ticket that has waited longer than this without being
+	// called makes a long_wait event (see LongWaits); 0 = off.
 	WaitAlarm time.Duration
 	// Window is the metrics period (default 1 minute).
 	Window time.Duration
@@ -52,7 +52,7 @@ func (c Config) Validate() error {
 }
 
 // Kiosk decodes one queue system's messages and derives per-service
-// metrics from them. Decode and Run (or Metrics and Alarms) may be called
+// metrics from them. Decode and Run (or Metrics and LongWaits) may be called
 // from different goroutines.
 type Kiosk struct {
 	device    string
@@ -64,6 +64,7 @@ type Kiosk struct {
 	tickets  map[string]*ticket
 	services map[string]*service
 	windows  map[string]*counter
+	over     bool // tickets over WaitAlarm were waiting at the last LongWaits (true at first)
 }
 
 // ticket is what the kiosk remembers of one ticket.
@@ -105,7 +106,7 @@ func New(c Config) (*Kiosk, error) {
 		return nil, err
 	}
 	k := &Kiosk{
-		device: c.Device, waitAlarm: c.WaitAlarm, window: c.Window, now: c.Now,
+		device: c.Device, waitAlarm: c.WaitAlarm, window: c.Window, now: c.Now, over: true,
 		tickets: map[string]*ticket{}, services: map[string]*service{}, windows: map[string]*counter{},
 	}
 	if k.window == 0 {

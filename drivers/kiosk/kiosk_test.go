@@ -106,29 +106,47 @@ func TestWaitAlarm(t *testing.T) {
 	mustDecode(t, k, "ticket.issued", `{"ticket_no":"A001","business_type":"tax"}`)
 	mustDecode(t, k, "ticket.issued", `{"ticket_no":"A002","business_type":"tax"}`)
 	c.Set(t0.Add(10 * time.Minute))
-	if a := k.Alarms(c.Now()); len(a) != 0 {
-		t.Fatalf("alarm at exactly WaitAlarm: %v", a)
+	// At exactly WaitAlarm nobody is over; the first call says so (it
+	// clears an alarm a restart left behind).
+	if a := k.LongWaits(c.Now()); len(a) != 1 || a[0].Class != drivers.Event || text(a[0].Values["event"]) != "long_wait" ||
+		a[0].Values["active"].String() != "false" || a[0].Values["over"].String() != "0" {
+		t.Fatalf("at exactly WaitAlarm: %v", a)
+	}
+	if a := k.LongWaits(c.Now()); len(a) != 0 {
+		t.Fatalf("said twice: %v", a)
 	}
 	mustDecode(t, k, "ticket.called", `{"ticket_no":"A002"}`)
 	c.Set(t0.Add(10*time.Minute + time.Millisecond))
-	a := k.Alarms(c.Now())
-	if len(a) != 1 || a[0].Class != drivers.Alarm || text(a[0].Values["event"]) != "wait_alarm" || text(a[0].Values["ticket"]) != "A001" ||
-		text(a[0].Values["service"]) != "tax" || a[0].Values["wait_s"].String() != "600.001" {
-		t.Fatalf("alarms %+v", a)
+	a := k.LongWaits(c.Now())
+	if len(a) != 1 || a[0].Class != drivers.Event || text(a[0].Values["event"]) != "long_wait" || text(a[0].Values["ticket"]) != "A001" ||
+		text(a[0].Values["service"]) != "tax" || a[0].Values["wait_s"].String() != "600.001" ||
+		a[0].Values["active"].String() != "true" || a[0].Values["over"].String() != "1" {
+		t.Fatalf("long waits %+v", a)
 	}
 	c.Set(t0.Add(time.Hour))
-	if a := k.Alarms(c.Now()); len(a) != 0 {
-		t.Fatalf("second alarm for the same ticket: %v", a)
+	if a := k.LongWaits(c.Now()); len(a) != 0 {
+		t.Fatalf("second event for the same ticket: %v", a)
 	}
-	// Run: an alarm that emit refuses is raised again.
+	mustDecode(t, k, "ticket.called", `{"ticket_no":"A001"}`)
+	if a := k.LongWaits(c.Now()); len(a) != 1 || a[0].Values["active"].String() != "false" {
+		t.Fatalf("after the last long wait was called: %v", a)
+	}
+	// Run: an event that emit refuses is emitted again.
 	mustDecode(t, k, "ticket.issued", `{"ticket_no":"A003","business_type":"tax"}`)
 	c.Set(t0.Add(2 * time.Hour))
 	boom := errors.New("disk full")
 	if err := k.Run(context.Background(), func(drivers.Reading) error { return boom }); !errors.Is(err, boom) {
 		t.Fatalf("Run = %v", err)
 	}
-	if a := k.Alarms(c.Now()); len(a) != 1 || text(a[0].Values["ticket"]) != "A003" {
+	if a := k.LongWaits(c.Now()); len(a) != 1 || text(a[0].Values["ticket"]) != "A003" {
 		t.Fatalf("after a refused emit: %v", a)
+	}
+	mustDecode(t, k, "ticket.skipped", `{"ticket_no":"A003","reason":"no_show"}`)
+	if err := k.Run(context.Background(), func(drivers.Reading) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("Run = %v", err)
+	}
+	if a := k.LongWaits(c.Now()); len(a) != 1 || a[0].Values["active"].String() != "false" {
+		t.Fatalf("a refused active=false is not said again: %v", a)
 	}
 }
 
@@ -160,7 +178,7 @@ func TestRun(t *testing.T) {
 	}
 }
 
-// Decode, Metrics and Alarms from different goroutines (run with -race).
+// Decode, Metrics and LongWaits from different goroutines (run with -race).
 func TestConcurrent(t *testing.T) {
 	k, err := New(Config{Device: "hall", WaitAlarm: time.Nanosecond})
 	if err != nil {
@@ -177,7 +195,7 @@ func TestConcurrent(t *testing.T) {
 				return
 			default:
 				k.Metrics(time.Now())
-				k.Alarms(time.Now())
+				k.LongWaits(time.Now())
 			}
 		}
 	}()
@@ -268,8 +286,8 @@ func TestTransferAndSkip(t *testing.T) {
 	mustDecode(t, k, "ticket.issued", `{"ticket_no":"A1","business_type":"tax"}`)
 	mustDecode(t, k, "ticket.issued", `{"ticket_no":"A2","business_type":"tax"}`)
 	c.Set(t0.Add(2 * time.Minute))
-	if a := k.Alarms(c.Now()); len(a) != 2 {
-		t.Fatalf("alarms %v", a)
+	if a := k.LongWaits(c.Now()); len(a) != 2 {
+		t.Fatalf("long waits %v", a)
 	}
 	rd := mustDecode(t, k, "ticket.transferred", `{"ticket_no":"A1","from_window":"1","to_queue":"social"}`)
 	if text(rd.Values["service"]) != "social" {
@@ -277,7 +295,7 @@ func TestTransferAndSkip(t *testing.T) {
 	}
 	mustDecode(t, k, "ticket.skipped", `{"ticket_no":"A2","reason":"no_show"}`)
 	c.Set(t0.Add(10 * time.Minute))
-	if a := k.Alarms(c.Now()); len(a) != 0 {
+	if a := k.LongWaits(c.Now()); len(a) != 0 {
 		t.Errorf("alarmed again: %v", a)
 	}
 	waiting := map[string]string{}

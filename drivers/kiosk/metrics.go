@@ -128,25 +128,39 @@ func (k *Kiosk) expire(now time.Time) {
 	}
 }
 
-// Alarms returns one wait_alarm per ticket that has waited (by the
-// gateway's clock, since it was issued or transferred) longer than
-// WaitAlarm and is still not called, and marks those tickets so they do
-// not alarm again. With WaitAlarm 0 it returns nothing.
-func (k *Kiosk) Alarms(now time.Time) []drivers.Reading {
+// LongWaits returns the long_wait events due at now: one with active
+// true for each ticket that has just waited (by the gateway's clock, since
+// it was issued or transferred) longer than WaitAlarm without being
+// called, and one with active false once no ticket over the limit is
+// waiting any more. Each carries over, the tickets waiting past the limit.
+// The gateway's rules engine raises and clears the kiosk's alarm from
+// them (default rule kiosk-wait). The first call after New says active
+// false when no ticket is over: a gateway restart forgets the tickets,
+// and this clears an alarm raised before it. With WaitAlarm 0 it returns
+// nothing.
+func (k *Kiosk) LongWaits(now time.Time) []drivers.Reading {
 	if k.waitAlarm <= 0 {
 		return nil
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var out []drivers.Reading
+	over := int64(0)
 	for no, t := range k.tickets {
-		if !t.waiting || t.alarmed {
+		if !t.waiting {
 			continue
 		}
-		if w := now.Sub(t.queued); w > k.waitAlarm {
+		w := now.Sub(t.queued)
+		if t.alarmed {
+			over++
+			continue
+		}
+		if w > k.waitAlarm {
 			t.alarmed = true
-			out = append(out, drivers.Reading{Device: k.device, Class: drivers.Alarm, Time: now, Values: map[string]drivers.Value{
-				"event":   drivers.Text("wait_alarm"),
+			over++
+			out = append(out, drivers.Reading{Device: k.device, Class: drivers.Event, Time: now, Values: map[string]drivers.Value{
+				"event":   drivers.Text("long_wait"),
+				"active":  drivers.Bool(true),
 				"ticket":  drivers.Text(no),
 				"service": drivers.Text(t.service),
 				"wait_s":  seconds(w.Milliseconds()),
@@ -158,13 +172,28 @@ func (k *Kiosk) Alarms(now time.Time) []drivers.Reading {
 		b, _ := out[j].Values["ticket"].AsText()
 		return a < b
 	})
+	for i := range out {
+		out[i].Values["over"] = drivers.Int(over)
+	}
+	if over == 0 && k.over {
+		out = append(out, drivers.Reading{Device: k.device, Class: drivers.Event, Time: now, Values: map[string]drivers.Value{
+			"event": drivers.Text("long_wait"), "active": drivers.Bool(false), "over": drivers.Int(0),
+		}})
+	}
+	k.over = over > 0
 	return out
 }
 
-// rearm lets a ticket alarm again (its alarm was not kept).
-func (k *Kiosk) rearm(no string) {
+// rearm undoes what a long_wait event that was not kept did: its ticket
+// may alarm again, and a lost active false is said again.
+func (k *Kiosk) rearm(r drivers.Reading) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if active, _ := r.Values["active"].AsBool(); !active {
+		k.over = true
+		return
+	}
+	no, _ := r.Values["ticket"].AsText()
 	if t := k.tickets[no]; t != nil {
 		t.alarmed = false
 	}
@@ -179,11 +208,11 @@ func (k *Kiosk) alarmStep() time.Duration {
 	return step
 }
 
-// Run emits the derived telemetry every Window and wait alarms as they
+// Run emits the derived telemetry every Window and long_wait events as they
 // fall due (checked at once, then every min(Window, 10 s, WaitAlarm/10),
 // at least 1 s),
 // until ctx ends. It returns ctx.Err() then, or the first emit error
-// (an alarm that emit refused will be raised again on the next run).
+// (a long_wait event that emit refused is emitted again on the next run).
 func (k *Kiosk) Run(ctx context.Context, emit func(drivers.Reading) error) error {
 	tick := time.NewTicker(k.alarmStep())
 	defer tick.Stop()
@@ -197,15 +226,14 @@ func (k *Kiosk) Run(ctx context.Context, emit func(drivers.Reading) error) error
 			}
 		}
 		now := k.now()
-		alarms := k.Alarms(now)
-		for i, r := range alarms {
+		waits := k.LongWaits(now)
+		for i, r := range waits {
 			if err := emit(r); err != nil {
-				for _, a := range alarms[i:] {
-					no, _ := a.Values["ticket"].AsText()
-					k.rearm(no)
+				for _, w := range waits[i:] {
+					k.rearm(w)
 				}
 				no, _ := r.Values["ticket"].AsText()
-				return fmt.Errorf("kiosk %s: wait alarm for ticket %s: %w", k.device, no, err)
+				return fmt.Errorf("kiosk %s: long_wait event (ticket %q): %w", k.device, no, err)
 			}
 		}
 		if now.Before(next) {

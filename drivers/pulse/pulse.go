@@ -307,7 +307,7 @@ func (d *Device) Run(ctx context.Context, emit func(drivers.Reading) error) erro
 		r.next = now.Add(c.Interval)
 	}
 	if !c.Input.counts() {
-		r.stateReading(c.Input.class(), r.state, now)
+		r.stateReading(r.state, now)
 	}
 	for {
 		deadline := r.next
@@ -360,19 +360,14 @@ func (r *run) accept(ch change) {
 			r.count++
 		}
 	default:
-		r.stateReading(in.class(), ch.high, ch.at)
+		r.stateReading(ch.high, ch.at)
 	}
 }
 
-func (in Input) class() drivers.Class {
-	if in == Door || in == Flood {
-		return drivers.Alarm
-	}
-	return drivers.Event
-}
-
-// stateReading emits a door, flood or contact state.
-func (r *run) stateReading(class drivers.Class, high bool, at time.Time) {
+// stateReading emits a door, flood or contact state, as an event (the
+// gateway's rules engine raises a door opened or water detected as an
+// alarm: default rules tamper and flood).
+func (r *run) stateReading(high bool, at time.Time) {
 	v := map[string]drivers.Value{"state": drivers.Bool(high)}
 	switch in := r.d.c.Input; {
 	case in == Door && high:
@@ -384,7 +379,7 @@ func (r *run) stateReading(class drivers.Class, high bool, at time.Time) {
 	case in == Flood:
 		v["event"] = drivers.Text("flood_cleared")
 	}
-	r.send(drivers.Reading{Device: r.d.c.Device, Class: class, Time: at, Values: v})
+	r.send(drivers.Reading{Device: r.d.c.Device, Class: drivers.Event, Time: at, Values: v})
 }
 
 // report emits the telemetry reading of the interval ending at t.

@@ -243,9 +243,9 @@ func TestDoorFloodContact(t *testing.T) {
 		initial     gpio.Level
 		activeLevel gpio.Level
 	}{
-		{pulse.Door, drivers.Alarm, false, []string{"door_closed", "door_open", "door_closed"}, gpio.Low, gpio.High},
+		{pulse.Door, drivers.Event, false, []string{"door_closed", "door_open", "door_closed"}, gpio.Low, gpio.High},
 		// An active-low flood sensor: the line idles high and drops on water.
-		{pulse.Flood, drivers.Alarm, true, []string{"flood_cleared", "flood", "flood_cleared"}, gpio.High, gpio.Low},
+		{pulse.Flood, drivers.Event, true, []string{"flood_cleared", "flood", "flood_cleared"}, gpio.High, gpio.Low},
 		{pulse.Contact, drivers.Event, false, nil, gpio.Low, gpio.High},
 	} {
 		t.Run(c.input.String(), func(t *testing.T) {

@@ -157,7 +157,9 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, skew *fiel
 		position(f, v, false)
 
 	case "alarm.sos":
-		rd.Class = drivers.Alarm
+		// The officer's report is an event; the gateway's rules engine
+		// raises and clears the alarm from it (the default rule sos).
+		rd.Class = drivers.Event
 		sos(f, rd)
 
 	case "alarm.device":
@@ -349,7 +351,7 @@ func Stream(event string) drivers.Class {
 	switch event {
 	case "evidence.file":
 		return drivers.Evidence
-	case "alarm.sos", "alarm.device":
+	case "alarm.device":
 		return drivers.Alarm
 	case "device.status", "device.position":
 		return drivers.Telemetry

@@ -141,10 +141,22 @@ func TestSimulatorShift(t *testing.T) {
 	if ev, _ := last.Values["event"].AsText(); ev != "offline" || last.Class != drivers.Event {
 		t.Errorf("the shift ends with %+v, want the offline event", last)
 	}
-	for _, c := range []drivers.Class{drivers.Telemetry, drivers.Event, drivers.Alarm, drivers.Evidence} {
+	for _, c := range []drivers.Class{drivers.Telemetry, drivers.Event, drivers.Evidence} {
 		if classes[c] == 0 {
 			t.Errorf("no %s readings: %v", c, classes)
 		}
+	}
+	sos := 0
+	for _, d := range got {
+		if ev, _ := d.rd.Values["event"].AsText(); ev == "sos" {
+			sos++
+			if d.rd.Class != drivers.Event {
+				t.Errorf("an SOS decoded as %s, want events (the rules engine raises its alarm)", d.rd.Class)
+			}
+		}
+	}
+	if sos == 0 {
+		t.Errorf("the shift has no SOS: %v", classes)
 	}
 	if cbor == 0 {
 		t.Error("no CBOR messages")

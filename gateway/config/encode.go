@@ -60,8 +60,8 @@ func (c *Config) YAML() ([]byte, error) {
 		}
 		add(root, "devices", devs)
 	}
-	if len(c.Rules) > 0 {
-		add(root, "rules", rulesNode(c.Rules))
+	if rn := rulesNode(c.Rules); len(rn.Content) > 0 { // the defaults are not written
+		add(root, "rules", rn)
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)

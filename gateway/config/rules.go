@@ -27,9 +27,10 @@ const (
 	RuleStale     RuleKind = "stale"     // no reading for N intervals
 	RuleGroup     RuleKind = "group"     // every device of a scope dark or silent at once
 	RuleExpr      RuleKind = "expr"      // a boolean expression over points, previous values and time
+	RuleEvent     RuleKind = "event"     // a device's own report: an SOS, a door opened, a long wait
 )
 
-var ruleKinds = []string{"threshold", "rate", "window", "stale", "group", "expr"}
+var ruleKinds = []string{"threshold", "rate", "window", "stale", "group", "expr", "event"}
 
 // Defaults of the rules section.
 const (
@@ -80,6 +81,22 @@ type Rule struct {
 	// expr
 	Expr    string
 	Program *vm.Program
+
+	// event: readings whose "event" point is one of On (any reading when
+	// On is empty) raise the alarm, or clear it when their State point
+	// (a bool, e.g. active) is false; a reading without the State point
+	// raises when On names its event. ClearAfter clears an alarm no
+	// raising reading has renewed for that long (0: only the device
+	// clears it).
+	On         []string
+	State      string
+	ClearAfter time.Duration
+
+	// Disabled: written with enabled: false (kept so that YAML() writes it
+	// back, e.g. to switch a default rule off); never evaluated.
+	Disabled bool
+	// Default: one of DefaultRules, not written in the file.
+	Default bool
 
 	// Rate limit: at most Raises raises per RaisesPer; beyond, raises are
 	// suppressed and the suppression is reported.
@@ -142,7 +159,7 @@ type ruleFields struct {
 
 var ruleKeys = []string{"id", "kind", "severity", "message", "scope", "point", "points", "above", "below",
 	"hysteresis", "hold", "clear_hold", "counter", "per", "over", "max_rate", "from", "to", "intervals", "after",
-	"inhibits", "expr", "rate_limit"}
+	"inhibits", "expr", "rate_limit", "on", "state", "clear_after", "enabled"}
 
 // keysOf lists the keys each kind takes besides the common ones.
 var keysOf = map[RuleKind][]string{
@@ -152,9 +169,10 @@ var keysOf = map[RuleKind][]string{
 	RuleStale:     {"point", "intervals", "after"},
 	RuleGroup:     {"points", "below", "hold", "clear_hold", "intervals", "after", "inhibits"},
 	RuleExpr:      {"expr", "hold", "clear_hold"},
+	RuleEvent:     {"on", "state", "clear_after"},
 }
 
-var commonRuleKeys = []string{"id", "kind", "severity", "message", "scope", "rate_limit"}
+var commonRuleKeys = []string{"id", "kind", "severity", "message", "scope", "rate_limit", "enabled"}
 
 func (d *decoder) decodeRules(fl field) ([]Rule, []ruleFields) {
 	items, _ := d.list(fl, "a list of \"- id: night-leak\" entries")
@@ -194,6 +212,14 @@ func (d *decoder) decodeRule(it field, r *Rule) (ruleFields, bool) {
 	} else {
 		d.missing(&f, "id", "a name for the rule, e.g. night-leak")
 	}
+	if x, ok := f.get("enabled"); ok {
+		if s, ok := d.enum(x, "true or false", "true", "false"); ok && s == "false" {
+			// Switched off: only its id matters (a default rule's, or one
+			// kept for later); the rest is not checked.
+			r.Disabled = true
+			return rf, true
+		}
+	}
 	if x, ok := f.get("kind"); ok {
 		if s, ok := d.enum(x, "a rule kind", ruleKinds...); ok {
 			r.Kind = RuleKind(s)
@@ -225,7 +251,11 @@ func (d *decoder) decodeRule(it field, r *Rule) (ruleFields, bool) {
 	if r.Kind != "" {
 		for k, x := range f.m {
 			if !slices.Contains(commonRuleKeys, k) && !slices.Contains(keysOf[r.Kind], k) {
-				d.errAt(x.key, x.path, "a %s rule has no key %q (it takes %s)", r.Kind, k, strings.Join(keysOf[r.Kind], ", "))
+				article := "a"
+				if strings.ContainsRune("aeiou", rune(r.Kind[0])) {
+					article = "an"
+				}
+				d.errAt(x.key, x.path, "%s %s rule has no key %q (it takes %s)", article, r.Kind, k, strings.Join(keysOf[r.Kind], ", "))
 			}
 		}
 	}
@@ -371,6 +401,15 @@ func (d *decoder) decodeCondition(f *fields, r *Rule) {
 	if x, ok := f.get("expr"); ok {
 		r.Expr, _ = d.nonEmpty(x, "a boolean expression, e.g. flow_m3 - prev.flow_m3 > 0.5")
 	}
+	if x, ok := f.get("on"); ok {
+		r.On, _, _ = d.strList(x, "on: [sos]")
+	}
+	if x, ok := f.get("state"); ok {
+		r.State, _ = d.nonEmpty(x, "a bool point, e.g. active")
+	}
+	if x, ok := f.get("clear_after"); ok {
+		r.ClearAfter, _ = d.duration(x, time.Second, 30*24*time.Hour)
+	}
 	d.checkCondition(f, r)
 }
 
@@ -427,6 +466,13 @@ func (d *decoder) checkCondition(f *fields, r *Rule) {
 		}
 	case RuleExpr:
 		need("expr", "a boolean expression, e.g. expr: \"flow_m3 - prev.flow_m3 > 0.5\"")
+	case RuleEvent:
+		if !has("on") && !has("state") {
+			d.missing(f, "on", "the events that raise it, e.g. on: [sos] (and state: active to clear on active: false), or state: <a bool point>")
+		}
+		if x, ok := f.get("state"); ok && r.State != "" && !validPointName(r.State) {
+			d.errAt(deref(x.val), x.path, "%q is not a point name (lower-case letters, digits and '_', e.g. active)", clip(r.State))
+		}
 	}
 }
 
@@ -515,8 +561,15 @@ func (d *decoder) checkRules(c *Config, p *parsed) {
 				ids[r.ID] = i
 			}
 		}
+		if r.Disabled {
+			continue
+		}
 		devs := d.checkScope(c, r, rf)
 		if devs == nil {
+			continue
+		}
+		if r.Kind == RuleEvent {
+			d.checkState(r, rf, devs)
 			continue
 		}
 		d.checkPoints(r, rf, devs)
@@ -527,7 +580,13 @@ func (d *decoder) checkRules(c *Config, p *parsed) {
 			d.checkSilence(r, rf, devs)
 		}
 	}
-	for i := range c.Rules {
+	for _, r := range DefaultRules(c) {
+		if _, ok := ids[r.ID]; !ok {
+			ids[r.ID] = -1
+			c.Rules = append(c.Rules, r)
+		}
+	}
+	for i := range p.rules {
 		r, rf := &c.Rules[i], &p.rules[i]
 		for _, in := range r.Inhibits {
 			if _, ok := ids[in]; !ok || in == r.ID {
@@ -626,6 +685,22 @@ func (d *decoder) checkPoints(r *Rule, rf *ruleFields, devs []*Device) {
 				}
 			}
 			d.errAt(d.listItem(&rf.f, key, j), join(rf.f.path, key), "unknown point %q: device %s does not report it%s", clip(pt), dv.ID, hint)
+			return
+		}
+	}
+}
+
+// checkState: an event rule's state point exists on every device in
+// scope whose points are known (recorders and kiosks report what their
+// messages carry).
+func (d *decoder) checkState(r *Rule, rf *ruleFields, devs []*Device) {
+	if r.State == "" {
+		return
+	}
+	for _, dv := range devs {
+		known, ok := PointsOf(dv)
+		if ok && !slices.Contains(known, r.State) {
+			d.errAt(valNode(&rf.f, "state"), join(rf.f.path, "state"), "unknown point %q: device %s does not report it (it reports %s)", clip(r.State), dv.ID, strings.Join(known, ", "))
 			return
 		}
 	}

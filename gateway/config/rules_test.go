@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,8 @@ func FuzzRules(f *testing.F) {
 		"  - {id: a, kind: group, severity: 1, message: m, scope: {line: RS485-A}, intervals: 3, inhibits: [b]}\n  - {id: b, kind: stale, severity: 4, message: m, scope: {kind: power}}\n",
 		"  - {id: a, kind: rate, severity: 1, message: \"{value}\", scope: {grid: x}, point: p, above: 1e3}\n",
 		"  - expr: \"1..1000000 | map(# * #)\"\n",
+		"  - {id: a, kind: event, severity: 1, message: m, scope: {device: w1}, on: [leak], state: battery_low, clear_after: 1h}\n",
+		"  - {id: a, enabled: false}\n",
 	} {
 		f.Add(s)
 	}
@@ -97,6 +100,12 @@ func FuzzRules(f *testing.F) {
 			return
 		}
 		for _, r := range c.Rules {
+			if r.Disabled {
+				continue
+			}
+			if r.Kind == RuleEvent && len(r.On) == 0 && r.State == "" {
+				t.Fatalf("accepted an event rule that watches nothing: %+v", r)
+			}
 			if r.ID == "" || r.Kind == "" || r.Severity < 1 || r.Severity > 4 || r.Message == "" || r.Scope.String() == "" || r.Raises < 1 {
 				t.Fatalf("accepted an incomplete rule %+v", r)
 			}
@@ -108,4 +117,78 @@ func FuzzRules(f *testing.F) {
 			}
 		}
 	})
+}
+
+const defaultsHeader = `gateway:
+  id: gw-1
+  county: "320583"
+  township: "320583104"
+uplink:
+  brokers: ["tcp://127.0.0.1:1883"]
+field_broker:
+  listen: "127.0.0.1:1884"
+devices:
+  - {id: door-1, driver: pulse, pin: DI1, input: door}
+  - {id: flood-1, driver: pulse, pin: DI2, input: flood}
+  - {id: count-1, driver: pulse, pin: DI3}
+  - {id: zfy-001, kind: recorder, driver: recorder, username: zfy-001, password_file: /etc/townlink/zfy-001.pw}
+  - {id: hall-1, kind: kiosk, driver: kiosk, username: hall-1, password_file: /etc/townlink/hall-1.pw, wait_alarm: 30m}
+  - {id: hall-2, kind: kiosk, driver: kiosk, username: hall-2, password_file: /etc/townlink/hall-2.pw}
+`
+
+// The SOS, tamper, flood and long-wait alarms are default rules, made for
+// the devices they watch; a rule of the same id replaces one, enabled:
+// false switches one off, and neither is written back by YAML().
+func TestDefaultRules(t *testing.T) {
+	c, err := Parse("d.yaml", []byte(defaultsHeader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range c.Rules {
+		if !r.Default || r.Kind != RuleEvent {
+			t.Errorf("rule %s: default %v kind %s", r.ID, r.Default, r.Kind)
+		}
+		got[r.ID] = fmt.Sprintf("%s on=%v state=%s sev=%d", r.Scope, r.On, r.State, r.Severity)
+	}
+	want := map[string]string{
+		RuleSOS:       "kind:recorder on=[sos] state=active sev=1",
+		RuleTamper:    "device:door-1 on=[] state=state sev=2",
+		RuleFlood:     "device:flood-1 on=[] state=state sev=1",
+		RuleKioskWait: "device:hall-1 on=[long_wait] state=active sev=3",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("default rules\n got %v\nwant %v", got, want)
+	}
+
+	c, err = Parse("d.yaml", []byte(defaultsHeader+`rules:
+  - {id: sos, enabled: false}
+  - {id: tamper, kind: event, severity: 1, message: "{device} opened", scope: {device: door-1}, state: state, clear_after: 10m}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]*Rule{}
+	for i := range c.Rules {
+		ids[c.Rules[i].ID] = &c.Rules[i]
+	}
+	if r := ids[RuleSOS]; r == nil || !r.Disabled {
+		t.Errorf("sos switched off: %+v", r)
+	}
+	if r := ids[RuleTamper]; r == nil || r.Default || r.Severity != 1 || r.ClearAfter != 10*time.Minute {
+		t.Errorf("tamper replaced: %+v", r)
+	}
+	if len(c.Rules) != 4 { // sos (off), tamper (written), flood and kiosk-wait (defaults)
+		t.Errorf("%d rules", len(c.Rules))
+	}
+	y, err := c.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(y), "long_wait") || !strings.Contains(string(y), "enabled: false") {
+		t.Errorf("YAML() writes the defaults or drops the switch:\n%s", y)
+	}
+	if _, err := Parse("again.yaml", y); err != nil {
+		t.Errorf("YAML() does not parse again: %v", err)
+	}
 }

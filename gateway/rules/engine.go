@@ -119,6 +119,7 @@ type device struct {
 	cfg      *config.Device
 	rules    []ruleRef // device-level rules in whose scope it is
 	keep     bool      // keep the latest values (groups, expressions)
+	sync     bool      // evaluated by Feed's caller (event rules; see syncRule)
 	groups   []*rule   // group rules in whose scope it is
 	seen     time.Time
 	seenPt   map[string]time.Time
@@ -182,6 +183,9 @@ func New(o Options) (*Engine, error) {
 	}
 	byID := map[string]*rule{}
 	for i := range o.Rules {
+		if o.Rules[i].Disabled {
+			continue
+		}
 		r := &rule{cfg: &o.Rules[i], prog: o.Rules[i].Program, scope: o.Rules[i].Scope.String(), env: map[string]any{}, prev: map[string]float64{}}
 		for _, d := range e.devs {
 			if r.cfg.Scope.Match(d.cfg) {
@@ -284,6 +288,10 @@ func (e *Engine) Tick(ctx context.Context) {
 		}
 	}
 	for _, t := range e.tracks {
+		if t.rule.cfg.Kind == config.RuleEvent {
+			trans = e.expireEvent(trans, t, now)
+			continue
+		}
 		if t.rule.cfg.Kind == config.RuleStale || t.rule.cfg.Kind == config.RuleGroup || (t.alarm == nil && !t.raiseCond) {
 			continue
 		}
@@ -331,6 +339,7 @@ func (e *Engine) addRule(r *rule) {
 	for _, d := range r.devs {
 		d.rules = append(d.rules, ruleRef{r: r})
 		d.keep = d.keep || r.cfg.Kind == config.RuleExpr
+		d.sync = d.sync || syncRule(r.cfg)
 	}
 }
 
@@ -380,13 +389,29 @@ func (c *identCollector) Visit(n *ast.Node) {
 // them (the pipeline's Observe hook in the gateway): the ingest path pays
 // a copy under a mutex, not the evaluation. It returns at once unless
 // feedLen readings wait for Run; then it waits, at most until ctx ends.
+// Readings of a device with an event rule in scope are evaluated at once
+// instead, and the alarms they raise are queued before Feed returns: the
+// field message that carried an SOS is acknowledged only then, so a crash
+// in between makes the device send it again rather than lose the alarm.
 func (e *Engine) Feed(ctx context.Context, rs []drivers.Reading) {
+	var now []drivers.Reading
+	for i := range rs {
+		if d := e.devs[rs[i].Device]; d != nil && d.sync && rs[i].Class != drivers.Alarm {
+			now = append(now, rs[i])
+		}
+	}
+	if len(now) > 0 {
+		e.Observe(ctx, now)
+		if len(now) == len(rs) {
+			return
+		}
+	}
 	for {
 		e.feedMu.Lock()
 		if len(e.feedBuf) < feedLen {
 			n := len(e.feedBuf)
 			for i := range rs {
-				if d := e.devs[rs[i].Device]; d != nil && rs[i].Class != drivers.Alarm && (len(d.rules) > 0 || len(d.groups) > 0) {
+				if d := e.devs[rs[i].Device]; d != nil && !d.sync && rs[i].Class != drivers.Alarm && (len(d.rules) > 0 || len(d.groups) > 0) {
 					e.feedBuf = append(e.feedBuf, rs[i])
 				}
 			}

@@ -127,13 +127,16 @@ type fixture struct {
 	e     *Engine
 }
 
-func newFixture(t *testing.T, rules string) *fixture {
+func newFixture(t *testing.T, rules string) *fixture { return newFixtureAt(t, header+rules, 1) }
+
+// newFixtureAt loads config and starts an engine at hour h of 2026-12-07.
+func newFixtureAt(t *testing.T, yaml string, h int) *fixture {
 	t.Helper()
-	cfg, err := config.Parse("test.yaml", []byte(header+rules))
+	cfg, err := config.Parse("test.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, cfg: cfg, clk: &clock{t: at(1, 0, cfg.Gateway.Location)}, store: &memStore{m: map[string][]byte{}}, out: &sink{}}
+	f := &fixture{t: t, cfg: cfg, clk: &clock{t: at(h, 0, cfg.Gateway.Location)}, store: &memStore{m: map[string][]byte{}}, out: &sink{}}
 	f.restart()
 	return f
 }

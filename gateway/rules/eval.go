@@ -27,6 +27,8 @@ type track struct {
 	clearSince           int64   // clear-condition holding since (while active)
 	hist                 []*ring // rate rules: recent samples, per point of the rule
 	obs                  obs
+	hit                  int64             // event rules: the last raising reading
+	detail               map[string]Detail // event rules: the raising reading's values
 
 	key    string
 	dev    *device // nil for a group
@@ -132,6 +134,8 @@ func (e *Engine) observe(trans []transition, d *device, r *drivers.Reading, now 
 			}
 		case config.RuleExpr:
 			trans = e.evalExpr(trans, tr, d, r, t, now)
+		case config.RuleEvent:
+			trans = e.evalEvent(trans, tr, d, r, now)
 		default:
 			trans = e.evalCond(trans, tr, d, r, t, now)
 		}

@@ -36,6 +36,9 @@ type Alarm struct {
 	Since    time.Time `json:"since"`
 	Raised   time.Time `json:"raised"`
 	Acked    bool      `json:"acked,omitempty"`
+	// Detail: the raising reading's values (event rules), on the raised
+	// record beside the alarm's own points.
+	Detail map[string]Detail `json:"detail,omitempty"`
 
 	// Suppressed: raised beyond the rule's rate limit; no record was (or
 	// will be, for its clear) sent. Never stored.
@@ -93,6 +96,7 @@ func (e *Engine) raise(trans []transition, tr *track, now time.Time) []transitio
 	if tr.obs.has {
 		a.Point, a.Value, a.Limit, a.HasValue = tr.obs.point, tr.obs.value, tr.obs.limit, true
 	}
+	a.Detail, tr.detail = tr.detail, nil
 	a.Message = e.render(r, a)
 	tr.alarm, tr.clearSince = a, 0
 	if !r.allow(now) {
@@ -156,6 +160,13 @@ func (t *transition) reading() drivers.Reading {
 		}
 		if a.SuppressedN > 0 {
 			v["suppressed"] = drivers.Int(int64(a.SuppressedN))
+		}
+		for k, dt := range a.Detail {
+			if _, taken := v[k]; !taken {
+				if x, ok := dt.Value(); ok {
+					v[k] = x
+				}
+			}
 		}
 	case EventCleared:
 		v["raised"] = drivers.Int(a.Raised.UnixMilli())

@@ -1,0 +1,53 @@
+package config
+
+// Ids of the default rules.
+const (
+	RuleSOS       = "sos"
+	RuleTamper    = "tamper"
+	RuleFlood     = "flood"
+	RuleKioskWait = "kiosk-wait"
+)
+
+// DefaultRules are the alarms every gateway raises without a word of
+// config, as rules of the engine like any other: a recorder's SOS
+// (cleared by its active: false), a door or cover contact opened and a
+// flood sensor wet (cleared when the input returns), a service-hall
+// ticket waiting longer than the kiosk's wait_alarm (cleared when no
+// ticket is over it). Each is made only when a device it watches is
+// configured. A rule of the same id in rules: replaces it; one written
+// with only id: and enabled: false switches it off.
+func DefaultRules(c *Config) []Rule {
+	var recorders bool
+	var doors, floods, kiosks []string
+	for i := range c.Devices {
+		dv := &c.Devices[i]
+		switch {
+		case dv.Kind == KindRecorder:
+			recorders = true
+		case dv.Driver == DriverPulse && dv.Input == InputDoor:
+			doors = append(doors, dv.ID)
+		case dv.Driver == DriverPulse && dv.Input == InputFlood:
+			floods = append(floods, dv.ID)
+		case dv.Kind == KindKiosk && dv.WaitAlarm > 0:
+			kiosks = append(kiosks, dv.ID)
+		}
+	}
+	rule := func(id string, sev int, msg string, s Scope, on []string, state string) Rule {
+		return Rule{ID: id, Kind: RuleEvent, Severity: sev, Message: msg, Scope: s, On: on, State: state,
+			Raises: DefaultRuleRaises, RaisesPer: DefaultRuleRaisesPer, Default: true}
+	}
+	var out []Rule
+	if recorders {
+		out = append(out, rule(RuleSOS, 1, "{device}: SOS from the enforcement officer", Scope{Kind: KindRecorder}, []string{"sos"}, "active"))
+	}
+	if len(doors) > 0 {
+		out = append(out, rule(RuleTamper, 2, "{device}: door or cover opened", Scope{Devices: doors}, nil, "state"))
+	}
+	if len(floods) > 0 {
+		out = append(out, rule(RuleFlood, 1, "{device}: water detected", Scope{Devices: floods}, nil, "state"))
+	}
+	if len(kiosks) > 0 {
+		out = append(out, rule(RuleKioskWait, 3, "{device}: a ticket has waited longer than wait_alarm", Scope{Devices: kiosks}, []string{"long_wait"}, "active"))
+	}
+	return out
+}
