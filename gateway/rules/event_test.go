@@ -22,7 +22,9 @@ devices:
   - {id: hall-1, kind: kiosk, driver: kiosk, username: hall-1, password_file: /etc/townlink/hall-1.pw, wait_alarm: 30m}
 `
 
-func newEventFixture(t *testing.T, rules string) *fixture { return newFixtureAt(t, eventHeader+rules, 9) }
+func newEventFixture(t *testing.T, rules string) *fixture {
+	return newFixtureAt(t, eventHeader+rules, 9)
+}
 
 func (f *fixture) event(dev string, vals map[string]drivers.Value) {
 	f.e.Observe(context.Background(), []drivers.Reading{{Device: dev, Class: drivers.Event, Time: f.clk.t, Values: vals}})
