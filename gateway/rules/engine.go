@@ -71,7 +71,8 @@ type Engine struct {
 	vals  []float64
 	gen   []uint64
 	cur   uint64
-	modAt time.Time // mod and wday are modAt's minute of day and weekday in loc
+	modAt time.Time // mod and wday are the minute of day and weekday in loc of [modAt, modTo)
+	modTo time.Time
 	mod   int
 	wday  int
 	start time.Time
@@ -145,8 +146,9 @@ type rule struct {
 	pidx        []int              // cfg.Points by Engine.pidx
 	env         map[string]any     // expression rules: reused environment
 	prev        map[string]float64 // and its prev
-	envAt       time.Time          // when env's hour, minute, weekday were set
+	envMin      int                // env's hour, minute and weekday: weekday×1440 + minute of day, +1 (0: unset)
 	envDev      *device            // whose id env's device is
+	uses        map[string]bool    // expression rules: the names it uses
 	vars        []string           // expression rules: the points it names
 	inhibitedBy []*rule
 	textPts     []string
@@ -187,6 +189,7 @@ func New(o Options) (*Engine, error) {
 			continue
 		}
 		r := &rule{cfg: &o.Rules[i], prog: o.Rules[i].Program, scope: o.Rules[i].Scope.String(), env: map[string]any{}, prev: map[string]float64{}}
+		r.env["prev"] = r.prev
 		for _, d := range e.devs {
 			if r.cfg.Scope.Match(d.cfg) {
 				r.devs = append(r.devs, d)
@@ -203,7 +206,7 @@ func New(o Options) (*Engine, error) {
 		var pts []string
 		pts, r.textPts, r.boolPts = config.ExprPoints(cds)
 		if r.prog != nil {
-			r.vars = exprVars(r.prog, pts)
+			r.vars, r.uses = exprVars(r.prog, pts)
 		}
 		for _, p := range append(append([]string(nil), r.cfg.Points...), r.vars...) {
 			i, ok := e.pidx[p]
@@ -359,9 +362,9 @@ func (e *Engine) layTracks() {
 	sort.Slice(e.tracks, func(i, j int) bool { return e.tracks[i].key < e.tracks[j].key })
 }
 
-// exprVars lists the points an expression names (only they are put in
-// its environment on each run).
-func exprVars(p *vm.Program, points []string) []string {
+// exprVars lists the points an expression names and the other names of
+// its environment it uses (only they are put in it on each run).
+func exprVars(p *vm.Program, points []string) ([]string, map[string]bool) {
 	var c identCollector
 	node := p.Node()
 	ast.Walk(&node, &c)
@@ -371,7 +374,7 @@ func exprVars(p *vm.Program, points []string) []string {
 			out = append(out, pt)
 		}
 	}
-	return out
+	return out, c.names
 }
 
 type identCollector struct{ names map[string]bool }
@@ -394,24 +397,18 @@ func (c *identCollector) Visit(n *ast.Node) {
 // field message that carried an SOS is acknowledged only then, so a crash
 // in between makes the device send it again rather than lose the alarm.
 func (e *Engine) Feed(ctx context.Context, rs []drivers.Reading) {
-	var now []drivers.Reading
-	for i := range rs {
-		if d := e.devs[rs[i].Device]; d != nil && d.sync && rs[i].Class != drivers.Alarm {
-			now = append(now, rs[i])
-		}
-	}
-	if len(now) > 0 {
-		e.Observe(ctx, now)
-		if len(now) == len(rs) {
-			return
-		}
-	}
 	for {
 		e.feedMu.Lock()
 		if len(e.feedBuf) < feedLen {
 			n := len(e.feedBuf)
+			var now []drivers.Reading
 			for i := range rs {
-				if d := e.devs[rs[i].Device]; d != nil && !d.sync && rs[i].Class != drivers.Alarm && (len(d.rules) > 0 || len(d.groups) > 0) {
+				d := e.devs[rs[i].Device]
+				switch {
+				case d == nil || rs[i].Class == drivers.Alarm || (len(d.rules) == 0 && len(d.groups) == 0):
+				case d.sync:
+					now = append(now, rs[i])
+				default:
 					e.feedBuf = append(e.feedBuf, rs[i])
 				}
 			}
@@ -422,6 +419,9 @@ func (e *Engine) Feed(ctx context.Context, rs []drivers.Reading) {
 				case e.feedWake <- struct{}{}:
 				default:
 				}
+			}
+			if len(now) > 0 {
+				e.Observe(ctx, now)
 			}
 			return
 		}

@@ -344,6 +344,28 @@ func TestExpr(t *testing.T) {
 	f.want("raised jump outlet", "cleared jump outlet")
 }
 
+// An expression's hour, minute and device follow the clock and the
+// reading (they are written into its environment only when they change).
+func TestExprClockAndDevice(t *testing.T) {
+	f := newFixture(t, `
+  - {id: late, kind: expr, severity: 3, message: "{device} late", scope: {kind: power}, expr: "device == 'e2' && hour == 1 && minute >= 2 && voltage_a_v < 100"}
+`)
+	low := map[string]drivers.Value{"voltage_a_v": dec(50)}
+	for _, dev := range []string{"e1", "e2", "e1", "e2"} { // a first reading, then 01:00: too early
+		f.read(dev, low)
+	}
+	f.clk.add(90 * time.Second) // 01:01:30
+	f.read("e2", low)
+	f.clk.add(30 * time.Second) // 01:02:00
+	f.read("e1", low)
+	f.want()
+	f.read("e2", low)
+	f.want("raised late e2")
+	f.clk.add(58 * time.Minute) // 02:00:00
+	f.read("e2", low)
+	f.want("raised late e2", "cleared late e2")
+}
+
 // Restarts keep the lifecycle: an active alarm is not raised again; its
 // clear comes once; a record left pending is queued again, same id.
 func TestRestartKeepsState(t *testing.T) {

@@ -27,8 +27,7 @@ type track struct {
 	clearSince           int64   // clear-condition holding since (while active)
 	hist                 []*ring // rate rules: recent samples, per point of the rule
 	obs                  obs
-	hit                  int64             // event rules: the last raising reading
-	detail               map[string]Detail // event rules: the raising reading's values
+	ev                   *eventState // event rules only
 
 	key    string
 	dev    *device // nil for a group
@@ -249,9 +248,11 @@ func (tr *track) rate(i int, v float64, t time.Time, cfg *config.Rule) (float64,
 
 // clockAt sets mod and wday for now (once per now).
 func (e *Engine) clockAt(now time.Time) {
-	if !now.Equal(e.modAt) || e.modAt.IsZero() {
+	if e.modAt.IsZero() || now.Before(e.modAt) || !now.Before(e.modTo) {
 		lt := now.In(e.loc)
-		e.modAt, e.mod, e.wday = now, lt.Hour()*60+lt.Minute(), int(lt.Weekday())
+		e.mod, e.wday = lt.Hour()*60+lt.Minute(), int(lt.Weekday())
+		e.modAt = now.Add(-time.Duration(lt.Second())*time.Second - time.Duration(lt.Nanosecond()))
+		e.modTo = e.modAt.Add(time.Minute)
 	}
 }
 
@@ -350,11 +351,14 @@ func (e *Engine) evalExpr(trans []transition, tr *track, d *device, r *drivers.R
 		return trans
 	}
 	env, prev := ru.env, ru.prev
+	usesPrev := ru.uses["prev"]
 	for _, p := range ru.vars {
 		i := e.pidx[p] // every var is in pidx
-		if d.lastok[i] {
+		switch {
+		case !usesPrev:
+		case d.lastok[i]:
 			prev[p] = d.lastv[i]
-		} else {
+		default:
 			delete(prev, p)
 		}
 		v, ok := r.Values[p]
@@ -379,13 +383,18 @@ func (e *Engine) evalExpr(trans []transition, tr *track, d *device, r *drivers.R
 			env[p] = f
 		}
 	}
-	e.clockAt(now)
-	env["dt"] = t.Sub(d.lastT).Seconds()
-	if ru.envAt != e.modAt { // the rest changes seldom: written when it does
-		env["hour"], env["minute"], env["weekday"] = e.mod/60, e.mod%60, e.wday
-		env["prev"], ru.envAt = prev, e.modAt
+	if ru.uses["dt"] {
+		env["dt"] = t.Sub(d.lastT).Seconds()
 	}
-	if ru.envDev != d {
+	// The rest changes seldom: written when it does, if the expression
+	// uses it.
+	if ru.uses["hour"] || ru.uses["minute"] || ru.uses["weekday"] {
+		e.clockAt(now)
+		if m := e.wday*1440 + e.mod + 1; ru.envMin != m {
+			env["hour"], env["minute"], env["weekday"], ru.envMin = e.mod/60, e.mod%60, e.wday, m
+		}
+	}
+	if ru.envDev != d && ru.uses["device"] {
 		env["device"], ru.envDev = d.cfg.ID, d
 	}
 	out, err := e.vm.Run(ru.prog, env)
@@ -411,7 +420,7 @@ func contains(list []string, s string) bool {
 // Hold, clear once the clear-condition held for ClearHold.
 func (e *Engine) step(trans []transition, tr *track, raise, clear bool, now time.Time, o obs) []transition {
 	cfg := tr.rule.cfg
-	if o.has {
+	if o.has && tr.obs != o { // unchanged: no write (and no write barrier)
 		tr.obs = o
 	}
 	ns := now.UnixNano()

@@ -33,12 +33,22 @@ func (e *Engine) evalEvent(trans []transition, tr *track, d *device, r *drivers.
 	}
 	tr.raiseCond, tr.clearCond = raise, !raise
 	if raise {
-		tr.hit = now.UnixNano()
+		if tr.ev == nil {
+			tr.ev = &eventState{}
+		}
+		tr.ev.hit = now.UnixNano()
 		if tr.alarm == nil {
-			tr.detail = details(r.Values)
+			tr.ev.detail = details(r.Values)
 		}
 	}
 	return e.step(trans, tr, raise && !e.inhibited(tr.rule, d, now), !raise, now, obs{})
+}
+
+// eventState is what an event rule's track keeps besides the common
+// fields (kept apart: the tracks of the other kinds stay small).
+type eventState struct {
+	hit    int64             // the last raising reading (Unix ns)
+	detail map[string]Detail // its values, for the raised record
 }
 
 // expireEvent clears an event rule's alarm that no raising reading has
@@ -48,7 +58,10 @@ func (e *Engine) expireEvent(trans []transition, tr *track, now time.Time) []tra
 	if tr.alarm == nil || cfg.ClearAfter <= 0 {
 		return trans
 	}
-	last := tr.hit
+	var last int64
+	if tr.ev != nil {
+		last = tr.ev.hit
+	}
 	if last == 0 { // raised before a restart, which forgot the renewals: count from the start
 		last = max(tr.alarm.Raised.UnixNano(), e.start.UnixNano())
 	}

@@ -96,7 +96,9 @@ func (e *Engine) raise(trans []transition, tr *track, now time.Time) []transitio
 	if tr.obs.has {
 		a.Point, a.Value, a.Limit, a.HasValue = tr.obs.point, tr.obs.value, tr.obs.limit, true
 	}
-	a.Detail, tr.detail = tr.detail, nil
+	if tr.ev != nil {
+		a.Detail, tr.ev.detail = tr.ev.detail, nil
+	}
 	a.Message = e.render(r, a)
 	tr.alarm, tr.clearSince = a, 0
 	if !r.allow(now) {
