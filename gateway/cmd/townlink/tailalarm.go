@@ -41,6 +41,19 @@ func formatAlarm(gw string, r *wire.Record) (string, bool) {
 			fmt.Fprintf(&sb, " %s=%s", k, formatValue(v))
 		}
 	}
+	// The rest: what the device's report carried (an SOS's position).
+	var rest []string
+	for k := range r.Vals {
+		switch k {
+		case "event", "rule", "severity", "scope", "message", "alarm_id", "since", "point", "value", "limit", "suppressed", "raised", "until":
+		default:
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	for _, k := range rest {
+		fmt.Fprintf(&sb, " %s=%s", k, formatValue(r.Vals[k]))
+	}
 	return sb.String(), true
 }
 

@@ -7,8 +7,8 @@ import (
 	"github.com/townlink/townlink/uplink/wire"
 )
 
-// Alarm records stand out; other alarm-stream records (an SOS) print as
-// records.
+// Alarm records stand out; other alarm-stream records (a recorder's
+// device_alarm) print as records.
 func TestFormatAlarm(t *testing.T) {
 	r := wire.Record{Seq: 7, Dev: "w1", Kind: "water", TS: 1_765_000_000_000, Vals: map[string]wire.Value{
 		"event": wire.Text("raised"), "rule": wire.Text("night-leak"), "severity": wire.Int(2), "scope": wire.Text("device:w1"),
@@ -21,13 +21,17 @@ func TestFormatAlarm(t *testing.T) {
 			t.Errorf("%q lacks %q", s, want)
 		}
 	}
+	r.Vals["lat"] = wire.Dec(31298765, -6) // a report's own values ride on the raised record
+	if s, _ := formatAlarm("gw-1", &r); !strings.HasSuffix(s, " lat=31.298765") {
+		t.Errorf("the report's values: %q", s)
+	}
 	r.Vals["event"] = wire.Text("cleared")
 	if s, ok := formatAlarm("gw-1", &r); !ok || !strings.HasPrefix(s, "=== ALARM CLEARED") {
 		t.Errorf("cleared: %q", s)
 	}
-	r.Vals["event"] = wire.Text("sos")
+	r.Vals["event"] = wire.Text("device_alarm")
 	if _, ok := formatAlarm("gw-1", &r); ok {
-		t.Errorf("an SOS printed as a rules alarm")
+		t.Errorf("a device's own alarm printed as a rules alarm")
 	}
 	if s := formatAlarms("gw-1", map[string]string{"b": "two", "a": "one"}); s != "status    gw-1 active alarm a: one\nstatus    gw-1 active alarm b: two\n" {
 		t.Errorf("status alarms: %q", s)
