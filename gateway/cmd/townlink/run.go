@@ -103,8 +103,24 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	fmt.Fprintf(stdout, "  meter clocks in %s\n", cfg.Gateway.Timezone)
+	printRules(stdout, cfg)
 	printDerived(stdout, cfg)
 	return nil
+}
+
+// printRules lists the rules in effect, the default ones marked, and
+// those switched off.
+func printRules(w io.Writer, cfg *config.Config) {
+	for _, r := range cfg.Rules {
+		switch {
+		case r.Disabled:
+			fmt.Fprintf(w, "  rule %-20s switched off (enabled: false)\n", r.ID)
+		case r.Default:
+			fmt.Fprintf(w, "  rule %-20s %-9s sev%d %s (default; write a rule with this id to change it, or {id: %s, enabled: false})\n", r.ID, r.Kind, r.Severity, r.Scope, r.ID)
+		default:
+			fmt.Fprintf(w, "  rule %-20s %-9s sev%d %s\n", r.ID, r.Kind, r.Severity, r.Scope)
+		}
+	}
 }
 
 // printDerived says every value chosen for a key the file left out, and
