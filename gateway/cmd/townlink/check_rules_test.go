@@ -44,3 +44,29 @@ func TestCheckRefusesBadRules(t *testing.T) {
 		}
 	}
 }
+
+// townlink check lists the rules in effect: the demo's own, the default
+// ones made for its recorder and kiosk, and one switched off.
+func TestCheckListsDefaultRules(t *testing.T) {
+	path := demoConfig(t)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(b, "  - {id: kiosk-wait, enabled: false}\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "check", path)
+	if code != 0 {
+		t.Fatalf("check = %d, stderr %q", code, errOut)
+	}
+	for _, want := range []string{
+		"rule cod-permit           threshold sev1 device:chem-plant-3-outlet\n",
+		"rule sos                  event     sev1 kind:recorder (default;",
+		"rule kiosk-wait           switched off (enabled: false)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+}
