@@ -399,40 +399,68 @@ func (c *identCollector) Visit(n *ast.Node) {
 func (e *Engine) Feed(ctx context.Context, rs []drivers.Reading) {
 	for {
 		e.feedMu.Lock()
-		if len(e.feedBuf) < feedLen {
-			n := len(e.feedBuf)
-			var now []drivers.Reading
-			for i := range rs {
-				d := e.devs[rs[i].Device]
-				switch {
-				case d == nil || rs[i].Class == drivers.Alarm || (len(d.rules) == 0 && len(d.groups) == 0):
-				case d.sync:
-					now = append(now, rs[i])
-				default:
-					e.feedBuf = append(e.feedBuf, rs[i])
-				}
-			}
-			wake := len(e.feedBuf) > n && len(e.feedBuf) >= feedLen/2
+		if len(e.feedBuf) >= feedLen && e.anyLater(rs) {
+			// Wait for Run. Never for readings Run would not take: the
+			// engine's own alarm records come back here from inside Run.
+			space := e.feedSpace
 			e.feedMu.Unlock()
-			if wake { // else Run takes them within drainEvery
-				select {
-				case e.feedWake <- struct{}{}:
-				default:
-				}
+			select {
+			case <-space:
+				continue
+			case <-ctx.Done():
+				return
 			}
-			if len(now) > 0 {
-				e.Observe(ctx, now)
-			}
-			return
 		}
-		space := e.feedSpace
+		n := len(e.feedBuf)
+		var now []drivers.Reading
+		for i := range rs {
+			switch e.route(&rs[i]) {
+			case routeNow:
+				now = append(now, rs[i])
+			case routeLater:
+				e.feedBuf = append(e.feedBuf, rs[i])
+			}
+		}
+		wake := len(e.feedBuf) > n && len(e.feedBuf) >= feedLen/2
 		e.feedMu.Unlock()
-		select {
-		case <-space:
-		case <-ctx.Done():
-			return
+		if wake { // else Run takes them within drainEvery
+			select {
+			case e.feedWake <- struct{}{}:
+			default:
+			}
+		}
+		if len(now) > 0 {
+			e.Observe(ctx, now)
+		}
+		return
+	}
+}
+
+// Where Feed sends a reading.
+const (
+	routeNone  = iota // no rule watches it (or it is an alarm record)
+	routeNow          // evaluated by Feed's caller
+	routeLater        // handed to Run
+)
+
+func (e *Engine) route(r *drivers.Reading) int {
+	d := e.devs[r.Device]
+	switch {
+	case d == nil || r.Class == drivers.Alarm || (len(d.rules) == 0 && len(d.groups) == 0):
+		return routeNone
+	case d.sync:
+		return routeNow
+	}
+	return routeLater
+}
+
+func (e *Engine) anyLater(rs []drivers.Reading) bool {
+	for i := range rs {
+		if e.route(&rs[i]) == routeLater {
+			return true
 		}
 	}
+	return false
 }
 
 // Run evaluates what Feed hands over and ticks every second until ctx

@@ -469,3 +469,53 @@ func TestFeedRun(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+// The pipeline hands the engine's own alarm records back to Feed from
+// inside Run. With Feed's buffer full, Feed must not wait for Run then
+// (it would wait for itself): a burst of feedLen readings that each
+// raise or clear an alarm is evaluated to the end.
+func TestFeedFullWhileRunRaises(t *testing.T) {
+	f := newFixture(t, `
+  - {id: cod, kind: threshold, severity: 1, message: "COD", scope: {device: outlet}, point: cod_mg_l, above: 100, rate_limit: {raises: 100000, per: 1h}}
+`)
+	cfg := f.cfg
+	var e *Engine
+	e, err := New(Options{Gateway: "gw-1", Rules: cfg.Rules, Devices: cfg.Devices, Location: cfg.Gateway.Location, Now: f.clk.now, Store: f.store,
+		Emit: func(ctx context.Context, rs []drivers.Reading) error {
+			if err := f.out.emit(ctx, rs); err != nil {
+				return err
+			}
+			e.Feed(ctx, rs) // as pipeline.Observe does
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	burst := make([]drivers.Reading, 0, 2*feedLen)
+	for i := range 2 * feedLen {
+		v := 50.0
+		if i%2 == 0 {
+			v = 150
+		}
+		burst = append(burst, drivers.Reading{Device: "outlet", Time: f.clk.t, Values: map[string]drivers.Value{"cod_mg_l": dec(v)}})
+	}
+	fed := make(chan struct{})
+	go func() { e.Feed(ctx, burst[:feedLen]); e.Feed(ctx, burst[feedLen:]); close(fed) }()
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for e.Stats().Observed < uint64(len(burst)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stuck: %d of %d readings evaluated", e.Stats().Observed, len(burst))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	<-fed
+	cancel()
+	<-done
+	if s := e.Stats(); s.Raised != feedLen || s.Cleared != feedLen {
+		t.Errorf("%d raised, %d cleared; want %d each", s.Raised, s.Cleared, feedLen)
+	}
+}
