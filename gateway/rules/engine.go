@@ -84,9 +84,9 @@ type Engine struct {
 	observed, raised, cleared, suppressed atomic.Uint64
 
 	feedMu    sync.Mutex
-	feedBuf   []drivers.Reading // Feed → Run
-	feedSpace chan struct{}     // closed when Run takes feedBuf
-	feedWake  chan struct{}     // capacity 1: feedBuf has readings
+	feedBuf   []fed         // Feed → Run
+	feedSpace chan struct{} // closed when Run takes feedBuf
+	feedWake  chan struct{} // capacity 1: feedBuf has readings
 }
 
 // feedLen is how many readings may wait for Run before Feed blocks; Run
@@ -248,29 +248,34 @@ func New(o Options) (*Engine, error) {
 // are ignored, so the engine's own records do not come back to it. It
 // must not be called from inside the Emitter.
 func (e *Engine) Observe(ctx context.Context, rs []drivers.Reading) {
-	var trans []transition
-	locked := false
-	var now time.Time
+	var small [4]fed
+	batch := small[:0]
 	for i := range rs {
-		r := &rs[i]
-		if r.Class == drivers.Alarm {
-			continue
+		if e.route(&rs[i]) != routeNone {
+			batch = append(batch, fed{e.devs[rs[i].Device], rs[i]})
 		}
-		d := e.devs[r.Device]
-		if d == nil || (len(d.rules) == 0 && len(d.groups) == 0) {
-			continue
-		}
-		if !locked {
-			e.mu.Lock()
-			locked = true
-			now = e.now()
-		}
-		trans = e.observe(trans, d, r, now)
-		e.observed.Add(1)
 	}
-	if !locked {
+	e.observeBatch(ctx, batch)
+}
+
+// fed is a reading and its device, as Feed hands it to Run.
+type fed struct {
+	d *device
+	r drivers.Reading
+}
+
+// observeBatch evaluates readings of devices with rules under one lock.
+func (e *Engine) observeBatch(ctx context.Context, batch []fed) {
+	if len(batch) == 0 {
 		return
 	}
+	e.mu.Lock()
+	now := e.now()
+	var trans []transition
+	for i := range batch {
+		trans = e.observe(trans, batch[i].d, &batch[i].r, now)
+	}
+	e.observed.Add(uint64(len(batch)))
 	e.emitLocked(ctx, trans)
 }
 
@@ -412,13 +417,13 @@ func (e *Engine) Feed(ctx context.Context, rs []drivers.Reading) {
 			}
 		}
 		n := len(e.feedBuf)
-		var now []drivers.Reading
+		var now []fed
 		for i := range rs {
-			switch e.route(&rs[i]) {
+			switch d, to := e.routeDev(&rs[i]); to {
 			case routeNow:
-				now = append(now, rs[i])
+				now = append(now, fed{d, rs[i]})
 			case routeLater:
-				e.feedBuf = append(e.feedBuf, rs[i])
+				e.feedBuf = append(e.feedBuf, fed{d, rs[i]})
 			}
 		}
 		wake := len(e.feedBuf) > n && len(e.feedBuf) >= feedLen/2
@@ -429,9 +434,7 @@ func (e *Engine) Feed(ctx context.Context, rs []drivers.Reading) {
 			default:
 			}
 		}
-		if len(now) > 0 {
-			e.Observe(ctx, now)
-		}
+		e.observeBatch(ctx, now)
 		return
 	}
 }
@@ -443,15 +446,17 @@ const (
 	routeLater        // handed to Run
 )
 
-func (e *Engine) route(r *drivers.Reading) int {
+func (e *Engine) route(r *drivers.Reading) int { _, to := e.routeDev(r); return to }
+
+func (e *Engine) routeDev(r *drivers.Reading) (*device, int) {
 	d := e.devs[r.Device]
 	switch {
 	case d == nil || r.Class == drivers.Alarm || (len(d.rules) == 0 && len(d.groups) == 0):
-		return routeNone
+		return nil, routeNone
 	case d.sync:
-		return routeNow
+		return d, routeNow
 	}
-	return routeLater
+	return d, routeLater
 }
 
 func (e *Engine) anyLater(rs []drivers.Reading) bool {
@@ -471,7 +476,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	drain := time.NewTicker(drainEvery)
 	defer drain.Stop()
 	e.Tick(ctx)
-	var batch []drivers.Reading
+	var batch []fed
 	for {
 		select {
 		case <-ctx.Done():
@@ -488,7 +493,7 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // drainFeed takes what Feed gathered (swapping in batch's array) and
 // evaluates it; it returns the array to use next time.
-func (e *Engine) drainFeed(ctx context.Context, batch []drivers.Reading) []drivers.Reading {
+func (e *Engine) drainFeed(ctx context.Context, batch []fed) []fed {
 	e.feedMu.Lock()
 	if len(e.feedBuf) == 0 {
 		e.feedMu.Unlock()
@@ -498,7 +503,7 @@ func (e *Engine) drainFeed(ctx context.Context, batch []drivers.Reading) []drive
 	close(e.feedSpace)
 	e.feedSpace = make(chan struct{})
 	e.feedMu.Unlock()
-	e.Observe(ctx, batch)
+	e.observeBatch(ctx, batch)
 	clear(batch) // drop the readings' maps
 	return batch
 }

@@ -420,7 +420,9 @@ func contains(list []string, s string) bool {
 // Hold, clear once the clear-condition held for ClearHold.
 func (e *Engine) step(trans []transition, tr *track, raise, clear bool, now time.Time, o obs) []transition {
 	cfg := tr.rule.cfg
-	if o.has && tr.obs != o { // unchanged: no write (and no write barrier)
+	// What the track saw matters only to a raise or a clear to come: the
+	// common reading that crosses nothing writes nothing.
+	if o.has && (raise || tr.alarm != nil) && tr.obs != o {
 		tr.obs = o
 	}
 	ns := now.UnixNano()
