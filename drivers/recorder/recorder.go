@@ -163,9 +163,11 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, skew *fiel
 		sos(f, rd)
 
 	case "alarm.device":
-		rd.Class = drivers.Alarm
+		// Like an SOS, an event: the default rules recorder-<code> raise
+		// and clear the alarm from it.
+		rd.Class = drivers.Event
 		v["event"] = drivers.Text("device_alarm")
-		v.text("code")(f.Enum("code", true, "low_battery", "storage_full", "tamper", "overheat", "video_loss", "fall"))
+		v.text("code")(f.Enum("code", true, DeviceAlarmCodes()...))
 		active, ok := f.Bool("active", false)
 		v["active"] = drivers.Bool(active || !ok)
 		v.int("priority")(f.Int("priority", false, 1, 4))
@@ -343,6 +345,12 @@ func readDatum(f *fields, required bool) (string, bool) {
 	return "", false
 }
 
+// DeviceAlarmCodes returns the codes of an alarm.device message (its
+// "code"), in the order of the protocol's table.
+func DeviceAlarmCodes() []string {
+	return []string{"low_battery", "storage_full", "tamper", "overheat", "video_loss", "fall"}
+}
+
 // Stream is the class a message of event belongs to, known before it is
 // decoded: the gateway keeps a message that fails to decode on the stream
 // it was meant for (evidence inside the evidence chain). Unknown events
@@ -351,8 +359,6 @@ func Stream(event string) drivers.Class {
 	switch event {
 	case "evidence.file":
 		return drivers.Evidence
-	case "alarm.device":
-		return drivers.Alarm
 	case "device.status", "device.position":
 		return drivers.Telemetry
 	}

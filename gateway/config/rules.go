@@ -89,6 +89,7 @@ type Rule struct {
 	// raising reading has renewed for that long (0: only the device
 	// clears it).
 	On         []string
+	Where      map[string]string // and whose text points have these values (e.g. code: tamper)
 	State      string
 	ClearAfter time.Duration
 
@@ -159,7 +160,7 @@ type ruleFields struct {
 
 var ruleKeys = []string{"id", "kind", "severity", "message", "scope", "point", "points", "above", "below",
 	"hysteresis", "hold", "clear_hold", "counter", "per", "over", "max_rate", "from", "to", "intervals", "after",
-	"inhibits", "expr", "rate_limit", "on", "state", "clear_after", "enabled"}
+	"inhibits", "expr", "rate_limit", "on", "where", "state", "clear_after", "enabled"}
 
 // keysOf lists the keys each kind takes besides the common ones.
 var keysOf = map[RuleKind][]string{
@@ -169,7 +170,7 @@ var keysOf = map[RuleKind][]string{
 	RuleStale:     {"point", "intervals", "after"},
 	RuleGroup:     {"points", "below", "hold", "clear_hold", "intervals", "after", "inhibits"},
 	RuleExpr:      {"expr", "hold", "clear_hold"},
-	RuleEvent:     {"on", "state", "clear_after"},
+	RuleEvent:     {"on", "where", "state", "clear_after"},
 }
 
 var commonRuleKeys = []string{"id", "kind", "severity", "message", "scope", "rate_limit", "enabled"}
@@ -404,6 +405,9 @@ func (d *decoder) decodeCondition(f *fields, r *Rule) {
 	if x, ok := f.get("on"); ok {
 		r.On, _, _ = d.strList(x, "on: [sos]")
 	}
+	if x, ok := f.get("where"); ok {
+		r.Where = d.decodeWhere(x)
+	}
 	if x, ok := f.get("state"); ok {
 		r.State, _ = d.nonEmpty(x, "a bool point, e.g. active")
 	}
@@ -411,6 +415,30 @@ func (d *decoder) decodeCondition(f *fields, r *Rule) {
 		r.ClearAfter, _ = d.duration(x, time.Second, 30*24*time.Hour)
 	}
 	d.checkCondition(f, r)
+}
+
+// decodeWhere decodes an event rule's where: a mapping of text points to
+// the values a report must carry, e.g. {code: tamper}.
+func (d *decoder) decodeWhere(x field) map[string]string {
+	n := deref(x.val)
+	if n == nil || n.Kind != yaml.MappingNode {
+		d.errAt(n, x.path, "expected a mapping of points to values, e.g. where: {code: tamper}; found %s", describe(n))
+		return nil
+	}
+	out := map[string]string{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		if k == nil || k.Kind != yaml.ScalarNode || !validPointName(k.Value) {
+			d.errAt(n.Content[i], x.path, "%s is not a point name (lower-case letters, digits and '_', e.g. code)", describe(k))
+			continue
+		}
+		if v == nil || v.Kind != yaml.ScalarNode || v.Value == "" {
+			d.errAt(n.Content[i+1], join(x.path, k.Value), "expected the text the point must equal, e.g. tamper; found %s", describe(v))
+			continue
+		}
+		out[k.Value] = v.Value
+	}
+	return out
 }
 
 // checkCondition checks what each kind requires.

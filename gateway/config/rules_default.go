@@ -1,17 +1,44 @@
 package config
 
-// Ids of the default rules.
+import (
+	"strings"
+
+	"github.com/townlink/townlink/drivers/recorder"
+)
+
+// recorderAlarm is the severity and text of a recorder's device alarm.
+func recorderAlarm(code string) (int, string) {
+	switch code {
+	case "fall":
+		return 1, "the officer fell (fall detected)"
+	case "tamper":
+		return 2, "recorder tampered with"
+	case "overheat":
+		return 3, "recorder overheating"
+	case "video_loss":
+		return 3, "recorder lost its video"
+	case "storage_full":
+		return 4, "recorder storage full"
+	}
+	return 4, "recorder " + strings.ReplaceAll(code, "_", " ") // low_battery
+}
+
+// Ids of the default rules (and the prefix of a recorder's device
+// alarms: recorder-low-battery, recorder-tamper, …).
 const (
-	RuleSOS       = "sos"
-	RuleTamper    = "tamper"
-	RuleFlood     = "flood"
-	RuleKioskWait = "kiosk-wait"
+	RuleRecorderPrefix = "recorder-"
+	RuleSOS            = "sos"
+	RuleTamper         = "tamper"
+	RuleFlood          = "flood"
+	RuleKioskWait      = "kiosk-wait"
 )
 
 // DefaultRules are the alarms every gateway raises without a word of
 // config, as rules of the engine like any other: a recorder's SOS
-// (cleared by its active: false), a door or cover contact opened and a
-// flood sensor wet (cleared when the input returns), a service-hall
+// (cleared by its active: false) and its device alarms (one rule per
+// code, e.g. recorder-tamper; cleared by their active: false), a door
+// or cover contact opened and a flood sensor wet (cleared when the
+// input returns), a service-hall
 // ticket waiting longer than the kiosk's wait_alarm (cleared when no
 // ticket is over it). Each is made only when a device it watches is
 // configured. A rule of the same id in rules: replaces it; one written
@@ -39,6 +66,13 @@ func DefaultRules(c *Config) []Rule {
 	var out []Rule
 	if recorders {
 		out = append(out, rule(RuleSOS, 1, "{device}: SOS from the enforcement officer", Scope{Kind: KindRecorder}, []string{"sos"}, "active"))
+		for _, code := range recorder.DeviceAlarmCodes() {
+			sev, text := recorderAlarm(code)
+			r := rule(RuleRecorderPrefix+strings.ReplaceAll(code, "_", "-"), sev, "{device}: "+text,
+				Scope{Kind: KindRecorder}, []string{"device_alarm"}, "active")
+			r.Where = map[string]string{"code": code}
+			out = append(out, r)
+		}
 	}
 	if len(doors) > 0 {
 		out = append(out, rule(RuleTamper, 2, "{device}: door or cover opened", Scope{Devices: doors}, nil, "state"))

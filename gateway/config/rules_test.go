@@ -79,6 +79,7 @@ func FuzzRules(f *testing.F) {
 		"  - expr: \"1..1000000 | map(# * #)\"\n",
 		"  - {id: a, kind: event, severity: 1, message: m, scope: {device: w1}, on: [leak], state: battery_low, clear_after: 1h}\n",
 		"  - {id: a, enabled: false}\n",
+		"  - {id: a, kind: event, severity: 2, message: m, scope: {device: w1}, on: [x], where: {valve: open}}\n",
 	} {
 		f.Add(s)
 	}
@@ -150,12 +151,21 @@ func TestDefaultRules(t *testing.T) {
 			t.Errorf("rule %s: default %v kind %s", r.ID, r.Default, r.Kind)
 		}
 		got[r.ID] = fmt.Sprintf("%s on=%v state=%s sev=%d", r.Scope, r.On, r.State, r.Severity)
+		if code := strings.TrimPrefix(r.ID, RuleRecorderPrefix); code != r.ID && r.Where["code"] != strings.ReplaceAll(code, "-", "_") {
+			t.Errorf("rule %s watches code %q", r.ID, r.Where["code"])
+		}
 	}
 	want := map[string]string{
-		RuleSOS:       "kind:recorder on=[sos] state=active sev=1",
-		RuleTamper:    "device:door-1 on=[] state=state sev=2",
-		RuleFlood:     "device:flood-1 on=[] state=state sev=1",
-		RuleKioskWait: "device:hall-1 on=[long_wait] state=active sev=3",
+		RuleSOS:                 "kind:recorder on=[sos] state=active sev=1",
+		"recorder-fall":         "kind:recorder on=[device_alarm] state=active sev=1",
+		"recorder-tamper":       "kind:recorder on=[device_alarm] state=active sev=2",
+		"recorder-overheat":     "kind:recorder on=[device_alarm] state=active sev=3",
+		"recorder-video-loss":   "kind:recorder on=[device_alarm] state=active sev=3",
+		"recorder-low-battery":  "kind:recorder on=[device_alarm] state=active sev=4",
+		"recorder-storage-full": "kind:recorder on=[device_alarm] state=active sev=4",
+		RuleTamper:              "device:door-1 on=[] state=state sev=2",
+		RuleFlood:               "device:flood-1 on=[] state=state sev=1",
+		RuleKioskWait:           "device:hall-1 on=[long_wait] state=active sev=3",
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("default rules\n got %v\nwant %v", got, want)
@@ -178,7 +188,7 @@ func TestDefaultRules(t *testing.T) {
 	if r := ids[RuleTamper]; r == nil || r.Default || r.Severity != 1 || r.ClearAfter != 10*time.Minute {
 		t.Errorf("tamper replaced: %+v", r)
 	}
-	if len(c.Rules) != 4 { // sos (off), tamper (written), flood and kiosk-wait (defaults)
+	if len(c.Rules) != 10 { // sos (off), tamper (written), flood, kiosk-wait and 6 recorder-… (defaults)
 		t.Errorf("%d rules", len(c.Rules))
 	}
 	y, err := c.YAML()

@@ -125,3 +125,20 @@ func TestFeedEvaluatesEventRulesAtOnce(t *testing.T) {
 		Values: map[string]drivers.Value{"event": drivers.Text("sos"), "active": drivers.Bool(true)}}})
 	f.want("raised sos zfy-001")
 }
+
+// A recorder's device alarms are one default rule per code: two codes
+// active at once are two alarms, each cleared by its own active: false.
+func TestDefaultRecorderDeviceAlarms(t *testing.T) {
+	f := newEventFixture(t, "")
+	alarm := func(code string, active bool) map[string]drivers.Value {
+		return map[string]drivers.Value{"event": drivers.Text("device_alarm"), "code": drivers.Text(code), "active": drivers.Bool(active)}
+	}
+	f.event("zfy-001", alarm("low_battery", true))
+	f.event("zfy-001", alarm("tamper", true))
+	f.event("zfy-001", alarm("low_battery", false))
+	f.event("zfy-001", alarm("low_battery", false))
+	f.want("raised recorder-low-battery zfy-001", "raised recorder-tamper zfy-001", "cleared recorder-low-battery zfy-001")
+	if act := f.e.Active(); len(act) != 1 || act[0].Rule != "recorder-tamper" || act[0].Severity != 2 {
+		t.Errorf("active %+v", act)
+	}
+}

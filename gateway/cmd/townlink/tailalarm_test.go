@@ -7,8 +7,8 @@ import (
 	"github.com/townlink/townlink/uplink/wire"
 )
 
-// Alarm records stand out; other alarm-stream records (a recorder's
-// device_alarm) print as records.
+// Alarm records stand out; other alarm-stream records (the gateway's
+// message_rejected) print as records.
 func TestFormatAlarm(t *testing.T) {
 	r := wire.Record{Seq: 7, Dev: "w1", Kind: "water", TS: 1_765_000_000_000, Vals: map[string]wire.Value{
 		"event": wire.Text("raised"), "rule": wire.Text("night-leak"), "severity": wire.Int(2), "scope": wire.Text("device:w1"),
@@ -29,9 +29,9 @@ func TestFormatAlarm(t *testing.T) {
 	if s, ok := formatAlarm("gw-1", &r); !ok || !strings.HasPrefix(s, "=== ALARM CLEARED") {
 		t.Errorf("cleared: %q", s)
 	}
-	r.Vals["event"] = wire.Text("device_alarm")
+	r.Vals["event"] = wire.Text("message_rejected")
 	if _, ok := formatAlarm("gw-1", &r); ok {
-		t.Errorf("a device's own alarm printed as a rules alarm")
+		t.Errorf("a message_rejected printed as a rules alarm")
 	}
 	if s := formatAlarms("gw-1", map[string]string{"b": "two", "a": "one"}); s != "status    gw-1 active alarm a: one\nstatus    gw-1 active alarm b: two\n" {
 		t.Errorf("status alarms: %q", s)
