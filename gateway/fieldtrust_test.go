@@ -13,6 +13,7 @@ import (
 
 	"github.com/townlink/townlink/gateway"
 	"github.com/townlink/townlink/gateway/config"
+	"github.com/townlink/townlink/gateway/fieldin"
 	"github.com/townlink/townlink/gateway/identity"
 	"github.com/townlink/townlink/uplink/mqttpub/mosquittotest"
 	"github.com/townlink/townlink/uplink/wire"
@@ -102,6 +103,7 @@ func TestEveryAcknowledgedFieldMessageReachesTheCounty(t *testing.T) {
 		}
 		want[m.stream][m.kind]++
 	}
+	want[wire.StreamEvents][wire.KindRecorder]++ // one message_rejected event for the three rejected (one per 10 min)
 	count := func(stream string) map[string]int {
 		got := map[string]int{}
 		for _, r := range plat.records(stream, "zfy-001") {
@@ -137,7 +139,7 @@ func TestEveryAcknowledgedFieldMessageReachesTheCounty(t *testing.T) {
 	}
 	plat.waitFor("an alarm for the rejected messages", 10*time.Second, func() bool {
 		for _, r := range plat.records(wire.StreamAlarms, "zfy-001") {
-			if r.Vals["event"].String() == "message_rejected" {
+			if r.Vals["event"].String() == "raised" && r.Vals["rule"].String() == config.RuleFieldRejects {
 				return true
 			}
 		}
@@ -150,5 +152,15 @@ func TestEveryAcknowledgedFieldMessageReachesTheCounty(t *testing.T) {
 	}
 	if bad := plat.malformed(); len(bad) > 0 {
 		t.Errorf("the county could not decode: %v", bad)
+	}
+}
+
+// The field-rejects alarm clears after an hour without a malformed
+// message; the ingest repeats its message_rejected event at most every
+// DefaultAlarmEvery while they go on: the clear must wait longer than
+// that, or a device that keeps sending garbage would flap.
+func TestFieldRejectsOutlastsItsEvents(t *testing.T) {
+	if config.FieldRejectsClearAfter <= 2*fieldin.DefaultAlarmEvery {
+		t.Errorf("field-rejects clears after %v, the events come every %v", config.FieldRejectsClearAfter, fieldin.DefaultAlarmEvery)
 	}
 }

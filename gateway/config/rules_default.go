@@ -2,6 +2,7 @@ package config
 
 import (
 	"strings"
+	"time"
 
 	"github.com/townlink/townlink/drivers/recorder"
 )
@@ -31,7 +32,14 @@ const (
 	RuleTamper         = "tamper"
 	RuleFlood          = "flood"
 	RuleKioskWait      = "kiosk-wait"
+	RuleFieldRejects   = "field-rejects"
 )
+
+// FieldRejectsClearAfter is how long a field device must send nothing
+// malformed before its field-rejects alarm clears (longer than the
+// interval of its message_rejected events, gateway/fieldin's
+// DefaultAlarmEvery: a test holds the two together).
+const FieldRejectsClearAfter = time.Hour
 
 // DefaultRules are the alarms every gateway raises without a word of
 // config, as rules of the engine like any other: a recorder's SOS
@@ -40,14 +48,18 @@ const (
 // or cover contact opened and a flood sensor wet (cleared when the
 // input returns), a service-hall
 // ticket waiting longer than the kiosk's wait_alarm (cleared when no
-// ticket is over it). Each is made only when a device it watches is
+// ticket is over it), a field device sending messages that do not decode
+// (cleared after an hour without). Each is made only when a device it watches is
 // configured. A rule of the same id in rules: replaces it; one written
 // with only id: and enabled: false switches it off.
 func DefaultRules(c *Config) []Rule {
 	var recorders bool
-	var doors, floods, kiosks []string
+	var doors, floods, kiosks, field []string
 	for i := range c.Devices {
 		dv := &c.Devices[i]
+		if dv.Driver == DriverRecorder || dv.Driver == DriverKiosk {
+			field = append(field, dv.ID)
+		}
 		switch {
 		case dv.Kind == KindRecorder:
 			recorders = true
@@ -79,6 +91,11 @@ func DefaultRules(c *Config) []Rule {
 	}
 	if len(floods) > 0 {
 		out = append(out, rule(RuleFlood, 1, "{device}: water detected", Scope{Devices: floods}, nil, "state"))
+	}
+	if len(field) > 0 {
+		r := rule(RuleFieldRejects, 3, "{device}: messages refused as malformed (kept raw as rejected records)", Scope{Devices: field}, []string{"message_rejected"}, "")
+		r.ClearAfter = FieldRejectsClearAfter
+		out = append(out, r)
 	}
 	if len(kiosks) > 0 {
 		out = append(out, rule(RuleKioskWait, 3, "{device}: a ticket has waited longer than wait_alarm", Scope{Devices: kiosks}, []string{"long_wait"}, "active"))

@@ -166,6 +166,7 @@ func TestDefaultRules(t *testing.T) {
 		RuleTamper:              "device:door-1 on=[] state=state sev=2",
 		RuleFlood:               "device:flood-1 on=[] state=state sev=1",
 		RuleKioskWait:           "device:hall-1 on=[long_wait] state=active sev=3",
+		RuleFieldRejects:        "device:zfy-001+hall-1+hall-2 on=[message_rejected] state= sev=3",
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("default rules\n got %v\nwant %v", got, want)
@@ -188,7 +189,7 @@ func TestDefaultRules(t *testing.T) {
 	if r := ids[RuleTamper]; r == nil || r.Default || r.Severity != 1 || r.ClearAfter != 10*time.Minute {
 		t.Errorf("tamper replaced: %+v", r)
 	}
-	if len(c.Rules) != 10 { // sos (off), tamper (written), flood, kiosk-wait and 6 recorder-… (defaults)
+	if len(c.Rules) != 11 { // sos (off), tamper (written), flood, kiosk-wait, field-rejects and 6 recorder-… (defaults)
 		t.Errorf("%d rules", len(c.Rules))
 	}
 	y, err := c.YAML()

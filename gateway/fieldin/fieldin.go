@@ -47,13 +47,17 @@ type Sink interface {
 type Options struct {
 	Devices map[string]Device
 	Sink    Sink
-	// AlarmEvery bounds the "message rejected" alarms of one device
-	// (default 10m); rejections in between are counted and reported with
-	// the next alarm.
+	// AlarmEvery bounds the message_rejected events of one device
+	// (default DefaultAlarmEvery); rejections in between are counted and
+	// reported with the next one. The gateway's default rule field-rejects
+	// raises an alarm from them.
 	AlarmEvery time.Duration
 	Now        func() time.Time // default time.Now
 	Logger     *slog.Logger
 }
+
+// DefaultAlarmEvery is Options.AlarmEvery's default.
+const DefaultAlarmEvery = 10 * time.Minute
 
 // ErrOptions reports invalid Options.
 var ErrOptions = errors.New("fieldin: invalid options")
@@ -84,7 +88,7 @@ func New(o Options) (*Ingest, error) {
 		}
 	}
 	if o.AlarmEvery <= 0 {
-		o.AlarmEvery = 10 * time.Minute
+		o.AlarmEvery = DefaultAlarmEvery
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -143,19 +147,20 @@ func (in *Ingest) keepRejected(ctx context.Context, id, event string, payload []
 	if !due {
 		return nil
 	}
-	alarm := drivers.Reading{Device: id, Class: drivers.Alarm, Time: now, Values: map[string]drivers.Value{
+	// An event: the gateway's default rule field-rejects raises the alarm.
+	note := drivers.Reading{Device: id, Class: drivers.Event, Time: now, Values: map[string]drivers.Value{
 		"event":    drivers.Text("message_rejected"),
 		"reason":   drivers.Text(clip(reason(derr), 200)),
 		"topic":    drivers.Text(clip(Topic(id, event), 200)),
-		"rejected": drivers.Int(int64(n)), // since the last such alarm
+		"rejected": drivers.Int(int64(n)), // since the last such event
 	}}
-	if err := in.o.Sink.Emit(ctx, []drivers.Reading{alarm}); err != nil {
-		// The message itself is kept; the alarm is retried with the next one.
+	if err := in.o.Sink.Emit(ctx, []drivers.Reading{note}); err != nil {
+		// The message itself is kept; the event is retried with the next one.
 		in.mu.Lock()
 		in.pending[id] += n
 		in.lastAl[id] = time.Time{}
 		in.mu.Unlock()
-		in.log.Error("alarm for a rejected message not queued", "device", id, "err", err)
+		in.log.Error("message_rejected event not queued", "device", id, "err", err)
 	}
 	return nil
 }
