@@ -299,11 +299,9 @@ func (q *Queue) read(start, last uint64, n int) ([]uplink.Entry, error) {
 	}
 	txn := q.db.bdb.NewTransaction(false)
 	defer txn.Discard()
-	it := txn.NewIterator(badger.IteratorOptions{
-		PrefetchValues: true,
-		PrefetchSize:   min(n, 100),
-		Prefix:         q.prefix,
-	})
+	// No value prefetch: Badger would start a goroutine per entry to
+	// fetch values that are mostly inline in the key's block anyway.
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: q.prefix})
 	defer it.Close()
 	out := make([]uplink.Entry, 0, min(uint64(n), last-start+1, 1024))
 	var arena []byte // the values, copied into a few chunks rather than one allocation each
@@ -320,7 +318,9 @@ func (q *Queue) read(start, last uint64, n int) ([]uplink.Entry, error) {
 			continue
 		}
 		if vs := int(item.ValueSize()); cap(arena)-len(arena) < vs {
-			arena = make([]byte, 0, max(readChunk, vs))
+			// Room for the entries still wanted if they are of this size.
+			more := int(min(uint64(n-len(out)), last-seq+1))
+			arena = make([]byte, 0, max(min(readChunk, vs*more), vs))
 		}
 		dst := arena[len(arena):]
 		v, err := item.ValueCopy(dst) // append(dst[:0], value...): in place when it fits
@@ -336,8 +336,8 @@ func (q *Queue) read(start, last uint64, n int) ([]uplink.Entry, error) {
 	return out, nil
 }
 
-// readChunk is the size of the chunks Peek copies values into.
-const readChunk = 16 << 10
+// readChunk bounds the chunks Peek copies values into.
+const readChunk = 64 << 10
 
 func (q *Queue) isAcked(seq uint64) bool {
 	q.mu.Lock()
