@@ -266,7 +266,6 @@ func (db *DB) enqueueAppend(r *appendReq) error {
 // in as few transactions as the limits allow.
 func (db *DB) commitLoop() {
 	defer db.wg.Done()
-	last := 0 // appends the last round took
 	for {
 		db.mu.Lock()
 		db.busy = false
@@ -274,9 +273,7 @@ func (db *DB) commitLoop() {
 		for len(db.pending) == 0 && len(db.dels) == 0 && !db.stopping {
 			db.cond.Wait()
 		}
-		db.linger(last)
 		reqs, dels, stop := db.pending, db.dels, db.stopping
-		last = len(reqs)
 		db.pending, db.dels = nil, nil
 		db.busy = true
 		db.mu.Unlock()
@@ -301,40 +298,6 @@ func (db *DB) commitLoop() {
 			db.mu.Unlock()
 			return
 		}
-	}
-}
-
-// Lingering: under load (the last round took at least lingerLoad appends)
-// appends keep arriving while the committer starts a transaction, from
-// callers its last commit just answered. It waits for them in steps of
-// lingerStep while each step brings more and the batch is short of
-// MaxBatch, at most lingerSteps steps: fewer, larger transactions, one
-// sync each, cost less CPU per record (measured: 1024 appenders, ~550
-// appends per transaction instead of ~440, ~5 % less CPU per record). A
-// lone Append, a gateway's usual load, never waits.
-const (
-	lingerLoad  = 64
-	lingerStep  = 100 * time.Microsecond
-	lingerSteps = 10
-)
-
-// linger waits for more appends under load (db.mu held; see lingerLoad).
-func (db *DB) linger(last int) {
-	if last < lingerLoad {
-		return
-	}
-	n := len(db.pending)
-	for range lingerSteps {
-		if n == 0 || n >= db.opt.MaxBatch || db.stopping {
-			return
-		}
-		db.mu.Unlock()
-		time.Sleep(lingerStep)
-		db.mu.Lock()
-		if len(db.pending) == n {
-			return
-		}
-		n = len(db.pending)
 	}
 }
 
