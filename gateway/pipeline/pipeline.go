@@ -28,7 +28,9 @@ type Device struct {
 type Pipeline struct {
 	Gateway string
 	Devices map[string]Device
-	// Queues by class; a class without a queue is an error.
+	// Queues by class; a class without a queue is an error. A queue's
+	// Append must not keep the slices it is given once it returns (badgerq
+	// copies them): Emit reuses its encoding buffers.
 	Queues map[drivers.Class]uplink.Queue
 	// ClockSynced reports whether the gateway clock is synced (tsrc).
 	ClockSynced func() bool
@@ -42,7 +44,18 @@ type Pipeline struct {
 	accepted, rejected atomic.Uint64
 	dropMu             sync.Mutex
 	drops              map[string]uint64
+	bufs               sync.Pool // of *emitBuf
 }
+
+// emitBuf holds one Emit's encoded records; the queue copies what it is
+// given, so it is reused once Emit returns.
+type emitBuf struct {
+	buf  []byte
+	recs [][]byte
+}
+
+// maxPooledEmit bounds the encoding buffer kept for the next Emit.
+const maxPooledEmit = 64 << 10
 
 // Errors.
 var (
@@ -54,15 +67,29 @@ var (
 // queued. Readings of one call that share a stream are appended together.
 func (p *Pipeline) Emit(ctx context.Context, rs []drivers.Reading) error {
 	synced := p.ClockSynced == nil || p.ClockSynced()
-	// One buffer and one list for the call: the queue copies what it is
-	// given. recs is in reading order; counts says how many of each class.
-	buf := make([]byte, 0, 192*len(rs))
-	recs := make([][]byte, len(rs))
+	// One buffer and one list for the call, reused by later calls: the
+	// queue copies what it is given. recs is in reading order; counts says
+	// how many of each class.
+	eb, _ := p.bufs.Get().(*emitBuf)
+	if eb == nil {
+		eb = &emitBuf{}
+	}
+	defer p.putBuf(eb)
+	buf := eb.buf[:0]
+	if cap(buf) < 192*len(rs) {
+		buf = make([]byte, 0, 192*len(rs))
+	}
+	recs := eb.recs[:0]
+	if cap(recs) < len(rs) {
+		recs = make([][]byte, 0, len(rs))
+	}
+	recs = recs[:len(rs)]
 	var counts [drivers.Evidence + 1]int
 	for i := range rs {
 		start := len(buf)
 		var err error
 		buf, err = p.encode(buf, &rs[i], synced)
+		eb.buf = buf // grown: keep the larger one
 		if err != nil {
 			p.rejected.Add(1)
 			return err
@@ -74,6 +101,7 @@ func (p *Pipeline) Emit(ctx context.Context, rs []drivers.Reading) error {
 		recs[i] = buf[start:len(buf):len(buf)]
 		counts[rs[i].Class]++
 	}
+	eb.recs = recs
 	for c, n := range counts {
 		if n == 0 {
 			continue
@@ -95,6 +123,17 @@ func (p *Pipeline) Emit(ctx context.Context, rs []drivers.Reading) error {
 		p.Observe(ctx, rs)
 	}
 	return nil
+}
+
+// putBuf returns an Emit's buffers for the next call, unless they grew
+// large.
+func (p *Pipeline) putBuf(eb *emitBuf) {
+	if cap(eb.buf) > maxPooledEmit {
+		return
+	}
+	clear(eb.recs) // no reference into the buffer outlives the call
+	eb.recs = eb.recs[:0]
+	p.bufs.Put(eb)
 }
 
 // append queues the records of one class.

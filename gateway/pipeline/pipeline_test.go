@@ -132,6 +132,76 @@ func TestMixedClassesKeepTheirOrder(t *testing.T) {
 	}
 }
 
+// Emit reuses its encoding buffers from call to call (and across the
+// goroutines calling it): every stored record is still the reading it
+// was made from, whatever the calls before and beside it encoded.
+func TestEmitBuffersAreReusedSafely(t *testing.T) {
+	p, qs, _ := newPipeline(t)
+	const callers, calls = 4, 50
+	errs := make(chan error, callers)
+	for w := range callers {
+		go func() {
+			for i := range calls {
+				n := 1 + (w+i)%3 // calls of 1 to 3 readings, of different sizes
+				rs := make([]drivers.Reading, n)
+				for k := range rs {
+					vals := map[string]drivers.Value{"w": drivers.Int(int64(w)), "i": drivers.Int(int64(i)), "k": drivers.Int(int64(k))}
+					if k == 1 {
+						vals["text"] = drivers.Text(fmt.Sprintf("%0*d", 10*(i%7+1), i))
+					}
+					rs[k] = drivers.Reading{Device: "m1", Values: vals}
+				}
+				if err := p.Emit(context.Background(), rs); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := map[int64]int64{} // per caller, the next call expected
+	recs := qs.got(t, drivers.Telemetry)
+	for j := 0; j < len(recs); {
+		r, err := wire.DecodeRecord(recs[j])
+		if err != nil {
+			t.Fatalf("record %d: %v", j, err)
+		}
+		w, _ := r.Vals["w"].AsInt()
+		i, _ := r.Vals["i"].AsInt()
+		if i != next[w] {
+			t.Fatalf("record %d: caller %d call %d, want call %d", j, w, i, next[w])
+		}
+		n := 1 + (w+i)%3
+		for k := range n {
+			r, err := wire.DecodeRecord(recs[j+int(k)])
+			if err != nil {
+				t.Fatalf("record %d: %v", j+int(k), err)
+			}
+			rw, _ := r.Vals["w"].AsInt()
+			ri, _ := r.Vals["i"].AsInt()
+			rk, _ := r.Vals["k"].AsInt()
+			if rw != w || ri != i || rk != k {
+				t.Fatalf("record %d = caller %d call %d reading %d, want %d %d %d", j+int(k), rw, ri, rk, w, i, k)
+			}
+			if txt, _ := r.Vals["text"].AsText(); k == 1 && txt != fmt.Sprintf("%0*d", 10*(i%7+1), i) {
+				t.Fatalf("record %d: text %q", j+int(k), txt)
+			}
+		}
+		next[w]++
+		j += int(n)
+	}
+	for w := range int64(callers) {
+		if next[w] != calls {
+			t.Errorf("caller %d: %d calls stored, want %d", w, next[w], calls)
+		}
+	}
+}
+
 func TestUnsyncedClockAndBadInput(t *testing.T) {
 	p, qs, db := newPipeline(t)
 	p.ClockSynced = func() bool { return false }

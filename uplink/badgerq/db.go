@@ -73,9 +73,10 @@ type DB struct {
 type appendReq struct {
 	ctx  context.Context
 	q    *Queue
-	data [][]byte // private copies
+	data [][]byte // private copies, in buf
 	done chan error
 	one  [1][]byte // data of a one-payload Append
+	buf  []byte    // kept with the request in the pool: the copies of the next Append
 }
 
 // newReq returns a request for n payloads, from the pool when one is
@@ -95,11 +96,20 @@ func (db *DB) newReq(ctx context.Context, q *Queue, n int) *appendReq {
 }
 
 // freeReq returns r to the pool once nothing refers to it: its answer was
-// received (the committer sends exactly one) or it was never enqueued.
+// received (the committer sends exactly one, after the commit, when
+// neither it nor Badger reads the copies any more) or it was never
+// enqueued.
 func (db *DB) freeReq(r *appendReq) {
-	*r = appendReq{done: r.done}
+	buf := r.buf
+	if cap(buf) > maxPooledBuf {
+		buf = nil
+	}
+	*r = appendReq{done: r.done, buf: buf[:0]}
 	db.reqs.Put(r)
 }
+
+// maxPooledBuf bounds the copy buffer a pooled request keeps.
+const maxPooledBuf = 4 << 10
 
 type delReq struct {
 	q   *Queue

@@ -221,11 +221,15 @@ func (q *Queue) Append(ctx context.Context, data ...[]byte) error {
 		total += len(d)
 	}
 	r := q.db.newReq(ctx, q, len(data))
-	buf := make([]byte, 0, total)
+	buf := r.buf[:0]
+	if cap(buf) < total {
+		buf = make([]byte, 0, total)
+	}
 	for i, d := range data {
 		buf = append(buf, d...)
 		r.data[i] = buf[len(buf)-len(d) : len(buf) : len(buf)]
 	}
+	r.buf = buf
 	if err := q.db.enqueueAppend(r); err != nil {
 		q.db.freeReq(r)
 		return fmt.Errorf("badgerq: append to %s: %w", q.name, err)
@@ -295,13 +299,12 @@ func (q *Queue) read(start, last uint64, n int) ([]uplink.Entry, error) {
 	}
 	txn := q.db.bdb.NewTransaction(false)
 	defer txn.Discard()
-	it := txn.NewIterator(badger.IteratorOptions{
-		PrefetchValues: true,
-		PrefetchSize:   min(n, 100),
-		Prefix:         q.prefix,
-	})
+	// No value prefetch: Badger would start a goroutine per entry to
+	// fetch values that are mostly inline in the key's block anyway.
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: q.prefix})
 	defer it.Close()
 	out := make([]uplink.Entry, 0, min(uint64(n), last-start+1, 1024))
+	var arena []byte // the values, copied into a few chunks rather than one allocation each
 	for it.Seek(entryKey(nil, q.prefix, start)); it.Valid() && len(out) < n; it.Next() {
 		item := it.Item()
 		seq, err := parseEntryKey(q.prefix, item.Key())
@@ -314,14 +317,27 @@ func (q *Queue) read(start, last uint64, n int) ([]uplink.Entry, error) {
 		if q.isAcked(seq) {
 			continue
 		}
-		v, err := item.ValueCopy(nil)
+		if vs := int(item.ValueSize()); cap(arena)-len(arena) < vs {
+			// Room for the entries still wanted if they are of this size.
+			more := int(min(uint64(n-len(out)), last-seq+1))
+			arena = make([]byte, 0, max(min(readChunk, vs*more), vs))
+		}
+		dst := arena[len(arena):]
+		v, err := item.ValueCopy(dst) // append(dst[:0], value...): in place when it fits
 		if err != nil {
 			return nil, fmt.Errorf("badgerq: read %s seq %d: %w", q.name, seq, err)
+		}
+		if len(v) <= cap(dst) {
+			arena = arena[:len(arena)+len(v)]
+			v = v[:len(v):len(v)] // an append by the caller must not run into the next value
 		}
 		out = append(out, uplink.Entry{Seq: seq, Data: v})
 	}
 	return out, nil
 }
+
+// readChunk bounds the chunks Peek copies values into.
+const readChunk = 64 << 10
 
 func (q *Queue) isAcked(seq uint64) bool {
 	q.mu.Lock()
