@@ -123,7 +123,7 @@ type device struct {
 	sync     bool      // evaluated by Feed's caller (event rules; see syncRule)
 	groups   []*rule   // group rules in whose scope it is
 	seen     time.Time
-	seenPt   map[string]time.Time
+	seenPt   []int64   // by Engine.pidx: when a stale rule's point was last read (Unix ns; 0: not since the start)
 	lastv    []float64 // latest numeric values by Engine.pidx (keep only)
 	lastok   []bool
 	lastText map[string]string
@@ -138,22 +138,24 @@ type ruleRef struct {
 
 // rule is a compiled config rule.
 type rule struct {
-	cfg         *config.Rule
-	scope       string
-	devs        []*device
-	tracks      []*track           // per device in devs (device-level rules)
-	group       *track             // group rules
-	pidx        []int              // cfg.Points by Engine.pidx
-	env         map[string]any     // expression rules: reused environment
-	prev        map[string]float64 // and its prev
-	envMin      int                // env's hour, minute and weekday: weekday×1440 + minute of day, +1 (0: unset)
-	envDev      *device            // whose id env's device is
-	uses        map[string]bool    // expression rules: the names it uses
-	vars        []string           // expression rules: the points it names
-	inhibitedBy []*rule
-	textPts     []string
-	boolPts     []string
-	prog        *vm.Program
+	cfg    *config.Rule
+	scope  string
+	devs   []*device
+	tracks []*track           // per device in devs (device-level rules)
+	group  *track             // group rules
+	pidx   []int              // cfg.Points by Engine.pidx
+	env    map[string]any     // expression rules: reused environment
+	prev   map[string]float64 // and its prev
+	envMin int                // env's hour, minute and weekday: weekday×1440 + minute of day, +1 (0: unset)
+	envDev *device            // whose id env's device is
+	// Expression rules: whether it uses prev, dt, hour/minute/weekday,
+	// device (only those are written into env).
+	usesPrev, usesDT, usesClock, usesDevice bool
+	vars                                    []string // expression rules: the points it names
+	inhibitedBy                             []*rule
+	textPts                                 []string
+	boolPts                                 []string
+	prog                                    *vm.Program
 
 	raises     []time.Time // raise times within RaisesPer
 	suppressed int         // suppressed since the last report
@@ -181,7 +183,7 @@ func New(o Options) (*Engine, error) {
 	e.start = e.now()
 	for i := range o.Devices {
 		d := &o.Devices[i]
-		e.devs[d.ID] = &device{cfg: d, seen: e.start, seenPt: map[string]time.Time{}, lastText: map[string]string{}}
+		e.devs[d.ID] = &device{cfg: d, seen: e.start, lastText: map[string]string{}}
 	}
 	byID := map[string]*rule{}
 	for i := range o.Rules {
@@ -206,7 +208,10 @@ func New(o Options) (*Engine, error) {
 		var pts []string
 		pts, r.textPts, r.boolPts = config.ExprPoints(cds)
 		if r.prog != nil {
-			r.vars, r.uses = exprVars(r.prog, pts)
+			var uses map[string]bool
+			r.vars, uses = exprVars(r.prog, pts)
+			r.usesPrev, r.usesDT, r.usesDevice = uses["prev"], uses["dt"], uses["device"]
+			r.usesClock = uses["hour"] || uses["minute"] || uses["weekday"]
 		}
 		for _, p := range append(append([]string(nil), r.cfg.Points...), r.vars...) {
 			i, ok := e.pidx[p]
@@ -228,6 +233,7 @@ func New(o Options) (*Engine, error) {
 		if d.keep {
 			d.lastv, d.lastok = make([]float64, len(e.pidx)), make([]bool, len(e.pidx))
 		}
+		d.seenPt = make([]int64, len(e.pidx))
 	}
 	for _, g := range e.groups {
 		for _, id := range g.cfg.Inhibits {

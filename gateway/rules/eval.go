@@ -125,7 +125,7 @@ func (e *Engine) observe(trans []transition, d *device, r *drivers.Reading, now 
 		case config.RuleStale:
 			if len(cfg.Points) > 0 {
 				if _, ok := r.Values[cfg.Points[0]]; ok {
-					d.seenPt[cfg.Points[0]] = now
+					d.seenPt[ref.r.pidx[0]] = now.UnixNano()
 				}
 			}
 			if tr.alarm != nil || tr.raiseCond { // else Tick watches the silence
@@ -294,10 +294,9 @@ func (e *Engine) evalStale(trans []transition, tr *track, d *device, now time.Ti
 	ru := tr.rule
 	seen := d.seen
 	if len(ru.cfg.Points) > 0 {
-		if s, ok := d.seenPt[ru.cfg.Points[0]]; ok {
-			seen = s
-		} else {
-			seen = e.start
+		seen = e.start
+		if s := d.seenPt[ru.pidx[0]]; s != 0 {
+			seen = time.Unix(0, s)
 		}
 	}
 	lim := silence(ru, d)
@@ -351,7 +350,7 @@ func (e *Engine) evalExpr(trans []transition, tr *track, d *device, r *drivers.R
 		return trans
 	}
 	env, prev := ru.env, ru.prev
-	usesPrev := ru.uses["prev"]
+	usesPrev := ru.usesPrev
 	for _, p := range ru.vars {
 		i := e.pidx[p] // every var is in pidx
 		switch {
@@ -383,18 +382,18 @@ func (e *Engine) evalExpr(trans []transition, tr *track, d *device, r *drivers.R
 			env[p] = f
 		}
 	}
-	if ru.uses["dt"] {
+	if ru.usesDT {
 		env["dt"] = t.Sub(d.lastT).Seconds()
 	}
 	// The rest changes seldom: written when it does, if the expression
 	// uses it.
-	if ru.uses["hour"] || ru.uses["minute"] || ru.uses["weekday"] {
+	if ru.usesClock {
 		e.clockAt(now)
 		if m := e.wday*1440 + e.mod + 1; ru.envMin != m {
 			env["hour"], env["minute"], env["weekday"], ru.envMin = e.mod/60, e.mod%60, e.wday, m
 		}
 	}
-	if ru.envDev != d && ru.uses["device"] {
+	if ru.envDev != d && ru.usesDevice {
 		env["device"], ru.envDev = d.cfg.ID, d
 	}
 	out, err := e.vm.Run(ru.prog, env)
