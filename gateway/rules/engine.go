@@ -151,7 +151,8 @@ type rule struct {
 	// Expression rules: whether it uses prev, dt, hour/minute/weekday,
 	// device (only those are written into env).
 	usesPrev, usesDT, usesClock, usesDevice bool
-	vars                                    []string // expression rules: the points it names
+	vars                                    []string  // expression rules: the points it names
+	xvars                                   []exprVar // and each with its index in Engine.pidx and type
 	inhibitedBy                             []*rule
 	textPts                                 []string
 	boolPts                                 []string
@@ -226,6 +227,18 @@ func New(o Options) (*Engine, error) {
 		byID[r.cfg.ID] = r
 		e.rules = append(e.rules, r)
 		e.addRule(r)
+	}
+	for _, r := range e.rules {
+		for _, p := range r.vars {
+			xv := exprVar{name: p, idx: e.pidx[p]}
+			switch {
+			case slices.Contains(r.textPts, p):
+				xv.kind = varText
+			case slices.Contains(r.boolPts, p):
+				xv.kind = varBool
+			}
+			r.xvars = append(r.xvars, xv)
+		}
 	}
 	e.layTracks()
 	e.vals, e.gen = make([]float64, len(e.pidx)), make([]uint64, len(e.pidx))
@@ -372,6 +385,21 @@ func (e *Engine) layTracks() {
 	}
 	sort.Slice(e.tracks, func(i, j int) bool { return e.tracks[i].key < e.tracks[j].key })
 }
+
+// exprVar is a point an expression names: its index in Engine.pidx and
+// its type in the environment.
+type exprVar struct {
+	name string
+	idx  int
+	kind int // varNum, varText or varBool
+}
+
+// Types of an expression's points.
+const (
+	varNum = iota
+	varText
+	varBool
+)
 
 // exprVars lists the points an expression names and the other names of
 // its environment it uses (only they are put in it on each run).

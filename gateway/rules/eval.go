@@ -23,9 +23,9 @@ type track struct {
 	rule                 *rule
 	alarm                *Alarm // active (or suppressed) alarm
 	raiseCond, clearCond bool
-	pendSince            int64   // raise-condition holding since
-	clearSince           int64   // clear-condition holding since (while active)
-	hist                 []*ring // rate rules: recent samples, per point of the rule
+	pendSince            int64  // raise-condition holding since
+	clearSince           int64  // clear-condition holding since (while active)
+	hist                 []ring // rate rules: recent samples, per point of the rule
 	obs                  obs
 	ev                   *eventState // event rules only
 
@@ -211,13 +211,9 @@ func (e *Engine) evalCond(trans []transition, tr *track, d *device, r *drivers.R
 func (tr *track) rate(i int, v float64, t time.Time, cfg *config.Rule) (float64, bool) {
 	tn := t.UnixNano()
 	if tr.hist == nil {
-		tr.hist = make([]*ring, len(cfg.Points))
+		tr.hist = make([]ring, len(cfg.Points))
 	}
-	h := tr.hist[i]
-	if h == nil {
-		h = &ring{}
-		tr.hist[i] = h
-	}
+	h := &tr.hist[i]
 	if h.n > 0 {
 		last := h.at(h.n - 1)
 		if tn <= last.t {
@@ -350,33 +346,32 @@ func (e *Engine) evalExpr(trans []transition, tr *track, d *device, r *drivers.R
 		return trans
 	}
 	env, prev := ru.env, ru.prev
-	usesPrev := ru.usesPrev
-	for _, p := range ru.vars {
-		i := e.pidx[p] // every var is in pidx
+	for _, xv := range ru.xvars {
+		i, p := xv.idx, xv.name
+		fresh := e.gen[i] == e.cur // read now (a number or a bool)
 		switch {
-		case !usesPrev:
+		case !ru.usesPrev:
 		case d.lastok[i]:
 			prev[p] = d.lastv[i]
 		default:
 			delete(prev, p)
 		}
-		v, ok := r.Values[p]
-		switch {
-		case contains(ru.textPts, p):
-			s, _ := v.AsText()
+		switch xv.kind {
+		case varText:
+			s, ok := r.Values[p].AsText()
 			if !ok {
 				s = d.lastText[p]
 			}
 			env[p] = s
-		case contains(ru.boolPts, p):
-			b, _ := v.AsBool()
-			if !ok {
-				b = d.lastv[i] != 0
+		case varBool:
+			b := d.lastv[i] != 0
+			if fresh {
+				b = e.vals[i] != 0
 			}
 			env[p] = b
 		default:
 			f := d.lastv[i]
-			if e.gen[i] == e.cur {
+			if fresh {
 				f = e.vals[i]
 			}
 			env[p] = f
@@ -404,15 +399,6 @@ func (e *Engine) evalExpr(trans []transition, tr *track, d *device, r *drivers.R
 	res, _ := out.(bool)
 	tr.raiseCond, tr.clearCond = res, !res
 	return e.step(trans, tr, res && !e.inhibited(ru, d, now), !res, now, obs{})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // step moves a track's lifecycle: raise once the raise-condition held for
