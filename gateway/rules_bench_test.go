@@ -76,13 +76,17 @@ func benchReading(id string, i int) drivers.Reading {
 		"current_a_a": drivers.Dec(-1234, -3), "power_kw": drivers.Dec(12345, -4)}}
 }
 
-func benchEngine(b *testing.B, cfg *config.Config, emit rules.Emitter) *rules.Engine {
+// benchEngine builds an engine keeping its state in db (the gateway's
+// store, as in the gateway; nil: a store of its own).
+func benchEngine(b *testing.B, db *badgerq.DB, cfg *config.Config, emit rules.Emitter) *rules.Engine {
 	b.Helper()
-	db, err := badgerq.Open(badgerq.Options{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
+	if db == nil {
+		var err error
+		if db, err = badgerq.Open(badgerq.Options{Dir: b.TempDir()}); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
 	}
-	b.Cleanup(func() { db.Close() })
 	kv, err := db.KV("alarm-state")
 	if err != nil {
 		b.Fatal(err)
@@ -112,7 +116,7 @@ var benchDevices = 500
 func BenchmarkRulesObserve(b *testing.B) {
 	cfg := benchConfig(b, benchDevices, true)
 	var emitted atomic.Int64
-	e := benchEngine(b, cfg, func(_ context.Context, rs []drivers.Reading) error { emitted.Add(int64(len(rs))); return nil })
+	e := benchEngine(b, nil, cfg, func(_ context.Context, rs []drivers.Reading) error { emitted.Add(int64(len(rs))); return nil })
 	ids := make([]string, len(cfg.Devices))
 	for i := range cfg.Devices {
 		ids[i] = cfg.Devices[i].ID
@@ -206,7 +210,7 @@ func endToEndRules(b *testing.B, withRules bool) {
 	pipe := &pipeline.Pipeline{Gateway: "gw-bench-01", Devices: devs,
 		Queues: map[drivers.Class]uplink.Queue{drivers.Telemetry: q}, ClockSynced: func() bool { return true }}
 	if withRules {
-		e := benchEngine(b, cfg, pipe.Emit)
+		e := benchEngine(b, db, cfg, pipe.Emit)
 		pipe.Observe = e.Feed
 		rctx, rcancel := context.WithCancel(ctx)
 		rdone := make(chan struct{})
