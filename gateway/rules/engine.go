@@ -138,25 +138,31 @@ type ruleRef struct {
 
 // rule is a compiled config rule.
 type rule struct {
-	cfg    *config.Rule
-	scope  string
-	devs   []*device
-	tracks []*track           // per device in devs (device-level rules)
-	group  *track             // group rules
-	pidx   []int              // cfg.Points by Engine.pidx
-	env    map[string]any     // expression rules: reused environment
-	prev   map[string]float64 // and its prev
-	envMin int                // env's hour, minute and weekday: weekday×1440 + minute of day, +1 (0: unset)
-	envDev *device            // whose id env's device is
-	// Expression rules: whether it uses prev, dt, hour/minute/weekday,
-	// device (only those are written into env).
-	usesPrev, usesDT, usesClock, usesDevice bool
-	vars                                    []string  // expression rules: the points it names
-	xvars                                   []exprVar // and each with its index in Engine.pidx and type
-	inhibitedBy                             []*rule
-	textPts                                 []string
-	boolPts                                 []string
-	prog                                    *vm.Program
+	cfg         *config.Rule
+	scope       string
+	devs        []*device
+	tracks      []*track // per device in devs (device-level rules)
+	group       *track   // group rules
+	pidx        []int    // cfg.Points by Engine.pidx
+	inhibitedBy []*rule
+
+	// Expression rules: the program, its reused environment and prev,
+	// the points it names (and each with its index in Engine.pidx and
+	// type), and what else of the environment it uses (only that is
+	// written into env).
+	prog       *vm.Program
+	env        map[string]any
+	prev       map[string]float64
+	envMin     int     // env's hour, minute and weekday: weekday×1440 + minute of day, +1 (0: unset)
+	envDev     *device // whose id env's device is
+	vars       []string
+	xvars      []exprVar
+	textPts    []string
+	boolPts    []string
+	usesPrev   bool
+	usesDT     bool
+	usesClock  bool // hour, minute or weekday
+	usesDevice bool
 
 	raises     []time.Time // raise times within RaisesPer
 	suppressed int         // suppressed since the last report
