@@ -201,6 +201,9 @@ func (e *Engine) evalCond(trans []transition, tr *track, d *device, r *drivers.R
 		raise, clear = false, true
 	}
 	tr.raiseCond, tr.clearCond = raise, clear
+	if !raise && tr.alarm == nil && tr.pendSince == 0 {
+		return trans // the common reading: nothing held, nothing to hold
+	}
 	return e.step(trans, tr, raise && !e.inhibited(ru, d, now), clear, now, o)
 }
 
@@ -398,6 +401,9 @@ func (e *Engine) evalExpr(trans []transition, tr *track, d *device, r *drivers.R
 	}
 	res, _ := out.(bool)
 	tr.raiseCond, tr.clearCond = res, !res
+	if !res && tr.alarm == nil && tr.pendSince == 0 {
+		return trans
+	}
 	return e.step(trans, tr, res && !e.inhibited(ru, d, now), !res, now, obs{})
 }
 
