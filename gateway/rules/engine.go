@@ -123,8 +123,9 @@ type device struct {
 	sync     bool      // evaluated by Feed's caller (event rules; see syncRule)
 	groups   []*rule   // group rules in whose scope it is
 	seen     time.Time
-	seenPt   []int64   // by Engine.pidx: when a stale rule's point was last read (Unix ns; 0: not since the start)
-	lastv    []float64 // latest numeric values by Engine.pidx (keep only)
+	named    []namedPoint // the points the rules in whose scope it is name
+	seenPt   []int64      // by Engine.pidx: when a stale rule's point was last read (Unix ns; 0: not since the start)
+	lastv    []float64    // latest numeric values by Engine.pidx (keep only)
 	lastok   []bool
 	lastText map[string]string
 	lastT    time.Time
@@ -253,6 +254,7 @@ func New(o Options) (*Engine, error) {
 			d.lastv, d.lastok = make([]float64, len(e.pidx)), make([]bool, len(e.pidx))
 		}
 		d.seenPt = make([]int64, len(e.pidx))
+		d.named = e.namedBy(d)
 	}
 	for _, g := range e.groups {
 		for _, id := range g.cfg.Inhibits {
@@ -390,6 +392,40 @@ func (e *Engine) layTracks() {
 		}
 	}
 	sort.Slice(e.tracks, func(i, j int) bool { return e.tracks[i].key < e.tracks[j].key })
+}
+
+// namedPoint is a point a rule names, by name and Engine.pidx index.
+type namedPoint struct {
+	name string
+	idx  int
+}
+
+// namedBy lists the points the rules in d's scope name (a reading's
+// other values are not looked at).
+func (e *Engine) namedBy(d *device) []namedPoint {
+	seen := map[int]bool{}
+	var out []namedPoint
+	add := func(r *rule) {
+		for j, p := range r.cfg.Points {
+			if i := r.pidx[j]; !seen[i] {
+				seen[i] = true
+				out = append(out, namedPoint{p, i})
+			}
+		}
+		for _, xv := range r.xvars {
+			if !seen[xv.idx] {
+				seen[xv.idx] = true
+				out = append(out, namedPoint{xv.name, xv.idx})
+			}
+		}
+	}
+	for _, ref := range d.rules {
+		add(ref.r)
+	}
+	for _, g := range d.groups {
+		add(g)
+	}
+	return out
 }
 
 // exprVar is a point an expression names: its index in Engine.pidx and

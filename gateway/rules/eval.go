@@ -108,8 +108,9 @@ func (e *Engine) observe(trans []transition, d *device, r *drivers.Reading, now 
 	}
 	d.seen = now
 	e.cur++
-	for name, v := range r.Values {
-		i, ok := e.pidx[name]
+	for _, pt := range d.named {
+		i, name := pt.idx, pt.name
+		v, ok := r.Values[name]
 		if !ok {
 			continue
 		}
