@@ -39,16 +39,89 @@ func entryKey(dst, prefix []byte, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(dst, seq)
 }
 
-// parseEntryKey returns the seq of a key under prefix.
-func parseEntryKey(prefix, key []byte) (uint64, error) {
-	if len(key) != len(prefix)+8 || string(key[:len(prefix)]) != string(prefix) {
-		return 0, fmt.Errorf("%w: entry key %q is not %q + 8-byte seq", ErrCorrupt, key, prefix)
+// segKey appends the key of the segment of count records from first to
+// dst: prefix + first (8 bytes BE) for one record (the layout of every
+// entry before segments), prefix + first + count (2 bytes BE) for more.
+func segKey(dst, prefix []byte, first uint64, count int) []byte {
+	dst = entryKey(dst, prefix, first)
+	if count == 1 {
+		return dst
 	}
-	seq := binary.BigEndian.Uint64(key[len(prefix):])
-	if seq == 0 {
-		return 0, fmt.Errorf("%w: entry key %q has seq 0", ErrCorrupt, key)
+	return binary.BigEndian.AppendUint16(dst, uint16(count))
+}
+
+// parseSegKey returns the first seq and the record count of a key under
+// prefix.
+func parseSegKey(prefix, key []byte) (first uint64, count int, err error) {
+	if string(key[:min(len(prefix), len(key))]) != string(prefix) {
+		return 0, 0, fmt.Errorf("%w: entry key %q is not under %q", ErrCorrupt, key, prefix)
 	}
-	return seq, nil
+	switch len(key) - len(prefix) {
+	case 8:
+		count = 1
+	case 10:
+		count = int(binary.BigEndian.Uint16(key[len(prefix)+8:]))
+		if count < 2 || count > maxSegRecords {
+			return 0, 0, fmt.Errorf("%w: segment key %q counts %d records, want 2..%d", ErrCorrupt, key, count, maxSegRecords)
+		}
+	default:
+		return 0, 0, fmt.Errorf("%w: entry key %q is not %q + 8-byte seq [+ 2-byte count]", ErrCorrupt, key, prefix)
+	}
+	first = binary.BigEndian.Uint64(key[len(prefix):])
+	if first == 0 || first+uint64(count-1) < first {
+		return 0, 0, fmt.Errorf("%w: entry key %q has seq %d, count %d", ErrCorrupt, key, first, count)
+	}
+	return first, count, nil
+}
+
+// Segments. The data records of one stream that one transaction appends
+// are stored as one value, up to maxSegRecords records and maxSegBytes
+// bytes: the count (2 bytes BE), each record's length (4 bytes BE), then
+// the records one after the other. The header's size follows from the
+// count, so a reopen knows the records' bytes from the key index alone. A
+// segment of one record (and every gap record) is stored as the record
+// itself under an 8-byte-seq key.
+const (
+	maxSegRecords = 128
+	maxSegBytes   = 64 << 10
+)
+
+// segHdrLen is the header size of a segment of count records.
+func segHdrLen(count int) int { return 2 + 4*count }
+
+// encodeSeg appends the segment value of recs to dst.
+func encodeSeg(dst []byte, recs [][]byte) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(recs)))
+	for _, r := range recs {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(r)))
+	}
+	for _, r := range recs {
+		dst = append(dst, r...)
+	}
+	return dst
+}
+
+// decodeSeg returns the offsets of a segment value's count records:
+// record i is v[offs[i]:offs[i+1]]. offs is appended to buf[:0].
+func decodeSeg(v []byte, count int, buf []int) ([]int, error) {
+	hdr := segHdrLen(count)
+	if len(v) < hdr || int(binary.BigEndian.Uint16(v)) != count {
+		return nil, fmt.Errorf("%w: segment value of %d bytes does not start with its count %d", ErrCorrupt, len(v), count)
+	}
+	offs := append(buf[:0], hdr)
+	pos := hdr
+	for i := 0; i < count; i++ {
+		l := int(binary.BigEndian.Uint32(v[2+4*i:]))
+		if l > len(v)-pos {
+			return nil, fmt.Errorf("%w: segment value of %d bytes: record %d of %d overruns it", ErrCorrupt, len(v), i, count)
+		}
+		pos += l
+		offs = append(offs, pos)
+	}
+	if pos != len(v) {
+		return nil, fmt.Errorf("%w: segment value of %d bytes: its records end at %d", ErrCorrupt, len(v), pos)
+	}
+	return offs, nil
 }
 
 // encodeMeta: version byte, last seq (8 bytes BE), seal state.
@@ -80,12 +153,15 @@ type keyArena struct{ buf []byte }
 const keyChunk = 16 << 10
 
 // key returns prefix + big-endian seq.
-func (a *keyArena) key(prefix []byte, seq uint64) []byte {
-	n := len(prefix) + 8
+func (a *keyArena) key(prefix []byte, seq uint64) []byte { return a.seg(prefix, seq, 1) }
+
+// seg returns the key of the segment of count records from first.
+func (a *keyArena) seg(prefix []byte, first uint64, count int) []byte {
+	n := len(prefix) + 10
 	if cap(a.buf)-len(a.buf) < n {
 		a.buf = make([]byte, 0, max(keyChunk, n))
 	}
 	start := len(a.buf)
-	a.buf = entryKey(a.buf, prefix, seq)
+	a.buf = segKey(a.buf, prefix, first, count)
 	return a.buf[start:len(a.buf):len(a.buf)]
 }

@@ -147,54 +147,61 @@ func newQueue(db *DB, name string, last uint64, state []byte) *Queue {
 	}
 }
 
-// scan recovers head, backlog, bytes, entry sizes and holes from the entry
-// keys (keys only: sizes and the gap flag come from the key index).
+// scan recovers head, backlog, bytes, entry sizes, segments and holes
+// from the entry keys (keys only: sizes and the gap flag come from the key
+// index; a segment's size is shared evenly by its records).
 func (q *Queue) scan(txn *badger.Txn) error {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: q.prefix})
 	defer it.Close()
-	var first uint64
-	type ent struct {
-		seq uint64
-		v   uint32
+	type seg struct {
+		first uint64
+		count int
+		v     uint32 // each record's slot
+		extra uint32 // the first record's share of the bytes count does not divide
 	}
-	var ents []ent
+	var segs []seg
 	for it.Rewind(); it.Valid(); it.Next() {
 		item := it.Item()
-		seq, err := parseEntryKey(q.prefix, item.Key())
+		first, count, err := parseSegKey(q.prefix, item.Key())
 		if err != nil {
 			return fmt.Errorf("stream %s: %w", q.name, err)
 		}
-		if seq > q.last {
+		if end := first + uint64(count-1); end > q.last {
 			// Entries and meta are written in one transaction; keep the data anyway.
-			q.db.log.Warn("entry beyond the stream's last seq; adopting it", "stream", q.name, "seq", seq, "last", q.last)
-			q.last = seq
+			q.db.log.Warn("entry beyond the stream's last seq; adopting it", "stream", q.name, "seq", end, "last", q.last)
+			q.last = end
 		}
-		if first == 0 {
-			first = seq
+		size := max(item.ValueSize(), 0)
+		if count > 1 {
+			size = max(size-int64(segHdrLen(count)), 0)
 		}
-		v := uint32(min(max(item.ValueSize(), 0), slotSize))
+		v := uint32(min(size/int64(count), slotSize))
+		extra := uint32(min(size-int64(count)*int64(v), slotSize-int64(v)))
 		if item.UserMeta()&metaGap != 0 {
 			v |= slotGap
 		}
-		ents = append(ents, ent{seq, v})
-		q.backlog++
-		q.bytes += sizeOf(v)
+		segs = append(segs, seg{first, count, v, extra})
+		q.backlog += int64(count)
+		q.bytes += int64(count)*sizeOf(v) + int64(extra)
 	}
 	q.head = q.last + 1
-	if first != 0 {
-		q.head = first
+	if len(segs) > 0 {
+		q.head = segs[0].first
 	}
-	q.slots = slots{base: q.head, v: make([]uint32, 0, len(ents))}
+	q.slots = slots{base: q.head, v: make([]uint32, 0, q.last+1-q.head)}
 	next := q.head
-	for _, e := range ents {
-		for ; next < e.seq; next++ {
-			q.slots.push(slotRemoved) // a hole left by an out-of-order ack
+	for _, sg := range segs {
+		for ; next < sg.first; next++ {
+			q.slots.push(slotRemoved | slotStart) // a hole left by deleted segments
 		}
-		q.slots.push(e.v)
-		next++
+		q.slots.push((sg.v + sg.extra) | slotStart)
+		for i := 1; i < sg.count; i++ {
+			q.slots.push(sg.v)
+		}
+		next += uint64(sg.count)
 	}
 	for ; next <= q.last; next++ {
-		q.slots.push(slotRemoved)
+		q.slots.push(slotRemoved | slotStart)
 	}
 	if q.backlog > 0 {
 		q.markLocked(q.head, time.Now())
@@ -297,6 +304,9 @@ func (q *Queue) read(start, last uint64, n int) ([]uplink.Entry, error) {
 	if q.db.closed {
 		return nil, fmt.Errorf("badgerq: peek %s: %w", q.name, errClosed)
 	}
+	q.mu.Lock()
+	from := q.slots.segStart(start) // the key of the segment holding start
+	q.mu.Unlock()
 	txn := q.db.bdb.NewTransaction(false)
 	defer txn.Discard()
 	// No value prefetch: Badger would start a goroutine per entry to
@@ -305,39 +315,66 @@ func (q *Queue) read(start, last uint64, n int) ([]uplink.Entry, error) {
 	defer it.Close()
 	out := make([]uplink.Entry, 0, min(uint64(n), last-start+1, 1024))
 	var arena []byte // the values, copied into a few chunks rather than one allocation each
-	for it.Seek(entryKey(nil, q.prefix, start)); it.Valid() && len(out) < n; it.Next() {
+	var offs []int
+	for it.Seek(entryKey(nil, q.prefix, from)); it.Valid() && len(out) < n; it.Next() {
 		item := it.Item()
-		seq, err := parseEntryKey(q.prefix, item.Key())
+		first, count, err := parseSegKey(q.prefix, item.Key())
 		if err != nil {
 			return nil, fmt.Errorf("stream %s: %w", q.name, err)
 		}
-		if seq > last {
+		if first > last {
 			break
 		}
-		if q.isAcked(seq) {
+		end := first + uint64(count-1)
+		if end < start || q.allAcked(max(first, start), min(end, last)) {
 			continue
 		}
 		if vs := int(item.ValueSize()); cap(arena)-len(arena) < vs {
 			// Room for the entries still wanted if they are of this size.
-			more := int(min(uint64(n-len(out)), last-seq+1))
+			more := int(min(uint64(n-len(out)), last-first+1) / uint64(count))
 			arena = make([]byte, 0, max(min(readChunk, vs*more), vs))
 		}
 		dst := arena[len(arena):]
 		v, err := item.ValueCopy(dst) // append(dst[:0], value...): in place when it fits
 		if err != nil {
-			return nil, fmt.Errorf("badgerq: read %s seq %d: %w", q.name, seq, err)
+			return nil, fmt.Errorf("badgerq: read %s seq %d: %w", q.name, first, err)
 		}
 		if len(v) <= cap(dst) {
 			arena = arena[:len(arena)+len(v)]
-			v = v[:len(v):len(v)] // an append by the caller must not run into the next value
 		}
-		out = append(out, uplink.Entry{Seq: seq, Data: v})
+		if count == 1 {
+			out = append(out, uplink.Entry{Seq: first, Data: v[:len(v):len(v)]})
+			continue
+		}
+		if offs, err = decodeSeg(v, count, offs); err != nil {
+			return nil, fmt.Errorf("stream %s segment %d: %w", q.name, first, err)
+		}
+		for i := range count {
+			seq := first + uint64(i)
+			if seq < start || seq > last || len(out) == n || q.isAcked(seq) {
+				continue
+			}
+			// Capped: an append by the caller must not run into the next value.
+			out = append(out, uplink.Entry{Seq: seq, Data: v[offs[i]:offs[i+1]:offs[i+1]]})
+		}
 	}
 	return out, nil
 }
 
 // readChunk bounds the chunks Peek copies values into.
 const readChunk = 64 << 10
+
+// allAcked reports whether every seq from first to last is acked.
+func (q *Queue) allAcked(first, last uint64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for seq := first; seq <= last; seq++ {
+		if !q.removedLocked(seq) {
+			return false
+		}
+	}
+	return true
+}
 
 func (q *Queue) isAcked(seq uint64) bool {
 	q.mu.Lock()
@@ -370,7 +407,7 @@ func (q *Queue) advanceLocked() {
 	for q.head <= q.last && q.slots.get(q.head)&slotRemoved != 0 {
 		q.head++
 	}
-	q.slots.trim(q.head)
+	q.slots.trim(q.slots.segStart(q.head)) // keep the head's segment whole
 	if q.backlog == 0 {
 		q.bytes = 0
 	}
@@ -401,11 +438,22 @@ func (q *Queue) Ack(seqs ...uint64) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	queued := len(q.db.dels)
+	var segFirst, segLast uint64 // the segment checked last
 	for _, s := range seqs {
-		if q.removeLocked(s) {
-			q.db.dels = append(q.db.dels, delReq{q, s})
+		if !q.removeLocked(s) {
+			continue
 		}
+		if s >= segFirst && s <= segLast {
+			continue // checked below, once its acks in this call are in
+		}
+		segFirst, segLast, _ = q.slots.segOf(s) // s is within: it was not removed
+		q.db.dels = append(q.db.dels, delReq{q, segFirst, int(segLast - segFirst + 1)})
 	}
+	// A segment's key goes only once all its records are acked or dropped.
+	kept := slices.DeleteFunc(q.db.dels[queued:], func(d delReq) bool {
+		return !q.slots.allRemoved(d.seq, d.seq+uint64(d.n-1))
+	})
+	q.db.dels = q.db.dels[:queued+len(kept)]
 	q.advanceLocked()
 	if len(q.db.dels) > queued {
 		q.db.cond.Signal()
