@@ -51,6 +51,7 @@ type tentative struct {
 	resizes  []resize // committed gap records rewritten in place (last one wins)
 	resized  int64    // bytes those rewrites add
 	restarts []seqRun // the segments left when writeSegments cut off a dropped front
+	gone     []seqRun // the committed records whose segments writeSegments deletes or cuts off
 	open     openGap  // the gap record the next contiguous drop may grow
 	openWhy  string   // its reason
 	hasOpen  bool
@@ -177,7 +178,7 @@ func (c *change) undo() {
 func (q *Queue) storedBytes() int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.bytes
+	return q.bytes + q.held
 }
 
 func (p *txnPlan) totalBytes(c *change) int64 {
@@ -517,8 +518,11 @@ func (q *Queue) committed(t *tentative, dels *[]delReq) (dropped [2]int64) {
 	for _, r := range t.restarts {
 		q.slots.set(r.from, q.slots.get(r.from)|slotStart)
 	}
+	for _, g := range t.gone {
+		q.releaseLocked(g.from, g.to)
+	}
 	for _, seq := range t.removed {
-		q.removeLocked(seq)
+		q.removeLocked(seq, false)
 	}
 	for _, r := range t.restarts {
 		// An Ack of the rest of the segment while the transaction was
@@ -526,6 +530,7 @@ func (q *Queue) committed(t *tentative, dels *[]delReq) (dropped [2]int64) {
 		// removed (or it deleted the segment's old key).
 		if q.slots.allRemoved(r.from, r.to) {
 			*dels = append(*dels, delReq{q, r.from, int(r.to - r.from + 1)})
+			q.releaseLocked(r.from, r.to)
 		}
 	}
 	if t.dropping {
