@@ -51,7 +51,6 @@ type tentative struct {
 	resizes  []resize // committed gap records rewritten in place (last one wins)
 	resized  int64    // bytes those rewrites add
 	restarts []seqRun // the segments left when writeSegments cut off a dropped front
-	gone     []seqRun // the committed records whose segments writeSegments deletes or cuts off
 	open     openGap  // the gap record the next contiguous drop may grow
 	openWhy  string   // its reason
 	hasOpen  bool
@@ -178,7 +177,7 @@ func (c *change) undo() {
 func (q *Queue) storedBytes() int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.bytes + q.held
+	return q.bytes
 }
 
 func (p *txnPlan) totalBytes(c *change) int64 {
@@ -518,11 +517,8 @@ func (q *Queue) committed(t *tentative, dels *[]delReq) (dropped [2]int64) {
 	for _, r := range t.restarts {
 		q.slots.set(r.from, q.slots.get(r.from)|slotStart)
 	}
-	for _, g := range t.gone {
-		q.releaseLocked(g.from, g.to)
-	}
 	for _, seq := range t.removed {
-		q.removeLocked(seq, false)
+		q.removeLocked(seq)
 	}
 	for _, r := range t.restarts {
 		// An Ack of the rest of the segment while the transaction was
@@ -530,7 +526,6 @@ func (q *Queue) committed(t *tentative, dels *[]delReq) (dropped [2]int64) {
 		// removed (or it deleted the segment's old key).
 		if q.slots.allRemoved(r.from, r.to) {
 			*dels = append(*dels, delReq{q, r.from, int(r.to - r.from + 1)})
-			q.releaseLocked(r.from, r.to)
 		}
 	}
 	if t.dropping {

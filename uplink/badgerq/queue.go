@@ -70,7 +70,6 @@ type Queue struct {
 	slots   slots  // sizes and flags of head..last
 	backlog int64
 	bytes   int64         // stored bytes of the backlog
-	held    int64         // stored bytes of acked records whose segment is not deleted yet
 	peeked  uint64        // highest seq Peek has returned
 	open    *openGap      // the newest gap record, while it may still grow
 	openWhy string        // its reason
@@ -387,37 +386,20 @@ func (q *Queue) removedLocked(seq uint64) bool {
 	return seq < q.head || seq > q.last || q.slots.get(seq)&slotRemoved != 0
 }
 
-// removeLocked marks one committed entry acked (held: its segment stays
-// stored until all its records are gone) or dropped and reports whether
-// it was still there.
-func (q *Queue) removeLocked(seq uint64, held bool) bool {
+// removeLocked marks one committed entry acked or dropped and reports
+// whether it was still there.
+func (q *Queue) removeLocked(seq uint64) bool {
 	if q.removedLocked(seq) {
 		return false
 	}
 	v := q.slots.get(seq)
-	nv := v | slotRemoved
-	if held {
-		nv |= slotHeld
-		q.held += sizeOf(v)
-	}
-	q.slots.set(seq, nv)
+	q.slots.set(seq, v|slotRemoved)
 	q.backlog--
 	q.bytes -= sizeOf(v)
 	if q.open != nil && q.open.seq == seq {
 		q.open = nil
 	}
 	return true
-}
-
-// releaseLocked stops counting the acked records from first to last as
-// stored: their segment is deleted or cut off.
-func (q *Queue) releaseLocked(first, last uint64) {
-	for seq := max(first, q.slots.base); seq <= last; seq++ {
-		if v := q.slots.get(seq); v&slotHeld != 0 {
-			q.held -= sizeOf(v)
-			q.slots.set(seq, v&^slotHeld)
-		}
-	}
 }
 
 // advanceLocked moves head past removed entries.
@@ -458,7 +440,7 @@ func (q *Queue) Ack(seqs ...uint64) error {
 	queued := len(q.db.dels)
 	var segFirst, segLast uint64 // the segment checked last
 	for _, s := range seqs {
-		if !q.removeLocked(s, true) {
+		if !q.removeLocked(s) {
 			continue
 		}
 		if s >= segFirst && s <= segLast {
@@ -472,9 +454,6 @@ func (q *Queue) Ack(seqs ...uint64) error {
 		return !q.slots.allRemoved(d.seq, d.seq+uint64(d.n-1))
 	})
 	q.db.dels = q.db.dels[:queued+len(kept)]
-	for _, d := range kept {
-		q.releaseLocked(d.seq, d.seq+uint64(d.n-1))
-	}
 	q.advanceLocked()
 	if len(q.db.dels) > queued {
 		q.db.cond.Signal()

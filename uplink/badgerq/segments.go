@@ -61,10 +61,8 @@ func (db *DB) dropSegments(b *txnBatch, t *tentative) error {
 			return fmt.Errorf("delete segment %d+%d: %w", first, n, err)
 		}
 		if !rest {
-			t.gone = append(t.gone, seqRun{first, last})
 			return nil
 		}
-		t.gone = append(t.gone, seqRun{first, upto})
 		return db.cutSegment(b, t, old, first, n, upto+1)
 	}
 	for _, s := range t.removed {

@@ -2,7 +2,7 @@ package badgerq
 
 // slots holds one uint32 per seq from base (the first seq of the segment
 // holding the stream's head) to its last committed seq: the entry's stored
-// size and four flags. It replaces a map of
+// size and three flags. It replaces a map of
 // out-of-order acks, costs 4 bytes per entry of backlog, and lets a quota
 // drop know exactly how many bytes each entry frees.
 type slots struct {
@@ -14,8 +14,7 @@ const (
 	slotGap     = 1 << 31 // the entry is a gap record
 	slotRemoved = 1 << 30 // acked or dropped (its delete is committed or queued)
 	slotStart   = 1 << 29 // the first record of a segment (one stored key)
-	slotHeld    = 1 << 28 // acked, but its segment is still stored (counted in Queue.held)
-	slotSize    = slotHeld - 1
+	slotSize    = slotStart - 1
 
 	// maxEntrySize is the largest storable entry: its size must fit a slot.
 	maxEntrySize = slotSize
