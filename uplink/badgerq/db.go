@@ -112,11 +112,13 @@ func (db *DB) freeReq(r *appendReq) {
 // maxPooledBuf bounds the copy buffer a pooled request keeps.
 const maxPooledBuf = 4 << 10
 
-// delReq deletes the segment of n records from seq.
+// delReq deletes the segment of n records from seq (and its ack mark),
+// or with mark, writes the ack mark of the segment ending at seq.
 type delReq struct {
-	q   *Queue
-	seq uint64
-	n   int
+	q    *Queue
+	seq  uint64
+	n    int
+	mark bool
 }
 
 // Open opens (or creates) the database in o.Dir with SyncWrites on,
@@ -480,17 +482,40 @@ func (b *txnBatch) set(ch *change) error {
 func (db *DB) addDeletes(b *txnBatch, dels []delReq, metaSize, metas int64) (nd int) {
 	for nd < len(dels) && nd < db.opt.MaxBatch {
 		d := dels[nd]
-		k := db.keys.seg(d.q.prefix, d.seq, d.n)
-		es := int64(len(k)) + 2 + 10
-		if b.size+metaSize+es > db.budgetBytes || b.count+metas+1 >= db.budgetCount {
+		var k, mk, mv []byte
+		if d.mark {
+			if mv = d.q.ackMark(d.seq); mv == nil {
+				nd++ // the segment went meanwhile
+				continue
+			}
+			mk = db.keys.ack(d.q.ackPrefix, d.seq)
+		} else {
+			k = db.keys.seg(d.q.prefix, d.seq, d.n)
+			if d.n > 1 {
+				mk = db.keys.ack(d.q.ackPrefix, d.seq+uint64(d.n-1))
+			}
+		}
+		es := int64(len(k)+len(mk)+len(mv)) + 2*(2+10)
+		if b.size+metaSize+es > db.budgetBytes || b.count+metas+2 >= db.budgetCount {
 			break
 		}
-		if err := b.txn.Delete(k); err != nil {
+		var err error
+		if k != nil {
+			err = b.txn.Delete(k)
+		}
+		if err == nil && mk != nil {
+			if d.mark {
+				err = b.txn.Set(mk, mv)
+			} else {
+				err = b.txn.Delete(mk)
+			}
+		}
+		if err != nil {
 			db.log.Error("ack delete refused; entry comes back after restart", "stream", d.q.name, "seq", d.seq, "err", err)
 			nd++
 			continue
 		}
-		b.count++
+		b.count += 2
 		b.size += es
 		nd++
 	}

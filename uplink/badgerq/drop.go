@@ -344,7 +344,7 @@ func (p *txnPlan) dropPass(c *change, q *Queue, t *tentative, want, reserve int6
 	// Deleted or rewritten per segment when the transaction is complete
 	// (writeSegments); counted as a delete each.
 	c.size += int64(len(removed)) * (int64(len(q.prefix)) + 10 + 2 + 10)
-	c.n += int64(len(removed))
+	c.n += 2*int64(len(removed)) + 1 // a segment's delete, its ack mark's, a cut front's rest
 	t.removed = append(t.removed, removed...)
 	t.freed += freed
 	t.dropN[reasonIndex(reason)] += recs
@@ -525,7 +525,7 @@ func (q *Queue) committed(t *tentative, dels *[]delReq) (dropped [2]int64) {
 		// built could not delete it: the dropped records were not yet
 		// removed (or it deleted the segment's old key).
 		if q.slots.allRemoved(r.from, r.to) {
-			*dels = append(*dels, delReq{q, r.from, int(r.to - r.from + 1)})
+			*dels = append(*dels, delReq{q: q, seq: r.from, n: int(r.to - r.from + 1)})
 		}
 	}
 	if t.dropping {

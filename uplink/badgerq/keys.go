@@ -8,6 +8,7 @@ import (
 const (
 	entryTag    = "e/"
 	metaTag     = "m/"
+	ackTag      = "a/"
 	metaVersion = 1
 	maxNameLen  = 64
 	metaHdrLen  = 1 + 8
@@ -32,6 +33,37 @@ func validName(name string) error {
 
 func entryPrefix(name string) []byte { return []byte(entryTag + name + "/") }
 func metaKey(name string) []byte     { return []byte(metaTag + name) }
+func ackPrefix(name string) []byte   { return []byte(ackTag + name + "/") }
+
+// Ack marks. A segment some of whose records are acked keeps them stored
+// until all are gone; its ack mark, "a/" + stream + "/" + the segment's
+// last seq (8 bytes BE), records which: bit i (byte i/8, bit i%8) is set
+// when seq last-i is acked. It is keyed by the last seq because a drop
+// that cuts off a segment's front keeps its last. The mark goes with the
+// segment's key.
+
+// encodeAcks returns the ack mark of the segment first..last.
+func encodeAcks(first, last uint64, acked func(seq uint64) bool) []byte {
+	b := make([]byte, (last-first+8)/8)
+	for i := uint64(0); i <= last-first; i++ {
+		if acked(last - i) {
+			b[i/8] |= 1 << (i % 8)
+		}
+	}
+	return b
+}
+
+// parseAckKey returns the last seq of an ack mark's key under prefix.
+func parseAckKey(prefix, key []byte) (uint64, error) {
+	if len(key) != len(prefix)+8 || string(key[:len(prefix)]) != string(prefix) {
+		return 0, fmt.Errorf("%w: ack mark key %q is not %q + 8-byte seq", ErrCorrupt, key, prefix)
+	}
+	last := binary.BigEndian.Uint64(key[len(prefix):])
+	if last == 0 {
+		return 0, fmt.Errorf("%w: ack mark key %q has seq 0", ErrCorrupt, key)
+	}
+	return last, nil
+}
 
 // entryKey appends prefix and big-endian seq to dst.
 func entryKey(dst, prefix []byte, seq uint64) []byte {
@@ -154,6 +186,9 @@ const keyChunk = 16 << 10
 
 // key returns prefix + big-endian seq.
 func (a *keyArena) key(prefix []byte, seq uint64) []byte { return a.seg(prefix, seq, 1) }
+
+// ack returns the key of the ack mark of the segment ending at last.
+func (a *keyArena) ack(prefix []byte, last uint64) []byte { return a.seg(prefix, last, 1) }
 
 // seg returns the key of the segment of count records from first.
 func (a *keyArena) seg(prefix []byte, first uint64, count int) []byte {

@@ -45,10 +45,11 @@ type StreamOptions struct {
 
 // Queue is one stream's durable FIFO. It implements uplink.Queue.
 type Queue struct {
-	db      *DB
-	name    string
-	prefix  []byte
-	metaKey []byte
+	db        *DB
+	name      string
+	prefix    []byte
+	metaKey   []byte
+	ackPrefix []byte
 
 	// Set by Stream before first use, read by the committer.
 	opened bool
@@ -134,16 +135,17 @@ type Stats struct {
 
 func newQueue(db *DB, name string, last uint64, state []byte) *Queue {
 	return &Queue{
-		db:      db,
-		name:    name,
-		prefix:  entryPrefix(name),
-		metaKey: metaKey(name),
-		state:   state,
-		sealed:  state,
-		last:    last,
-		head:    last + 1,
-		slots:   slots{base: last + 1},
-		wake:    make(chan struct{}),
+		db:        db,
+		name:      name,
+		prefix:    entryPrefix(name),
+		ackPrefix: ackPrefix(name),
+		metaKey:   metaKey(name),
+		state:     state,
+		sealed:    state,
+		last:      last,
+		head:      last + 1,
+		slots:     slots{base: last + 1},
+		wake:      make(chan struct{}),
 	}
 }
 
@@ -203,10 +205,55 @@ func (q *Queue) scan(txn *badger.Txn) error {
 	for ; next <= q.last; next++ {
 		q.slots.push(slotRemoved | slotStart)
 	}
+	if err := q.scanAcks(txn); err != nil {
+		return err
+	}
+	q.advanceLocked()
 	if q.backlog > 0 {
 		q.markLocked(q.head, time.Now())
 	}
 	return nil
+}
+
+// scanAcks removes the records the ack marks say were acked.
+func (q *Queue) scanAcks(txn *badger.Txn) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: q.ackPrefix})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		last, err := parseAckKey(q.ackPrefix, item.Key())
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", q.name, err)
+		}
+		first, end, ok := q.slots.segOf(last)
+		if !ok || end != last {
+			continue // a mark whose segment is gone: nothing to remove
+		}
+		err = item.Value(func(v []byte) error {
+			for i := uint64(0); i <= last-first && i/8 < uint64(len(v)); i++ {
+				if v[i/8]&(1<<(i%8)) != 0 {
+					q.removeLocked(last - i)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("badgerq: read ack mark of %s seq %d: %w", q.name, last, err)
+		}
+	}
+	return nil
+}
+
+// ackMark returns the ack mark of the segment ending at last, nil when
+// it is gone (or wholly acked: its delete follows).
+func (q *Queue) ackMark(last uint64) []byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	first, end, ok := q.slots.segOf(last)
+	if !ok || end != last || q.slots.allRemoved(first, last) {
+		return nil
+	}
+	return encodeAcks(first, last, q.removedLocked)
 }
 
 // Name is the stream name.
@@ -447,13 +494,16 @@ func (q *Queue) Ack(seqs ...uint64) error {
 			continue // checked below, once its acks in this call are in
 		}
 		segFirst, segLast, _ = q.slots.segOf(s) // s is within: it was not removed
-		q.db.dels = append(q.db.dels, delReq{q, segFirst, int(segLast - segFirst + 1)})
+		q.db.dels = append(q.db.dels, delReq{q: q, seq: segFirst, n: int(segLast - segFirst + 1)})
 	}
-	// A segment's key goes only once all its records are acked or dropped.
-	kept := slices.DeleteFunc(q.db.dels[queued:], func(d delReq) bool {
-		return !q.slots.allRemoved(d.seq, d.seq+uint64(d.n-1))
-	})
-	q.db.dels = q.db.dels[:queued+len(kept)]
+	// A segment's key goes only once all its records are acked or
+	// dropped; until then its ack mark says which are.
+	for i := queued; i < len(q.db.dels); i++ {
+		d := &q.db.dels[i]
+		if last := d.seq + uint64(d.n-1); !q.slots.allRemoved(d.seq, last) {
+			*d = delReq{q: q, seq: last, mark: true}
+		}
+	}
 	q.advanceLocked()
 	if len(q.db.dels) > queued {
 		q.db.cond.Signal()

@@ -61,6 +61,11 @@ func (db *DB) dropSegments(b *txnBatch, t *tentative) error {
 			return fmt.Errorf("delete segment %d+%d: %w", first, n, err)
 		}
 		if !rest {
+			if n > 1 {
+				if err := b.txn.Delete(db.keys.ack(q.ackPrefix, last)); err != nil {
+					return fmt.Errorf("delete the ack mark of segment %d+%d: %w", first, n, err)
+				}
+			}
 			return nil
 		}
 		return db.cutSegment(b, t, old, first, n, upto+1)
