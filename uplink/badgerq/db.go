@@ -115,10 +115,11 @@ const maxPooledBuf = 4 << 10
 // delReq deletes the segment of n records from seq (and its ack mark),
 // or with mark, writes the ack mark of the segment ending at seq.
 type delReq struct {
-	q    *Queue
-	seq  uint64
-	n    int
-	mark bool
+	q     *Queue
+	seq   uint64
+	n     int
+	mark  bool
+	bytes int64 // the acked bytes it makes free for good (see Queue.unsynced)
 }
 
 // Open opens (or creates) the database in o.Dir with SyncWrites on,
@@ -349,6 +350,7 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 	} else {
 		db.segBuf = nil
 	}
+	db.releaseDels(dels[:min(len(dels), db.opt.MaxBatch)])
 	var full error
 	var pressure bool
 	if len(reqs) > 0 {
@@ -392,6 +394,21 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 		r.done <- nil
 	}
 	return nr, nd
+}
+
+// releaseDels stops counting the bytes of the acks in dels as stored: the
+// transaction being built commits their deletes together with the
+// appends that may take their room.
+func (db *DB) releaseDels(dels []delReq) {
+	for i := range dels {
+		d := &dels[i]
+		if d.bytes != 0 {
+			d.q.mu.Lock()
+			d.q.unsynced -= d.bytes
+			d.q.mu.Unlock()
+			d.bytes = 0
+		}
+	}
 }
 
 // txnBatch is the transaction being built: its entries (count, estimated

@@ -177,7 +177,7 @@ func (c *change) undo() {
 func (q *Queue) storedBytes() int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.bytes
+	return q.bytes + q.unsynced
 }
 
 func (p *txnPlan) totalBytes(c *change) int64 {

@@ -70,13 +70,18 @@ type Queue struct {
 	head    uint64 // lowest unacked seq; last+1 when empty
 	slots   slots  // sizes and flags of head..last
 	backlog int64
-	bytes   int64         // stored bytes of the backlog
-	peeked  uint64        // highest seq Peek has returned
-	open    *openGap      // the newest gap record, while it may still grow
-	openWhy string        // its reason
-	dropped int64         // records discarded since Open
-	wake    chan struct{} // closed and replaced when last advances
-	marks   []mark        // when the backlog was appended, coarsely (see Stats.Oldest)
+	bytes   int64 // stored bytes of the backlog
+	// unsynced: bytes of acked records whose deletes (or ack marks) are
+	// not taken by a transaction yet. Quotas count them as stored, so no
+	// Append takes their room before the acks are durable: a crash cannot
+	// bring them back next to the records that took it.
+	unsynced int64
+	peeked   uint64        // highest seq Peek has returned
+	open     *openGap      // the newest gap record, while it may still grow
+	openWhy  string        // its reason
+	dropped  int64         // records discarded since Open
+	wake     chan struct{} // closed and replaced when last advances
+	marks    []mark        // when the backlog was appended, coarsely (see Stats.Oldest)
 }
 
 // mark says entries from seq on were appended at or after at (unix ns),
@@ -487,21 +492,24 @@ func (q *Queue) Ack(seqs ...uint64) error {
 	queued := len(q.db.dels)
 	var segFirst, segLast uint64 // the segment checked last
 	for _, s := range seqs {
+		size := sizeOf(q.slots.get(s))
 		if !q.removeLocked(s) {
 			continue
 		}
-		if s >= segFirst && s <= segLast {
-			continue // checked below, once its acks in this call are in
+		q.unsynced += size
+		if s < segFirst || s > segLast {
+			// Checked below, once all acks of this call are in.
+			segFirst, segLast, _ = q.slots.segOf(s) // s is within: it was not removed
+			q.db.dels = append(q.db.dels, delReq{q: q, seq: segFirst, n: int(segLast - segFirst + 1)})
 		}
-		segFirst, segLast, _ = q.slots.segOf(s) // s is within: it was not removed
-		q.db.dels = append(q.db.dels, delReq{q: q, seq: segFirst, n: int(segLast - segFirst + 1)})
+		q.db.dels[len(q.db.dels)-1].bytes += size
 	}
 	// A segment's key goes only once all its records are acked or
 	// dropped; until then its ack mark says which are.
 	for i := queued; i < len(q.db.dels); i++ {
 		d := &q.db.dels[i]
 		if last := d.seq + uint64(d.n-1); !q.slots.allRemoved(d.seq, last) {
-			*d = delReq{q: q, seq: last, mark: true}
+			*d = delReq{q: q, seq: last, mark: true, bytes: d.bytes}
 		}
 	}
 	q.advanceLocked()
