@@ -3,7 +3,9 @@ package badgerq
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -278,4 +280,25 @@ func TestRefusedAppendLeavesThePlan(t *testing.T) {
 	if len(p.tents) != 1 || p.tentOf(other) != nil || p.tentOf(q).last != 4 {
 		t.Fatalf("undo on the second stream left %d streams in the plan", len(p.tents))
 	}
+}
+
+func FuzzParseAckKey(f *testing.F) {
+	p := ackPrefix("telemetry")
+	f.Add(binary.BigEndian.AppendUint64(slices.Clone(p), 1))
+	f.Add(binary.BigEndian.AppendUint64(slices.Clone(p), 0))
+	f.Add(binary.BigEndian.AppendUint64(ackPrefix("tele"), 9))
+	f.Add(segKey(nil, entryPrefix("telemetry"), 5, 2))
+	f.Add([]byte("a/telemetry/"))
+	f.Fuzz(func(t *testing.T, key []byte) {
+		last, err := parseAckKey(p, key)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if last == 0 || !bytes.Equal(binary.BigEndian.AppendUint64(slices.Clone(p), last), key) {
+			t.Fatalf("parse %x = %d does not round-trip", key, last)
+		}
+	})
 }
