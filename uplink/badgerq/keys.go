@@ -143,11 +143,11 @@ func decodeSeg(v []byte, count int, buf []int) ([]int, error) {
 	offs := append(buf[:0], hdr)
 	pos := hdr
 	for i := 0; i < count; i++ {
-		l := int(binary.BigEndian.Uint32(v[2+4*i:]))
-		if l > len(v)-pos {
+		l := binary.BigEndian.Uint32(v[2+4*i:]) // compared unconverted: an int is 32 bits on armv7
+		if uint64(l) > uint64(len(v)-pos) {
 			return nil, fmt.Errorf("%w: segment value of %d bytes: record %d of %d overruns it", ErrCorrupt, len(v), i, count)
 		}
-		pos += l
+		pos += int(l)
 		offs = append(offs, pos)
 	}
 	if pos != len(v) {
