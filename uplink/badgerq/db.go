@@ -41,6 +41,7 @@ type DB struct {
 	bdb *badger.DB
 
 	keys           keyArena // the committer's entry keys
+	segBuf         []byte   // the committer's segment values (reused once a commit returns)
 	budgetBytes    int64    // what one transaction may hold (below Badger's limits)
 	budgetCount    int64
 	valueThreshold int64
@@ -111,9 +112,14 @@ func (db *DB) freeReq(r *appendReq) {
 // maxPooledBuf bounds the copy buffer a pooled request keeps.
 const maxPooledBuf = 4 << 10
 
+// delReq deletes the segment of n records from seq (and its ack mark),
+// or with mark, writes the ack mark of the segment ending at seq.
 type delReq struct {
-	q   *Queue
-	seq uint64
+	q     *Queue
+	seq   uint64
+	n     int
+	mark  bool
+	bytes int64 // the acked bytes it makes free for good (see Queue.unsynced)
 }
 
 // Open opens (or creates) the database in o.Dir with SyncWrites on,
@@ -337,6 +343,14 @@ func (db *DB) metaEstimate(q *Queue, t *tentative) int64 {
 func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 	txn := db.bdb.NewTransaction(true)
 	defer txn.Discard()
+	// Segment values of the last transaction: Badger is done with them
+	// once its commit returned.
+	if cap(db.segBuf) <= maxSegBytes*4 {
+		db.segBuf = db.segBuf[:0]
+	} else {
+		db.segBuf = nil
+	}
+	db.releaseDels(dels[:min(len(dels), db.opt.MaxBatch)])
 	var full error
 	var pressure bool
 	if len(reqs) > 0 {
@@ -360,6 +374,10 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 	}
 	for _, t := range plan.tents {
 		q := t.q
+		if err := db.writeSegments(b, t); err != nil {
+			db.fail(b.included, fmt.Errorf("%w: stream %s: %w", ErrCommit, q.name, err))
+			return nr, nd
+		}
 		if err := txn.Set(q.metaKey, encodeMeta(t.last, t.state)); err != nil {
 			db.fail(b.included, fmt.Errorf("%w: stream %s: set meta: %w", ErrCommit, q.name, err))
 			return nr, nd
@@ -376,6 +394,21 @@ func (db *DB) commitOnce(reqs []*appendReq, dels []delReq) (nr, nd int) {
 		r.done <- nil
 	}
 	return nr, nd
+}
+
+// releaseDels stops counting the bytes of the acks in dels as stored: the
+// transaction being built commits their deletes together with the
+// appends that may take their room.
+func (db *DB) releaseDels(dels []delReq) {
+	for i := range dels {
+		d := &dels[i]
+		if d.bytes != 0 {
+			d.q.mu.Lock()
+			d.q.unsynced -= d.bytes
+			d.q.mu.Unlock()
+			d.bytes = 0
+		}
+	}
 }
 
 // txnBatch is the transaction being built: its entries (count, estimated
@@ -411,7 +444,7 @@ func (db *DB) addAppends(b *txnBatch, plan *txnPlan, reqs []*appendReq, full err
 		for _, t := range plan.tents {
 			metaSize += db.metaEstimate(t.q, t)
 		}
-		n := int64(len(ch.kvs))
+		n := int64(len(ch.kvs)) + ch.n
 		metas := int64(len(plan.tents))
 		fitsBadger := b.size+ch.size+metaSize <= db.budgetBytes && b.count+n+metas < db.budgetCount
 		if !fitsBadger || b.count+n > maxBatch {
@@ -466,17 +499,40 @@ func (b *txnBatch) set(ch *change) error {
 func (db *DB) addDeletes(b *txnBatch, dels []delReq, metaSize, metas int64) (nd int) {
 	for nd < len(dels) && nd < db.opt.MaxBatch {
 		d := dels[nd]
-		k := db.keys.key(d.q.prefix, d.seq)
-		es := int64(len(k)) + 2 + 10
-		if b.size+metaSize+es > db.budgetBytes || b.count+metas+1 >= db.budgetCount {
+		var k, mk, mv []byte
+		if d.mark {
+			if mv = d.q.ackMark(d.seq); mv == nil {
+				nd++ // the segment went meanwhile
+				continue
+			}
+			mk = db.keys.ack(d.q.ackPrefix, d.seq)
+		} else {
+			k = db.keys.seg(d.q.prefix, d.seq, d.n)
+			if d.n > 1 {
+				mk = db.keys.ack(d.q.ackPrefix, d.seq+uint64(d.n-1))
+			}
+		}
+		es := int64(len(k)+len(mk)+len(mv)) + 2*(2+10)
+		if b.size+metaSize+es > db.budgetBytes || b.count+metas+2 >= db.budgetCount {
 			break
 		}
-		if err := b.txn.Delete(k); err != nil {
+		var err error
+		if k != nil {
+			err = b.txn.Delete(k)
+		}
+		if err == nil && mk != nil {
+			if d.mark {
+				err = b.txn.Set(mk, mv)
+			} else {
+				err = b.txn.Delete(mk)
+			}
+		}
+		if err != nil {
 			db.log.Error("ack delete refused; entry comes back after restart", "stream", d.q.name, "seq", d.seq, "err", err)
 			nd++
 			continue
 		}
-		b.count++
+		b.count += 2
 		b.size += es
 		nd++
 	}
@@ -486,15 +542,22 @@ func (db *DB) addDeletes(b *txnBatch, dels []delReq, metaSize, metas int64) (nd 
 // applied publishes a committed transaction's effect on its streams.
 func (db *DB) applied(plan *txnPlan) {
 	var dropped [2]int64
+	var dels []delReq
 	for _, t := range plan.tents {
 		q := t.q
-		d := q.committed(t)
+		d := q.committed(t, &dels)
 		dropped[0] += d[0]
 		dropped[1] += d[1]
 		if d[0]+d[1] > 0 {
 			db.log.Debug("discarded oldest records to make room", "stream", q.name,
 				"quota", d[0], "disk_full", d[1], "first_kept", q.Stats().FirstSeq)
 		}
+	}
+	if len(dels) > 0 {
+		db.mu.Lock()
+		db.dels = append(db.dels, dels...)
+		db.cond.Signal()
+		db.mu.Unlock()
 	}
 	if dropped[0]+dropped[1] > 0 {
 		db.statMu.Lock()
@@ -521,13 +584,21 @@ func (db *DB) prepare(c *change, r *appendReq, t *tentative) error {
 			return fmt.Errorf("%w: stream %s: entry of %d bytes exceeds the value-log file size %d (or 1 GB)",
 				ErrTooLarge, r.q.name, len(stored), db.maxValue)
 		}
-		k := db.keys.key(r.q.prefix, seq)
-		c.size += db.estimate(k, stored)
-		c.kvs = append(c.kvs, kv{k: k, v: stored})
+		// Estimated as a key of its own: more than its share of a segment.
+		c.size += db.estimate(r.q.prefix, stored) + 8
+		c.n++
+		v := uint32(len(stored))
+		if t.segN == 0 || t.segN >= maxSegRecords || t.segBytes+len(stored) > maxSegBytes {
+			v |= slotStart
+			t.segN, t.segBytes = 0, 0
+		}
+		t.segN++
+		t.segBytes += len(stored)
 		t.last = seq
 		t.n++
 		t.bytes += int64(len(stored))
-		t.sizes = append(t.sizes, uint32(len(stored)))
+		t.sizes = append(t.sizes, v)
+		t.vals = append(t.vals, stored)
 	}
 	return nil
 }

@@ -14,10 +14,19 @@
 // that batch. A failed commit fails every caller in it
 // and advances no counter; later appends go on normally.
 //
-// # Keys
+// # Keys and segments
 //
-//	"e/" + stream + "/" + seq (8 bytes, big endian)  → stored bytes
-//	"m/" + stream                                      → meta: version 1, last seq (8 bytes BE), seal state
+//	"e/" + stream + "/" + seq (8 bytes BE)                   → one record (data or gap)
+//	"e/" + stream + "/" + first (8 bytes BE) + n (2 bytes BE) → a segment of n records
+//	"a/" + stream + "/" + last (8 bytes BE)                   → ack mark of the segment ending at last
+//	"m/" + stream                                              → meta: version 1, last seq (8 bytes BE), seal state
+//
+// The data records one transaction appends to a stream are stored as one
+// value, a segment (up to 128 records and 64 KiB; see encodeSeg), keyed by
+// its first seq and record count: one Badger write per segment rather than
+// per record. A segment of one record and every gap record are stored as
+// the record itself under the 8-byte key, which is also how every record
+// was stored before segments: a store written then opens as is.
 //
 // The meta key is written in the same transaction as the entries, so the
 // last assigned seq survives restarts even after every entry was acked.
@@ -25,14 +34,19 @@
 // # Reading and acknowledging
 //
 // Each stream keeps its head (lowest unacked seq), last committed seq and,
-// for every seq from head to last, the entry's stored size and whether it
-// was acked (4 bytes per entry of backlog) in memory. Peek seeks straight to
+// for every seq from the head's segment to last, the entry's stored size,
+// whether it starts a segment and whether it was acked (4 bytes per entry
+// of backlog) in memory. Peek seeks straight to the segment holding
 // max(after+1, head), so draining never walks over the tombstones of
-// deleted entries. Ack updates memory at once and queues the deletes; the
-// committer writes them in its next transaction, shared with any appends.
-// Ack therefore does not wait for an fsync: after a crash (not after Close,
-// which flushes them) a recently acked entry can come back, which the
-// at-least-once contract allows.
+// deleted entries. Ack updates memory at once; a segment's key is deleted
+// once all its records are acked or dropped, and until then its ack mark
+// (16 bytes at most) says which of them are, so a reopen does not deliver
+// them again. The committer writes these deletes and marks in its next
+// transaction, shared with any appends. Ack therefore does not wait for an
+// fsync: after a crash (not after Close, which flushes them) a recently
+// acked entry can come back, which the at-least-once contract allows. The
+// quotas count acked bytes as stored until a transaction takes their
+// deletes, so no Append takes room that a crash could give back.
 //
 // A background goroutine runs value-log GC (RunValueLogGC(0.5) until
 // ErrNoRewrite) every Options.GCInterval. Close stops both goroutines, waits
@@ -40,7 +54,8 @@
 //
 // # Quotas and gap records
 //
-// StreamOptions.Quota caps one stream's stored bytes, Options.Quota all
+// StreamOptions.Quota caps one stream's stored bytes (the records' bytes;
+// segment headers and ack marks are not counted), Options.Quota all
 // streams together, and Options.DropFreeBytes puts the queue under disk
 // pressure when free space runs low. An Append that would go over makes
 // room first, in its own transaction:
@@ -61,6 +76,11 @@
 // report. Gap records take ordinary seqs and are flagged in Badger's
 // per-key user meta, so a reopened queue knows them. A refused Append
 // stores nothing (and drops nothing).
+//
+// A discard deletes the segments it empties; one whose front it takes is
+// rewritten as its remaining records under the key of the first of them
+// (its ack mark, keyed by the last seq, stays valid), so a reopen never
+// brings discarded records back.
 //
 // Discards take records in seq order from the head, including records a
 // Peek has handed out but nobody acked (the forwarder's later Ack of them

@@ -34,12 +34,15 @@ type resize struct {
 // leave it. Its slices are append-only (sizes is copied before an element
 // changes), so a struct copy is a snapshot.
 type tentative struct {
-	q     *Queue
-	last  uint64
-	state []byte
-	n     int64    // entries appended, gap records included
-	bytes int64    // their stored bytes
-	sizes []uint32 // their slots: seqs base+1…, base = the stream's last at the start
+	q        *Queue
+	last     uint64
+	state    []byte
+	n        int64    // entries appended, gap records included
+	bytes    int64    // their stored bytes
+	sizes    []uint32 // their slots: seqs base+1…, base = the stream's last at the start
+	vals     [][]byte // their stored bytes (nil for gap records, written by their own kv)
+	segN     int      // records in the segment being filled (0: start a new one)
+	segBytes int      // and their bytes
 
 	dropping bool     // the fields below are set up
 	cursor   uint64   // next seq the drop walk looks at
@@ -47,6 +50,7 @@ type tentative struct {
 	freed    int64    // their stored bytes
 	resizes  []resize // committed gap records rewritten in place (last one wins)
 	resized  int64    // bytes those rewrites add
+	restarts []seqRun // the segments left when writeSegments cut off a dropped front
 	open     openGap  // the gap record the next contiguous drop may grow
 	openWhy  string   // its reason
 	hasOpen  bool
@@ -121,7 +125,8 @@ type change struct {
 	p     *txnPlan
 	saved []savedTent
 	kvs   []kv
-	size  int64 // estimated transaction bytes of kvs
+	n     int64 // entries not in kvs: data records and drops (see writeSegments)
+	size  int64 // estimated transaction bytes of kvs and of those
 }
 
 type savedTent struct {
@@ -133,7 +138,7 @@ type savedTent struct {
 // begin starts the plan's change for the next Append.
 func (p *txnPlan) begin() *change {
 	c := &p.ch
-	c.saved, c.kvs, c.size = c.saved[:0], c.kvs[:0], 0
+	c.saved, c.kvs, c.n, c.size = c.saved[:0], c.kvs[:0], 0, 0
 	return c
 }
 
@@ -172,7 +177,7 @@ func (c *change) undo() {
 func (q *Queue) storedBytes() int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.bytes
+	return q.bytes + q.unsynced
 }
 
 func (p *txnPlan) totalBytes(c *change) int64 {
@@ -323,7 +328,6 @@ func (p *txnPlan) dropPass(c *change, q *Queue, t *tentative, want, reserve int6
 	if len(runs) == 0 {
 		return 0, false, nil
 	}
-	db := p.db
 	var gapBytes int64
 	for i, run := range runs {
 		var d int64
@@ -337,11 +341,10 @@ func (p *txnPlan) dropPass(c *change, q *Queue, t *tentative, want, reserve int6
 		}
 		gapBytes += d
 	}
-	for _, seq := range removed {
-		k := db.keys.key(q.prefix, seq)
-		c.kvs = append(c.kvs, kv{k: k, del: true})
-		c.size += int64(len(k)) + 2 + 10
-	}
+	// Deleted or rewritten per segment when the transaction is complete
+	// (writeSegments); counted as a delete each.
+	c.size += int64(len(removed)) * (int64(len(q.prefix)) + 10 + 2 + 10)
+	c.n += 2*int64(len(removed)) + 1 // a segment's delete, its ack mark's, a cut front's rest
 	t.removed = append(t.removed, removed...)
 	t.freed += freed
 	t.dropN[reasonIndex(reason)] += recs
@@ -424,7 +427,7 @@ func (p *txnPlan) growOpenGap(c *change, q *Queue, t *tentative, run seqRun, rea
 		return 0, err
 	}
 	var grew int64
-	nv := uint32(len(stored)) | slotGap
+	nv := uint32(len(stored)) | slotGap | slotStart
 	k := db.keys.key(q.prefix, t.open.seq)
 	if t.open.seq > q.last {
 		idx := t.open.seq - q.last - 1
@@ -474,7 +477,9 @@ func (p *txnPlan) appendGap(c *change, q *Queue, t *tentative, run seqRun, reaso
 	t.last = seq
 	t.n++
 	t.bytes += int64(len(stored))
-	t.sizes = append(t.sizes, uint32(len(stored))|slotGap)
+	t.sizes = append(t.sizes, uint32(len(stored))|slotGap|slotStart)
+	t.vals = append(t.vals, nil)
+	t.segN, t.segBytes = 0, 0 // a gap record is a segment of its own
 	t.open, t.openWhy, t.hasOpen = openGap{seq: seq, from: run.from, to: run.to}, reason, true
 	return int64(len(stored)), nil
 }
@@ -485,8 +490,10 @@ func (q *Queue) slotOf(seq uint64) uint32 {
 	return q.slots.get(seq)
 }
 
-// committed publishes a committed transaction's effect on this stream.
-func (q *Queue) committed(t *tentative) (dropped [2]int64) {
+// committed publishes a committed transaction's effect on this stream. A
+// segment the transaction rewrote whose records have all been acked
+// meanwhile gets its delete appended to dels.
+func (q *Queue) committed(t *tentative, dels *[]delReq) (dropped [2]int64) {
 	q.state = t.state
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -507,8 +514,19 @@ func (q *Queue) committed(t *tentative) (dropped [2]int64) {
 			q.slots.set(r.seq, r.v)
 		}
 	}
+	for _, r := range t.restarts {
+		q.slots.set(r.from, q.slots.get(r.from)|slotStart)
+	}
 	for _, seq := range t.removed {
 		q.removeLocked(seq)
+	}
+	for _, r := range t.restarts {
+		// An Ack of the rest of the segment while the transaction was
+		// built could not delete it: the dropped records were not yet
+		// removed (or it deleted the segment's old key).
+		if q.slots.allRemoved(r.from, r.to) {
+			*dels = append(*dels, delReq{q: q, seq: r.from, n: int(r.to - r.from + 1)})
+		}
 	}
 	if t.dropping {
 		q.open = nil

@@ -3,7 +3,9 @@ package badgerq
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -112,18 +114,52 @@ func FuzzParseEntryKey(f *testing.F) {
 	f.Add(entryKey(nil, p, 1<<64-1))
 	f.Add(entryKey(nil, p, 0))
 	f.Add(entryKey(nil, entryPrefix("tele"), 7))
+	f.Add(segKey(nil, p, 5, 2))
+	f.Add(segKey(nil, p, 5, maxSegRecords))
+	f.Add(segKey(nil, p, 5, maxSegRecords+1))
+	f.Add(segKey(nil, p, 1<<64-1, 2))
 	f.Add([]byte("e/telemetry/"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, key []byte) {
-		seq, err := parseEntryKey(p, key)
+		seq, n, err := parseSegKey(p, key)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error %v does not wrap ErrCorrupt", err)
 			}
 			return
 		}
-		if seq == 0 || !bytes.Equal(entryKey(nil, p, seq), key) {
-			t.Fatalf("parse %x = %d does not round-trip", key, seq)
+		if seq == 0 || n < 1 || n > maxSegRecords || !bytes.Equal(segKey(nil, p, seq, n), key) {
+			t.Fatalf("parse %x = %d+%d does not round-trip", key, seq, n)
+		}
+	})
+}
+
+func FuzzDecodeSeg(f *testing.F) {
+	f.Add(encodeSeg(nil, [][]byte{[]byte("a"), []byte("bc")}), 2)
+	f.Add(encodeSeg(nil, [][]byte{{}, []byte("xyz"), {}}), 3)
+	f.Add(encodeSeg(nil, [][]byte{[]byte("a"), []byte("bc")}), 3)
+	f.Add([]byte{0, 2, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}, 2)
+	f.Add([]byte{}, 2)
+	f.Fuzz(func(t *testing.T, v []byte, count int) {
+		if count < 2 || count > maxSegRecords {
+			return // parseSegKey bounds the count before a value is decoded
+		}
+		offs, err := decodeSeg(v, count, nil)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if len(offs) != count+1 {
+			t.Fatalf("%d offsets for %d records", len(offs), count)
+		}
+		recs := make([][]byte, count)
+		for i := range recs {
+			recs[i] = v[offs[i]:offs[i+1]]
+		}
+		if got := encodeSeg(nil, recs); !bytes.Equal(got, v) {
+			t.Fatalf("decode %x → %q does not round-trip: %x", v, recs, got)
 		}
 	})
 }
@@ -220,8 +256,8 @@ func TestRefusedAppendLeavesThePlan(t *testing.T) {
 	p := db.newPlan(false)
 	defer p.unlock()
 	c, err := p.admit(req(q, "a", "b"))
-	if err != nil || len(c.kvs) != 2 {
-		t.Fatalf("admit: %v, %d key/values", err, len(c.kvs))
+	if err != nil || c.n != 2 || len(c.kvs) != 0 {
+		t.Fatalf("admit: %v, %d records, %d key/values", err, c.n, len(c.kvs))
 	}
 	if _, err := p.admit(req(q, "c", "bad")); !errors.Is(err, ErrSeal) {
 		t.Fatalf("admit of a payload that fails to seal: %v, want ErrSeal", err)
@@ -233,8 +269,8 @@ func TestRefusedAppendLeavesThePlan(t *testing.T) {
 		t.Fatalf("after the refused append: last %d, n %d, %d sizes, state %x; want 3, 2, 2, 010203", tq.last, tq.n, len(tq.sizes), tq.state)
 	}
 	c, err = p.admit(req(q, "d"))
-	if err != nil || len(c.kvs) != 1 || !bytes.Equal(c.kvs[0].k, entryKey(nil, q.prefix, 4)) {
-		t.Fatalf("next admit: %v, %+v; want seq 4", err, c.kvs)
+	if tq := p.tentOf(q); err != nil || c.n != 1 || tq.last != 4 || len(tq.vals) != 3 || string(tq.vals[2]) != "d" {
+		t.Fatalf("next admit: %v, %d records; want seq 4", err, c.n)
 	}
 	c, err = p.admit(req(other, "e"))
 	if err != nil || len(p.tents) != 2 {
@@ -244,4 +280,25 @@ func TestRefusedAppendLeavesThePlan(t *testing.T) {
 	if len(p.tents) != 1 || p.tentOf(other) != nil || p.tentOf(q).last != 4 {
 		t.Fatalf("undo on the second stream left %d streams in the plan", len(p.tents))
 	}
+}
+
+func FuzzParseAckKey(f *testing.F) {
+	p := ackPrefix("telemetry")
+	f.Add(binary.BigEndian.AppendUint64(slices.Clone(p), 1))
+	f.Add(binary.BigEndian.AppendUint64(slices.Clone(p), 0))
+	f.Add(binary.BigEndian.AppendUint64(ackPrefix("tele"), 9))
+	f.Add(segKey(nil, entryPrefix("telemetry"), 5, 2))
+	f.Add([]byte("a/telemetry/"))
+	f.Fuzz(func(t *testing.T, key []byte) {
+		last, err := parseAckKey(p, key)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if last == 0 || !bytes.Equal(binary.BigEndian.AppendUint64(slices.Clone(p), last), key) {
+			t.Fatalf("parse %x = %d does not round-trip", key, last)
+		}
+	})
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // kvTag starts every key of a KV table: "k/" + table name + "/" + key.
-// Streams use "e/" and "m/", so a table never sees a stream's keys, and
+// Streams use "e/", "a/" and "m/", so a table never sees a stream's keys, and
 // a table name cannot hold '/', so no table sees another's.
 const kvTag = "k/"
 

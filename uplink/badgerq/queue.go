@@ -45,10 +45,11 @@ type StreamOptions struct {
 
 // Queue is one stream's durable FIFO. It implements uplink.Queue.
 type Queue struct {
-	db      *DB
-	name    string
-	prefix  []byte
-	metaKey []byte
+	db        *DB
+	name      string
+	prefix    []byte
+	metaKey   []byte
+	ackPrefix []byte
 
 	// Set by Stream before first use, read by the committer.
 	opened bool
@@ -69,13 +70,18 @@ type Queue struct {
 	head    uint64 // lowest unacked seq; last+1 when empty
 	slots   slots  // sizes and flags of head..last
 	backlog int64
-	bytes   int64         // stored bytes of the backlog
-	peeked  uint64        // highest seq Peek has returned
-	open    *openGap      // the newest gap record, while it may still grow
-	openWhy string        // its reason
-	dropped int64         // records discarded since Open
-	wake    chan struct{} // closed and replaced when last advances
-	marks   []mark        // when the backlog was appended, coarsely (see Stats.Oldest)
+	bytes   int64 // stored bytes of the backlog
+	// unsynced: bytes of acked records whose deletes (or ack marks) are
+	// not taken by a transaction yet. Quotas count them as stored, so no
+	// Append takes their room before the acks are durable: a crash cannot
+	// bring them back next to the records that took it.
+	unsynced int64
+	peeked   uint64        // highest seq Peek has returned
+	open     *openGap      // the newest gap record, while it may still grow
+	openWhy  string        // its reason
+	dropped  int64         // records discarded since Open
+	wake     chan struct{} // closed and replaced when last advances
+	marks    []mark        // when the backlog was appended, coarsely (see Stats.Oldest)
 }
 
 // mark says entries from seq on were appended at or after at (unix ns),
@@ -134,72 +140,125 @@ type Stats struct {
 
 func newQueue(db *DB, name string, last uint64, state []byte) *Queue {
 	return &Queue{
-		db:      db,
-		name:    name,
-		prefix:  entryPrefix(name),
-		metaKey: metaKey(name),
-		state:   state,
-		sealed:  state,
-		last:    last,
-		head:    last + 1,
-		slots:   slots{base: last + 1},
-		wake:    make(chan struct{}),
+		db:        db,
+		name:      name,
+		prefix:    entryPrefix(name),
+		ackPrefix: ackPrefix(name),
+		metaKey:   metaKey(name),
+		state:     state,
+		sealed:    state,
+		last:      last,
+		head:      last + 1,
+		slots:     slots{base: last + 1},
+		wake:      make(chan struct{}),
 	}
 }
 
-// scan recovers head, backlog, bytes, entry sizes and holes from the entry
-// keys (keys only: sizes and the gap flag come from the key index).
+// scan recovers head, backlog, bytes, entry sizes, segments and holes
+// from the entry keys (keys only: sizes and the gap flag come from the key
+// index; a segment's size is shared evenly by its records).
 func (q *Queue) scan(txn *badger.Txn) error {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: q.prefix})
 	defer it.Close()
-	var first uint64
-	type ent struct {
-		seq uint64
-		v   uint32
+	type seg struct {
+		first uint64
+		count int
+		v     uint32 // each record's slot
+		extra uint32 // the first record's share of the bytes count does not divide
 	}
-	var ents []ent
+	var segs []seg
 	for it.Rewind(); it.Valid(); it.Next() {
 		item := it.Item()
-		seq, err := parseEntryKey(q.prefix, item.Key())
+		first, count, err := parseSegKey(q.prefix, item.Key())
 		if err != nil {
 			return fmt.Errorf("stream %s: %w", q.name, err)
 		}
-		if seq > q.last {
+		if end := first + uint64(count-1); end > q.last {
 			// Entries and meta are written in one transaction; keep the data anyway.
-			q.db.log.Warn("entry beyond the stream's last seq; adopting it", "stream", q.name, "seq", seq, "last", q.last)
-			q.last = seq
+			q.db.log.Warn("entry beyond the stream's last seq; adopting it", "stream", q.name, "seq", end, "last", q.last)
+			q.last = end
 		}
-		if first == 0 {
-			first = seq
+		size := max(item.ValueSize(), 0)
+		if count > 1 {
+			size = max(size-int64(segHdrLen(count)), 0)
 		}
-		v := uint32(min(max(item.ValueSize(), 0), slotSize))
+		v := uint32(min(size/int64(count), slotSize))
+		extra := uint32(min(size-int64(count)*int64(v), slotSize-int64(v)))
 		if item.UserMeta()&metaGap != 0 {
 			v |= slotGap
 		}
-		ents = append(ents, ent{seq, v})
-		q.backlog++
-		q.bytes += sizeOf(v)
+		segs = append(segs, seg{first, count, v, extra})
+		q.backlog += int64(count)
+		q.bytes += int64(count)*sizeOf(v) + int64(extra)
 	}
 	q.head = q.last + 1
-	if first != 0 {
-		q.head = first
+	if len(segs) > 0 {
+		q.head = segs[0].first
 	}
-	q.slots = slots{base: q.head, v: make([]uint32, 0, len(ents))}
+	q.slots = slots{base: q.head, v: make([]uint32, 0, q.last+1-q.head)}
 	next := q.head
-	for _, e := range ents {
-		for ; next < e.seq; next++ {
-			q.slots.push(slotRemoved) // a hole left by an out-of-order ack
+	for _, sg := range segs {
+		for ; next < sg.first; next++ {
+			q.slots.push(slotRemoved | slotStart) // a hole left by deleted segments
 		}
-		q.slots.push(e.v)
-		next++
+		q.slots.push((sg.v + sg.extra) | slotStart)
+		for i := 1; i < sg.count; i++ {
+			q.slots.push(sg.v)
+		}
+		next += uint64(sg.count)
 	}
 	for ; next <= q.last; next++ {
-		q.slots.push(slotRemoved)
+		q.slots.push(slotRemoved | slotStart)
 	}
+	if err := q.scanAcks(txn); err != nil {
+		return err
+	}
+	q.advanceLocked()
 	if q.backlog > 0 {
 		q.markLocked(q.head, time.Now())
 	}
 	return nil
+}
+
+// scanAcks removes the records the ack marks say were acked.
+func (q *Queue) scanAcks(txn *badger.Txn) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: q.ackPrefix})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		last, err := parseAckKey(q.ackPrefix, item.Key())
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", q.name, err)
+		}
+		first, end, ok := q.slots.segOf(last)
+		if !ok || end != last {
+			continue // a mark whose segment is gone: nothing to remove
+		}
+		err = item.Value(func(v []byte) error {
+			for i := uint64(0); i <= last-first && i/8 < uint64(len(v)); i++ {
+				if v[i/8]&(1<<(i%8)) != 0 {
+					q.removeLocked(last - i)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("badgerq: read ack mark of %s seq %d: %w", q.name, last, err)
+		}
+	}
+	return nil
+}
+
+// ackMark returns the ack mark of the segment ending at last, nil when
+// it is gone (or wholly acked: its delete follows).
+func (q *Queue) ackMark(last uint64) []byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	first, end, ok := q.slots.segOf(last)
+	if !ok || end != last || q.slots.allRemoved(first, last) {
+		return nil
+	}
+	return encodeAcks(first, last, q.removedLocked)
 }
 
 // Name is the stream name.
@@ -297,6 +356,9 @@ func (q *Queue) read(start, last uint64, n int) ([]uplink.Entry, error) {
 	if q.db.closed {
 		return nil, fmt.Errorf("badgerq: peek %s: %w", q.name, errClosed)
 	}
+	q.mu.Lock()
+	from := q.slots.segStart(start) // the key of the segment holding start
+	q.mu.Unlock()
 	txn := q.db.bdb.NewTransaction(false)
 	defer txn.Discard()
 	// No value prefetch: Badger would start a goroutine per entry to
@@ -305,39 +367,66 @@ func (q *Queue) read(start, last uint64, n int) ([]uplink.Entry, error) {
 	defer it.Close()
 	out := make([]uplink.Entry, 0, min(uint64(n), last-start+1, 1024))
 	var arena []byte // the values, copied into a few chunks rather than one allocation each
-	for it.Seek(entryKey(nil, q.prefix, start)); it.Valid() && len(out) < n; it.Next() {
+	var offs []int
+	for it.Seek(entryKey(nil, q.prefix, from)); it.Valid() && len(out) < n; it.Next() {
 		item := it.Item()
-		seq, err := parseEntryKey(q.prefix, item.Key())
+		first, count, err := parseSegKey(q.prefix, item.Key())
 		if err != nil {
 			return nil, fmt.Errorf("stream %s: %w", q.name, err)
 		}
-		if seq > last {
+		if first > last {
 			break
 		}
-		if q.isAcked(seq) {
+		end := first + uint64(count-1)
+		if end < start || q.allAcked(max(first, start), min(end, last)) {
 			continue
 		}
 		if vs := int(item.ValueSize()); cap(arena)-len(arena) < vs {
 			// Room for the entries still wanted if they are of this size.
-			more := int(min(uint64(n-len(out)), last-seq+1))
+			more := int(min(uint64(n-len(out)), last-first+1) / uint64(count))
 			arena = make([]byte, 0, max(min(readChunk, vs*more), vs))
 		}
 		dst := arena[len(arena):]
 		v, err := item.ValueCopy(dst) // append(dst[:0], value...): in place when it fits
 		if err != nil {
-			return nil, fmt.Errorf("badgerq: read %s seq %d: %w", q.name, seq, err)
+			return nil, fmt.Errorf("badgerq: read %s seq %d: %w", q.name, first, err)
 		}
 		if len(v) <= cap(dst) {
 			arena = arena[:len(arena)+len(v)]
-			v = v[:len(v):len(v)] // an append by the caller must not run into the next value
 		}
-		out = append(out, uplink.Entry{Seq: seq, Data: v})
+		if count == 1 {
+			out = append(out, uplink.Entry{Seq: first, Data: v[:len(v):len(v)]})
+			continue
+		}
+		if offs, err = decodeSeg(v, count, offs); err != nil {
+			return nil, fmt.Errorf("stream %s segment %d: %w", q.name, first, err)
+		}
+		for i := range count {
+			seq := first + uint64(i)
+			if seq < start || seq > last || len(out) == n || q.isAcked(seq) {
+				continue
+			}
+			// Capped: an append by the caller must not run into the next value.
+			out = append(out, uplink.Entry{Seq: seq, Data: v[offs[i]:offs[i+1]:offs[i+1]]})
+		}
 	}
 	return out, nil
 }
 
 // readChunk bounds the chunks Peek copies values into.
 const readChunk = 64 << 10
+
+// allAcked reports whether every seq from first to last is acked.
+func (q *Queue) allAcked(first, last uint64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for seq := first; seq <= last; seq++ {
+		if !q.removedLocked(seq) {
+			return false
+		}
+	}
+	return true
+}
 
 func (q *Queue) isAcked(seq uint64) bool {
 	q.mu.Lock()
@@ -370,7 +459,7 @@ func (q *Queue) advanceLocked() {
 	for q.head <= q.last && q.slots.get(q.head)&slotRemoved != 0 {
 		q.head++
 	}
-	q.slots.trim(q.head)
+	q.slots.trim(q.slots.segStart(q.head)) // keep the head's segment whole
 	if q.backlog == 0 {
 		q.bytes = 0
 	}
@@ -401,9 +490,26 @@ func (q *Queue) Ack(seqs ...uint64) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	queued := len(q.db.dels)
+	var segFirst, segLast uint64 // the segment checked last
 	for _, s := range seqs {
-		if q.removeLocked(s) {
-			q.db.dels = append(q.db.dels, delReq{q, s})
+		size := sizeOf(q.slots.get(s))
+		if !q.removeLocked(s) {
+			continue
+		}
+		q.unsynced += size
+		if s < segFirst || s > segLast {
+			// Checked below, once all acks of this call are in.
+			segFirst, segLast, _ = q.slots.segOf(s) // s is within: it was not removed
+			q.db.dels = append(q.db.dels, delReq{q: q, seq: segFirst, n: int(segLast - segFirst + 1)})
+		}
+		q.db.dels[len(q.db.dels)-1].bytes += size
+	}
+	// A segment's key goes only once all its records are acked or
+	// dropped; until then its ack mark says which are.
+	for i := queued; i < len(q.db.dels); i++ {
+		d := &q.db.dels[i]
+		if last := d.seq + uint64(d.n-1); !q.slots.allRemoved(d.seq, last) {
+			*d = delReq{q: q, seq: last, mark: true, bytes: d.bytes}
 		}
 	}
 	q.advanceLocked()
