@@ -362,7 +362,7 @@ func (e *Engine) emitLocked(ctx context.Context, trans []transition) {
 func (e *Engine) addRule(r *rule) {
 	if r.cfg.Kind == config.RuleGroup {
 		e.groups = append(e.groups, r)
-		r.group = &track{key: trackKey(r, r.scope), rule: r, target: r.scope}
+		r.group = &track{rule: r, trackCold: &trackCold{key: trackKey(r, r.scope), target: r.scope}}
 		e.tracks = append(e.tracks, r.group)
 		for _, d := range r.devs {
 			d.groups = append(d.groups, r)
@@ -382,10 +382,11 @@ func (e *Engine) addRule(r *rule) {
 // reading touches all of them).
 func (e *Engine) layTracks() {
 	for _, d := range e.devs {
-		buf := make([]track, len(d.rules))
+		buf, cold := make([]track, len(d.rules)), make([]trackCold, len(d.rules))
 		for k := range d.rules {
 			r := d.rules[k].r
-			buf[k] = track{key: trackKey(r, d.cfg.ID), rule: r, dev: d, target: d.cfg.ID}
+			buf[k] = track{rule: r, trackCold: &cold[k]}
+			cold[k] = trackCold{key: trackKey(r, d.cfg.ID), dev: d, target: d.cfg.ID}
 			d.rules[k].t = &buf[k]
 			r.tracks[slices.Index(r.devs, d)] = &buf[k]
 			e.tracks = append(e.tracks, &buf[k])

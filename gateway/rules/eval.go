@@ -17,21 +17,27 @@ type obs struct {
 }
 
 // track is one rule on one target (a device, or a group rule's scope).
-// The fields a reading touches come first (one cache line); times are
-// Unix nanoseconds, 0 for none.
+// What a reading touches is one cache line (a device's tracks lie side by
+// side); the rest, used when an alarm is pending, raised or cleared, is
+// apart. Times are Unix nanoseconds, 0 for none.
 type track struct {
 	rule                 *rule
 	alarm                *Alarm // active (or suppressed) alarm
-	raiseCond, clearCond bool
 	pendSince            int64  // raise-condition holding since
-	clearSince           int64  // clear-condition holding since (while active)
 	hist                 []ring // rate rules: recent samples, per point of the rule
-	obs                  obs
-	ev                   *eventState // event rules only
+	raiseCond, clearCond bool
+	*trackCold
+}
 
-	key    string
-	dev    *device // nil for a group
-	target string
+// trackCold is the part of a track a reading that crosses nothing does
+// not touch.
+type trackCold struct {
+	clearSince int64 // clear-condition holding since (while active)
+	obs        obs
+	ev         *eventState // event rules only
+	key        string
+	dev        *device // nil for a group
+	target     string
 }
 
 type sample struct {
