@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -165,12 +166,7 @@ func TestKill9DuringFieldBurst(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: kill -9 of a gateway child process during a burst; make test runs it")
 	}
-	broker := mosquittotest.Start(t)
-	plat := newPlatform(t, broker.URL)
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	path := fieldConfig(t, dir, broker.URL, addr)
-	child := startChild(t, path)
+	plat, path, addr, child := startFieldChild(t)
 
 	recJ := &recordersim.Journal{}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -235,6 +231,18 @@ func TestKill9DuringFieldBurst(t *testing.T) {
 	if !rep.OK() {
 		t.Errorf("audit after two kill -9:\n%s", rep)
 	}
+}
+
+// startFieldChild starts a gateway child process with the field config
+// (a recorder and a kiosk) on a free field-broker address, uplinked to a
+// real mosquitto that a platform listens on.
+func startFieldChild(t *testing.T) (plat *platform, path, addr string, child *exec.Cmd) {
+	t.Helper()
+	broker := mosquittotest.Start(t)
+	plat = newPlatform(t, broker.URL)
+	addr = freeAddr(t)
+	path = fieldConfig(t, t.TempDir(), broker.URL, addr)
+	return plat, path, addr, startChild(t, path)
 }
 
 // msgID pulls "msg_id" out of a simulator's JSON or CBOR payload.

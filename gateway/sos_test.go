@@ -8,7 +8,6 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/townlink/townlink/gateway/config"
-	"github.com/townlink/townlink/uplink/mqttpub/mosquittotest"
 	"github.com/townlink/townlink/uplink/wire"
 )
 
@@ -20,12 +19,7 @@ func TestSOSAlarmIsQueuedBeforeItsAcknowledgement(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: kill -9 of a gateway child process; make test runs it")
 	}
-	broker := mosquittotest.Start(t)
-	plat := newPlatform(t, broker.URL)
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	path := fieldConfig(t, dir, broker.URL, addr)
-	child := startChild(t, path)
+	plat, path, addr, child := startFieldChild(t)
 
 	publish := func(active bool) {
 		t.Helper()
