@@ -10,8 +10,9 @@ import (
 
 // evalEvent evaluates an event rule: a reading whose event is one of the
 // rule's On (any reading when On is empty) and whose text points are as
-// Where says raises the alarm, or clears it when its State point is false. The raising reading's values ride on the
-// raised record (an SOS's position, a long wait's ticket).
+// Where says raises the alarm, or clears it when its State point is
+// false. The raising reading's values ride on the raised record (an
+// SOS's position, a long wait's ticket).
 func (e *Engine) evalEvent(trans []transition, tr *track, d *device, r *drivers.Reading, now time.Time) []transition {
 	cfg := tr.rule.cfg
 	if len(cfg.On) > 0 {
