@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"sync"
@@ -52,6 +53,18 @@ func BenchmarkRawPipelineQueueProfile(b *testing.B) {
 		b.Fatal(err)
 	}
 	rawPipeline(b, &rawStore{db: db, maxDels: rawPerTxn})
+}
+
+// BenchmarkRawPipelineSegments is BenchmarkRawPipeline storing, as the
+// queue now does, the records of a transaction as values of 100 records
+// (one per QoS 1 message) instead of one key per record: the raw path
+// with the queue's storage layout, on Badger's default options.
+func BenchmarkRawPipelineSegments(b *testing.B) {
+	db, err := badger.Open(badger.DefaultOptions(b.TempDir()).WithSyncWrites(true).WithLogger(nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rawPipeline(b, &rawStore{db: db, maxDels: -1, seg: benchPerMsg})
 }
 
 func rawPipeline(b *testing.B, st *rawStore) {
@@ -152,6 +165,7 @@ const rawPerTxn = 1000 // entries per synced Badger transaction
 type rawStore struct {
 	db      *badger.DB
 	maxDels int
+	seg     int // > 1: records stored seg to a value, keyed by the first (acks cover whole values)
 	mu      sync.Mutex
 	dels    [][2]int
 }
@@ -163,7 +177,15 @@ func rawKey(seq int) []byte { return binary.BigEndian.AppendUint64([]byte("t/"),
 func (s *rawStore) write(first int, rec []byte) error {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
-	for seq := first; seq < first+rawPerTxn; seq++ {
+	if s.seg > 1 {
+		v := bytes.Repeat(rec, s.seg) // records of one length: split by it
+		for seq := first; seq < first+rawPerTxn; seq += s.seg {
+			if err := txn.Set(rawKey(seq), v); err != nil {
+				return err
+			}
+		}
+	}
+	for seq := first; seq < first+rawPerTxn && s.seg <= 1; seq++ {
 		if err := txn.Set(rawKey(seq), rec); err != nil {
 			return err
 		}
@@ -200,8 +222,9 @@ func (s *rawStore) deleteAcked(txn *badger.Txn) error {
 		d, s.dels = d[:k], d[k:]
 	}
 	s.mu.Unlock()
+	step := max(s.seg, 1)
 	for _, r := range d {
-		for seq := r[0]; seq < r[1]; seq++ {
+		for seq := r[0]; seq < r[1]; seq += step {
 			if err := txn.Delete(rawKey(seq)); err != nil {
 				return err
 			}
@@ -221,7 +244,14 @@ func (s *rawStore) read(first, end int) ([][]byte, error) {
 			if err != nil {
 				return err
 			}
-			vals = append(vals, v)
+			if s.seg <= 1 {
+				vals = append(vals, v)
+				continue
+			}
+			n := len(v) / s.seg
+			for i := 0; i < s.seg; i++ {
+				vals = append(vals, v[i*n:(i+1)*n:(i+1)*n])
+			}
 		}
 		return nil
 	})

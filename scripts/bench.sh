@@ -35,6 +35,7 @@ for r in $(seq "$ROUNDS"); do
   echo "== round $r, load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" | tee -a "$out" >&2
   run -bench 'BenchmarkRawPipeline$' -benchtime "${N}x" ./gateway
   run -bench 'BenchmarkRawPipelineQueueProfile$' -benchtime "${N}x" ./gateway
+  run -bench 'BenchmarkRawPipelineSegments$' -benchtime "${N}x" ./gateway
   run -bench 'BenchmarkEndToEnd$' -benchtime "${N}x" ./gateway
   run -bench 'BenchmarkEndToEndServerProfile$' -benchtime "${N}x" ./gateway
 done
@@ -61,6 +62,9 @@ e2e=$(values 'BenchmarkEndToEnd-' readings/s | median)
 e2eserver=$(values 'BenchmarkEndToEndServerProfile-' readings/s | median)
 rawpipe=$(values 'BenchmarkRawPipeline-' readings/s | median)
 rawqueue=$(values 'BenchmarkRawPipelineQueueProfile-' readings/s | median)
+rawseg=$(values 'BenchmarkRawPipelineSegments-' readings/s | median)
+ratioseg=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipelineSegments-' readings/s) |
+  awk '$2 > 0 {print 100*$1/$2}' | median)
 ratio=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipeline-' readings/s) |
   awk '$2 > 0 {print 100*$1/$2}' | median)
 ratioq=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipelineQueueProfile-' readings/s) |
@@ -78,11 +82,13 @@ printf '%-52s %14s   (goal ≥ 50000; live records: worst %s ms after Append)\n'
 printf '%-52s %14s\n' "raw paho→mosquitto QoS 1 (limit: broker)" "$paho"
 printf '%-52s %14s\n' "raw pipeline (Badger 1000/txn, 100/msg, window 100)" "$rawpipe"
 printf '%-52s %14s\n' "  the same on the queue's Badger profile (LowMemory)" "$rawqueue"
+printf '%-52s %14s\n' "  the same storing 100 records per Badger value" "$rawseg"
 printf '%-52s %14s   (goal ≥ 50000)\n' "Townlink end to end (durable, to a subscriber)" "$e2e"
 printf '%-52s %14s\n' "  the same with store.profile: default (as raw)" "$e2eserver"
 if [ -n "$ratio" ]; then
   printf '%-52s %13s%%   (goal ≥ 60%%; median of %s rounds)\n' "end to end / raw pipeline, same round" "$ratio" "$ROUNDS"
   printf '%-52s %13s%%   (median of %s rounds)\n' "end to end / raw pipeline on the queue's profile" "$ratioq" "$ROUNDS"
+  printf '%-52s %13s%%   (median of %s rounds; the raw path with the queue'"'"'s storage layout)\n' "end to end / raw pipeline storing segments" "$ratioseg" "$ROUNDS"
   printf '%-52s %13s%%   (median of %s rounds)\n' "end to end, store.profile default / raw pipeline" "$ratios" "$ROUNDS"
   rounds=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipeline-' readings/s) |
     awk '$2 > 0 {printf "%s%.0f/%.0f=%.0f%%", (NR > 1 ? ", " : ""), $1, $2, 100*$1/$2}')
