@@ -50,6 +50,7 @@ cat <<MSG
    county broker:            tcp://127.0.0.1:$port   (watch raw: mosquitto_sub -h 127.0.0.1 -p $port -v -t 'townlink/#')
    make a device misbehave:  echo 'fault 2 silent' > $demo/townsim.ctl   (and 'fault 2 none'; 'help' in townsim.log)
    early warning:            the plant's COD crosses its permit within a minute: !!! ALARM RAISED, then === ALARM CLEARED;
+                             the recorder's SOS presses raise and clear the default rule sos, with the officer's position;
                              more: echo 'phase 202611300001 b lose' (or 'outage RS485-2 on', 'leak 20261130000101 3600') > $demo/townsim.ctl
    Ctrl-C stops everything and prints the platform's verdict.
 
