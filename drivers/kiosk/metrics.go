@@ -128,6 +128,14 @@ func (k *Kiosk) expire(now time.Time) {
 	}
 }
 
+// The long_wait event (its "event" point) and the point that says
+// whether a ticket over the limit is waiting: the gateway's default rule
+// kiosk-wait raises and clears the alarm from them.
+const (
+	EventLongWait = "long_wait"
+	PointActive   = "active"
+)
+
 // LongWaits returns the long_wait events due at now: one with active
 // true for each ticket that has just waited (by the gateway's clock, since
 // it was issued or transferred) longer than WaitAlarm without being
@@ -159,11 +167,11 @@ func (k *Kiosk) LongWaits(now time.Time) []drivers.Reading {
 			t.alarmed = true
 			over++
 			out = append(out, drivers.Reading{Device: k.device, Class: drivers.Event, Time: now, Values: map[string]drivers.Value{
-				"event":   drivers.Text("long_wait"),
-				"active":  drivers.Bool(true),
-				"ticket":  drivers.Text(no),
-				"service": drivers.Text(t.service),
-				"wait_s":  seconds(w.Milliseconds()),
+				"event":     drivers.Text(EventLongWait),
+				PointActive: drivers.Bool(true),
+				"ticket":    drivers.Text(no),
+				"service":   drivers.Text(t.service),
+				"wait_s":    seconds(w.Milliseconds()),
 			}})
 		}
 	}
@@ -177,7 +185,7 @@ func (k *Kiosk) LongWaits(now time.Time) []drivers.Reading {
 	}
 	if over == 0 && k.over {
 		out = append(out, drivers.Reading{Device: k.device, Class: drivers.Event, Time: now, Values: map[string]drivers.Value{
-			"event": drivers.Text("long_wait"), "active": drivers.Bool(false), "over": drivers.Int(0),
+			"event": drivers.Text(EventLongWait), PointActive: drivers.Bool(false), "over": drivers.Int(0),
 		}})
 	}
 	k.over = over > 0
@@ -189,7 +197,7 @@ func (k *Kiosk) LongWaits(now time.Time) []drivers.Reading {
 func (k *Kiosk) rearm(r drivers.Reading) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if active, _ := r.Values["active"].AsBool(); !active {
+	if active, _ := r.Values[PointActive].AsBool(); !active {
 		k.over = true
 		return
 	}

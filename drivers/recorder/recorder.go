@@ -166,10 +166,10 @@ func (r *Recorder) fill(event string, f *fields, rd *drivers.Reading, skew *fiel
 		// Like an SOS, an event: the default rules recorder-<code> raise
 		// and clear the alarm from it.
 		rd.Class = drivers.Event
-		v["event"] = drivers.Text("device_alarm")
+		v["event"] = drivers.Text(EventDeviceAlarm)
 		v.text("code")(f.Enum("code", true, DeviceAlarmCodes()...))
 		active, ok := f.Bool("active", false)
-		v["active"] = drivers.Bool(active || !ok)
+		v[PointActive] = drivers.Bool(active || !ok)
 		v.int("priority")(f.Int("priority", false, 1, 4))
 
 	case "evidence.file":
@@ -255,7 +255,7 @@ func position(f *fields, v points, required bool) {
 // to true, priority to 1 (the highest, GB/T 28181).
 func sos(f *fields, rd *drivers.Reading) {
 	v := points(rd.Values)
-	v["event"] = drivers.Text("sos")
+	v["event"] = drivers.Text(EventSOS)
 	var invalid []string
 	try := func(read func(g *fields)) {
 		g := f.Fork()
@@ -284,7 +284,7 @@ func sos(f *fields, rd *drivers.Reading) {
 			priority = p
 		}
 	})
-	v["active"], v["priority"] = drivers.Bool(active), drivers.Int(priority)
+	v[PointActive], v["priority"] = drivers.Bool(active), drivers.Int(priority)
 	if len(invalid) > 0 {
 		rd.Quality |= QualityInvalidFields
 		v["invalid"] = drivers.Text(strings.Join(invalid, "; "))
@@ -344,6 +344,15 @@ func readDatum(f *fields, required bool) (string, bool) {
 	f.Fail(ErrSchema, "datum", n, "is not one of "+strings.Join(datums, ", "))
 	return "", false
 }
+
+// The events of an SOS and of a device alarm (their "event" point), and
+// the point that says whether one is active: the gateway's default rules
+// raise and clear alarms from them.
+const (
+	EventSOS         = "sos"
+	EventDeviceAlarm = "device_alarm"
+	PointActive      = "active"
+)
 
 // DeviceAlarmCodes returns the codes of an alarm.device message (its
 // "code"), in the order of the protocol's table.

@@ -4,7 +4,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/townlink/townlink/drivers/kiosk"
 	"github.com/townlink/townlink/drivers/recorder"
+	"github.com/townlink/townlink/gateway/fieldin"
 )
 
 // recorderAlarm is the severity and text of a recorder's device alarm.
@@ -77,11 +79,11 @@ func DefaultRules(c *Config) []Rule {
 	}
 	var out []Rule
 	if recorders {
-		out = append(out, rule(RuleSOS, 1, "{device}: SOS from the enforcement officer", Scope{Kind: KindRecorder}, []string{"sos"}, "active"))
+		out = append(out, rule(RuleSOS, 1, "{device}: SOS from the enforcement officer", Scope{Kind: KindRecorder}, []string{recorder.EventSOS}, recorder.PointActive))
 		for _, code := range recorder.DeviceAlarmCodes() {
 			sev, text := recorderAlarm(code)
 			r := rule(RuleRecorderPrefix+strings.ReplaceAll(code, "_", "-"), sev, "{device}: "+text,
-				Scope{Kind: KindRecorder}, []string{"device_alarm"}, "active")
+				Scope{Kind: KindRecorder}, []string{recorder.EventDeviceAlarm}, recorder.PointActive)
 			r.Where = map[string]string{"code": code}
 			out = append(out, r)
 		}
@@ -93,12 +95,12 @@ func DefaultRules(c *Config) []Rule {
 		out = append(out, rule(RuleFlood, 1, "{device}: water detected", Scope{Devices: floods}, nil, "state"))
 	}
 	if len(field) > 0 {
-		r := rule(RuleFieldRejects, 3, "{device}: messages refused as malformed (kept raw as rejected records)", Scope{Devices: field}, []string{"message_rejected"}, "")
+		r := rule(RuleFieldRejects, 3, "{device}: messages refused as malformed (kept raw as rejected records)", Scope{Devices: field}, []string{fieldin.EventRejected}, "")
 		r.ClearAfter = FieldRejectsClearAfter
 		out = append(out, r)
 	}
 	if len(kiosks) > 0 {
-		out = append(out, rule(RuleKioskWait, 3, "{device}: a ticket has waited longer than wait_alarm", Scope{Devices: kiosks}, []string{"long_wait"}, "active"))
+		out = append(out, rule(RuleKioskWait, 3, "{device}: a ticket has waited longer than wait_alarm", Scope{Devices: kiosks}, []string{kiosk.EventLongWait}, kiosk.PointActive))
 	}
 	return out
 }

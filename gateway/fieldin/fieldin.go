@@ -56,6 +56,11 @@ type Options struct {
 	Logger     *slog.Logger
 }
 
+// EventRejected is the event (its "event" point) that says a device's
+// messages were kept as rejected; the gateway's default rule
+// field-rejects raises an alarm from it.
+const EventRejected = "message_rejected"
+
 // DefaultAlarmEvery is Options.AlarmEvery's default.
 const DefaultAlarmEvery = 10 * time.Minute
 
@@ -149,7 +154,7 @@ func (in *Ingest) keepRejected(ctx context.Context, id, event string, payload []
 	}
 	// An event: the gateway's default rule field-rejects raises the alarm.
 	note := drivers.Reading{Device: id, Class: drivers.Event, Time: now, Values: map[string]drivers.Value{
-		"event":    drivers.Text("message_rejected"),
+		"event":    drivers.Text(EventRejected),
 		"reason":   drivers.Text(clip(reason(derr), 200)),
 		"topic":    drivers.Text(clip(Topic(id, event), 200)),
 		"rejected": drivers.Int(int64(n)), // since the last such event
