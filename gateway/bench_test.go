@@ -47,58 +47,9 @@ func BenchmarkEndToEnd(b *testing.B) { endToEnd(b, badgerq.LowMemory()) }
 func BenchmarkEndToEndServerProfile(b *testing.B) { endToEnd(b, badgerq.BadgerDefault()) }
 
 func endToEnd(b *testing.B, profile badgerq.Profile) {
-	broker := mosquittotest.Start(b, mosquittotest.WithLimits(0, 0))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-
-	var got atomic.Int64
-	sub, err := mqttpub.New(mqttpub.Options{Brokers: []string{broker.URL}, ClientID: "bench-platform"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sub.Start(ctx)
-	defer sub.Close()
-	if err := sub.Subscribe(ctx, "townlink/v1/#", func(_ string, p []byte) { got.Add(int64(countRecs(p))) }); err != nil {
-		b.Fatal(err)
-	}
-
-	db, err := badgerq.Open(badgerq.Options{Dir: b.TempDir(), Profile: profile})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	q, err := db.Stream(wire.StreamTelemetry, badgerq.StreamOptions{Seal: func(seq uint64, payload, state []byte) ([]byte, []byte, error) {
-		out, _, err := wire.Seal(wire.StreamTelemetry, payload, seq, state)
-		return out, state, err
-	}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pub, err := mqttpub.New(mqttpub.Options{Brokers: []string{broker.URL}, ClientID: "gw-bench-01"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pub.Start(ctx)
-	defer pub.Close()
-	for !pub.Connected() || !sub.Connected() {
-		time.Sleep(10 * time.Millisecond)
-	}
-	topic := wire.Topic("320583", "320583104", "gw-bench-01", wire.StreamTelemetry)
-	fwd, err := uplink.NewForwarder(uplink.ForwarderConfig{Queue: q, Publisher: pub, Topic: topic, MaxBatch: benchPerMsg, Window: benchWindow,
-		Frame: func(recs [][]byte) ([]byte, error) {
-			n := 64 + len("gw-bench-01") + len(wire.StreamTelemetry) // as the gateway frames
-			for _, r := range recs {
-				n += len(r)
-			}
-			return wire.AppendBatch(make([]byte, 0, n), "gw-bench-01", wire.StreamTelemetry, recs), nil
-		}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	fctx, fcancel := context.WithCancel(ctx)
-	fdone := make(chan struct{})
-	go func() { fwd.Run(fctx); close(fdone) }()
-	defer func() { fcancel(); <-fdone }()
+	_, q, got := benchUplink(b, profile)
 
 	const devices = 1024
 	devs := map[string]pipeline.Device{}
@@ -142,4 +93,58 @@ func endToEnd(b *testing.B, profile badgerq.Profile) {
 	b.StopTimer()
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "readings/s")
 	b.ReportMetric(float64(total)/accepted.Seconds(), "accepted/s")
+}
+
+// benchUplink is the durable path the end-to-end benchmarks share: a real
+// mosquitto with a subscriber counting the records it receives, a synced
+// Badger queue (telemetry, sealed as the gateway seals it) on profile, and
+// a forwarder (benchPerMsg records per message, a window of benchWindow)
+// publishing it through paho; all stopped when b ends.
+func benchUplink(b *testing.B, profile badgerq.Profile) (*badgerq.DB, *badgerq.Queue, *atomic.Int64) {
+	b.Helper()
+	broker := mosquittotest.Start(b, mosquittotest.WithLimits(0, 0))
+	ctx, cancel := context.WithCancel(context.Background())
+	var got atomic.Int64
+	sub, err := mqttpub.New(mqttpub.Options{Brokers: []string{broker.URL}, ClientID: "bench-platform"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sub.Start(ctx)
+	if err := sub.Subscribe(ctx, "townlink/v1/#", func(_ string, p []byte) { got.Add(int64(countRecs(p))) }); err != nil {
+		b.Fatal(err)
+	}
+	db, err := badgerq.Open(badgerq.Options{Dir: b.TempDir(), Profile: profile})
+	if err != nil {
+		b.Fatal(err)
+	}
+	q, err := db.Stream(wire.StreamTelemetry, badgerq.StreamOptions{Seal: wire.NewSealer(wire.StreamTelemetry, nil).Seal})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub, err := mqttpub.New(mqttpub.Options{Brokers: []string{broker.URL}, ClientID: "gw-bench-01"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub.Start(ctx)
+	for !pub.Connected() || !sub.Connected() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	topic := wire.Topic("320583", "320583104", "gw-bench-01", wire.StreamTelemetry)
+	fwd, err := uplink.NewForwarder(uplink.ForwarderConfig{Queue: q, Publisher: pub, Topic: topic, MaxBatch: benchPerMsg, Window: benchWindow,
+		Frame: wire.Framer("gw-bench-01", wire.StreamTelemetry)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fctx, fcancel := context.WithCancel(ctx)
+	fdone := make(chan struct{})
+	go func() { fwd.Run(fctx); close(fdone) }()
+	b.Cleanup(func() {
+		fcancel()
+		<-fdone
+		pub.Close()
+		db.Close()
+		sub.Close()
+		cancel()
+	})
+	return db, q, &got
 }

@@ -16,9 +16,6 @@ import (
 	"github.com/townlink/townlink/gateway/rules"
 	"github.com/townlink/townlink/uplink"
 	"github.com/townlink/townlink/uplink/badgerq"
-	"github.com/townlink/townlink/uplink/mqttpub"
-	"github.com/townlink/townlink/uplink/mqttpub/mosquittotest"
-	"github.com/townlink/townlink/uplink/wire"
 )
 
 // benchRules are 20 rules with every power meter in scope: thresholds,
@@ -157,50 +154,9 @@ func BenchmarkEndToEndRules(b *testing.B) {
 }
 
 func endToEndRules(b *testing.B, withRules bool) {
-	broker := mosquittotest.Start(b, mosquittotest.WithLimits(0, 0))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var got atomic.Int64
-	sub, err := mqttpub.New(mqttpub.Options{Brokers: []string{broker.URL}, ClientID: "bench-platform"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sub.Start(ctx)
-	defer sub.Close()
-	if err := sub.Subscribe(ctx, "townlink/v1/#", func(_ string, p []byte) { got.Add(int64(countRecs(p))) }); err != nil {
-		b.Fatal(err)
-	}
-	db, err := badgerq.Open(badgerq.Options{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	q, err := db.Stream(wire.StreamTelemetry, badgerq.StreamOptions{Seal: func(seq uint64, payload, state []byte) ([]byte, []byte, error) {
-		out, _, err := wire.Seal(wire.StreamTelemetry, payload, seq, state)
-		return out, state, err
-	}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pub, err := mqttpub.New(mqttpub.Options{Brokers: []string{broker.URL}, ClientID: "gw-bench-01"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pub.Start(ctx)
-	defer pub.Close()
-	for !pub.Connected() || !sub.Connected() {
-		time.Sleep(10 * time.Millisecond)
-	}
-	topic := wire.Topic("320583", "320583104", "gw-bench-01", wire.StreamTelemetry)
-	fwd, err := uplink.NewForwarder(uplink.ForwarderConfig{Queue: q, Publisher: pub, Topic: topic, MaxBatch: benchPerMsg, Window: benchWindow,
-		Frame: wire.Framer("gw-bench-01", wire.StreamTelemetry)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	fctx, fcancel := context.WithCancel(ctx)
-	fdone := make(chan struct{})
-	go func() { fwd.Run(fctx); close(fdone) }()
-	defer func() { fcancel(); <-fdone }()
+	db, q, got := benchUplink(b, badgerq.Profile{})
 
 	cfg := benchConfig(b, 500, withRules)
 	devs := map[string]pipeline.Device{}
