@@ -89,15 +89,22 @@ type Detail struct {
 	B    bool         `json:"b,omitempty"`
 }
 
-// lifecycleKeys are the alarm record's own points: a detail of the same
-// name is left out.
-var lifecycleKeys = []string{"event", "alarm_id", "rule", "severity", "scope", "message", "since", "point",
-	"value", "limit", "suppressed", "raised", "until", "active"}
+// IsAlarmPoint reports whether k is one of an alarm record's own points
+// (a report's value of the same name is not carried on the record; a
+// report's active flag neither).
+func IsAlarmPoint(k string) bool {
+	switch k {
+	case "event", "alarm_id", "rule", "severity", "scope", "message", "since", "point",
+		"value", "limit", "suppressed", "raised", "until", "active":
+		return true
+	}
+	return false
+}
 
 func details(vals map[string]drivers.Value) map[string]Detail {
 	out := make(map[string]Detail, len(vals))
 	for k, v := range vals {
-		if slices.Contains(lifecycleKeys, k) {
+		if IsAlarmPoint(k) {
 			continue
 		}
 		dt := Detail{Kind: v.Kind()}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/townlink/townlink/gateway/rules"
 	"github.com/townlink/townlink/uplink/wire"
 )
 
@@ -44,9 +45,7 @@ func formatAlarm(gw string, r *wire.Record) (string, bool) {
 	// The rest: what the device's report carried (an SOS's position).
 	var rest []string
 	for k := range r.Vals {
-		switch k {
-		case "event", "rule", "severity", "scope", "message", "alarm_id", "since", "point", "value", "limit", "suppressed", "raised", "until":
-		default:
+		if !rules.IsAlarmPoint(k) {
 			rest = append(rest, k)
 		}
 	}
