@@ -132,6 +132,21 @@ func (p *platform) report() wire.Report {
 	return p.audit.Report()
 }
 
+// settledReport is the audit once it is OK, or the last one after d. A
+// status announces a stream's last seq as soon as the record is queued, so
+// right after an event the announced tail can be a moment ahead of what
+// has arrived; a record that never arrives still fails the audit.
+func (p *platform) settledReport(d time.Duration) wire.Report {
+	deadline := time.Now().Add(d)
+	for {
+		rep := p.report()
+		if rep.OK() || time.Now().After(deadline) {
+			return rep
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (p *platform) malformed() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()

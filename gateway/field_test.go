@@ -127,7 +127,7 @@ func TestRecordersAndKiosksThroughTheFieldBroker(t *testing.T) {
 		}
 		return n >= len(kioskJ.Entries())/2
 	})
-	rep := plat.report()
+	rep := plat.settledReport(20 * time.Second)
 	ev, ok := rep.Stream("gw-test-01", wire.StreamEvidence)
 	if !ok || !ev.ChainOK || len(ev.Missing) > 0 {
 		t.Errorf("evidence stream: %+v", ev)
@@ -227,7 +227,7 @@ func TestKill9DuringFieldBurst(t *testing.T) {
 		}
 		return missing == 0
 	})
-	rep := plat.report()
+	rep := plat.settledReport(20 * time.Second)
 	if !rep.OK() {
 		t.Errorf("audit after two kill -9:\n%s", rep)
 	}

@@ -145,7 +145,7 @@ func TestEveryAcknowledgedFieldMessageReachesTheCounty(t *testing.T) {
 		}
 		return false
 	})
-	rep := plat.report()
+	rep := plat.settledReport(20 * time.Second)
 	ev, _ := rep.Stream(cfg.Gateway.ID, wire.StreamEvidence)
 	if !rep.OK() || !ev.ChainOK || !ev.SigChecked {
 		t.Errorf("audit with the gateway's key:\n%s", rep)

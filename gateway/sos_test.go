@@ -62,7 +62,7 @@ func TestSOSAlarmIsQueuedBeforeItsAcknowledgement(t *testing.T) {
 	if r, c := len(plat.alarmRecs(config.RuleSOS, "raised")), len(plat.alarmRecs(config.RuleSOS, "cleared")); r != 1 || c != 1 {
 		t.Errorf("%d raised and %d cleared records, want 1 and 1", r, c)
 	}
-	if rep := plat.report(); !rep.OK() {
+	if rep := plat.settledReport(20 * time.Second); !rep.OK() {
 		t.Errorf("audit:\n%s", rep)
 	}
 }

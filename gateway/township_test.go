@@ -230,7 +230,7 @@ func TestTownship(t *testing.T) {
 	if bad := plat.malformed(); len(bad) > 0 {
 		t.Errorf("malformed messages: %v", bad)
 	}
-	if rep := plat.report(); !rep.OK() {
+	if rep := plat.settledReport(20 * time.Second); !rep.OK() {
 		t.Errorf("audit: %s", rep)
 	}
 }
