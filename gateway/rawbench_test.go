@@ -67,6 +67,18 @@ func BenchmarkRawPipelineSegments(b *testing.B) {
 	rawPipeline(b, &rawStore{db: db, maxDels: -1, seg: benchPerMsg})
 }
 
+// BenchmarkRawPipelineSegmentsQueueProfile is BenchmarkRawPipelineSegments
+// on Badger configured as the queue configures it (LowMemory profile), the
+// raw path with the queue's storage layout and options: the limit for
+// BenchmarkEndToEnd with nothing but Townlink's code between them.
+func BenchmarkRawPipelineSegmentsQueueProfile(b *testing.B) {
+	db, err := badger.Open(badgerq.Options{Dir: b.TempDir()}.Badger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	rawPipeline(b, &rawStore{db: db, maxDels: rawPerTxn, seg: benchPerMsg})
+}
+
 func rawPipeline(b *testing.B, st *rawStore) {
 	b.Cleanup(func() { st.db.Close() })
 	broker := mosquittotest.Start(b, mosquittotest.WithLimits(0, 0))

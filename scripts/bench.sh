@@ -9,6 +9,8 @@
 #     deletes riding in the next write)                            — the path's limit
 #   the same raw pipeline on Badger configured as the queue configures it
 #     (LowMemory profile, within the gateway's memory goal)
+#   the same raw pipelines storing 100 records per Badger value (the queue's
+#     layout), on Badger's defaults and on the queue's profile
 #   Townlink end to end: pipeline → Badger queue → forwarder → paho → mosquitto → subscriber
 #   the serial line owner: 32 DL/T 645 meters on one 2400 8E1 line (wire time
 #   emulated by the simulators) against the computed wire-time limit, and the
@@ -36,6 +38,7 @@ for r in $(seq "$ROUNDS"); do
   run -bench 'BenchmarkRawPipeline$' -benchtime "${N}x" ./gateway
   run -bench 'BenchmarkRawPipelineQueueProfile$' -benchtime "${N}x" ./gateway
   run -bench 'BenchmarkRawPipelineSegments$' -benchtime "${N}x" ./gateway
+  run -bench 'BenchmarkRawPipelineSegmentsQueueProfile$' -benchtime "${N}x" ./gateway
   run -bench 'BenchmarkEndToEnd$' -benchtime "${N}x" ./gateway
   run -bench 'BenchmarkEndToEndServerProfile$' -benchtime "${N}x" ./gateway
 done
@@ -63,6 +66,11 @@ e2eserver=$(values 'BenchmarkEndToEndServerProfile-' readings/s | median)
 rawpipe=$(values 'BenchmarkRawPipeline-' readings/s | median)
 rawqueue=$(values 'BenchmarkRawPipelineQueueProfile-' readings/s | median)
 rawseg=$(values 'BenchmarkRawPipelineSegments-' readings/s | median)
+rawsegq=$(values 'BenchmarkRawPipelineSegmentsQueueProfile-' readings/s | median)
+ratiosegq=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipelineSegmentsQueueProfile-' readings/s) |
+  awk '$2 > 0 {print 100*$1/$2}' | median)
+ratiosegs=$(paste <(values 'BenchmarkEndToEndServerProfile-' readings/s) <(values 'BenchmarkRawPipelineSegments-' readings/s) |
+  awk '$2 > 0 {print 100*$1/$2}' | median)
 ratioseg=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipelineSegments-' readings/s) |
   awk '$2 > 0 {print 100*$1/$2}' | median)
 ratio=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipeline-' readings/s) |
@@ -83,13 +91,16 @@ printf '%-52s %14s\n' "raw paho→mosquitto QoS 1 (limit: broker)" "$paho"
 printf '%-52s %14s\n' "raw pipeline (Badger 1000/txn, 100/msg, window 100)" "$rawpipe"
 printf '%-52s %14s\n' "  the same on the queue's Badger profile (LowMemory)" "$rawqueue"
 printf '%-52s %14s\n' "  the same storing 100 records per Badger value" "$rawseg"
+printf '%-52s %14s\n' "  the same, segments on the queue's profile" "$rawsegq"
 printf '%-52s %14s   (goal ≥ 50000)\n' "Townlink end to end (durable, to a subscriber)" "$e2e"
 printf '%-52s %14s\n' "  the same with store.profile: default (as raw)" "$e2eserver"
 if [ -n "$ratio" ]; then
   printf '%-52s %13s%%   (goal ≥ 60%%; median of %s rounds)\n' "end to end / raw pipeline, same round" "$ratio" "$ROUNDS"
   printf '%-52s %13s%%   (median of %s rounds)\n' "end to end / raw pipeline on the queue's profile" "$ratioq" "$ROUNDS"
   printf '%-52s %13s%%   (median of %s rounds; the raw path with the queue'"'"'s storage layout)\n' "end to end / raw pipeline storing segments" "$ratioseg" "$ROUNDS"
+  printf '%-52s %13s%%   (median of %s rounds)\n' "end to end / raw segments on the queue's profile" "$ratiosegq" "$ROUNDS"
   printf '%-52s %13s%%   (median of %s rounds)\n' "end to end, store.profile default / raw pipeline" "$ratios" "$ROUNDS"
+  printf '%-52s %13s%%   (median of %s rounds)\n' "end to end, store.profile default / raw segments" "$ratiosegs" "$ROUNDS"
   rounds=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipeline-' readings/s) |
     awk '$2 > 0 {printf "%s%.0f/%.0f=%.0f%%", (NR > 1 ? ", " : ""), $1, $2, 100*$1/$2}')
   printf '%-52s %s\n' "  each round (end to end/raw, readings/s)" "$rounds"

@@ -40,6 +40,21 @@ func BenchmarkSetSeq(b *testing.B) {
 	}
 }
 
+func BenchmarkSealTelemetry(b *testing.B) {
+	p, err := EncodeRecord(benchRecord())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	seq := uint64(1)
+	for b.Loop() {
+		if _, _, err := Seal(StreamTelemetry, p, seq, nil); err != nil {
+			b.Fatal(err)
+		}
+		seq++
+	}
+}
+
 func BenchmarkSealEvidence(b *testing.B) {
 	p, err := EncodeRecord(benchRecord())
 	if err != nil {

@@ -19,12 +19,20 @@ var (
 	keyHash = []byte{0x64, 'h', 'a', 's', 'h'}
 	keySig  = []byte{0x63, 's', 'i', 'g'}
 	keyAlg  = []byte{0x63, 'a', 'l', 'g'}
+	keyVals = []byte{0x64, 'v', 'a', 'l', 's'}
 )
 
 // isChainKey reports whether an encoded key is one of the evidence-only
 // keys prev, hash, sig and alg.
 func isChainKey(k []byte) bool {
-	return bytes.Equal(k, keyPrev) || bytes.Equal(k, keyHash) || bytes.Equal(k, keySig) || bytes.Equal(k, keyAlg)
+	if len(k) != 4 && len(k) != 5 {
+		return false
+	}
+	switch string(k) {
+	case "\x64prev", "\x64hash", "\x63sig", "\x63alg": // keyPrev, keyHash, keySig, keyAlg
+		return true
+	}
+	return false
 }
 
 // pair is one top-level key/value pair of an encoded map: key holds the
@@ -130,13 +138,60 @@ func Seal(stream string, rec []byte, seq uint64, prevHash []byte) (out []byte, h
 		if !IsRecordStream(stream) {
 			return nil, nil, fmt.Errorf("%w: Seal: %q is not a record stream", ErrSchema, stream)
 		}
-		if err := noChainKeys(rec); err != nil {
-			return nil, nil, err
-		}
-		out, err := SetSeq(rec, seq)
+		out, err := sealPlain(rec, seq)
 		return out, nil, err
 	}
 	return sealEvidence(rec, seq, prevHash, nil)
+}
+
+// sealPlain seals a record outside the evidence stream in one pass over
+// its keys: none may be a chain key, and seq (an unsigned integer) is
+// replaced. The last pair's value is not walked when it is vals, the
+// largest and, in EncodeRecord's key order, the last: EncodeRecord
+// checked it, and a chain key cannot hide in it (only its head is read).
+func sealPlain(rec []byte, seq uint64) ([]byte, error) {
+	n, off, err := recordHead(rec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Seal: %v", ErrMalformed, err)
+	}
+	seqAt, seqEnd := -1, -1
+	for i := range n {
+		if major, _, _, err := head(rec, off); err != nil || major != majText {
+			return nil, fmt.Errorf("%w: Seal: record key %d is not a text string", ErrMalformed, i)
+		}
+		voff, err := skip(rec, off, 0)
+		if err != nil {
+			return nil, fmt.Errorf("%w: Seal: %v", ErrMalformed, err)
+		}
+		key := rec[off:voff]
+		if isChainKey(key) {
+			return nil, fmt.Errorf("%w: Seal: %s outside the evidence stream", ErrSchema, key[1:])
+		}
+		if i == n-1 && bytes.Equal(key, keyVals) {
+			if major, _, _, err := head(rec, voff); err != nil || major != majMap {
+				return nil, fmt.Errorf("%w: Seal: vals is a %s", ErrMalformed, describe(rec[voff:]))
+			}
+			break
+		}
+		end, err := skip(rec, voff, 0)
+		if err != nil {
+			return nil, fmt.Errorf("%w: Seal: %v", ErrMalformed, err)
+		}
+		if bytes.Equal(key, keySeq) {
+			if major, _, _, _ := head(rec, voff); major != majUint {
+				return nil, fmt.Errorf("%w: Seal: seq is a %s", ErrMalformed, describe(rec[voff:]))
+			}
+			seqAt, seqEnd = voff, end
+		}
+		off = end
+	}
+	if seqAt < 0 {
+		return nil, fmt.Errorf("%w: Seal: record has no seq", ErrMalformed)
+	}
+	out := make([]byte, 0, len(rec)+9)
+	out = append(out, rec[:seqAt]...)
+	out = appendUint(out, seq)
+	return append(out, rec[seqEnd:]...), nil
 }
 
 // Sealer seals the records of one stream for the gateway's queue: its Seal
@@ -277,23 +332,4 @@ func joinPairs(dst []byte, pairs [][]byte) []byte {
 		dst = append(dst, p...)
 	}
 	return dst
-}
-
-// noChainKeys checks that rec has none of prev, hash, sig and alg.
-func noChainKeys(rec []byte) error {
-	n, off, err := recordHead(rec)
-	if err != nil {
-		return fmt.Errorf("%w: Seal: %v", ErrMalformed, err)
-	}
-	for range n {
-		p, _, err := nextPair(rec, off)
-		if err != nil {
-			return fmt.Errorf("%w: Seal: %v", ErrMalformed, err)
-		}
-		if isChainKey(p.key) {
-			return fmt.Errorf("%w: Seal: %s outside the evidence stream", ErrSchema, p.key[1:])
-		}
-		off += len(p.all)
-	}
-	return nil
 }

@@ -152,6 +152,17 @@ func TestFastPathErrors(t *testing.T) {
 		}()},
 		{"Seal unsorted", func() error { _, _, err := Seal(StreamEvidence, rawMap(t, "seq", 1, "dev", "d"), 1, nil); return err }()},
 		{"Seal without seq", func() error { _, _, err := Seal(StreamEvidence, noSeq, 1, nil); return err }()},
+		{"Seal telemetry without seq", func() error { _, _, err := Seal(StreamTelemetry, noSeq, 1, nil); return err }()},
+		{"Seal telemetry seq text", func() error { _, _, err := Seal(StreamTelemetry, rawMap(t, "seq", "x"), 1, nil); return err }()},
+		{"Seal telemetry truncated", func() error { _, _, err := Seal(StreamTelemetry, enc[:5], 1, nil); return err }()},
+		{"Seal telemetry vals not a map", func() error {
+			_, _, err := Seal(StreamTelemetry, rawMap(t, "seq", 1, "vals", 2), 1, nil)
+			return err
+		}()},
+		{"Seal sig on telemetry, last", func() error {
+			_, _, err := Seal(StreamTelemetry, rawMap(t, "seq", 1, "sig", []byte{1}), 1, nil)
+			return err
+		}()},
 		{"Seal hash on telemetry", func() error {
 			r := r
 			r.Hash = make([]byte, 32)

@@ -86,10 +86,21 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = SetSeq(data, 7)
 		_, _, _ = Seal(StreamEvidence, data, 7, nil)
+		sealed, _, sealErr := Seal(StreamTelemetry, data, 7, nil)
 		r, err := DecodeRecord(data)
 		if err != nil {
 			checkSentinel(t, err)
 			return
+		}
+		// A record that decodes seals on telemetry to the same record with
+		// seq 7, unless it carries a chain key.
+		if sealErr == nil {
+			s, err := DecodeRecord(sealed)
+			if err != nil || s.Seq != 7 || s.Dev != r.Dev || len(s.Vals) != len(r.Vals) {
+				t.Fatalf("sealed record: %+v, %v (from %+v)", s, err, r)
+			}
+		} else if r.Prev == nil && r.Hash == nil && r.Sig == nil && r.Alg == "" {
+			t.Fatalf("a valid record without chain keys does not seal: %v", sealErr)
 		}
 		p, err := EncodeRecord(r)
 		if err != nil {
