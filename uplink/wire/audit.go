@@ -271,7 +271,7 @@ func (a *Audit) Add(b *Batch) {
 	for i := range b.Recs {
 		r := &b.Recs[i]
 		enc, err := EncodeRecord(r)
-		if err != nil || r.Seq == 0 {
+		if err != nil || r.Seq == 0 || r.Seq > MaxSeq {
 			st.invalid++
 			continue
 		}
@@ -392,7 +392,7 @@ func (a *Audit) Report() Report {
 type announced struct {
 	last      uint64
 	rollbacks []Problem
-	heads     []*Status // statuses carrying an evidence head
+	heads     []*Status // statuses announcing an evidence last seq
 }
 
 // announcements folds the statuses, per gateway in ts order. a.mu is held.
@@ -428,7 +428,7 @@ func (a *Audit) announcements() map[streamKey]*announced {
 				}
 				an.last = max(an.last, seq)
 			}
-			if len(s.EvidenceHead) != 0 {
+			if s.LastSeq[StreamEvidence] != 0 {
 				if an := out[streamKey{gw, StreamEvidence}]; an != nil {
 					an.heads = append(an.heads, s)
 				}
@@ -488,6 +488,15 @@ func (st *streamState) headProblems(heads []*Status, key Verifier) []Problem {
 	var out []Problem
 	for _, s := range heads {
 		seq := s.LastSeq[StreamEvidence]
+		if len(s.EvidenceHead) == 0 {
+			// With the key, only a signed head vouches for where the
+			// chain ends: whoever cut the tail would announce less.
+			if key != nil {
+				out = append(out, Problem{Seq: seq, Reason: fmt.Sprintf(
+					"status of ts %d announces evidence last seq %d without an evidence head: not signed with the gateway's key", s.TS, seq)})
+			}
+			continue
+		}
 		if r, ok := st.evidence[seq]; ok && !bytes.Equal(r.Hash, s.EvidenceHead) {
 			out = append(out, Problem{Seq: seq, Reason: fmt.Sprintf(
 				"status of ts %d announces evidence head %x for seq %d, the record received has hash %x", s.TS, s.EvidenceHead, seq, r.Hash)})
@@ -588,7 +597,7 @@ func mergeRanges(rs []Range) []Range {
 	out := rs[:1]
 	for _, r := range rs[1:] {
 		last := &out[len(out)-1]
-		if r.From <= last.To+1 {
+		if r.From <= last.To || r.From-1 == last.To {
 			last.To = max(last.To, r.To)
 			continue
 		}
