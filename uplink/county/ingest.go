@@ -83,8 +83,8 @@ func (in *Ingest) decodeOne(c *Commit, m Message) {
 			return
 		}
 		cb := Batch{County: county, Township: township, Batch: b, Received: m.Received}
-		if stream == wire.StreamEvidence {
-			in.checkChain(c, &cb, m.Topic)
+		if stream == wire.StreamEvidence && !in.checkChain(c, &cb, m.Topic) {
+			return
 		}
 		c.Batches = append(c.Batches, cb)
 	}
@@ -92,8 +92,12 @@ func (in *Ingest) decodeOne(c *Commit, m Message) {
 
 // checkChain verifies the hashes, links and (with the gateway's key) the
 // signatures inside one evidence batch. Links across batches are the
-// store's to check (they may arrive in any order).
-func (in *Ingest) checkChain(c *Commit, b *Batch, topic string) {
+// store's to check (they may arrive in any order). A record that breaks
+// the chain and the records after it are audited and not kept: stored,
+// an altered copy would be acknowledged (the gateway would delete the
+// genuine record) and would make the genuine copy a conflict. It reports
+// whether records are left to store.
+func (in *Ingest) checkChain(c *Commit, b *Batch, topic string) bool {
 	key := in.cfg.Keys[b.GW]
 	if key == nil {
 		key = in.cfg.Keys[""]
@@ -103,16 +107,28 @@ func (in *Ingest) checkChain(c *Commit, b *Batch, topic string) {
 		prev = b.Recs[0].Prev
 	}
 	err := wire.VerifyChainKey(b.Recs, prev, key)
+	b.SigChecked = key != nil
 	if err == nil {
-		b.SigChecked = key != nil
-		return
+		return true
 	}
-	p := Problem{Topic: topic, GW: b.GW, Stream: b.Stream, Kind: ProblemChain, Detail: err.Error()}
+	p := Problem{Topic: topic, GW: b.GW, Stream: b.Stream, Kind: ProblemChain, Detail: err.Error() + "; not stored"}
+	keep := 0
 	var ce *wire.ChainError
 	if errors.As(err, &ce) {
 		p.Seq = ce.Seq
+		keep = ce.Index
+	}
+	if keep < len(b.Recs) {
+		p.Detail = fmt.Sprintf("%v; records %d..%d not stored", err, b.Recs[keep].Seq, b.Recs[len(b.Recs)-1].Seq)
 	}
 	c.Problems = append(c.Problems, p)
+	if keep == 0 {
+		return false
+	}
+	trimmed := *b.Batch
+	trimmed.Recs = b.Recs[:keep]
+	b.Batch = &trimmed
+	return true
 }
 
 func decodeProblem(topic, gw, stream string, err error) Problem {
