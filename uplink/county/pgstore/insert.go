@@ -25,12 +25,16 @@ type key struct {
 // their contents differ.
 func insertStream(ctx context.Context, tx pgx.Tx, stream string, rows []row, res *county.Result) ([]county.Problem, error) {
 	var problems []county.Problem
+	var conflicting []row
 	first := map[key]int{}
 	uniq := rows[:0:0]
 	for _, r := range rows {
 		k := key{r.gw, r.rec.Seq}
 		if i, ok := first[k]; ok {
-			problems = append(problems, compare(uniq[i], r.hash, res)...)
+			if p := compare(uniq[i], r.hash, res); p != nil {
+				problems = append(problems, p...)
+				conflicting = append(conflicting, r)
+			}
 			continue
 		}
 		first[k] = len(uniq)
@@ -50,11 +54,14 @@ func insertStream(ctx context.Context, tx pgx.Tx, stream string, rows []row, res
 		}
 	}
 	res.Inserted += len(fresh)
-	p, err := checkExisting(ctx, tx, stream, again, res)
+	p, c, err := checkExisting(ctx, tx, stream, again, res)
 	if err != nil {
 		return nil, err
 	}
 	problems = append(problems, p...)
+	if err := insertConflicts(ctx, tx, stream, append(conflicting, c...)); err != nil {
+		return nil, fmt.Errorf("conflicts: %w", err)
+	}
 	if err := insertPoints(ctx, tx, stream, fresh); err != nil {
 		return nil, fmt.Errorf("points: %w", err)
 	}
@@ -75,8 +82,34 @@ func compare(stored row, hash [32]byte, res *county.Result) []county.Problem {
 	return []county.Problem{{
 		Topic: wire.Topic(stored.county, stored.township, stored.gw, stored.stream),
 		GW:    stored.gw, Stream: stored.stream, Seq: stored.rec.Seq, Kind: county.ProblemConflict,
-		Detail: "seq received again with different contents; the first copy is kept",
+		Detail: "seq received again with different contents; the first copy is kept, this one in conflicts",
 	}}
+}
+
+// insertConflicts keeps the copies of seqs that differ from the stored
+// row, as encoded: the county acknowledges the seq, so the gateway deletes
+// its copy, and a conflicting copy (a gateway whose store was wiped reuses
+// seqs) may be the genuine one.
+func insertConflicts(ctx context.Context, tx pgx.Tx, stream string, rows []row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	n := len(rows)
+	gw, cty, twp := make([]string, n), make([]string, n), make([]string, n)
+	seq := make([]int64, n)
+	hash, raw := make([][]byte, n), make([][]byte, n)
+	recv := make([]time.Time, n)
+	for i, r := range rows {
+		gw[i], cty[i], twp[i], seq[i] = r.gw, r.county, r.township, int64(r.rec.Seq)
+		hash[i], raw[i], recv[i] = r.hash[:], r.enc, r.received
+		if raw[i] == nil {
+			raw[i] = []byte{}
+		}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO conflicts (gw, stream, seq, rec_hash, county, township, raw, received_at)
+		SELECT gw, $8, seq, h, c, t, raw, rcv FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[])
+		AS u(gw, seq, h, c, t, raw, rcv) ON CONFLICT DO NOTHING`, gw, seq, hash, cty, twp, raw, recv, stream)
+	return err
 }
 
 func insertRows(ctx context.Context, tx pgx.Tx, stream string, rows []row) (map[key]bool, error) {
@@ -129,10 +162,10 @@ func insertRows(ctx context.Context, tx pgx.Tx, stream string, rows []row) (map[
 }
 
 // checkExisting compares records that were already stored with the stored
-// copy's hash.
-func checkExisting(ctx context.Context, tx pgx.Tx, stream string, rows []row, res *county.Result) ([]county.Problem, error) {
+// copy's hash; it returns the conflicts' problems and rows.
+func checkExisting(ctx context.Context, tx pgx.Tx, stream string, rows []row, res *county.Result) ([]county.Problem, []row, error) {
 	if len(rows) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	gw, seq := make([]string, len(rows)), make([]int64, len(rows))
 	for i, r := range rows {
@@ -142,7 +175,7 @@ func checkExisting(ctx context.Context, tx pgx.Tx, stream string, rows []row, re
 		pgx.Identifier{stream}.Sanitize())
 	got, err := tx.Query(ctx, sql, gw, seq)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	stored := map[key][]byte{}
 	var g string
@@ -152,22 +185,24 @@ func checkExisting(ctx context.Context, tx pgx.Tx, stream string, rows []row, re
 		stored[key{g, uint64(s)}] = bytes.Clone(h)
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var problems []county.Problem
+	var conflicting []row
 	for _, r := range rows {
 		if h, ok := stored[key{r.gw, r.rec.Seq}]; ok && !bytes.Equal(h, r.hash[:]) {
 			res.Conflicts++
 			problems = append(problems, county.Problem{
 				Topic: wire.Topic(r.county, r.township, r.gw, r.stream), GW: r.gw, Stream: r.stream,
 				Seq: r.rec.Seq, Kind: county.ProblemConflict,
-				Detail: "seq received again with different contents; the first copy is kept",
+				Detail: "seq received again with different contents; the first copy is kept, this one in conflicts",
 			})
+			conflicting = append(conflicting, r)
 			continue
 		}
 		res.Duplicates++
 	}
-	return problems, nil
+	return problems, conflicting, nil
 }
 
 // insertPoints writes each record's points: decimals and ints exactly as

@@ -57,6 +57,17 @@ CREATE TABLE IF NOT EXISTS gaps (
 	reason   text   NOT NULL,
 	PRIMARY KEY (gw, stream, seq)
 );
+CREATE TABLE IF NOT EXISTS conflicts (
+	gw          text        NOT NULL,
+	stream      text        NOT NULL,
+	seq         bigint      NOT NULL,
+	rec_hash    bytea       NOT NULL,
+	county      char(6)     NOT NULL,
+	township    char(9)     NOT NULL,
+	raw         bytea       NOT NULL,
+	received_at timestamptz NOT NULL,
+	PRIMARY KEY (gw, stream, seq, rec_hash)
+);
 CREATE TABLE IF NOT EXISTS progress (
 	gw       text    NOT NULL,
 	stream   text    NOT NULL,

@@ -2,8 +2,8 @@
 // per record stream (telemetry, events, alarms, evidence) keyed by (gw, seq),
 // with the admin codes from the topic and the grid as columns, the points in
 // a <stream>_points table (exact decimals as numeric), gap records in gaps,
-// every problem in audit, and each stream's acknowledged progress in
-// progress. Inserts are batched (unnest arrays) and idempotent (ON CONFLICT
+// every problem in audit, the copies of a seq that differ from its stored
+// row in conflicts, and each stream's acknowledged progress in progress. Inserts are batched (unnest arrays) and idempotent (ON CONFLICT
 // DO NOTHING): a duplicate delivery never makes a second row.
 //
 // docs/county.md describes the schema for the people who query it.
