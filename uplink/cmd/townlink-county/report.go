@@ -51,8 +51,8 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	for _, sr := range reps {
 		if !sr.OK() || !sr.SigChecked {
 			bad++
-			fmt.Fprintf(stdout, "evidence %s: ok %v, signatures checked %v, missing %v, forged %v, chain %v\n",
-				sr.GW, sr.OK(), sr.SigChecked, sr.Missing, sr.Forged, sr.ChainErr)
+			fmt.Fprintf(stdout, "evidence %s: ok %v, signatures checked %v, missing %v, conflicts %v, forged %v, rollbacks %v, chain %v\n",
+				sr.GW, sr.OK(), sr.SigChecked, sr.Missing, sr.Conflicts, sr.Forged, sr.Rollbacks, sr.ChainErr)
 		}
 	}
 	_, err = fmt.Fprintf(stdout, "evidence chains      %d audited, %d whole and signed\n", len(reps), len(reps)-bad)

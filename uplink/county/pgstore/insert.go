@@ -358,9 +358,10 @@ func storeStatuses(ctx context.Context, tx pgx.Tx, sts []county.Status) ([]count
 					Kind: county.ProblemRollback, Detail: fmt.Sprintf("last_seq %d announced after %d: the gateway's store went back", n, prev),
 				})
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO announced AS a (gw, stream, last_seq, ts) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (gw, stream) DO UPDATE SET last_seq = greatest(a.last_seq, $3), ts = greatest(a.ts, $4)`,
-				s.GW, st, int64(n), ts); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO announced AS a (gw, stream, last_seq, ts, raw) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (gw, stream) DO UPDATE SET last_seq = greatest(a.last_seq, $3), ts = greatest(a.ts, $4),
+				raw = CASE WHEN a.raw IS NULL OR $3 > a.last_seq THEN $5 ELSE a.raw END`,
+				s.GW, st, int64(n), ts, raw); err != nil {
 				return nil, err
 			}
 		}

@@ -96,6 +96,7 @@ CREATE TABLE IF NOT EXISTS announced (
 	ts       timestamptz NOT NULL,
 	PRIMARY KEY (gw, stream)
 );
+ALTER TABLE announced ADD COLUMN IF NOT EXISTS raw bytea;
 CREATE TABLE IF NOT EXISTS audit (
 	id     bigserial PRIMARY KEY,
 	at     timestamptz NOT NULL DEFAULT clock_timestamp(),
