@@ -243,3 +243,42 @@ func TestAttackReplayedStatusDoesNotHideACutTail(t *testing.T) {
 		t.Fatalf("%+v", reps)
 	}
 }
+
+// A gateway that signs two different records for one seq (its store
+// restored without the platform's head, a bug): each copy verifies on its
+// own, the second is kept in conflicts, and the evidence audit over the
+// store reports the fork.
+func TestAttackForkedEvidenceIsAConflict(t *testing.T) {
+	s := openStore(t)
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	in, _ := county.New(county.Config{Store: s, Keys: map[string]wire.Verifier{"gw-1": pubOf(key)}})
+	recs, hashes := sealed(t, key, 3)
+	fork := recs[2]
+	fork.Vals = map[string]wire.Value{"file_id": wire.Text("fork")}
+	fork.Seq, fork.Prev, fork.Hash, fork.Sig, fork.Alg = 0, nil, nil, nil, ""
+	enc, err := wire.EncodeRecord(&fork)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := wire.NewSealer(wire.StreamEvidence, wire.Ed25519Signer(key)).Seal(3, enc, hashes[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	forked, err := wire.DecodeRecord(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, m := range []county.Message{msg(t, "gw-1", wire.StreamEvidence, recs...), msg(t, "gw-1", wire.StreamEvidence, recs[1], *forked)} {
+		if _, err := in.Handle(ctx, []county.Message{m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reps, err := s.AuditEvidence(ctx, map[string]wire.Verifier{"gw-1": pubOf(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != 1 || reps[0].OK() || len(reps[0].Conflicts) != 1 || reps[0].Conflicts[0] != 3 {
+		t.Fatalf("%+v", reps)
+	}
+}

@@ -15,7 +15,8 @@ import (
 // from seq 1, with its registered key (keys as county.ParseKeys returns
 // them, "" for every gateway without its own), held against the gateway's
 // newest status and the one that announced its highest evidence last_seq
-// (their announced evidence last_seq and signed head). The
+// (their announced evidence last_seq and signed head). Conflicting copies
+// kept in conflicts are reported as conflicts. The
 // ingest checked each batch on arrival; this checks the whole chain across
 // batches, as it is stored. It returns the evidence streams' reports.
 func (s *Store) AuditEvidence(ctx context.Context, keys map[string]wire.Verifier) ([]wire.StreamReport, error) {
@@ -23,7 +24,10 @@ func (s *Store) AuditEvidence(ctx context.Context, keys map[string]wire.Verifier
 	for gw, k := range keys {
 		a.TrustKey(gw, k)
 	}
-	rows, err := s.pool.Query(ctx, "SELECT gw, raw FROM evidence ORDER BY gw, seq")
+	// The stored rows first, then the conflicting copies (audited as
+	// conflicts: a gateway that signed two records of one seq).
+	rows, err := s.pool.Query(ctx, `SELECT gw, raw FROM (SELECT gw, raw, 0 AS k, seq FROM evidence
+		UNION ALL SELECT gw, raw, 1, seq FROM conflicts WHERE stream = 'evidence') x ORDER BY k, gw, seq`)
 	if err != nil {
 		return nil, fmt.Errorf("%w: evidence: %w", ErrQuery, err)
 	}
