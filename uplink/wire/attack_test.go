@@ -392,6 +392,21 @@ func TestAttackExtremeSeqs(t *testing.T) {
 	if s := rep.Streams[0]; s.MaxSeq != MaxSeq || s.Received != 5 {
 		t.Fatalf("%+v", s)
 	}
+	// A status cannot announce a seq above MaxSeq either.
+	st := &Status{V: Version, GW: fgw, State: StateOnline, TS: 1, Version: "t", Boot: "b", Clock: ClockSynced,
+		LastSeq: map[string]uint64{StreamTelemetry: MaxSeq + 1}}
+	if _, err := EncodeStatus(st); !errors.Is(err, ErrSchema) {
+		t.Fatalf("EncodeStatus: %v", err)
+	}
+	st.LastSeq[StreamTelemetry] = MaxSeq
+	p, err := EncodeStatus(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p[bytes.Index(p, []byte{0x1b, 0x7f})+1] = 0x80 // last_seq 2^63
+	if _, err := DecodeStatus(p); !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "above") {
+		t.Fatalf("DecodeStatus: %v", err)
+	}
 	// mergeRanges at the top of uint64 (Add given such ranges directly).
 	if got := mergeRanges([]Range{{5, math.MaxUint64}, {7, 9}, {1, 4}}); !slices.Equal(got, []Range{{1, math.MaxUint64}}) {
 		t.Fatalf("mergeRanges: %v", got)
