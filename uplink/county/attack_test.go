@@ -282,3 +282,27 @@ func TestAttackForkedEvidenceIsAConflict(t *testing.T) {
 		t.Fatalf("%+v", reps)
 	}
 }
+
+// A rollback whose statuses arrive out of order: the later status (lower
+// last seq) first, then the earlier one announcing more.
+func TestAttackRollbackSeenOutOfOrder(t *testing.T) {
+	s := openStore(t)
+	in, _ := county.New(county.Config{Store: s})
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	ctx := context.Background()
+	for _, m := range []county.Message{
+		statusOf(t, key, "gw-1", 1_700_000_005_000, map[string]uint64{wire.StreamTelemetry: 10}, nil),
+		statusOf(t, key, "gw-1", 1_700_000_001_000, map[string]uint64{wire.StreamTelemetry: 8}, nil), // progress, late
+		statusOf(t, key, "gw-1", 1_700_000_003_000, map[string]uint64{wire.StreamTelemetry: 12}, nil), // then rolled back to 10
+	} {
+		if _, err := in.Handle(ctx, []county.Message{m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(t, s, "SELECT count(*) FROM audit WHERE kind = 'rollback' AND seq = 12"); n != 1 {
+		t.Fatalf("%d rollbacks audited, want 1", n)
+	}
+	if n := count(t, s, "SELECT count(*) FROM audit"); n != 1 {
+		t.Fatalf("%d audit rows, want 1", n)
+	}
+}

@@ -357,6 +357,13 @@ func storeStatuses(ctx context.Context, tx pgx.Tx, sts []county.Status) ([]count
 					Topic: wire.Topic(s.County, s.Township, s.GW, wire.StreamStatus), GW: s.GW, Stream: st, Seq: n,
 					Kind: county.ProblemRollback, Detail: fmt.Sprintf("last_seq %d announced after %d: the gateway's store went back", n, prev),
 				})
+			case uint64(prev) < n && ts.Before(prevTS):
+				// Arrived late: the status of prevTS, later than this one,
+				// announced at most prev, less than this one.
+				problems = append(problems, county.Problem{
+					Topic: wire.Topic(s.County, s.Township, s.GW, wire.StreamStatus), GW: s.GW, Stream: st, Seq: n,
+					Kind: county.ProblemRollback, Detail: fmt.Sprintf("last_seq %d announced before a status of %s announced at most %d: the gateway's store went back", n, prevTS.UTC().Format(time.RFC3339Nano), prev),
+				})
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO announced AS a (gw, stream, last_seq, ts, raw) VALUES ($1, $2, $3, $4, $5)
 				ON CONFLICT (gw, stream) DO UPDATE SET last_seq = greatest(a.last_seq, $3), ts = greatest(a.ts, $4),
