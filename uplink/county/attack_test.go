@@ -292,7 +292,7 @@ func TestAttackRollbackSeenOutOfOrder(t *testing.T) {
 	ctx := context.Background()
 	for _, m := range []county.Message{
 		statusOf(t, key, "gw-1", 1_700_000_005_000, map[string]uint64{wire.StreamTelemetry: 10}, nil),
-		statusOf(t, key, "gw-1", 1_700_000_001_000, map[string]uint64{wire.StreamTelemetry: 8}, nil), // progress, late
+		statusOf(t, key, "gw-1", 1_700_000_001_000, map[string]uint64{wire.StreamTelemetry: 8}, nil),  // progress, late
 		statusOf(t, key, "gw-1", 1_700_000_003_000, map[string]uint64{wire.StreamTelemetry: 12}, nil), // then rolled back to 10
 	} {
 		if _, err := in.Handle(ctx, []county.Message{m}); err != nil {
