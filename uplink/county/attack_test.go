@@ -144,6 +144,11 @@ func TestAttackForgedEvidenceIsNotStoredNorAcknowledged(t *testing.T) {
 	if n := count(t, s, "SELECT count(*) FROM audit WHERE kind = 'chain' AND seq = 2"); n != 1 {
 		t.Fatalf("forged record not audited")
 	}
+	// Kept apart, as received (nothing is lost if it was genuine after
+	// all, say signed with a key not registered yet).
+	if n := count(t, s, "SELECT count(*) FROM quarantine WHERE gw = 'gw-1' AND stream = 'evidence' AND seq IN (2, 3)"); n != 2 {
+		t.Fatalf("%d records quarantined, want 2", n)
+	}
 	// The genuine records arrive: all four are stored, as signed.
 	res, err := in.Handle(ctx, []county.Message{msg(t, "gw-1", wire.StreamEvidence, recs...)})
 	if err != nil {

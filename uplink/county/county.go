@@ -63,6 +63,12 @@ type Commit struct {
 	Batches  []Batch
 	Statuses []Status
 	Problems []Problem
+	// Quarantined are evidence records that failed the chain or signature
+	// check (each with a Problem): kept apart, neither stored as rows nor
+	// acknowledged, so that the gateway sends them again and a genuine
+	// copy is stored; kept, so that nothing is lost when the gateway does
+	// not wait for the platform's acknowledgement (ack: broker).
+	Quarantined []Batch
 }
 
 // Progress is, for one (gateway, stream), the highest seq up to which every

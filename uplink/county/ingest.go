@@ -93,10 +93,10 @@ func (in *Ingest) decodeOne(c *Commit, m Message) {
 // checkChain verifies the hashes, links and (with the gateway's key) the
 // signatures inside one evidence batch. Links across batches are the
 // store's to check (they may arrive in any order). A record that breaks
-// the chain and the records after it are audited and not kept: stored,
-// an altered copy would be acknowledged (the gateway would delete the
-// genuine record) and would make the genuine copy a conflict. It reports
-// whether records are left to store.
+// the chain and the records after it are audited and quarantined, not
+// stored as rows: stored, an altered copy would be acknowledged (the
+// gateway would delete the genuine record) and would make the genuine copy
+// a conflict. It reports whether records are left to store.
 func (in *Ingest) checkChain(c *Commit, b *Batch, topic string) bool {
 	key := in.cfg.Keys[b.GW]
 	if key == nil {
@@ -122,6 +122,9 @@ func (in *Ingest) checkChain(c *Commit, b *Batch, topic string) bool {
 		p.Detail = fmt.Sprintf("%v; records %d..%d not stored", err, b.Recs[keep].Seq, b.Recs[len(b.Recs)-1].Seq)
 	}
 	c.Problems = append(c.Problems, p)
+	refused := *b.Batch
+	refused.Recs = b.Recs[keep:]
+	c.Quarantined = append(c.Quarantined, Batch{County: b.County, Township: b.Township, Batch: &refused, Received: b.Received})
 	if keep == 0 {
 		return false
 	}

@@ -86,11 +86,27 @@ func compare(stored row, hash [32]byte, res *county.Result) []county.Problem {
 	}}
 }
 
+// insertQuarantined keeps the records the ingest refused to store as rows
+// (evidence that failed its chain or signature check), as encoded.
+func insertQuarantined(ctx context.Context, tx pgx.Tx, batches []county.Batch) error {
+	for stream, rows := range prepareBatches(batches) {
+		if err := insertKept(ctx, tx, "quarantine", stream, rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // insertConflicts keeps the copies of seqs that differ from the stored
 // row, as encoded: the county acknowledges the seq, so the gateway deletes
 // its copy, and a conflicting copy (a gateway whose store was wiped reuses
 // seqs) may be the genuine one.
 func insertConflicts(ctx context.Context, tx pgx.Tx, stream string, rows []row) error {
+	return insertKept(ctx, tx, "conflicts", stream, rows)
+}
+
+// insertKept writes rows, as encoded, to table (conflicts or quarantine).
+func insertKept(ctx context.Context, tx pgx.Tx, table, stream string, rows []row) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -106,9 +122,9 @@ func insertConflicts(ctx context.Context, tx pgx.Tx, stream string, rows []row) 
 			raw[i] = []byte{}
 		}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO conflicts (gw, stream, seq, rec_hash, county, township, raw, received_at)
+	_, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (gw, stream, seq, rec_hash, county, township, raw, received_at)
 		SELECT gw, $8, seq, h, c, t, raw, rcv FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[])
-		AS u(gw, seq, h, c, t, raw, rcv) ON CONFLICT DO NOTHING`, gw, seq, hash, cty, twp, raw, recv, stream)
+		AS u(gw, seq, h, c, t, raw, rcv) ON CONFLICT DO NOTHING`, pgx.Identifier{table}.Sanitize()), gw, seq, hash, cty, twp, raw, recv, stream)
 	return err
 }
 

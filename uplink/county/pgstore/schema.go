@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS conflicts (
 	received_at timestamptz NOT NULL,
 	PRIMARY KEY (gw, stream, seq, rec_hash)
 );
+CREATE TABLE IF NOT EXISTS quarantine (LIKE conflicts INCLUDING ALL);
 CREATE TABLE IF NOT EXISTS progress (
 	gw       text    NOT NULL,
 	stream   text    NOT NULL,
