@@ -115,6 +115,10 @@ func TestAttackQuotaGapOnAlarmsMovesNoAck(t *testing.T) {
 	if n := count(t, s, "SELECT count(*) FROM gaps"); n != 0 {
 		t.Fatalf("forged gap stored")
 	}
+	// The refused message is kept as received, in its audit row.
+	if n := count(t, s, "SELECT count(*) FROM audit WHERE kind = 'malformed' AND payload = $1", forged.Payload); n != 1 {
+		t.Fatalf("refused message not kept")
+	}
 }
 
 // An evidence record altered on the way (re-sealed without the key)

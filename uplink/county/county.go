@@ -46,6 +46,10 @@ type Problem struct {
 	Seq    uint64 // 0 when no seq is known
 	Kind   string // one of the Problem constants
 	Detail string
+	// Payload is the message as received, for a message that was refused
+	// whole (malformed, identity): its records may be genuine, and the
+	// gateway may not send them again (ack: broker).
+	Payload []byte
 }
 
 // Problem kinds.

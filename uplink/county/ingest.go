@@ -72,14 +72,14 @@ func (in *Ingest) decodeOne(c *Commit, m Message) {
 	case stream == wire.StreamStatus:
 		s, err := wire.DecodeStatusTopic(m.Topic, m.Payload)
 		if err != nil {
-			c.Problems = append(c.Problems, decodeProblem(m.Topic, gw, stream, err))
+			c.Problems = append(c.Problems, decodeProblem(m, gw, stream, err))
 			return
 		}
 		c.Statuses = append(c.Statuses, Status{County: county, Township: township, Status: s})
 	case wire.IsRecordStream(stream):
 		b, err := wire.DecodeTopic(m.Topic, m.Payload)
 		if err != nil {
-			c.Problems = append(c.Problems, decodeProblem(m.Topic, gw, stream, err))
+			c.Problems = append(c.Problems, decodeProblem(m, gw, stream, err))
 			return
 		}
 		cb := Batch{County: county, Township: township, Batch: b, Received: m.Received}
@@ -134,12 +134,12 @@ func (in *Ingest) checkChain(c *Commit, b *Batch, topic string) bool {
 	return true
 }
 
-func decodeProblem(topic, gw, stream string, err error) Problem {
+func decodeProblem(m Message, gw, stream string, err error) Problem {
 	kind := ProblemMalformed
 	if errors.Is(err, wire.ErrIdentity) {
 		kind = ProblemIdentity
 	}
-	return Problem{Topic: topic, GW: gw, Stream: stream, Kind: kind, Detail: err.Error()}
+	return Problem{Topic: m.Topic, GW: gw, Stream: stream, Kind: kind, Detail: err.Error(), Payload: m.Payload}
 }
 
 // Handle decodes msgs, commits them in one transaction of the Store and then,

@@ -399,16 +399,17 @@ func insertProblems(ctx context.Context, tx pgx.Tx, ps []county.Problem) error {
 	n := len(ps)
 	topic, gw, stream, kind, detail := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	seq := make([]*int64, n)
+	payload := make([][]byte, n)
 	for i, p := range ps {
-		topic[i], gw[i], stream[i], kind[i], detail[i] = p.Topic, p.GW, p.Stream, p.Kind, p.Detail
+		topic[i], gw[i], stream[i], kind[i], detail[i], payload[i] = p.Topic, p.GW, p.Stream, p.Kind, p.Detail, p.Payload
 		if p.Seq > 0 {
 			s := int64(p.Seq)
 			seq[i] = &s
 		}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO audit (topic, gw, stream, seq, kind, detail)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])`,
-		topic, gw, stream, seq, kind, detail)
+	_, err := tx.Exec(ctx, `INSERT INTO audit (topic, gw, stream, seq, kind, detail, payload)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bytea[])`,
+		topic, gw, stream, seq, kind, detail, payload)
 	return err
 }
 

@@ -108,6 +108,7 @@ CREATE TABLE IF NOT EXISTS audit (
 	kind   text NOT NULL,
 	detail text NOT NULL
 );
+ALTER TABLE audit ADD COLUMN IF NOT EXISTS payload bytea;
 CREATE TABLE IF NOT EXISTS ingest_counters (
 	worker     text PRIMARY KEY,
 	commits    bigint NOT NULL,
