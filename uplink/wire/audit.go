@@ -259,8 +259,9 @@ func (a *Audit) state(gw, stream string) *streamState {
 
 // Add records every record of b. b should come from DecodeTopic: Add
 // trusts b.GW and b.Stream. Gap records that cannot be genuine (on
-// evidence, or covering their own or later seqs) are reported as forged
-// and count neither as received nor as covering anything.
+// evidence, on alarms other than a restore's, or covering their own or
+// later seqs) are reported as forged and count neither as received nor as
+// covering anything; records with seq 0 or above MaxSeq count as Invalid.
 func (a *Audit) Add(b *Batch) {
 	if b == nil {
 		return
