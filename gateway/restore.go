@@ -254,7 +254,7 @@ func planRestore(gw string, heads map[string]badgerq.Head, known map[string]uint
 	for _, name := range gapStreams {
 		h := heads[name]
 		target := max(h.Last, known[name]) + o.Margin
-		gap := wire.GapRecord(gw, h.Last+1, target, "restored", time.Now().UnixMilli())
+		gap := wire.GapRecord(gw, h.Last+1, target, wire.GapReasonRestored, time.Now().UnixMilli())
 		payload, err := wire.EncodeRecord(&gap)
 		if err != nil {
 			return nil, nil, err

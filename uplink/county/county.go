@@ -46,6 +46,10 @@ type Problem struct {
 	Seq    uint64 // 0 when no seq is known
 	Kind   string // one of the Problem constants
 	Detail string
+	// Payload is the message as received, for a message that was refused
+	// whole (malformed, identity): its records may be genuine, and the
+	// gateway may not send them again (ack: broker).
+	Payload []byte
 }
 
 // Problem kinds.
@@ -63,6 +67,12 @@ type Commit struct {
 	Batches  []Batch
 	Statuses []Status
 	Problems []Problem
+	// Quarantined are evidence records that failed the chain or signature
+	// check (each with a Problem): kept apart, neither stored as rows nor
+	// acknowledged, so that the gateway sends them again and a genuine
+	// copy is stored; kept, so that nothing is lost when the gateway does
+	// not wait for the platform's acknowledgement (ack: broker).
+	Quarantined []Batch
 }
 
 // Progress is, for one (gateway, stream), the highest seq up to which every

@@ -72,19 +72,19 @@ func (in *Ingest) decodeOne(c *Commit, m Message) {
 	case stream == wire.StreamStatus:
 		s, err := wire.DecodeStatusTopic(m.Topic, m.Payload)
 		if err != nil {
-			c.Problems = append(c.Problems, decodeProblem(m.Topic, gw, stream, err))
+			c.Problems = append(c.Problems, decodeProblem(m, gw, stream, err))
 			return
 		}
 		c.Statuses = append(c.Statuses, Status{County: county, Township: township, Status: s})
 	case wire.IsRecordStream(stream):
 		b, err := wire.DecodeTopic(m.Topic, m.Payload)
 		if err != nil {
-			c.Problems = append(c.Problems, decodeProblem(m.Topic, gw, stream, err))
+			c.Problems = append(c.Problems, decodeProblem(m, gw, stream, err))
 			return
 		}
 		cb := Batch{County: county, Township: township, Batch: b, Received: m.Received}
-		if stream == wire.StreamEvidence {
-			in.checkChain(c, &cb, m.Topic)
+		if stream == wire.StreamEvidence && !in.checkChain(c, &cb, m.Topic) {
+			return
 		}
 		c.Batches = append(c.Batches, cb)
 	}
@@ -92,8 +92,12 @@ func (in *Ingest) decodeOne(c *Commit, m Message) {
 
 // checkChain verifies the hashes, links and (with the gateway's key) the
 // signatures inside one evidence batch. Links across batches are the
-// store's to check (they may arrive in any order).
-func (in *Ingest) checkChain(c *Commit, b *Batch, topic string) {
+// store's to check (they may arrive in any order). A record that breaks
+// the chain and the records after it are audited and quarantined, not
+// stored as rows: stored, an altered copy would be acknowledged (the
+// gateway would delete the genuine record) and would make the genuine copy
+// a conflict. It reports whether records are left to store.
+func (in *Ingest) checkChain(c *Commit, b *Batch, topic string) bool {
 	key := in.cfg.Keys[b.GW]
 	if key == nil {
 		key = in.cfg.Keys[""]
@@ -103,24 +107,39 @@ func (in *Ingest) checkChain(c *Commit, b *Batch, topic string) {
 		prev = b.Recs[0].Prev
 	}
 	err := wire.VerifyChainKey(b.Recs, prev, key)
+	b.SigChecked = key != nil
 	if err == nil {
-		b.SigChecked = key != nil
-		return
+		return true
 	}
-	p := Problem{Topic: topic, GW: b.GW, Stream: b.Stream, Kind: ProblemChain, Detail: err.Error()}
+	p := Problem{Topic: topic, GW: b.GW, Stream: b.Stream, Kind: ProblemChain, Detail: err.Error() + "; not stored"}
+	keep := 0
 	var ce *wire.ChainError
 	if errors.As(err, &ce) {
 		p.Seq = ce.Seq
+		keep = ce.Index
+	}
+	if keep < len(b.Recs) {
+		p.Detail = fmt.Sprintf("%v; records %d..%d not stored", err, b.Recs[keep].Seq, b.Recs[len(b.Recs)-1].Seq)
 	}
 	c.Problems = append(c.Problems, p)
+	refused := *b.Batch
+	refused.Recs = b.Recs[keep:]
+	c.Quarantined = append(c.Quarantined, Batch{County: b.County, Township: b.Township, Batch: &refused, Received: b.Received})
+	if keep == 0 {
+		return false
+	}
+	trimmed := *b.Batch
+	trimmed.Recs = b.Recs[:keep]
+	b.Batch = &trimmed
+	return true
 }
 
-func decodeProblem(topic, gw, stream string, err error) Problem {
+func decodeProblem(m Message, gw, stream string, err error) Problem {
 	kind := ProblemMalformed
 	if errors.Is(err, wire.ErrIdentity) {
 		kind = ProblemIdentity
 	}
-	return Problem{Topic: topic, GW: gw, Stream: stream, Kind: kind, Detail: err.Error()}
+	return Problem{Topic: m.Topic, GW: gw, Stream: stream, Kind: kind, Detail: err.Error(), Payload: m.Payload}
 }
 
 // Handle decodes msgs, commits them in one transaction of the Store and then,

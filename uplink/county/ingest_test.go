@@ -260,6 +260,9 @@ func TestEvidenceChainAndSignaturesChecked(t *testing.T) {
 	if n := count(t, s, "SELECT count(*) FROM audit WHERE kind = 'chain' AND gw = 'gw-2' AND seq = 2"); n != 1 {
 		t.Fatalf("re-sealed record not audited")
 	}
+	if n := count(t, s, "SELECT count(*) FROM evidence WHERE gw = 'gw-2'"); n != 1 {
+		t.Fatalf("%d evidence rows of gw-2, want 1 (the re-sealed record is not stored)", n)
+	}
 
 	// The contract's audit over what is stored: gw-1's chain is whole and
 	// signed until its status announces a fifth record that never came.
@@ -276,7 +279,7 @@ func TestEvidenceChainAndSignaturesChecked(t *testing.T) {
 		}
 		return out
 	}
-	if r := audit(); r["gw-1"] == nil || r["gw-2"] == nil || !r["gw-1"].OK() || !r["gw-1"].SigChecked || r["gw-2"].OK() {
+	if r := audit(); r["gw-1"] == nil || r["gw-2"] == nil || !r["gw-1"].OK() || !r["gw-1"].SigChecked || r["gw-2"].MaxSeq != 1 {
 		t.Fatalf("gw-1 %+v\ngw-2 %+v", r["gw-1"], r["gw-2"])
 	}
 	st := &wire.Status{V: 1, GW: "gw-1", State: wire.StateOnline, TS: 1_700_000_001_000, Version: "t", Boot: "b",

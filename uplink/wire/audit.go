@@ -259,8 +259,9 @@ func (a *Audit) state(gw, stream string) *streamState {
 
 // Add records every record of b. b should come from DecodeTopic: Add
 // trusts b.GW and b.Stream. Gap records that cannot be genuine (on
-// evidence, or covering their own or later seqs) are reported as forged
-// and count neither as received nor as covering anything.
+// evidence, on alarms other than a restore's, or covering their own or
+// later seqs) are reported as forged and count neither as received nor as
+// covering anything; records with seq 0 or above MaxSeq count as Invalid.
 func (a *Audit) Add(b *Batch) {
 	if b == nil {
 		return
@@ -271,7 +272,7 @@ func (a *Audit) Add(b *Batch) {
 	for i := range b.Recs {
 		r := &b.Recs[i]
 		enc, err := EncodeRecord(r)
-		if err != nil || r.Seq == 0 {
+		if err != nil || r.Seq == 0 || r.Seq > MaxSeq {
 			st.invalid++
 			continue
 		}
@@ -392,7 +393,7 @@ func (a *Audit) Report() Report {
 type announced struct {
 	last      uint64
 	rollbacks []Problem
-	heads     []*Status // statuses carrying an evidence head
+	heads     []*Status // statuses announcing an evidence last seq
 }
 
 // announcements folds the statuses, per gateway in ts order. a.mu is held.
@@ -428,7 +429,7 @@ func (a *Audit) announcements() map[streamKey]*announced {
 				}
 				an.last = max(an.last, seq)
 			}
-			if len(s.EvidenceHead) != 0 {
+			if s.LastSeq[StreamEvidence] != 0 {
 				if an := out[streamKey{gw, StreamEvidence}]; an != nil {
 					an.heads = append(an.heads, s)
 				}
@@ -488,6 +489,15 @@ func (st *streamState) headProblems(heads []*Status, key Verifier) []Problem {
 	var out []Problem
 	for _, s := range heads {
 		seq := s.LastSeq[StreamEvidence]
+		if len(s.EvidenceHead) == 0 {
+			// With the key, only a signed head vouches for where the
+			// chain ends: whoever cut the tail would announce less.
+			if key != nil {
+				out = append(out, Problem{Seq: seq, Reason: fmt.Sprintf(
+					"status of ts %d announces evidence last seq %d without an evidence head: not signed with the gateway's key", s.TS, seq)})
+			}
+			continue
+		}
 		if r, ok := st.evidence[seq]; ok && !bytes.Equal(r.Hash, s.EvidenceHead) {
 			out = append(out, Problem{Seq: seq, Reason: fmt.Sprintf(
 				"status of ts %d announces evidence head %x for seq %d, the record received has hash %x", s.TS, s.EvidenceHead, seq, r.Hash)})
@@ -588,7 +598,7 @@ func mergeRanges(rs []Range) []Range {
 	out := rs[:1]
 	for _, r := range rs[1:] {
 		last := &out[len(out)-1]
-		if r.From <= last.To+1 {
+		if r.From <= last.To || r.From-1 == last.To {
 			last.To = max(last.To, r.To)
 			continue
 		}

@@ -33,8 +33,9 @@
 // one well-formed CBOR item, trailing bytes, indefinite lengths),
 // ErrTooLarge (over MaxInputBytes, MaxRecords, 100k map pairs, 16 levels of
 // nesting), ErrVersion (v is not 1) or ErrSchema (missing, unknown,
-// duplicate or wrongly typed keys; bad values; gap records on evidence or
-// covering their own or later seqs) and names the point, e.g.
+// duplicate or wrongly typed keys; bad values; seqs above MaxSeq; gap
+// records on evidence, on alarms other than a restore's, or covering their
+// own or later seqs) and names the point, e.g.
 // `recs[3].vals["energy_kwh"]`. DecodeTopic and DecodeStatusTopic also
 // refuse a payload whose gateway or stream differ from its topic
 // (ErrIdentity). They accept valid input that is not in deterministic

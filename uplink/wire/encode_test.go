@@ -401,6 +401,9 @@ func TestEncodeMatchesLibrary(t *testing.T) {
 				b.Recs[j].Seq, b.Recs[j].Prev, b.Recs[j].Hash, b.Recs[j].Sig, b.Recs[j].Alg = seq, nil, nil, nil, ""
 				if b.Recs[j].Kind == KindGap {
 					b.Recs[j].Dev = b.GW
+					if stream == StreamAlarms {
+						b.Recs[j].Vals["reason"] = Text(GapReasonRestored)
+					}
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"unicode/utf8"
 
@@ -65,6 +66,15 @@ const (
 
 // HashSize is the length of prev and hash on the evidence stream.
 const HashSize = 32
+
+// MaxSeq is the highest seq a record may carry: 2^63-1, the most a gap
+// record's int points can cover and a signed 64-bit column can hold.
+const MaxSeq = math.MaxInt64
+
+// GapReasonRestored is the reason of the gap records with which a gateway
+// restored from a backup skips the seqs the platform may already hold: the
+// only gap record allowed on alarms, which are never discarded.
+const GapReasonRestored = "restored"
 
 // Record is one record of a stream (contract "A record"). Grid, Q, Prev,
 // Hash, Sig and Alg are omitted from the encoding when empty.
@@ -350,6 +360,8 @@ func checkInBatch(r *Record, b *Batch, last uint64) error {
 		return schemaErr("seq", "0; sequence numbers start at 1")
 	case r.Seq <= last:
 		return schemaErr("seq", fmt.Sprintf("%d after %d; records must be in strictly ascending seq", r.Seq, last))
+	case r.Seq > MaxSeq:
+		return schemaErr("seq", fmt.Sprintf("%d above %d (2^63-1), the highest seq", r.Seq, uint64(MaxSeq)))
 	}
 	if b.Stream == StreamEvidence {
 		if len(r.Prev) == 0 {
@@ -375,11 +387,16 @@ func checkInBatch(r *Record, b *Batch, last uint64) error {
 }
 
 // gapProblem checks a gap record against its batch and its own seq: gap
-// records never appear on evidence (evidence is never discarded), come
-// from the gateway itself and cover only seqs before their own.
+// records never appear on evidence (evidence is never discarded), appear
+// on alarms only to skip seqs after a restore (alarms are never
+// discarded), come from the gateway itself and cover only seqs before
+// their own.
 func gapProblem(r *Record, gw, stream string) error {
 	if stream == StreamEvidence {
 		return schemaErr("kind", "gap record on the evidence stream: evidence is never discarded")
+	}
+	if reason, _ := r.Vals["reason"].AsText(); stream == StreamAlarms && reason != GapReasonRestored {
+		return schemaErr(keyed("vals", "reason"), fmt.Sprintf("gap record on the alarms stream with reason %q: alarms are never discarded (only a restore skips seqs, reason %q)", reason, GapReasonRestored))
 	}
 	if r.Dev != gw {
 		return schemaErr("dev", fmt.Sprintf("gap record from %q in a batch of gateway %q", r.Dev, gw))

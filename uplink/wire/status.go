@@ -99,9 +99,12 @@ func checkStatus(s *Status) error {
 
 // checkStatusAdditions checks the optional v1 additions.
 func checkStatusAdditions(s *Status) error {
-	for k := range s.LastSeq {
+	for k, n := range s.LastSeq {
 		if !IsRecordStream(k) {
 			return schemaErr(keyed("last_seq", k), "not a record stream")
+		}
+		if n > MaxSeq {
+			return schemaErr(keyed("last_seq", k), fmt.Sprintf("%d above %d (2^63-1), the highest seq", n, uint64(MaxSeq)))
 		}
 	}
 	if len(s.EvidenceHead) != 0 {

@@ -51,12 +51,18 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	for _, sr := range reps {
 		if !sr.OK() || !sr.SigChecked {
 			bad++
-			fmt.Fprintf(stdout, "evidence %s: ok %v, signatures checked %v, missing %v, forged %v, chain %v\n",
-				sr.GW, sr.OK(), sr.SigChecked, sr.Missing, sr.Forged, sr.ChainErr)
+			fmt.Fprintf(stdout, "evidence %s: ok %v, signatures checked %v, missing %v, conflicts %v, forged %v, rollbacks %v, chain %v\n",
+				sr.GW, sr.OK(), sr.SigChecked, sr.Missing, sr.Conflicts, sr.Forged, sr.Rollbacks, sr.ChainErr)
 		}
 	}
-	_, err = fmt.Fprintf(stdout, "evidence chains      %d audited, %d whole and signed\n", len(reps), len(reps)-bad)
-	return err
+	if _, err = fmt.Fprintf(stdout, "evidence chains      %d audited, %d whole and signed\n", len(reps), len(reps)-bad); err != nil {
+		return err
+	}
+	if bad > 0 {
+		// A script checking the exit status must not take this for a pass.
+		return fmt.Errorf("report: %d of %d evidence chains not whole and signed", bad, len(reps))
+	}
+	return nil
 }
 
 func readKeys(path string) (map[string]wire.Verifier, error) {

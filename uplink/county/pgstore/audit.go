@@ -14,7 +14,9 @@ import (
 // store holds: every gateway's evidence records as signed (the raw column),
 // from seq 1, with its registered key (keys as county.ParseKeys returns
 // them, "" for every gateway without its own), held against the gateway's
-// newest status (its announced evidence last_seq and signed head). The
+// newest status and the one that announced its highest evidence last_seq
+// (their announced evidence last_seq and signed head). Conflicting copies
+// kept in conflicts are reported as conflicts. The
 // ingest checked each batch on arrival; this checks the whole chain across
 // batches, as it is stored. It returns the evidence streams' reports.
 func (s *Store) AuditEvidence(ctx context.Context, keys map[string]wire.Verifier) ([]wire.StreamReport, error) {
@@ -22,7 +24,10 @@ func (s *Store) AuditEvidence(ctx context.Context, keys map[string]wire.Verifier
 	for gw, k := range keys {
 		a.TrustKey(gw, k)
 	}
-	rows, err := s.pool.Query(ctx, "SELECT gw, raw FROM evidence ORDER BY gw, seq")
+	// The stored rows first, then the conflicting copies (audited as
+	// conflicts: a gateway that signed two records of one seq).
+	rows, err := s.pool.Query(ctx, `SELECT gw, raw FROM (SELECT gw, raw, 0 AS k, seq FROM evidence
+		UNION ALL SELECT gw, raw, 1, seq FROM conflicts WHERE stream = 'evidence') x ORDER BY k, gw, seq`)
 	if err != nil {
 		return nil, fmt.Errorf("%w: evidence: %w", ErrQuery, err)
 	}
@@ -62,10 +67,14 @@ func (s *Store) AuditEvidence(ctx context.Context, keys map[string]wire.Verifier
 	return out, nil
 }
 
-// auditStatuses adds each gateway's newest status, reduced to its evidence
-// announcement (the other streams are not in this audit).
+// auditStatuses adds each gateway's newest status and the status that
+// announced its highest evidence last_seq (when it is another: an old
+// status replayed with a newer ts must not hide a cut tail), reduced to
+// their evidence announcement (the other streams are not in this audit).
 func (s *Store) auditStatuses(ctx context.Context, a *wire.Audit) error {
-	rows, err := s.pool.Query(ctx, "SELECT raw FROM status")
+	rows, err := s.pool.Query(ctx, `SELECT s.raw FROM status s UNION ALL
+		SELECT a.raw FROM announced a JOIN status s USING (gw)
+		WHERE a.stream = 'evidence' AND a.raw IS NOT NULL AND a.raw <> s.raw`)
 	if err != nil {
 		return fmt.Errorf("%w: status: %w", ErrQuery, err)
 	}

@@ -25,12 +25,16 @@ type key struct {
 // their contents differ.
 func insertStream(ctx context.Context, tx pgx.Tx, stream string, rows []row, res *county.Result) ([]county.Problem, error) {
 	var problems []county.Problem
+	var conflicting []row
 	first := map[key]int{}
 	uniq := rows[:0:0]
 	for _, r := range rows {
 		k := key{r.gw, r.rec.Seq}
 		if i, ok := first[k]; ok {
-			problems = append(problems, compare(uniq[i], r.hash, res)...)
+			if p := compare(uniq[i], r.hash, res); p != nil {
+				problems = append(problems, p...)
+				conflicting = append(conflicting, r)
+			}
 			continue
 		}
 		first[k] = len(uniq)
@@ -50,11 +54,14 @@ func insertStream(ctx context.Context, tx pgx.Tx, stream string, rows []row, res
 		}
 	}
 	res.Inserted += len(fresh)
-	p, err := checkExisting(ctx, tx, stream, again, res)
+	p, c, err := checkExisting(ctx, tx, stream, again, res)
 	if err != nil {
 		return nil, err
 	}
 	problems = append(problems, p...)
+	if err := insertConflicts(ctx, tx, stream, append(conflicting, c...)); err != nil {
+		return nil, fmt.Errorf("conflicts: %w", err)
+	}
 	if err := insertPoints(ctx, tx, stream, fresh); err != nil {
 		return nil, fmt.Errorf("points: %w", err)
 	}
@@ -75,8 +82,50 @@ func compare(stored row, hash [32]byte, res *county.Result) []county.Problem {
 	return []county.Problem{{
 		Topic: wire.Topic(stored.county, stored.township, stored.gw, stored.stream),
 		GW:    stored.gw, Stream: stored.stream, Seq: stored.rec.Seq, Kind: county.ProblemConflict,
-		Detail: "seq received again with different contents; the first copy is kept",
+		Detail: "seq received again with different contents; the first copy is kept, this one in conflicts",
 	}}
+}
+
+// insertQuarantined keeps the records the ingest refused to store as rows
+// (evidence that failed its chain or signature check), as encoded.
+func insertQuarantined(ctx context.Context, tx pgx.Tx, batches []county.Batch) error {
+	for stream, rows := range prepareBatches(batches) {
+		if err := insertKept(ctx, tx, "quarantine", stream, rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertConflicts keeps the copies of seqs that differ from the stored
+// row, as encoded: the county acknowledges the seq, so the gateway deletes
+// its copy, and a conflicting copy (a gateway whose store was wiped reuses
+// seqs) may be the genuine one.
+func insertConflicts(ctx context.Context, tx pgx.Tx, stream string, rows []row) error {
+	return insertKept(ctx, tx, "conflicts", stream, rows)
+}
+
+// insertKept writes rows, as encoded, to table (conflicts or quarantine).
+func insertKept(ctx context.Context, tx pgx.Tx, table, stream string, rows []row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	n := len(rows)
+	gw, cty, twp := make([]string, n), make([]string, n), make([]string, n)
+	seq := make([]int64, n)
+	hash, raw := make([][]byte, n), make([][]byte, n)
+	recv := make([]time.Time, n)
+	for i, r := range rows {
+		gw[i], cty[i], twp[i], seq[i] = r.gw, r.county, r.township, int64(r.rec.Seq)
+		hash[i], raw[i], recv[i] = r.hash[:], r.enc, r.received
+		if raw[i] == nil {
+			raw[i] = []byte{}
+		}
+	}
+	_, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (gw, stream, seq, rec_hash, county, township, raw, received_at)
+		SELECT gw, $8, seq, h, c, t, raw, rcv FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[])
+		AS u(gw, seq, h, c, t, raw, rcv) ON CONFLICT DO NOTHING`, pgx.Identifier{table}.Sanitize()), gw, seq, hash, cty, twp, raw, recv, stream)
+	return err
 }
 
 func insertRows(ctx context.Context, tx pgx.Tx, stream string, rows []row) (map[key]bool, error) {
@@ -129,10 +178,10 @@ func insertRows(ctx context.Context, tx pgx.Tx, stream string, rows []row) (map[
 }
 
 // checkExisting compares records that were already stored with the stored
-// copy's hash.
-func checkExisting(ctx context.Context, tx pgx.Tx, stream string, rows []row, res *county.Result) ([]county.Problem, error) {
+// copy's hash; it returns the conflicts' problems and rows.
+func checkExisting(ctx context.Context, tx pgx.Tx, stream string, rows []row, res *county.Result) ([]county.Problem, []row, error) {
 	if len(rows) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	gw, seq := make([]string, len(rows)), make([]int64, len(rows))
 	for i, r := range rows {
@@ -142,7 +191,7 @@ func checkExisting(ctx context.Context, tx pgx.Tx, stream string, rows []row, re
 		pgx.Identifier{stream}.Sanitize())
 	got, err := tx.Query(ctx, sql, gw, seq)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	stored := map[key][]byte{}
 	var g string
@@ -152,22 +201,24 @@ func checkExisting(ctx context.Context, tx pgx.Tx, stream string, rows []row, re
 		stored[key{g, uint64(s)}] = bytes.Clone(h)
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var problems []county.Problem
+	var conflicting []row
 	for _, r := range rows {
 		if h, ok := stored[key{r.gw, r.rec.Seq}]; ok && !bytes.Equal(h, r.hash[:]) {
 			res.Conflicts++
 			problems = append(problems, county.Problem{
 				Topic: wire.Topic(r.county, r.township, r.gw, r.stream), GW: r.gw, Stream: r.stream,
 				Seq: r.rec.Seq, Kind: county.ProblemConflict,
-				Detail: "seq received again with different contents; the first copy is kept",
+				Detail: "seq received again with different contents; the first copy is kept, this one in conflicts",
 			})
+			conflicting = append(conflicting, r)
 			continue
 		}
 		res.Duplicates++
 	}
-	return problems, nil
+	return problems, conflicting, nil
 }
 
 // insertPoints writes each record's points: decimals and ints exactly as
@@ -322,10 +373,18 @@ func storeStatuses(ctx context.Context, tx pgx.Tx, sts []county.Status) ([]count
 					Topic: wire.Topic(s.County, s.Township, s.GW, wire.StreamStatus), GW: s.GW, Stream: st, Seq: n,
 					Kind: county.ProblemRollback, Detail: fmt.Sprintf("last_seq %d announced after %d: the gateway's store went back", n, prev),
 				})
+			case uint64(prev) < n && ts.Before(prevTS):
+				// Arrived late: the status of prevTS, later than this one,
+				// announced at most prev, less than this one.
+				problems = append(problems, county.Problem{
+					Topic: wire.Topic(s.County, s.Township, s.GW, wire.StreamStatus), GW: s.GW, Stream: st, Seq: n,
+					Kind: county.ProblemRollback, Detail: fmt.Sprintf("last_seq %d announced before a status of %s announced at most %d: the gateway's store went back", n, prevTS.UTC().Format(time.RFC3339Nano), prev),
+				})
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO announced AS a (gw, stream, last_seq, ts) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (gw, stream) DO UPDATE SET last_seq = greatest(a.last_seq, $3), ts = greatest(a.ts, $4)`,
-				s.GW, st, int64(n), ts); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO announced AS a (gw, stream, last_seq, ts, raw) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (gw, stream) DO UPDATE SET last_seq = greatest(a.last_seq, $3), ts = greatest(a.ts, $4),
+				raw = CASE WHEN a.raw IS NULL OR $3 > a.last_seq THEN $5 ELSE a.raw END`,
+				s.GW, st, int64(n), ts, raw); err != nil {
 				return nil, err
 			}
 		}
@@ -340,16 +399,17 @@ func insertProblems(ctx context.Context, tx pgx.Tx, ps []county.Problem) error {
 	n := len(ps)
 	topic, gw, stream, kind, detail := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	seq := make([]*int64, n)
+	payload := make([][]byte, n)
 	for i, p := range ps {
-		topic[i], gw[i], stream[i], kind[i], detail[i] = p.Topic, p.GW, p.Stream, p.Kind, p.Detail
+		topic[i], gw[i], stream[i], kind[i], detail[i], payload[i] = p.Topic, p.GW, p.Stream, p.Kind, p.Detail, p.Payload
 		if p.Seq > 0 {
 			s := int64(p.Seq)
 			seq[i] = &s
 		}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO audit (topic, gw, stream, seq, kind, detail)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])`,
-		topic, gw, stream, seq, kind, detail)
+	_, err := tx.Exec(ctx, `INSERT INTO audit (topic, gw, stream, seq, kind, detail, payload)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bytea[])`,
+		topic, gw, stream, seq, kind, detail, payload)
 	return err
 }
 

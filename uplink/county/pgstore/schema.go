@@ -57,6 +57,18 @@ CREATE TABLE IF NOT EXISTS gaps (
 	reason   text   NOT NULL,
 	PRIMARY KEY (gw, stream, seq)
 );
+CREATE TABLE IF NOT EXISTS conflicts (
+	gw          text        NOT NULL,
+	stream      text        NOT NULL,
+	seq         bigint      NOT NULL,
+	rec_hash    bytea       NOT NULL,
+	county      char(6)     NOT NULL,
+	township    char(9)     NOT NULL,
+	raw         bytea       NOT NULL,
+	received_at timestamptz NOT NULL,
+	PRIMARY KEY (gw, stream, seq, rec_hash)
+);
+CREATE TABLE IF NOT EXISTS quarantine (LIKE conflicts INCLUDING ALL);
 CREATE TABLE IF NOT EXISTS progress (
 	gw       text    NOT NULL,
 	stream   text    NOT NULL,
@@ -85,6 +97,7 @@ CREATE TABLE IF NOT EXISTS announced (
 	ts       timestamptz NOT NULL,
 	PRIMARY KEY (gw, stream)
 );
+ALTER TABLE announced ADD COLUMN IF NOT EXISTS raw bytea;
 CREATE TABLE IF NOT EXISTS audit (
 	id     bigserial PRIMARY KEY,
 	at     timestamptz NOT NULL DEFAULT clock_timestamp(),
@@ -95,6 +108,7 @@ CREATE TABLE IF NOT EXISTS audit (
 	kind   text NOT NULL,
 	detail text NOT NULL
 );
+ALTER TABLE audit ADD COLUMN IF NOT EXISTS payload bytea;
 CREATE TABLE IF NOT EXISTS ingest_counters (
 	worker     text PRIMARY KEY,
 	commits    bigint NOT NULL,

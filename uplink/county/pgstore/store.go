@@ -2,8 +2,9 @@
 // per record stream (telemetry, events, alarms, evidence) keyed by (gw, seq),
 // with the admin codes from the topic and the grid as columns, the points in
 // a <stream>_points table (exact decimals as numeric), gap records in gaps,
-// every problem in audit, and each stream's acknowledged progress in
-// progress. Inserts are batched (unnest arrays) and idempotent (ON CONFLICT
+// every problem in audit, the copies of a seq that differ from its stored
+// row in conflicts, evidence that failed its chain or signature check in
+// quarantine, and each stream's acknowledged progress in progress. Inserts are batched (unnest arrays) and idempotent (ON CONFLICT
 // DO NOTHING): a duplicate delivery never makes a second row.
 //
 // docs/county.md describes the schema for the people who query it.
@@ -125,6 +126,9 @@ func (s *Store) commitOnce(ctx context.Context, c *county.Commit, rows map[strin
 			}
 			problems = append(problems, p...)
 		}
+		if err := insertQuarantined(ctx, tx, c.Quarantined); err != nil {
+			return fmt.Errorf("quarantine: %w", err)
+		}
 		p, err := storeStatuses(ctx, tx, c.Statuses)
 		if err != nil {
 			return fmt.Errorf("status: %w", err)
@@ -168,8 +172,12 @@ type row struct {
 // conflicting copy) and groups them by stream, sorted by (gw, seq) so that
 // concurrent commits take row locks in the same order.
 func prepare(c *county.Commit) map[string][]row {
+	return prepareBatches(c.Batches)
+}
+
+func prepareBatches(batches []county.Batch) map[string][]row {
 	out := map[string][]row{}
-	for _, b := range c.Batches {
+	for _, b := range batches {
 		for i := range b.Recs {
 			r := &b.Recs[i]
 			enc, err := wire.EncodeRecord(r)
