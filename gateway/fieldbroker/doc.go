@@ -50,7 +50,10 @@
 //
 // A device publishes to field/{device-id}/{event} with its own id and an
 // event [a-z0-9._-]{1,64} other than "cmd", and subscribes only to
-// field/{device-id}/cmd, the downlink ([Broker.Command]). A will must name
+// field/{device-id}/cmd, the downlink ([Broker.Command]). A publish to a
+// $SYS topic, which mochi would drop without an answer, is refused like any
+// other topic outside the prefix; a wildcard in a topic name is a protocol
+// error (connection closed, MQTT 5 DISCONNECT 0x82). A will must name
 // a topic the device may publish to, or the login is refused.
 //
 // # Persist before PUBACK (mochi v2.7.9, server.go processPublish)
@@ -68,9 +71,10 @@
 //     a publish outside the device's prefix (MQTT 5 reason 0x87), a payload
 //     above MaxPayload (0x97), a Handler error wrapping ErrRefused (0x97) or
 //     ErrRejected (0x99), and any other Handler error (transient).
-//     MQTT 5 gets a PUBACK with that reason code (the hook returns the bare
-//     packets.Code; server.go:920-925 writes it) — except for a transient
-//     error, which gets DISCONNECT 0x89 and no PUBACK. MQTT 3.1.1 has no
+//     MQTT 5 gets a PUBACK (QoS 1) or PUBREC (QoS 2) with that reason
+//     code, written by the hook (mochi's own, server.go:920-925, is a
+//     PUBACK even for QoS 2) — except for a transient error, which gets
+//     DISCONNECT 0x89 and no PUBACK. MQTT 3.1.1 has no
 //     negative PUBACK: the hook closes the connection and returns
 //     packets.ErrRejectPacket, for which processPublish returns before any
 //     acknowledgement (server.go:916-917); a persistent-session device

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -37,6 +38,7 @@ var provided = []byte{
 	mqtt.OnSessionEstablish,
 	mqtt.OnSessionEstablished,
 	mqtt.OnDisconnect,
+	mqtt.OnPacketRead,
 	mqtt.OnPublish,
 	mqtt.OnWill,
 }
@@ -229,9 +231,7 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	}
 	event, err := mayPublish(d.id, pk.TopicName)
 	if err != nil {
-		b.count(d, cACLDenied)
-		b.note(slog.LevelWarn, d, "fieldbroker: publish refused: topic not allowed", "topic", clip(pk.TopicName), "qos", pk.FixedHeader.Qos, "error", err)
-		return pk, b.refuse(cl, d, pk, packets.ErrNotAuthorized, false)
+		return pk, b.refuseTopic(cl, d, pk, err)
 	}
 	if len(pk.Payload) > b.max {
 		b.count(d, cTooLarge)
@@ -260,11 +260,43 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	}
 }
 
+// OnPacketRead refuses a PUBLISH whose topic name mochi would drop without
+// a word: processPublish (server.go:859-861) returns before any hook, ack,
+// log or close for a topic that starts with $SYS, so a QoS 1 sender would
+// wait for its PUBACK forever. Such a topic is never the device's own
+// (mayPublish says why); it is refused like any other topic outside the
+// prefix, and processPublish then drops the packet. (A topic holding a
+// wildcard is a protocol error that mochi answers itself, before that:
+// packets.PublishValidate, DISCONNECT 0x82 or a closed connection.)
+func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type != packets.Publish || cl.Net.Inline ||
+		strings.ContainsAny(pk.TopicName, "+#") || mqtt.IsValidFilter(pk.TopicName, true) {
+		return pk, nil
+	}
+	d := h.b.deviceOf(cl)
+	if d == nil {
+		return pk, nil // not logged in: mochi refuses a PUBLISH before CONNECT
+	}
+	_, err := mayPublish(d.id, pk.TopicName)
+	if err == nil { // cannot happen: no device topic holds '+', '#' or '$'
+		err = fmt.Errorf("%w: %q is not a valid topic name", ErrTopic, clip(pk.TopicName))
+	}
+	_ = h.b.refuseTopic(cl, d, pk, err) // acknowledged negatively or closed; nothing left for mochi
+	return pk, nil
+}
+
+// refuseTopic refuses a publish outside the device's own topics.
+func (b *Broker) refuseTopic(cl *mqtt.Client, d *device, pk packets.Packet, err error) error {
+	b.count(d, cACLDenied)
+	b.note(slog.LevelWarn, d, "fieldbroker: publish refused: topic not allowed", "topic", clip(pk.TopicName), "qos", pk.FixedHeader.Qos, "error", err)
+	return b.refuse(cl, d, pk, packets.ErrNotAuthorized, false)
+}
+
 // refuse is what OnPublish returns for a message the gateway does not
 // store; it is never acknowledged as stored, and the device is throttled:
 //   - QoS 0: dropped, after the device's back-off delay;
-//   - MQTT 5, not transient: a PUBACK with reason v5, after the back-off
-//     delay (server.go:920-925; the error must be a bare packets.Code);
+//   - MQTT 5, not transient: a PUBACK (QoS 1) or PUBREC (QoS 2) with
+//     reason v5, after the back-off delay, written by nack;
 //   - MQTT 3.1.1, or transient: no PUBACK, the connection is closed
 //     (dropConnection; MQTT 5 gets DISCONNECT 0x89 first) and the device's
 //     next CONNACK waits out the back-off.
@@ -282,10 +314,31 @@ func (b *Broker) refuse(cl *mqtt.Client, d *device, pk packets.Packet, v5 packet
 		return packets.ErrRejectPacket
 	case cl.Properties.ProtocolVersion == 5 && !transient:
 		b.throttle(cl, d, n)
-		return v5
+		b.nack(cl, pk, v5)
+		return packets.ErrRejectPacket
 	default:
 		b.dropConnection(cl)
 		return packets.ErrRejectPacket
+	}
+}
+
+// nack writes the negative acknowledgement of an MQTT 5 QoS 1 or 2
+// PUBLISH: a PUBACK for QoS 1, a PUBREC for QoS 2 (MQTT 5 §4.3.3: a PUBREC
+// with a reason code of 0x80 or above ends the exchange). mochi's own
+// negative ack (server.go:920-925) is always a PUBACK, which a QoS 2 sender
+// does not expect; so the hook writes it and returns ErrRejectPacket.
+func (b *Broker) nack(cl *mqtt.Client, pk packets.Packet, code packets.Code) {
+	typ := byte(packets.Puback)
+	if pk.FixedHeader.Qos == 2 {
+		typ = packets.Pubrec
+	}
+	if err := cl.WritePacket(packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: typ},
+		PacketID:    pk.PacketID,
+		ReasonCode:  code.Code,
+		Properties:  packets.Properties{ReasonString: code.Reason},
+	}); err != nil {
+		b.note(slog.LevelInfo, b.deviceOf(cl), "fieldbroker: negative acknowledgement not written", "error", err)
 	}
 }
 

@@ -1,0 +1,115 @@
+package fieldbroker_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/townlink/townlink/gateway/fieldbroker"
+)
+
+// publishQ sends a PUBLISH of QoS 1 or 2 and returns the type (high nibble)
+// and reason code of the packet that answers it.
+func (v *v5conn) publishQ(qos byte, id uint16, topic, payload string) (typ, reason byte, err error) {
+	body := append(str(topic), byte(id>>8), byte(id))
+	if v.ver == 5 {
+		body = append(body, 0) // no properties
+	}
+	if err := v.trySend(0x30|qos<<1, append(body, payload...)); err != nil {
+		return 0, 0, err
+	}
+	h, ack, err := v.read()
+	if err != nil {
+		return 0, 0, err
+	}
+	typ = h >> 4
+	switch {
+	case typ == 14 && len(ack) > 0: // DISCONNECT
+		return typ, ack[0], nil
+	case typ == 14:
+		return typ, 0, nil
+	case len(ack) < 2 || uint16(ack[0])<<8|uint16(ack[1]) != id:
+		return typ, 0, fmt.Errorf("ack %#x %x for packet id %d", h, ack, id)
+	case len(ack) == 2:
+		return typ, 0, nil
+	}
+	return typ, ack[2], nil
+}
+
+// A QoS 2 publish that is refused gets a PUBREC with the reason code
+// (MQTT 5 §3.5.2.1, §4.3.3), never a PUBACK, which a QoS 2 sender does not
+// expect; a stored one gets PUBREC 0, then PUBCOMP for its PUBREL.
+func TestMQTT5QoS2RefusalIsAPubrec(t *testing.T) {
+	rec := newRecorder()
+	b := startBroker(t, fieldbroker.Options{Handle: rec.handle, MaxPayload: 64, Backoff: fastBackoff})
+	v := dialV5(t, b.Addr(), "u-cam-01", "pw-cam-01", "cam-01")
+	for i, tc := range []struct {
+		topic, payload string
+		want           byte
+	}{
+		{"field/cam-02/alarm.sos", "x", 0x87},                      // another device's topic
+		{"field/cam-01/alarm.sos", string(make([]byte, 65)), 0x97}, // too large
+	} {
+		typ, r, err := v.publishQ(2, uint16(10+i), tc.topic, tc.payload)
+		if err != nil || typ != 5 || r != tc.want {
+			t.Fatalf("QoS 2 to %s: answer type %d reason %#x err %v; want PUBREC (5) %#x", tc.topic, typ, r, err, tc.want)
+		}
+	}
+	typ, r, err := v.publishQ(2, 20, "field/cam-01/alarm.sos", "ok")
+	if err != nil || typ != 5 || r != 0 {
+		t.Fatalf("stored QoS 2: answer type %d reason %#x err %v; want PUBREC 0", typ, r, err)
+	}
+	v.send(0x62, []byte{0, 20}) // PUBREL
+	if h, body, err := v.read(); err != nil || h>>4 != 7 {
+		t.Fatalf("after PUBREL: packet %#x %x err %v, want PUBCOMP", h, body, err)
+	}
+	if _, acc := rec.snapshot(); len(acc) != 1 || acc[0].Payload != "ok" {
+		t.Fatalf("stored %+v", acc)
+	}
+}
+
+// mochi drops a PUBLISH to a $SYS topic before any hook (server.go
+// processPublish): no PUBACK, no close, no log, and the QoS 1 sender waits
+// forever. It is refused like any topic outside the device's prefix, and
+// counted. A wildcard in a topic name is a protocol error: the connection
+// is closed (MQTT 5: DISCONNECT 0x82).
+func TestInvalidTopicNameRefused(t *testing.T) {
+	rec := newRecorder()
+	b := startBroker(t, fieldbroker.Options{Handle: rec.handle, Backoff: fastBackoff})
+	for _, topic := range []string{"field/cam-01/#", "field/cam-01/a+b"} {
+		v := dialV5(t, b.Addr(), "u-kiosk-1", "pw-kiosk-1", "kiosk-1")
+		if typ, r, err := v.publishQ(1, 1, topic, "x"); err != nil || typ != 14 || r != 0x82 {
+			t.Fatalf("MQTT 5 to %q: answer type %d reason %#x err %v; want DISCONNECT 0x82", topic, typ, r, err)
+		}
+	}
+	topics := []string{"$SYS/broker/x", "$sys/x", "$SYS"}
+	v := dialV5(t, b.Addr(), "u-cam-01", "pw-cam-01", "cam-01")
+	for i, topic := range topics {
+		for _, qos := range []byte{1, 2} {
+			typ, r, err := v.publishQ(qos, uint16(2*i+int(qos)), topic, "x")
+			want := byte(4) // PUBACK
+			if qos == 2 {
+				want = 5 // PUBREC
+			}
+			if err != nil || typ != want || r != 0x87 {
+				t.Fatalf("MQTT 5 QoS %d to %q: answer type %d reason %#x err %v; want type %d reason 0x87", qos, topic, typ, r, err, want)
+			}
+		}
+	}
+	if typ, r, err := v.publishQ(1, 99, "field/cam-01/alarm.sos", "ok"); err != nil || typ != 4 || r != 0 {
+		t.Fatalf("after the refusals: type %d reason %#x err %v", typ, r, err)
+	}
+	// MQTT 3.1.1 has no negative PUBACK: the connection is closed.
+	for _, topic := range topics {
+		v3 := dialRaw(t, b.Addr(), 4, "u-cam-02", "pw-cam-02", "cam-02")
+		if typ, r, err := v3.publishQ(1, 1, topic, "x"); err == nil {
+			t.Fatalf("MQTT 3.1.1 to %q: answer type %d reason %#x, want the connection closed", topic, typ, r)
+		}
+	}
+	if _, acc := rec.snapshot(); count(acc, func(c call) bool { return c.Event != fieldbroker.EventOffline }) != 1 {
+		t.Fatalf("stored %+v", acc)
+	}
+	s := b.Stats()
+	if n := uint64(3 * len(topics)); s.ACLDenied != n || s.Refused != n {
+		t.Fatalf("ACLDenied %d Refused %d, want %d each", s.ACLDenied, s.Refused, n)
+	}
+}
