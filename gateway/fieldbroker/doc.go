@@ -96,7 +96,10 @@
 //     like a refusal.
 //
 // The Handler therefore sees a message at least once; duplicates carry the
-// same msg_id (protocols.md §5.2) for de-duplication downstream. A gateway
+// same msg_id (protocols.md §5.2) for de-duplication downstream. A QoS 2
+// message sent again before its PUBREL (in the same session) is answered
+// PUBREC 0 and not passed on again; mochi's own answer would be PUBREC 0x91
+// (packet identifier in use), a refusal to an MQTT 5 device. A gateway
 // that keeps undecodable messages as "rejected" records returns nil for
 // them; ErrRejected is for messages it will never store.
 //

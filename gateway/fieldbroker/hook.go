@@ -269,8 +269,13 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 // wildcard is a protocol error that mochi answers itself, before that:
 // packets.PublishValidate, DISCONNECT 0x82 or a closed connection.)
 func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if pk.FixedHeader.Type != packets.Publish || cl.Net.Inline ||
-		strings.ContainsAny(pk.TopicName, "+#") || mqtt.IsValidFilter(pk.TopicName, true) {
+	if pk.FixedHeader.Type != packets.Publish || cl.Net.Inline {
+		return pk, nil
+	}
+	if h.b.qos2Again(cl, &pk) {
+		return pk, nil
+	}
+	if strings.ContainsAny(pk.TopicName, "+#") || mqtt.IsValidFilter(pk.TopicName, true) {
 		return pk, nil
 	}
 	d := h.b.deviceOf(cl)
@@ -284,6 +289,32 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 	_ = h.b.refuseTopic(cl, d, pk, err) // acknowledged negatively or closed; nothing left for mochi
 	return pk, nil
 }
+
+// qos2Again answers a QoS 2 PUBLISH whose packet id still waits for its
+// PUBREL — the device sends it again because it did not get the PUBREC —
+// with PUBREC 0 (MQTT 5 §4.3.3, [MQTT-4.3.3-10]) and has mochi drop it
+// without storing it twice. mochi's own answer is PUBREC 0x91 "packet
+// identifier in use" (server.go:894-897), which tells an MQTT 5 device
+// that a message the gateway stored was refused. The packet is dropped by
+// renaming it to a $SYS topic, which processPublish ignores before
+// anything else (server.go:859-861).
+func (b *Broker) qos2Again(cl *mqtt.Client, pk *packets.Packet) bool {
+	if pk.FixedHeader.Qos != 2 {
+		return false
+	}
+	if prev, ok := cl.State.Inflight.Get(pk.PacketID); !ok || prev.FixedHeader.Type != packets.Pubrec {
+		return false
+	}
+	if err := cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID}); err != nil {
+		b.note(slog.LevelInfo, b.deviceOf(cl), "fieldbroker: PUBREC of a resent QoS 2 message not written", "error", err)
+	}
+	pk.TopicName = qos2Dropped
+	return true
+}
+
+// qos2Dropped is the topic a resent QoS 2 PUBLISH is renamed to so that
+// mochi drops it (it starts with $SYS: mqtt.IsValidFilter).
+const qos2Dropped = "$SYS/fieldbroker/qos2-resent"
 
 // refuseTopic refuses a publish outside the device's own topics.
 func (b *Broker) refuseTopic(cl *mqtt.Client, d *device, pk packets.Packet, err error) error {

@@ -1,7 +1,9 @@
 package fieldbroker_test
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"testing"
 
 	"github.com/townlink/townlink/gateway/fieldbroker"
@@ -112,4 +114,104 @@ func TestInvalidTopicNameRefused(t *testing.T) {
 	if n := uint64(3 * len(topics)); s.ACLDenied != n || s.Refused != n {
 		t.Fatalf("ACLDenied %d Refused %d, want %d each", s.ACLDenied, s.Refused, n)
 	}
+}
+
+// A QoS 2 PUBLISH sent again before its PUBREL (its PUBREC was lost) is
+// acknowledged again with PUBREC 0 and not stored twice (MQTT 5
+// §4.3.3, [MQTT-4.3.3-10]: "the receiver MUST acknowledge any subsequent
+// PUBLISH packet with the same Packet Identifier by sending a PUBREC").
+func TestQoS2ResendBeforePubrel(t *testing.T) {
+	rec := newRecorder()
+	b := startBroker(t, fieldbroker.Options{Handle: rec.handle})
+	for _, ver := range []byte{5, 4} {
+		v := dialRaw(t, b.Addr(), ver, "u-cam-01", "pw-cam-01", "cam-01")
+		payload := fmt.Sprintf("sos-v%d", ver)
+		if typ, r, err := v.publishQ(2, 30, "field/cam-01/alarm.sos", payload); err != nil || typ != 5 || r != 0 {
+			t.Fatalf("v%d first: answer type %d reason %#x err %v; want PUBREC 0", ver, typ, r, err)
+		}
+		// The same message again, DUP set.
+		body := append(str("field/cam-01/alarm.sos"), 0, 30)
+		if ver == 5 {
+			body = append(body, 0)
+		}
+		v.send(0x3c, append(body, payload...))
+		h, ack, err := v.read()
+		if err != nil || h>>4 != 5 || len(ack) < 2 || ack[1] != 30 || (len(ack) > 2 && ack[2] != 0) {
+			t.Fatalf("v%d resend: packet %#x %x err %v; want PUBREC 0 for packet id 30", ver, h, ack, err)
+		}
+		v.send(0x62, []byte{0, 30}) // PUBREL
+		if h, body, err := v.read(); err != nil || h>>4 != 7 {
+			t.Fatalf("v%d after PUBREL: packet %#x %x err %v, want PUBCOMP", ver, h, body, err)
+		}
+		if _, acc := rec.snapshot(); count(acc, func(c call) bool { return c.Payload == payload }) != 1 {
+			t.Fatalf("v%d: stored %+v, want %s once", ver, acc, payload)
+		}
+	}
+}
+
+// The same after a reconnect: a persistent session (MQTT 3.1.1
+// CleanSession=false, MQTT 5 Session Expiry > 0) keeps the packet id
+// waiting for its PUBREL, and the resent message is not stored twice.
+func TestQoS2ResendAfterReconnect(t *testing.T) {
+	rec := newRecorder()
+	b := startBroker(t, fieldbroker.Options{Handle: rec.handle})
+	for _, ver := range []byte{5, 4} {
+		payload := fmt.Sprintf("sos-v%d", ver)
+		id := 36 + ver
+		pub := append(str("field/cam-01/alarm.sos"), 0, id)
+		if ver == 5 {
+			pub = append(pub, 0)
+		}
+		pub = append(pub, payload...)
+		var v *v5conn
+		for i, flags := range []byte{0x30 | 2<<1, 0x38 | 2<<1} { // first, then DUP
+			if v != nil {
+				_ = v.c.Close() // the PUBREC is "lost": no PUBREL
+			}
+			v = dialPersistent(t, b.Addr(), ver)
+			v.send(flags, pub)
+			// mochi may resend the PUBREC it keeps for the session first.
+			if h, ack, err := v.read(); err != nil || h>>4 != 5 || len(ack) < 2 || ack[1] != id || (len(ack) > 2 && ack[2] != 0) {
+				t.Fatalf("v%d send %d: packet %#x %x err %v; want PUBREC 0 for packet id %d", ver, i, h, ack, err, id)
+			}
+		}
+		v.send(0x62, []byte{0, id}) // PUBREL
+		for {
+			h, body, err := v.read()
+			if err != nil {
+				t.Fatalf("v%d: no PUBCOMP after PUBREL: %v", ver, err)
+			}
+			if h>>4 == 7 {
+				break
+			}
+			if h>>4 != 5 || len(body) > 2 && body[2] != 0 { // a second PUBREC 0 for the resend is fine
+				t.Fatalf("v%d after PUBREL: packet %#x %x, want PUBCOMP (or PUBREC 0)", ver, h, body)
+			}
+		}
+		if _, acc := rec.snapshot(); count(acc, func(c call) bool { return c.Payload == payload }) != 1 {
+			t.Fatalf("v%d: stored %+v, want %s once", ver, acc, payload)
+		}
+	}
+}
+
+// dialPersistent logs cam-01 in without a clean start (MQTT 5: session
+// expiry 1 h) and reads the CONNACK.
+func dialPersistent(t *testing.T, addr string, ver byte) *v5conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	v := &v5conn{t: t, c: c, rd: bufio.NewReader(c), ver: ver}
+	body := append(str("MQTT"), ver, 0x80|0x40, 0, 30) // user+pass, no clean start
+	if ver == 5 {
+		body = append(body, 5, 0x11, 0, 0, 0x0e, 0x10) // session expiry 3600 s
+	}
+	body = append(append(append(body, str("cam-01")...), str("u-cam-01")...), str("pw-cam-01")...)
+	v.send(0x10, body)
+	if h, ack, err := v.read(); err != nil || h != 0x20 || len(ack) < 2 || ack[1] != 0 {
+		t.Fatalf("CONNACK %#x %x err %v", h, ack, err)
+	}
+	return v
 }
