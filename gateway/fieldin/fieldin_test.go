@@ -194,3 +194,11 @@ func TestNothingKeptMeansAnError(t *testing.T) {
 		t.Errorf("unknown device: %v", err)
 	}
 }
+
+// A message of MaxPayload bytes kept raw (base64) still fits in one uplink
+// message with room for the record and the batch around it.
+func TestMaxPayloadKeptRawFitsTheUplink(t *testing.T) {
+	if n := base64.StdEncoding.EncodedLen(fieldin.MaxPayload) + 1<<20; n > wire.MaxInputBytes {
+		t.Fatalf("a rejected record of %d raw bytes needs %d bytes, the county reads %d", fieldin.MaxPayload, n, wire.MaxInputBytes)
+	}
+}
