@@ -99,7 +99,10 @@
 // same msg_id (protocols.md §5.2) for de-duplication downstream. A QoS 2
 // message sent again before its PUBREL (in the same session) is answered
 // PUBREC 0 and not passed on again; mochi's own answer would be PUBREC 0x91
-// (packet identifier in use), a refusal to an MQTT 5 device. A gateway
+// (packet identifier in use), a refusal to an MQTT 5 device. A device's
+// QoS 1 PUBLISH that uses the packet id of a downlink command still waiting
+// for the device's PUBACK does not cancel that command (mochi keeps both
+// directions' ids in one table and would drop it; hook.go holdCommand). A gateway
 // that keeps undecodable messages as "rejected" records returns nil for
 // them; ErrRejected is for messages it will never store.
 //

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -29,6 +30,10 @@ const drainTimeout = 5 * time.Second
 type hook struct {
 	mqtt.HookBase
 	b *Broker
+	// held is, per client, the downlink command that mochi is about to drop
+	// from its inflight table because the device's PUBLISH being processed
+	// uses the same packet id (OnPacketRead); OnPacketProcessed puts it back.
+	held sync.Map // *mqtt.Client → packets.Packet
 }
 
 var provided = []byte{
@@ -39,6 +44,7 @@ var provided = []byte{
 	mqtt.OnSessionEstablished,
 	mqtt.OnDisconnect,
 	mqtt.OnPacketRead,
+	mqtt.OnPacketProcessed,
 	mqtt.OnPublish,
 	mqtt.OnWill,
 }
@@ -275,6 +281,7 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 	if h.b.qos2Again(cl, &pk) {
 		return pk, nil
 	}
+	h.holdCommand(cl, pk)
 	if strings.ContainsAny(pk.TopicName, "+#") || mqtt.IsValidFilter(pk.TopicName, true) {
 		return pk, nil
 	}
@@ -288,6 +295,35 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 	}
 	_ = h.b.refuseTopic(cl, d, pk, err) // acknowledged negatively or closed; nothing left for mochi
 	return pk, nil
+}
+
+// holdCommand keeps the downlink command that waits for the device's
+// PUBACK under the packet id of the device's QoS 1 PUBLISH. Packet ids are
+// chosen by each side on its own (MQTT 3.1.1 §2.3.1, MQTT 5 §2.2.1), but
+// mochi keeps both directions in one inflight table and deletes the entry
+// under a received PUBLISH's id (server.go:894-902): the command would be
+// forgotten, never resent to a persistent session. (For a QoS 2 PUBLISH
+// mochi puts its PUBREC under the same id, so the command cannot be kept.)
+func (h *hook) holdCommand(cl *mqtt.Client, pk packets.Packet) {
+	if pk.FixedHeader.Qos != 1 {
+		return
+	}
+	if prev, ok := cl.State.Inflight.Get(pk.PacketID); ok && prev.FixedHeader.Type == packets.Publish {
+		h.held.Store(cl, prev)
+	}
+}
+
+// OnPacketProcessed puts back a command holdCommand kept, unless a new one
+// took its packet id meanwhile.
+func (h *hook) OnPacketProcessed(cl *mqtt.Client, _ packets.Packet, _ error) {
+	v, ok := h.held.LoadAndDelete(cl)
+	if !ok {
+		return
+	}
+	cmd := v.(packets.Packet)
+	if _, busy := cl.State.Inflight.Get(cmd.PacketID); !busy {
+		cl.State.Inflight.Set(cmd)
+	}
 }
 
 // qos2Again answers a QoS 2 PUBLISH whose packet id still waits for its
@@ -454,6 +490,7 @@ func (h *hook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 // uncleanly. mochi passes err != nil exactly when it also sent the will
 // (server.go:476-482).
 func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
+	h.held.Delete(cl) // a PUBLISH that ended the connection (OnPacketProcessed not reached)
 	b := h.b
 	d := b.deviceOf(cl)
 	if d == nil {

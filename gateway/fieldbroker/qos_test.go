@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/townlink/townlink/gateway/fieldbroker"
@@ -214,4 +215,38 @@ func dialPersistent(t *testing.T, addr string, ver byte) *v5conn {
 		t.Fatalf("CONNACK %#x %x err %v", h, ack, err)
 	}
 	return v
+}
+
+// Packet ids are chosen by each side on its own (MQTT 3.1.1 §2.3.1): a
+// device's PUBLISH that happens to use the id of a downlink command still
+// waiting for the device's PUBACK must not cancel that command. mochi keeps
+// both directions in one inflight table and deleted the command there
+// (server.go:894-902), so a persistent session never got it again.
+func TestDevicePacketIDDoesNotCancelACommand(t *testing.T) {
+	rec := newRecorder()
+	b := startBroker(t, fieldbroker.Options{Handle: rec.handle})
+	v := dialPersistent(t, b.Addr(), 4)
+	v.send(0x82, append(append([]byte{0, 1}, str(fieldbroker.CmdTopic("cam-01"))...), 1)) // SUBSCRIBE QoS 1
+	if h, body, err := v.read(); err != nil || h>>4 != 9 || len(body) != 3 || body[2] != 1 {
+		t.Fatalf("SUBACK: %#x %x %v", h, body, err)
+	}
+	if err := b.Command("cam-01", []byte("photo")); err != nil {
+		t.Fatal(err)
+	}
+	h, body, err := v.read()
+	if err != nil || h>>4 != 3 || (h>>1)&3 != 1 {
+		t.Fatalf("command: %#x %x %v", h, body, err)
+	}
+	tl := int(body[0])<<8 | int(body[1])
+	id := uint16(body[2+tl])<<8 | uint16(body[3+tl])
+	// No PUBACK for the command; the device publishes with the same id.
+	if typ, r, err := v.publishQ(1, id, "field/cam-01/alarm.sos", "sos"); err != nil || typ != 4 || r != 0 {
+		t.Fatalf("publish with packet id %d: type %d reason %#x err %v", id, typ, r, err)
+	}
+	_ = v.c.Close()
+	v = dialPersistent(t, b.Addr(), 4)
+	h, body, err = v.read()
+	if err != nil || h>>4 != 3 || !strings.HasSuffix(string(body), "photo") {
+		t.Fatalf("after reconnecting: %#x %q %v; want the command again", h, body, err)
+	}
 }
