@@ -119,6 +119,16 @@
 // topic nobody can subscribe to. A will is handled at once even with an
 // MQTT 5 will delay; a will the Handler refuses is lost (counted).
 //
+// # mochi's panics
+//
+// mochi decodes a client's packets on that client's goroutine, which the
+// package's listener started, and does not recover a panic there; its
+// decoders have index bugs (an MQTT 5 SUBSCRIBE without its options byte,
+// mochi-mqtt/server#501), and a panic would end the whole gateway. The
+// listener recovers it: that connection is closed, logged at ERROR and
+// counted (Stats.DecodePanics), and what mochi would have done after a
+// failed read is done (the will, the offline event).
+//
 // # TLS and logs
 //
 // With TLSCertFile and TLSKeyFile the TLS certificate is re-read when the
