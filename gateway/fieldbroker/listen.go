@@ -168,8 +168,6 @@ func (l *listener) serveConn(tc *conn, establish listeners.EstablishFn) {
 	_ = tc.Close() // mochi has closed it; releases the gate slot in any case
 }
 
-// Close is called by mochi's Server.Close: disconnect this listener's
-// clients, then stop.
 // establish hands the connection to mochi, which serves it on this
 // goroutine until it ends (server.go EstablishConnection → attachClient →
 // cl.Read). mochi does not recover a panic there — its packet decoders
@@ -186,6 +184,8 @@ func (l *listener) establish(tc *conn, establish listeners.EstablishFn) (err err
 	return establish(l.id, tc)
 }
 
+// Close is called by mochi's Server.Close: disconnect this listener's
+// clients, then stop.
 func (l *listener) Close(closeClients listeners.CloseFn) {
 	closeClients(l.id)
 	l.shutdown()
