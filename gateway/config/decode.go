@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/townlink/townlink/gateway/fieldin"
 	"github.com/townlink/townlink/hardware"
 )
 
@@ -408,7 +409,7 @@ func (d *decoder) decodeFieldBroker(fl field, b *FieldBroker) fields {
 		b.Key, _ = d.str(x)
 	}
 	if x, ok := f.get("max_payload"); ok {
-		b.MaxPayload, _ = d.size(x, KiB, 256*MiB)
+		b.MaxPayload, _ = d.size(x, KiB, ByteSize(fieldin.MaxPayload)) // a message kept raw must fit one uplink message
 	}
 	if x, ok := f.get("keepalive_max"); ok {
 		b.KeepaliveMax, _ = d.duration(x, time.Second, 65535*time.Second)

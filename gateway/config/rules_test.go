@@ -203,3 +203,23 @@ func TestDefaultRules(t *testing.T) {
 		t.Errorf("YAML() does not parse again: %v", err)
 	}
 }
+
+// A field message the gateway accepts may have to be kept raw as a
+// rejected record, which must fit in one uplink message: max_payload stops
+// at fieldin.MaxPayload (it went up to 256 MiB, and a message above ~48 MiB
+// was acknowledged and then unreadable at the county).
+func TestMaxPayloadFitsTheUplink(t *testing.T) {
+	for _, tc := range []struct {
+		size string
+		ok   bool
+	}{{"256KiB", true}, {"32MiB", true}, {"48MiB", false}, {"256MiB", false}} {
+		yaml := strings.Replace(defaultsHeader, `listen: "127.0.0.1:1884"`, `listen: "127.0.0.1:1884"`+"\n  max_payload: "+tc.size, 1)
+		c, err := Parse("d.yaml", []byte(yaml))
+		switch {
+		case tc.ok && (err != nil || c.FieldBroker.MaxPayload.String() != tc.size):
+			t.Errorf("max_payload %s: %v", tc.size, err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "max_payload")):
+			t.Errorf("max_payload %s accepted (err %v)", tc.size, err)
+		}
+	}
+}

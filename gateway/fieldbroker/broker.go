@@ -148,6 +148,7 @@ type Options struct {
 // Broker is a running field broker.
 type Broker struct {
 	srv   *mqtt.Server
+	hook  *hook
 	tcp   *listener // nil if no plain listener
 	tlsL  *listener // nil if no TLS listener
 	log   *slog.Logger
@@ -227,7 +228,8 @@ func Start(o Options) (*Broker, error) {
 		InlineClient: true,
 	})
 	b.srv = srv
-	if err := srv.AddHook(&hook{b: b}, nil); err != nil {
+	b.hook = &hook{b: b}
+	if err := srv.AddHook(b.hook, nil); err != nil {
 		b.abort()
 		return nil, fmt.Errorf("fieldbroker: add hook: %w", err)
 	}
@@ -276,7 +278,7 @@ func (b *Broker) openListeners(o *Options, tc *tls.Config) error {
 		}
 		l, err := listen(ln.id, ln.addr, ln.tls, &b.srv.Listeners.ClientsWg)
 		if err == nil {
-			l.gate, l.maxConnect, l.dropped = gate, o.MaxConnectSize, b.preAuthDropped
+			l.gate, l.maxConnect, l.dropped, l.recovered = gate, o.MaxConnectSize, b.preAuthDropped, b.recovered
 			*ln.dst = l // before AddListener: shutdownListeners must see it
 			err = b.srv.AddListener(l)
 		}
@@ -299,6 +301,34 @@ func (b *Broker) abort() {
 func (b *Broker) preAuthDropped(addr string, why error) {
 	b.total[cPreAuthDropped].Add(1)
 	b.note(slog.LevelWarn, nil, "fieldbroker: connection closed before login", "remote_addr", addr, "reason", why)
+}
+
+// recovered ends a connection mochi panicked on (listen.go establish) and
+// does what mochi's attachClient does after a read loop that ended with an
+// error (server.go:476-492), which the panic skipped: the will, the
+// offline event, and forgetting a clean session. The panic's value names
+// the fault (an index), never a payload.
+func (b *Broker) recovered(c *conn, err error) {
+	_ = c.Close()
+	cl := c.client.Load()
+	d := b.deviceOf(cl)
+	b.count(d, cDecodePanics)
+	b.note(slog.LevelError, d, "fieldbroker: connection closed: mochi panicked reading a packet", "remote_addr", c.addr, "error", clip(err.Error()))
+	if d == nil {
+		return
+	}
+	cl.Stop(err)
+	if cl.Properties.Will.Flag > 0 {
+		_, _ = b.hook.OnWill(cl, cl.Properties.Will)
+	}
+	expire := (cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryInterval == 0) ||
+		(cl.Properties.ProtocolVersion < 5 && cl.Properties.Clean)
+	b.hook.OnDisconnect(cl, err, expire)
+	if expire && !cl.IsTakenOver() && !b.closing.Load() {
+		cl.ClearInflights()
+		b.srv.UnsubscribeClient(cl)
+		b.srv.Clients.Delete(cl.ID)
+	}
 }
 
 // wireLimit is mochi's MaximumPacketSize for a payload limit: room for the

@@ -12,6 +12,7 @@ var (
 	errNotConnect      = errors.New("fieldbroker: first packet is not a CONNECT")
 	errConnectTooLarge = errors.New("fieldbroker: CONNECT larger than the limit before login")
 	errBadLength       = errors.New("fieldbroker: malformed remaining length")
+	errDecodePanic     = errors.New("fieldbroker: mochi panicked reading a packet")
 )
 
 // connectType is the first byte of every valid CONNECT (type 1, flags 0;

@@ -50,7 +50,10 @@
 //
 // A device publishes to field/{device-id}/{event} with its own id and an
 // event [a-z0-9._-]{1,64} other than "cmd", and subscribes only to
-// field/{device-id}/cmd, the downlink ([Broker.Command]). A will must name
+// field/{device-id}/cmd, the downlink ([Broker.Command]). A publish to a
+// $SYS topic, which mochi would drop without an answer, is refused like any
+// other topic outside the prefix; a wildcard in a topic name is a protocol
+// error (connection closed, MQTT 5 DISCONNECT 0x82). A will must name
 // a topic the device may publish to, or the login is refused.
 //
 // # Persist before PUBACK (mochi v2.7.9, server.go processPublish)
@@ -68,9 +71,10 @@
 //     a publish outside the device's prefix (MQTT 5 reason 0x87), a payload
 //     above MaxPayload (0x97), a Handler error wrapping ErrRefused (0x97) or
 //     ErrRejected (0x99), and any other Handler error (transient).
-//     MQTT 5 gets a PUBACK with that reason code (the hook returns the bare
-//     packets.Code; server.go:920-925 writes it) — except for a transient
-//     error, which gets DISCONNECT 0x89 and no PUBACK. MQTT 3.1.1 has no
+//     MQTT 5 gets a PUBACK (QoS 1) or PUBREC (QoS 2) with that reason
+//     code, written by the hook (mochi's own, server.go:920-925, is a
+//     PUBACK even for QoS 2) — except for a transient error, which gets
+//     DISCONNECT 0x89 and no PUBACK. MQTT 3.1.1 has no
 //     negative PUBACK: the hook closes the connection and returns
 //     packets.ErrRejectPacket, for which processPublish returns before any
 //     acknowledgement (server.go:916-917); a persistent-session device
@@ -92,7 +96,13 @@
 //     like a refusal.
 //
 // The Handler therefore sees a message at least once; duplicates carry the
-// same msg_id (protocols.md §5.2) for de-duplication downstream. A gateway
+// same msg_id (protocols.md §5.2) for de-duplication downstream. A QoS 2
+// message sent again before its PUBREL (in the same session) is answered
+// PUBREC 0 and not passed on again; mochi's own answer would be PUBREC 0x91
+// (packet identifier in use), a refusal to an MQTT 5 device. A device's
+// QoS 1 PUBLISH that uses the packet id of a downlink command still waiting
+// for the device's PUBACK does not cancel that command (mochi keeps both
+// directions' ids in one table and would drop it; hook.go holdCommand). A gateway
 // that keeps undecodable messages as "rejected" records returns nil for
 // them; ErrRejected is for messages it will never store.
 //
@@ -108,6 +118,16 @@
 // like a publish (before the offline event) and points mochi's copy at a
 // topic nobody can subscribe to. A will is handled at once even with an
 // MQTT 5 will delay; a will the Handler refuses is lost (counted).
+//
+// # mochi's panics
+//
+// mochi decodes a client's packets on that client's goroutine, which the
+// package's listener started, and does not recover a panic there; its
+// decoders have index bugs (an MQTT 5 SUBSCRIBE without its options byte,
+// mochi-mqtt/server#501), and a panic would end the whole gateway. The
+// listener recovers it: that connection is closed, logged at ERROR and
+// counted (Stats.DecodePanics), and what mochi would have done after a
+// failed read is done (the will, the offline event).
 //
 // # TLS and logs
 //

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -28,6 +30,10 @@ const drainTimeout = 5 * time.Second
 type hook struct {
 	mqtt.HookBase
 	b *Broker
+	// held is, per client, the downlink command that mochi is about to drop
+	// from its inflight table because the device's PUBLISH being processed
+	// uses the same packet id (OnPacketRead); OnPacketProcessed puts it back.
+	held sync.Map // *mqtt.Client → packets.Packet
 }
 
 var provided = []byte{
@@ -37,6 +43,8 @@ var provided = []byte{
 	mqtt.OnSessionEstablish,
 	mqtt.OnSessionEstablished,
 	mqtt.OnDisconnect,
+	mqtt.OnPacketRead,
+	mqtt.OnPacketProcessed,
 	mqtt.OnPublish,
 	mqtt.OnWill,
 }
@@ -229,9 +237,7 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	}
 	event, err := mayPublish(d.id, pk.TopicName)
 	if err != nil {
-		b.count(d, cACLDenied)
-		b.note(slog.LevelWarn, d, "fieldbroker: publish refused: topic not allowed", "topic", clip(pk.TopicName), "qos", pk.FixedHeader.Qos, "error", err)
-		return pk, b.refuse(cl, d, pk, packets.ErrNotAuthorized, false)
+		return pk, b.refuseTopic(cl, d, pk, err)
 	}
 	if len(pk.Payload) > b.max {
 		b.count(d, cTooLarge)
@@ -260,11 +266,104 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	}
 }
 
+// OnPacketRead refuses a PUBLISH whose topic name mochi would drop without
+// a word: processPublish (server.go:859-861) returns before any hook, ack,
+// log or close for a topic that starts with $SYS, so a QoS 1 sender would
+// wait for its PUBACK forever. Such a topic is never the device's own
+// (mayPublish says why); it is refused like any other topic outside the
+// prefix, and processPublish then drops the packet. (A topic holding a
+// wildcard is a protocol error that mochi answers itself, before that:
+// packets.PublishValidate, DISCONNECT 0x82 or a closed connection.)
+func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type != packets.Publish || cl.Net.Inline {
+		return pk, nil
+	}
+	if h.b.qos2Again(cl, &pk) {
+		return pk, nil
+	}
+	h.holdCommand(cl, pk)
+	if strings.ContainsAny(pk.TopicName, "+#") || mqtt.IsValidFilter(pk.TopicName, true) {
+		return pk, nil
+	}
+	d := h.b.deviceOf(cl)
+	if d == nil {
+		return pk, nil // not logged in: mochi refuses a PUBLISH before CONNECT
+	}
+	_, err := mayPublish(d.id, pk.TopicName)
+	if err == nil { // cannot happen: no device topic holds '+', '#' or '$'
+		err = fmt.Errorf("%w: %q is not a valid topic name", ErrTopic, clip(pk.TopicName))
+	}
+	_ = h.b.refuseTopic(cl, d, pk, err) // acknowledged negatively or closed; nothing left for mochi
+	return pk, nil
+}
+
+// holdCommand keeps the downlink command that waits for the device's
+// PUBACK under the packet id of the device's QoS 1 PUBLISH. Packet ids are
+// chosen by each side on its own (MQTT 3.1.1 §2.3.1, MQTT 5 §2.2.1), but
+// mochi keeps both directions in one inflight table and deletes the entry
+// under a received PUBLISH's id (server.go:894-902): the command would be
+// forgotten, never resent to a persistent session. (For a QoS 2 PUBLISH
+// mochi puts its PUBREC under the same id, so the command cannot be kept.)
+func (h *hook) holdCommand(cl *mqtt.Client, pk packets.Packet) {
+	if pk.FixedHeader.Qos != 1 {
+		return
+	}
+	if prev, ok := cl.State.Inflight.Get(pk.PacketID); ok && prev.FixedHeader.Type == packets.Publish {
+		h.held.Store(cl, prev)
+	}
+}
+
+// OnPacketProcessed puts back a command holdCommand kept, unless a new one
+// took its packet id meanwhile.
+func (h *hook) OnPacketProcessed(cl *mqtt.Client, _ packets.Packet, _ error) {
+	v, ok := h.held.LoadAndDelete(cl)
+	if !ok {
+		return
+	}
+	cmd := v.(packets.Packet)
+	if _, busy := cl.State.Inflight.Get(cmd.PacketID); !busy {
+		cl.State.Inflight.Set(cmd)
+	}
+}
+
+// qos2Again answers a QoS 2 PUBLISH whose packet id still waits for its
+// PUBREL — the device sends it again because it did not get the PUBREC —
+// with PUBREC 0 (MQTT 5 §4.3.3, [MQTT-4.3.3-10]) and has mochi drop it
+// without storing it twice. mochi's own answer is PUBREC 0x91 "packet
+// identifier in use" (server.go:894-897), which tells an MQTT 5 device
+// that a message the gateway stored was refused. The packet is dropped by
+// renaming it to a $SYS topic, which processPublish ignores before
+// anything else (server.go:859-861).
+func (b *Broker) qos2Again(cl *mqtt.Client, pk *packets.Packet) bool {
+	if pk.FixedHeader.Qos != 2 {
+		return false
+	}
+	if prev, ok := cl.State.Inflight.Get(pk.PacketID); !ok || prev.FixedHeader.Type != packets.Pubrec {
+		return false
+	}
+	if err := cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID}); err != nil {
+		b.note(slog.LevelInfo, b.deviceOf(cl), "fieldbroker: PUBREC of a resent QoS 2 message not written", "error", err)
+	}
+	pk.TopicName = qos2Dropped
+	return true
+}
+
+// qos2Dropped is the topic a resent QoS 2 PUBLISH is renamed to so that
+// mochi drops it (it starts with $SYS: mqtt.IsValidFilter).
+const qos2Dropped = "$SYS/fieldbroker/qos2-resent"
+
+// refuseTopic refuses a publish outside the device's own topics.
+func (b *Broker) refuseTopic(cl *mqtt.Client, d *device, pk packets.Packet, err error) error {
+	b.count(d, cACLDenied)
+	b.note(slog.LevelWarn, d, "fieldbroker: publish refused: topic not allowed", "topic", clip(pk.TopicName), "qos", pk.FixedHeader.Qos, "error", err)
+	return b.refuse(cl, d, pk, packets.ErrNotAuthorized, false)
+}
+
 // refuse is what OnPublish returns for a message the gateway does not
 // store; it is never acknowledged as stored, and the device is throttled:
 //   - QoS 0: dropped, after the device's back-off delay;
-//   - MQTT 5, not transient: a PUBACK with reason v5, after the back-off
-//     delay (server.go:920-925; the error must be a bare packets.Code);
+//   - MQTT 5, not transient: a PUBACK (QoS 1) or PUBREC (QoS 2) with
+//     reason v5, after the back-off delay, written by nack;
 //   - MQTT 3.1.1, or transient: no PUBACK, the connection is closed
 //     (dropConnection; MQTT 5 gets DISCONNECT 0x89 first) and the device's
 //     next CONNACK waits out the back-off.
@@ -282,10 +381,31 @@ func (b *Broker) refuse(cl *mqtt.Client, d *device, pk packets.Packet, v5 packet
 		return packets.ErrRejectPacket
 	case cl.Properties.ProtocolVersion == 5 && !transient:
 		b.throttle(cl, d, n)
-		return v5
+		b.nack(cl, pk, v5)
+		return packets.ErrRejectPacket
 	default:
 		b.dropConnection(cl)
 		return packets.ErrRejectPacket
+	}
+}
+
+// nack writes the negative acknowledgement of an MQTT 5 QoS 1 or 2
+// PUBLISH: a PUBACK for QoS 1, a PUBREC for QoS 2 (MQTT 5 §4.3.3: a PUBREC
+// with a reason code of 0x80 or above ends the exchange). mochi's own
+// negative ack (server.go:920-925) is always a PUBACK, which a QoS 2 sender
+// does not expect; so the hook writes it and returns ErrRejectPacket.
+func (b *Broker) nack(cl *mqtt.Client, pk packets.Packet, code packets.Code) {
+	typ := byte(packets.Puback)
+	if pk.FixedHeader.Qos == 2 {
+		typ = packets.Pubrec
+	}
+	if err := cl.WritePacket(packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: typ},
+		PacketID:    pk.PacketID,
+		ReasonCode:  code.Code,
+		Properties:  packets.Properties{ReasonString: code.Reason},
+	}); err != nil {
+		b.note(slog.LevelInfo, b.deviceOf(cl), "fieldbroker: negative acknowledgement not written", "error", err)
 	}
 }
 
@@ -370,6 +490,7 @@ func (h *hook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 // uncleanly. mochi passes err != nil exactly when it also sent the will
 // (server.go:476-482).
 func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
+	h.held.Delete(cl) // a PUBLISH that ended the connection (OnPacketProcessed not reached)
 	b := h.b
 	d := b.deviceOf(cl)
 	if d == nil {

@@ -2,6 +2,7 @@ package fieldbroker
 
 import (
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -48,6 +49,7 @@ type listener struct {
 	gate       *gate
 	maxConnect int
 	dropped    func(addr string, why error) // a connection closed before login
+	recovered  func(c *conn, err error)     // mochi panicked serving c
 
 	mu      sync.Mutex
 	closed  bool
@@ -67,7 +69,8 @@ type conn struct {
 	pre      []byte      // unread part of the CONNECT packet
 	attached atomic.Bool // mochi has a session for it: its Close disconnects it
 
-	pending   atomic.Bool // holds a gate slot
+	client    atomic.Pointer[mqtt.Client] // the session's client, once logged in
+	pending   atomic.Bool                 // holds a gate slot
 	closeOnce sync.Once
 }
 
@@ -84,6 +87,7 @@ func listen(id, addr string, cfg *tls.Config, clientsWg *sync.WaitGroup) (*liste
 		gate:       newGate(DefaultMaxPending, DefaultMaxPendingPerAddr),
 		maxConnect: DefaultMaxConnectSize,
 		dropped:    func(string, error) {},
+		recovered:  func(c *conn, _ error) { _ = c.Close() },
 	}, nil
 }
 
@@ -158,10 +162,26 @@ func (l *listener) serveConn(tc *conn, establish listeners.EstablishFn) {
 		return
 	}
 	tc.pre = pre
-	if err := establish(l.id, tc); err != nil {
+	if err := l.establish(tc, establish); err != nil {
 		l.log.Debug("fieldbroker: connection ended", "listener", l.id, "remote", tc.raw.RemoteAddr(), "error", err)
 	}
 	_ = tc.Close() // mochi has closed it; releases the gate slot in any case
+}
+
+// establish hands the connection to mochi, which serves it on this
+// goroutine until it ends (server.go EstablishConnection → attachClient →
+// cl.Read). mochi does not recover a panic there — its packet decoders
+// have index bugs (mochi-mqtt/server#501: an MQTT 5 SUBSCRIBE without its
+// options byte) — and a panic on any goroutine ends the whole gateway: it
+// is recovered here, and that connection alone is closed (l.recovered).
+func (l *listener) establish(tc *conn, establish listeners.EstablishFn) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: %v", errDecodePanic, v)
+			l.recovered(tc, err)
+		}
+	}()
+	return establish(l.id, tc)
 }
 
 // Close is called by mochi's Server.Close: disconnect this listener's
@@ -248,5 +268,6 @@ func connOf(cl *mqtt.Client) *conn {
 func markAttached(cl *mqtt.Client) {
 	if c := connOf(cl); c != nil {
 		c.attached.Store(true)
+		c.client.Store(cl)
 	}
 }

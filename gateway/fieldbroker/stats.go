@@ -15,6 +15,7 @@ const (
 	cBytes
 	cOffline
 	cPreAuthDropped
+	cDecodePanics
 	nCounters
 )
 
@@ -34,6 +35,7 @@ func (c *counters) snapshot() Counters {
 		Bytes:          c[cBytes].Load(),
 		Offline:        c[cOffline].Load(),
 		PreAuthDropped: c[cPreAuthDropped].Load(),
+		DecodePanics:   c[cDecodePanics].Load(),
 	}
 }
 
@@ -63,6 +65,9 @@ type Counters struct {
 	// than MaxConnectSize, a first packet that is not a CONNECT, or no
 	// CONNECT within the connect timeout. Totals only (no device is known).
 	PreAuthDropped uint64
+	// DecodePanics counts connections closed because mochi panicked
+	// reading one of their packets (listen.go serveConn recovers).
+	DecodePanics uint64
 }
 
 // Stats is a snapshot of the broker's counters.

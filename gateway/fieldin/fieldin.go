@@ -61,6 +61,13 @@ type Options struct {
 // field-rejects raises an alarm from it.
 const EventRejected = "message_rejected"
 
+// MaxPayload is the largest field message the gateway may accept (the
+// field broker's max_payload may not be set above it): one kept raw as a
+// rejected record, base64 (4/3 of its size) and all, must still fit in one
+// uplink message the county decodes (wire.MaxInputBytes); a larger one would
+// be acknowledged, queued and then never read by the platform.
+const MaxPayload = wire.MaxInputBytes / 2
+
 // DefaultAlarmEvery is Options.AlarmEvery's default.
 const DefaultAlarmEvery = 10 * time.Minute
 

@@ -28,6 +28,13 @@ type rig struct {
 // evidence sealed into its chain.
 func newRig(t *testing.T, now func() time.Time) *rig {
 	t.Helper()
+	return newRigFor(t, now, "zfy-001", "kiosk-1")
+}
+
+// newRigFor is newRig with the recorder and the kiosk named recID and
+// kioskID.
+func newRigFor(t testing.TB, now func() time.Time, recID, kioskID string) *rig {
+	t.Helper()
 	db, err := badgerq.Open(badgerq.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -43,12 +50,12 @@ func newRig(t *testing.T, now func() time.Time) *rig {
 		r.qs[c], queues[c] = q, q
 	}
 	r.p = &pipeline.Pipeline{Gateway: "gw-1", Queues: queues, ClockSynced: func() bool { return true },
-		Devices: map[string]pipeline.Device{"zfy-001": {Kind: "recorder", Grid: "g-1"}, "kiosk-1": {Kind: "kiosk"}}}
-	rec, _ := recorder.New(recorder.Config{Device: "zfy-001"})
-	k, _ := kiosk.New(kiosk.Config{Device: "kiosk-1"})
+		Devices: map[string]pipeline.Device{recID: {Kind: "recorder", Grid: "g-1"}, kioskID: {Kind: "kiosk"}}}
+	rec, _ := recorder.New(recorder.Config{Device: recID})
+	k, _ := kiosk.New(kiosk.Config{Device: kioskID})
 	r.in, err = fieldin.New(fieldin.Options{Sink: r.p, Now: now, Devices: map[string]fieldin.Device{
-		"zfy-001": {Decoder: rec, Stream: recorder.Stream},
-		"kiosk-1": {Decoder: k, Stream: kiosk.Stream, Private: func(err error) bool { return errors.Is(err, kiosk.ErrPersonalData) }},
+		recID:   {Decoder: rec, Stream: recorder.Stream},
+		kioskID: {Decoder: k, Stream: kiosk.Stream, Private: func(err error) bool { return errors.Is(err, kiosk.ErrPersonalData) }},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -185,5 +192,13 @@ func TestNothingKeptMeansAnError(t *testing.T) {
 	}
 	if err := r.in.Handle(context.Background(), "nobody", "x", nil); !errors.Is(err, fieldin.ErrUnknownDevice) {
 		t.Errorf("unknown device: %v", err)
+	}
+}
+
+// A message of MaxPayload bytes kept raw (base64) still fits in one uplink
+// message with room for the record and the batch around it.
+func TestMaxPayloadKeptRawFitsTheUplink(t *testing.T) {
+	if n := base64.StdEncoding.EncodedLen(fieldin.MaxPayload) + 1<<20; n > wire.MaxInputBytes {
+		t.Fatalf("a rejected record of %d raw bytes needs %d bytes, the county reads %d", fieldin.MaxPayload, n, wire.MaxInputBytes)
 	}
 }
