@@ -125,5 +125,5 @@ func (g *Gateway) fieldCounts() metrics.FieldCounts {
 	}
 	s := b.Stats()
 	return metrics.FieldCounts{Connects: s.Connects, AuthFailures: s.AuthFailures, ACLDenied: s.ACLDenied, TooLarge: s.TooLarge,
-		Malformed: s.Malformed, HandlerErrors: s.HandlerErrors, Accepted: s.Accepted, Online: s.Online}
+		Malformed: s.Malformed, HandlerErrors: s.HandlerErrors, DecodePanics: s.DecodePanics, Accepted: s.Accepted, Online: s.Online}
 }

@@ -32,6 +32,7 @@ var (
 	dFieldAuth = desc("townlink_field_auth_failures_total", "Field device logins refused (unknown user, wrong password).")
 	dFieldACL  = desc("townlink_field_acl_denied_total", "Field publishes and subscriptions outside the device's own topics.")
 	dFieldRej  = desc("townlink_field_rejected_total", "Field messages refused, by reason.", "reason")
+	dFieldPan  = desc("townlink_field_decode_panics_total", "Field connections closed because a packet crashed the MQTT decoder (the gateway runs on).")
 	dFieldAcc  = desc("townlink_field_accepted_total", "Field messages stored and acknowledged.")
 	dFieldOn   = desc("townlink_field_devices_online", "Field devices connected now.")
 	dCertDays  = desc("townlink_cert_days_left", "Whole days until a certificate expires (negative: expired).", "cert")
@@ -129,6 +130,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dFieldRej, f.TooLarge, "too_large")
 		counter(dFieldRej, f.Malformed, "malformed")
 		counter(dFieldRej, f.HandlerErrors, "not_stored")
+		counter(dFieldPan, f.DecodePanics)
 		counter(dFieldAcc, f.Accepted)
 		gauge(dFieldOn, float64(f.Online))
 	}

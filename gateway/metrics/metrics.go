@@ -46,6 +46,7 @@ type FieldCounts struct {
 	TooLarge      uint64 // messages over the size limit
 	Malformed     uint64 // messages the gateway could not decode (acknowledged, dropped)
 	HandlerErrors uint64 // messages not stored in time (not acknowledged: resent)
+	DecodePanics  uint64 // connections closed because a packet crashed the MQTT decoder
 	Accepted      uint64
 	Online        int // devices connected now
 }

@@ -114,7 +114,7 @@ func TestScrapeReadsEveryPart(t *testing.T) {
 		Drops:     drops{"quota": 9, "field_rejected": 1},
 		Connected: func() bool { return true },
 		Field: func() metrics.FieldCounts {
-			return metrics.FieldCounts{Connects: 5, AuthFailures: 2, ACLDenied: 1, TooLarge: 4, Malformed: 3, Accepted: 77, Online: 1}
+			return metrics.FieldCounts{Connects: 5, AuthFailures: 2, ACLDenied: 1, TooLarge: 4, Malformed: 3, DecodePanics: 6, Accepted: 77, Online: 1}
 		},
 		Certs: days{"uplink_client": 12, "uplink_ca": -2},
 		Now:   func() time.Time { return oldest.Add(90 * time.Second) },
@@ -150,6 +150,7 @@ func TestScrapeReadsEveryPart(t *testing.T) {
 		{"townlink_uplink_connected", nil, 1},
 		{"townlink_field_auth_failures_total", nil, 2},
 		{"townlink_field_acl_denied_total", nil, 1},
+		{"townlink_field_decode_panics_total", nil, 6},
 		{"townlink_field_rejected_total", []string{"reason", "too_large"}, 4},
 		{"townlink_field_rejected_total", []string{"reason", "malformed"}, 3},
 		{"townlink_field_accepted_total", nil, 77},
