@@ -81,13 +81,18 @@ func New(o Options) *Store {
 }
 
 // Observe records readings (the pipeline calls it once they are queued).
-// A reading without a time counts as now.
+// A reading without a time counts as now. An alarm record is not a
+// device's reading (its points are the alarm's: rule, severity, value,
+// message…) and is left out.
 func (s *Store) Observe(rs []drivers.Reading) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range rs {
 		r := &rs[i]
+		if r.Class == drivers.Alarm {
+			continue
+		}
 		t := r.Time
 		if t.IsZero() {
 			t = now

@@ -88,3 +88,25 @@ func TestFloat(t *testing.T) {
 		}
 	}
 }
+
+// An alarm record names its device but carries the alarm's own points
+// (rule, severity, value…): townlink status and the local page showed
+// them as the device's last values and charted them.
+func TestAlarmRecordsAreNotDeviceValues(t *testing.T) {
+	s := New(Options{})
+	t0 := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
+	at(s, t0)
+	s.Observe([]drivers.Reading{
+		{Device: "plant", Time: t0, Values: map[string]drivers.Value{"cod_mg_l": drivers.Dec(381, -1)}},
+		{Device: "plant", Class: drivers.Alarm, Time: t0, Values: map[string]drivers.Value{
+			"event": drivers.Text("raised"), "rule": drivers.Text("cod-permit"), "severity": drivers.Int(1),
+			"point": drivers.Text("cod_mg_l"), "value": drivers.Dec(381, -1), "cod_mg_l": drivers.Int(99)}},
+	})
+	last := s.Last("plant")
+	if len(last) != 1 || last[0].Name != "cod_mg_l" || last[0].Value != "38.1" {
+		t.Fatalf("last values of plant = %+v, want only its reading cod_mg_l 38.1", last)
+	}
+	if got := s.Series("plant", "severity"); len(got) != 0 {
+		t.Fatalf("the alarm's severity is charted: %v", got)
+	}
+}
