@@ -353,7 +353,9 @@ func (d *decoder) decodeRest(f *fields, dev *Device) {
 			d.missing(f, "username", "the MQTT username the device logs in with to the field broker")
 		}
 		if x, ok := f.get("password_file"); ok {
-			dev.PasswordFile, _ = d.nonEmpty(x, "the path of the file holding the device's password")
+			if pf, ok := d.nonEmpty(x, "the path of the file holding the device's password"); ok {
+				dev.PasswordFile, _ = d.absFile(x, "/etc/townlink/devices/"+pf)
+			}
 		} else {
 			d.missing(f, "password_file", "the path of the file holding the device's MQTT password")
 		}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -246,6 +247,20 @@ func (d *decoder) str(f field) (string, bool) {
 		return "", false
 	}
 	return n.Value, true
+}
+
+// absFile decodes an optional file path: "" or absolute (the gateway does not
+// run in the directory the file was written in, systemd starts it in /).
+func (d *decoder) absFile(f field, example string) (string, bool) {
+	s, ok := d.str(f)
+	if !ok || s == "" || s == RedactedMark { // the config command's copy stays loadable
+		return s, ok
+	}
+	if !filepath.IsAbs(s) {
+		d.errAt(deref(f.val), f.path, "%q is not an absolute path (write it from /, e.g. %s)", clip(s), example)
+		return s, false // kept, so that the key does not also count as missing
+	}
+	return s, true
 }
 
 // nonEmpty decodes a string that must not be "".

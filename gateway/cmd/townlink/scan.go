@@ -52,6 +52,15 @@ func loadOptional(path string, given bool, warn io.Writer) (*config.Config, erro
 // resolveLine finds LINE: a line of the config (by name or port), a board
 // label (the config's board, else the default one), or a device path.
 func resolveLine(cfg *config.Config, arg string) (target, error) {
+	if strings.Contains(arg, "/") && !filepath.IsAbs(arg) {
+		// The printed config entries must name the port from / (the
+		// gateway does not run in this directory).
+		abs, err := filepath.Abs(arg)
+		if err != nil {
+			return target{}, err
+		}
+		arg = abs
+	}
 	if cfg != nil {
 		for _, l := range cfg.Lines {
 			if l.Name == arg || l.Port == arg || l.Device == arg {

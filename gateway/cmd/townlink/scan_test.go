@@ -266,3 +266,20 @@ func sortedCopy(s []string) []string {
 	}
 	return c
 }
+
+// townlink scan dev/RS485-2 (a path from here) printed `port: dev/RS485-2`
+// in the entries to paste: the gateway, started elsewhere, would not find
+// it. The entries name the port from /.
+func TestScanOfARelativePathNamesThePortFromRoot(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt, err := resolveLine(nil, "dev/RS485-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(wd, "dev/RS485-2"); tgt.Port != want || tgt.Path != want {
+		t.Errorf("port %q, path %q; want both %q", tgt.Port, tgt.Path, want)
+	}
+}
