@@ -144,6 +144,9 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if ctx.Err() != nil {
 		fmt.Fprintf(stderr, "scan interrupted: %d device(s) found so far\n", len(found))
 	}
+	if len(found) == 0 && errors.Is(err, serial.ErrOpen) {
+		return err // the line was never listened to: "no device answered" would mislead
+	}
 	printFound(stdout, found)
 	fmt.Fprintln(stdout)
 	if len(found) > 0 {

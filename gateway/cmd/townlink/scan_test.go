@@ -283,3 +283,22 @@ func TestScanOfARelativePathNamesThePortFromRoot(t *testing.T) {
 		t.Errorf("port %q, path %q; want both %q", tgt.Port, tgt.Path, want)
 	}
 }
+
+// A port that does not open (missing, in use) is reported as that alone:
+// not also as an empty table and "no device answered", which reads as if
+// the line had been listened to.
+func TestScanOfAPortThatDoesNotOpenSaysOnlyThat(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "townlink.yaml")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(baseConfig, "@DIR@", dir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	code := Main(context.Background(), []string{"scan", "-c", path, "--baud", "2400-8E1", "--protocols", "dlt645", filepath.Join(dir, "ttyUSB9")}, &out, &errOut)
+	if code == 0 || !strings.Contains(errOut.String(), "cannot open port") {
+		t.Fatalf("exit %d, stderr %q: want a failure naming the port that did not open", code, errOut.String())
+	}
+	if strings.Contains(out.String(), "no device answered") || strings.Contains(out.String(), "ADDRESS") {
+		t.Errorf("stdout %q: want nothing (the line was never listened to)", out.String())
+	}
+}
