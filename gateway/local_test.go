@@ -233,3 +233,26 @@ func TestWebPasswordFileMustBePrivate(t *testing.T) {
 		t.Fatalf("CheckSecrets with the web password file missing: %v", err)
 	}
 }
+
+// A second gateway on the same data_dir (two configs, or run while the
+// service runs) is refused with what to do, not only Badger's words.
+func TestSecondGatewayOnTheSameDataDirSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Load(writeConfig(t, dir, "tcp://127.0.0.1:1", "- {name: RS485-1, port: /dev/null}", "[]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		g.Run(ctx) // closes the store
+	}()
+	_, err = gateway.New(cfg, nil)
+	if !errors.Is(err, gateway.ErrStart) || !strings.Contains(err.Error(), "a gateway already runs on this data_dir") {
+		t.Fatalf("second New on the same data_dir: %v", err)
+	}
+}
