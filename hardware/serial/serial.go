@@ -84,7 +84,7 @@ func lockDevice(path string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w %s: %w by another program (a running gateway, townlink read or scan: `fuser -v %s` names it; stop it, or go through the gateway with -c)", ErrOpen, path, ErrInUse, path)
+			return nil, fmt.Errorf("%w %s: %w by another program (a running gateway, townlink read or scan: `fuser -v %s` names it; stop it, or give -c the running gateway's config to go through it)", ErrOpen, path, ErrInUse, path)
 		}
 		return nil, nil // no flock on this file system: no lock, as before
 	}
