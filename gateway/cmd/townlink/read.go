@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -54,6 +55,14 @@ func cmdRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		rs, err = readDirect(ctx, dev, line, cfg.Gateway.Location, frames)
 	}
 	printReadings(stdout, rs)
+	if err != nil && len(rs) == 0 && strings.Contains(err.Error(), drivers.ErrTimeout.Error()) { // also as text from the gateway
+		what := "address"
+		if dev.Driver == config.DriverModbus {
+			what = "unit"
+		}
+		return fmt.Errorf("%s: %w\n(nothing answered at %s%s: check the %s, the line's baud and parity — `townlink scan --baud auto %s` finds both — and the A/B wiring)",
+			dev.ID, err, line.Mode(), where(dev), what, line.Name)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", dev.ID, err)
 	}
