@@ -110,3 +110,28 @@ func TestAlarmRecordsAreNotDeviceValues(t *testing.T) {
 		t.Fatalf("the alarm's severity is charted: %v", got)
 	}
 }
+
+// A float32 register's value prints as the device gave it (and as
+// townlink tail prints it from the wire), not with float64's spurious
+// digits; a float64 keeps its own shortest form, other kinds theirs.
+func TestTextOfAFloat32IsItsOwnShortestForm(t *testing.T) {
+	for _, c := range []struct {
+		v    drivers.Value
+		want string
+	}{
+		{drivers.Float(float64(float32(37.211277))), "37.211277"},
+		{drivers.Float(0.1), "0.1"},
+		{drivers.Float(1.0000000000000002), "1.0000000000000002"},
+		{drivers.Dec(12345678, -2), "123456.78"},
+		{drivers.Int(7), "7"},
+	} {
+		if got := Text(c.v); got != c.want {
+			t.Errorf("Text(%v) = %q, want %q", c.v, got, c.want)
+		}
+	}
+	s := New(Options{})
+	s.Observe([]drivers.Reading{{Device: "plant", Values: map[string]drivers.Value{"cod_mg_l": drivers.Float(float64(float32(30.026749)))}}})
+	if last := s.Last("plant"); len(last) != 1 || last[0].Value != "30.026749" {
+		t.Errorf("last value = %+v, want 30.026749", last)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/gateway/config"
+	"github.com/townlink/townlink/gateway/recent"
 	"github.com/townlink/townlink/gateway/scan"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serial"
@@ -130,7 +131,7 @@ func printReadings(w io.Writer, rs []drivers.Reading) {
 		}
 		slices.Sort(names)
 		for _, n := range names {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", n, r.Values[n], scan.UnitOf(n))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", n, recent.Text(r.Values[n]), scan.UnitOf(n))
 		}
 	}
 	tw.Flush()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/gateway/config"
+	"github.com/townlink/townlink/gateway/recent"
 	"github.com/townlink/townlink/gateway/scan"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/board"
@@ -286,7 +287,7 @@ func formatValues(vals map[string]drivers.Value) string {
 	slices.Sort(names)
 	var parts []string
 	for _, n := range names {
-		v := n + "=" + vals[n].String()
+		v := n + "=" + recent.Text(vals[n])
 		if u := scan.UnitOf(n); u != "" {
 			v += " " + u
 		}
