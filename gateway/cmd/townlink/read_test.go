@@ -96,6 +96,11 @@ func TestScanInterruptedPrintsWhatItFound(t *testing.T) {
 		!strings.Contains(out, `address: "202612070001"`) {
 		t.Errorf("interrupted scan printed\n%s\nstderr:\n%s", out, stderr.buf.String())
 	}
+	// Found, but stopped before its first reading: the row says so
+	// rather than leaving the column blank.
+	if !regexp.MustCompile(`(?m)^202612070001\s+dlt645.*\(not read: the scan stopped first\)$`).MatchString(out) {
+		t.Errorf("the found meter's row does not say it was not read:\n%s", out)
+	}
 }
 
 // A line of the config is scanned at its own setting, and the devices the

@@ -269,6 +269,8 @@ func printFound(w io.Writer, found []scan.Found) {
 			first = "(read failed: " + f.ReadErr + ")"
 		case f.ReadErr != "":
 			first += " (partly failed: " + f.ReadErr + ")"
+		case first == "":
+			first = "(not read: the scan stopped first)" // found, then interrupted before its reading
 		}
 		if f.Exception != 0 {
 			first = fmt.Sprintf("[probe: exception %02X] ", f.Exception) + first
