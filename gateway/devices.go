@@ -168,6 +168,11 @@ func pulseState(h pulse.Health) health.State {
 // line owner counts per device.
 func (g *Gateway) deviceCounts() map[string]metrics.DeviceCounts {
 	m := map[string]metrics.DeviceCounts{}
+	for _, l := range g.lines { // serial devices: their line owner polls them
+		for id, st := range l.States() {
+			m[id] = metrics.DeviceCounts{Reads: st.Polls - st.Failed, Errors: st.Failed}
+		}
+	}
 	for _, s := range g.sources {
 		switch src := s.src.(type) {
 		case *netpoll.Device:

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -110,7 +111,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	}
 	db, err := badgerq.Open(opts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: store in %s: %w", ErrStart, dir, err)
+		hint := ""
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") { // Badger flattens the cause to text
+			hint = " (a gateway already runs on this data_dir: `systemctl status townlink`; two configs must not share a data_dir)"
+		}
+		return nil, fmt.Errorf("%w: store in %s: %w%s", ErrStart, dir, err, hint)
 	}
 	g.db = db
 	// The gateway's identity signs every evidence record; generated at

@@ -177,7 +177,7 @@ func TestValuesArriveExactlyThroughMosquitto(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`townlink_line_transactions_total{line="RS485-1",result="ok"}`, `townlink_device_up{device="office-meter"} 1`, `townlink_device_state{device="office-meter"} 2`, `townlink_uplink_publish_seconds_count{stream="telemetry"}`, "townlink_uplink_connected 1"} {
+	for _, want := range []string{`townlink_line_transactions_total{line="RS485-1",result="ok"}`, `townlink_device_up{device="office-meter"} 1`, `townlink_device_state{device="office-meter"} 2`, `townlink_device_reads_total{device="office-meter"}`, `townlink_device_errors_total{device="chem-plant-3-outlet"}`, `townlink_uplink_publish_seconds_count{stream="telemetry"}`, "townlink_uplink_connected 1"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, body)
 		}

@@ -233,3 +233,53 @@ func TestWebPasswordFileMustBePrivate(t *testing.T) {
 		t.Fatalf("CheckSecrets with the web password file missing: %v", err)
 	}
 }
+
+// A second gateway on the same data_dir (two configs, or run while the
+// service runs) is refused with what to do, not only Badger's words.
+func TestSecondGatewayOnTheSameDataDirSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Load(writeConfig(t, dir, "tcp://127.0.0.1:1", "- {name: RS485-1, port: /dev/null}", "[]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		g.Run(ctx) // closes the store
+	}()
+	_, err = gateway.New(cfg, nil)
+	if !errors.Is(err, gateway.ErrStart) || !strings.Contains(err.Error(), "a gateway already runs on this data_dir") {
+		t.Fatalf("second New on the same data_dir: %v", err)
+	}
+}
+
+// The config command's answer has secret files' paths as [redacted]: check
+// names each one to fill in, not "stat [redacted]: no such file".
+func TestCheckNamesRedactedPaths(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, "tcp://127.0.0.1:1", "- {name: RS485-1, port: /dev/null}",
+		"- {id: zfy-001, kind: recorder, driver: recorder, username: zfy-001, password_file: \""+config.RedactedMark+"\"}")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("web: {listen: \"127.0.0.1:0\", password_file: \"" + config.RedactedMark + "\"}\nfield_broker: {listen: \"127.0.0.1:0\"}\n")
+	f.Close()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = gateway.CheckSecrets(cfg)
+	for _, want := range []string{"devices[0].password_file: device zfy-001: the path is [redacted]", "web.password_file: the path is [redacted]"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckSecrets = %v, want it to name %q", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "stat") {
+		t.Errorf("CheckSecrets looked for a file called [redacted]: %v", err)
+	}
+}

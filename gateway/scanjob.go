@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/townlink/townlink/gateway/localapi"
+	"github.com/townlink/townlink/gateway/recent"
 	"github.com/townlink/townlink/gateway/scan"
 	"github.com/townlink/townlink/hardware"
 )
@@ -27,7 +28,7 @@ func scanJob(ctx context.Context, p hardware.Port, mode hardware.Mode, o localap
 	for _, f := range found {
 		var vals []string
 		for k, v := range f.Reading.Values {
-			vals = append(vals, fmt.Sprintf("%s=%s%s", k, v, unitSuffix(k)))
+			vals = append(vals, fmt.Sprintf("%s=%s%s", k, recent.Text(v), unitSuffix(k)))
 		}
 		reading := strings.Join(vals, " ")
 		if f.ReadErr != "" {

@@ -31,6 +31,10 @@ func (e *SetupError) Error() string { return e.Path + ": " + e.Err.Error() }
 // Unwrap returns the cause.
 func (e *SetupError) Unwrap() error { return e.Err }
 
+// errRedacted is a secret file's path that the config command replaced
+// with config.RedactedMark.
+var errRedacted = fmt.Errorf("the path is %s (the config command leaves secret files' paths out): write the file's path", config.RedactedMark)
+
 // CheckSecrets checks every file the config names that run would read:
 // the secret files (uplink password file and TLS key, the field broker's
 // key, the field devices' password files, the local page's password file) with certs.CheckSecret, and the
@@ -45,14 +49,18 @@ func CheckSecrets(cfg *config.Config) error {
 		}
 	}
 	check := func(path, file string) {
-		if file != "" {
+		switch file {
+		case "":
+		case config.RedactedMark: // a copy of the config command's answer
+			add(path, errRedacted)
+		default:
 			add(path, certs.CheckSecret(file))
 		}
 	}
 	u := cfg.Uplink
 	check("uplink.password_file", u.PasswordFile)
 	check("uplink.key", u.Key)
-	if u.CA != "" || u.Cert != "" {
+	if (u.CA != "" || u.Cert != "") && u.Key != config.RedactedMark {
 		if _, err := certs.NewClient(u.CA, u.Cert, u.Key); err != nil && !errors.Is(err, certs.ErrPerm) {
 			path := "uplink.cert"
 			if u.Cert == "" || strings.Contains(err.Error(), u.CA) {
@@ -63,14 +71,16 @@ func CheckSecrets(cfg *config.Config) error {
 	}
 	if fb := cfg.FieldBroker; fb.TLSListen != "" {
 		check("field_broker.key", fb.Key)
-		if fb.Cert != "" && fb.Key != "" {
+		if fb.Cert != "" && fb.Key != "" && fb.Key != config.RedactedMark {
 			if _, err := tls.LoadX509KeyPair(fb.Cert, fb.Key); err != nil {
 				add("field_broker.cert", fmt.Errorf("%w: %s with %s: %w", ErrTLS, fb.Cert, fb.Key, err))
 			}
 		}
 	}
 	for i, d := range cfg.Devices {
-		if d.PasswordFile != "" {
+		if d.PasswordFile == config.RedactedMark {
+			add(fmt.Sprintf("devices[%d].password_file", i), fmt.Errorf("device %s: %w", d.ID, errRedacted))
+		} else if d.PasswordFile != "" {
 			if err := certs.CheckSecret(d.PasswordFile); err != nil {
 				add(fmt.Sprintf("devices[%d].password_file", i), fmt.Errorf("device %s: %w", d.ID, err))
 			}

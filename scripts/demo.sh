@@ -21,7 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-bin/townlink broker -listen "127.0.0.1:$port" >"$demo/broker.log" 2>&1 & pids+=($!)
+bin/townlink broker -listen "127.0.0.1:$port" >"$demo/broker.log" 2>&1 & pids+=($!); broker_pid=$!
 mkfifo "$demo/townsim.ctl"
 # townsim reads commands from a FIFO (opened read-write so it never sees EOF):
 #   echo 'fault 2 silent' > .demo/townsim.ctl
@@ -33,7 +33,7 @@ bin/townlink check "$demo/townlink.yaml"
 # The gateway's identity key (made now, at first use): the platform side
 # checks every evidence signature with it, as the county would.
 pub=$(bin/townlink id -c "$demo/townlink.yaml" 2>/dev/null)
-bin/townlink run -c "$demo/townlink.yaml" >"$demo/gateway.log" 2>&1 & pids+=($!)
+bin/townlink run -c "$demo/townlink.yaml" >"$demo/gateway.log" 2>&1 & pids+=($!); gateway_pid=$!
 # A recorder on an officer's shift and the hall's kiosk, 60× faster than life.
 bin/fieldsim -broker "tcp://127.0.0.1:$field" -speed 60 \
   -recorder "zfy-001:$(cat "$demo/secrets/zfy-001.pw")" -kiosk "hall-kiosk-1:$(cat "$demo/secrets/hall-kiosk-1.pw")" \
@@ -48,6 +48,9 @@ cat <<MSG
    local page:               http://127.0.0.1:18880/   (actions after login, password: demo)
    the gateway now:          bin/townlink status -c $demo/townlink.yaml
    county broker:            tcp://127.0.0.1:$port   (watch raw: mosquitto_sub -h 127.0.0.1 -p $port -v -t 'townlink/#')
+   an outage:                kill $broker_pid (the broker), then: bin/townlink broker -listen 127.0.0.1:$port >>$demo/broker.log 2>&1 &
+   a crash:                  kill -9 $gateway_pid (the gateway), then: bin/townlink run -c $demo/townlink.yaml >>$demo/gateway.log 2>&1 &
+                             (what you start by hand is yours to stop after Ctrl-C)
    make a device misbehave:  echo 'fault 2 silent' > $demo/townsim.ctl   (and 'fault 2 none'; 'help' in townsim.log)
    early warning:            the plant's COD crosses its permit within a minute: !!! ALARM RAISED, then === ALARM CLEARED;
                              the recorder's SOS presses raise and clear the default rule sos, with the officer's position;

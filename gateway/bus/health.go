@@ -18,6 +18,7 @@ type health struct {
 	lastErr error
 	lastOK  time.Time
 	polls   uint64
+	failed  uint64 // polls that ended in an error (answered in part included)
 }
 
 func newHealth() health { return health{state: Degraded, lastErr: errNotPolled} }
@@ -31,6 +32,9 @@ func (h *health) probe() bool { return h.state == Down || h.mute }
 func (h *health) record(err error, n int, heard bool, now time.Time, downAfter int) (prev State) {
 	prev = h.state
 	h.polls++
+	if err != nil {
+		h.failed++
+	}
 	h.mute = err != nil && n == 0 && !heard
 	switch {
 	case err == nil:
@@ -76,6 +80,7 @@ type DeviceStatus struct {
 	State   State
 	LastErr string
 	Polls   uint64    // polls (and probes) since the line started
+	Failed  uint64    // of those, the polls that ended in an error (answered in part included)
 	Fails   int       // polls in a row without an answer
 	LastOK  time.Time // end of the last poll that got an answer; zero if none
 	Next    time.Time // when the device is next due
@@ -85,7 +90,7 @@ type DeviceStatus struct {
 }
 
 func (h *health) status(next time.Time) DeviceStatus {
-	s := DeviceStatus{State: h.state, Polls: h.polls, Fails: h.fails, LastOK: h.lastOK, Next: next, Backoff: h.backoff}
+	s := DeviceStatus{State: h.state, Polls: h.polls, Failed: h.failed, Fails: h.fails, LastOK: h.lastOK, Next: next, Backoff: h.backoff}
 	if h.lastErr != nil {
 		s.LastErr = h.lastErr.Error()
 	}

@@ -89,8 +89,7 @@ func (l *Line) Run(ctx context.Context) error {
 		}
 		retry = time.Second
 		l.stats.portOpen(true)
-		err = l.serve(ctx, port)
-		port.Close()
+		err = l.serveThenClose(ctx, port)
 		l.stats.portOpen(false)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -102,6 +101,14 @@ func (l *Line) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// serveThenClose serves the open port and closes it, also when a driver
+// panics (the supervisor restarts the line, which must be able to open
+// the port again: a Port holds the device exclusively).
+func (l *Line) serveThenClose(ctx context.Context, port Port) error {
+	defer port.Close()
+	return l.serve(ctx, port)
 }
 
 // closed marks every device down with err and drops its poller.

@@ -56,6 +56,12 @@ func TestDownDeviceIsProbedWithOneRequestPerWindow(t *testing.T) {
 	waitUntil(t, "dead meter down", 20*time.Second, func() bool { return l.States()["dead"].State == bus.Down })
 	down := l.States()["dead"]
 	heard := sim.Stats().Faulted // requests the silent meter heard
+	if down.Failed != 3 {
+		t.Errorf("dead meter: %d failed polls counted, want 3", down.Failed)
+	}
+	if live := l.States()["live"]; live.Polls == 0 || live.Failed != 0 {
+		t.Errorf("live meter: %d polls, %d failed; want some, none failed", live.Polls, live.Failed)
+	}
 	if down.Polls != 3 || down.Fails != 3 || heard != 3+1+1 {
 		t.Errorf("before down: %d polls (%d failed), %d requests to the dead meter; want 3 polls, of 3 (1 + 2 retries), 1 and 1 requests", down.Polls, down.Fails, heard)
 	}

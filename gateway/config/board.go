@@ -1,6 +1,8 @@
 package config
 
 import (
+	"path/filepath"
+
 	"github.com/townlink/townlink/hardware/board"
 )
 
@@ -28,6 +30,10 @@ func (d *decoder) resolveLabels(c *Config, p *parsed) {
 		path, err := prof.Serial(l.Port)
 		if err != nil {
 			d.errAt(valNode(lf, "port"), join(lf.path, "port"), "%v (or write the device path, e.g. /dev/ttyUSB0)", err)
+			continue
+		}
+		if !filepath.IsAbs(path) { // the gateway does not run where the file was written
+			d.errAt(valNode(lf, "port"), join(lf.path, "port"), "%q is not an absolute path (write it from /, e.g. /dev/ttyUSB0)", clip(path))
 			continue
 		}
 		l.Device = path

@@ -249,7 +249,7 @@ func (d *decoder) decodeWeb(fl field, w *Web) {
 		w.Listen, _ = d.hostPort(x, true, "127.0.0.1:8080")
 	}
 	if x, ok := f.get("password_file"); ok {
-		w.PasswordFile, _ = d.str(x)
+		w.PasswordFile, _ = d.absFile(x, "/etc/townlink/web.pw")
 	}
 }
 
@@ -317,12 +317,16 @@ func (d *decoder) decodeUplink(fl field, u *Uplink) fields {
 		d.missing(&f, "brokers", "e.g. brokers: [\"tls://broker.example:8883\"]")
 	}
 	for _, k := range []struct {
-		key string
-		dst *string
-	}{{"ca", &u.CA}, {"cert", &u.Cert}, {"key", &u.Key}, {"username", &u.Username}, {"password_file", &u.PasswordFile}} {
+		key, eg string
+		dst     *string
+	}{{"ca", "/etc/townlink/ca.pem", &u.CA}, {"cert", "/etc/townlink/gw.pem", &u.Cert}, {"key", "/etc/townlink/gw.key", &u.Key},
+		{"password_file", "/etc/townlink/uplink.pw", &u.PasswordFile}} {
 		if x, ok := f.get(k.key); ok {
-			*k.dst, _ = d.str(x)
+			*k.dst, _ = d.absFile(x, k.eg)
 		}
+	}
+	if x, ok := f.get("username"); ok {
+		u.Username, _ = d.str(x)
 	}
 	if x, ok := f.get("ack"); ok {
 		if s, ok := d.enum(x, "an ack mode", "broker", "platform"); ok {
@@ -403,10 +407,10 @@ func (d *decoder) decodeFieldBroker(fl field, b *FieldBroker) fields {
 		b.TLSListen, _ = d.hostPort(x, true, "0.0.0.0:8883")
 	}
 	if x, ok := f.get("cert"); ok {
-		b.Cert, _ = d.str(x)
+		b.Cert, _ = d.absFile(x, "/etc/townlink/field.pem")
 	}
 	if x, ok := f.get("key"); ok {
-		b.Key, _ = d.str(x)
+		b.Key, _ = d.absFile(x, "/etc/townlink/field.key")
 	}
 	if x, ok := f.get("max_payload"); ok {
 		b.MaxPayload, _ = d.size(x, KiB, ByteSize(fieldin.MaxPayload)) // a message kept raw must fit one uplink message

@@ -298,8 +298,10 @@ func (d *decoder) decodeMeter(f *fields, dev *Device) {
 			if s, ok := d.str(x); ok {
 				a := strings.ToUpper(strings.TrimSpace(s))
 				switch {
-				case len(a) != digits:
-					d.errAt(deref(x.val), x.path, "%q has %d characters; a %s address has %d digits (quote it and pad with leading zeros, e.g. %q)", clip(s), len(a), std, digits, strings.Repeat("0", max(0, digits-len(a)))+a)
+				case len(a) < digits:
+					d.errAt(deref(x.val), x.path, "%q has %d characters; a %s address has %d digits (quote it and pad with leading zeros, e.g. %q)", clip(s), len(a), std, digits, strings.Repeat("0", digits-len(a))+a)
+				case len(a) > digits:
+					d.errAt(deref(x.val), x.path, "%q has %d characters; a %s address has %d digits (too many: check it against the meter's nameplate)", clip(s), len(a), std, digits)
 				case strings.Trim(a, "0123456789A") != "":
 					d.errAt(deref(x.val), x.path, "%q is not a %s address (%d digits; \"A\" for wildcard digits, e.g. %q)", clip(s), std, digits, strings.Repeat("A", digits))
 				default:
@@ -351,7 +353,9 @@ func (d *decoder) decodeRest(f *fields, dev *Device) {
 			d.missing(f, "username", "the MQTT username the device logs in with to the field broker")
 		}
 		if x, ok := f.get("password_file"); ok {
-			dev.PasswordFile, _ = d.nonEmpty(x, "the path of the file holding the device's password")
+			if pf, ok := d.nonEmpty(x, "the path of the file holding the device's password"); ok {
+				dev.PasswordFile, _ = d.absFile(x, "/etc/townlink/devices/"+pf)
+			}
 		} else {
 			d.missing(f, "password_file", "the path of the file holding the device's MQTT password")
 		}

@@ -112,6 +112,16 @@ func (d *decoder) yamlErr(err error, data []byte) error {
 			return err
 		}
 	}
+	// So is a full-width colon or space from a Chinese input method (a
+	// line with one may end the construct before the reported line).
+	for i := max(start-1, 1); i <= line; i++ {
+		l := lines[i-1]
+		if c, r := fullWidthSyntax(l); c > 0 {
+			d.errs = append(d.errs, &Error{File: d.file, Line: i, Col: c,
+				Msg: fmt.Sprintf("full-width %s; YAML needs the half-width one (switch the input method to half-width/English mode and type it again)", runeName(r))})
+			return err
+		}
+	}
 	l := lines[line-1]
 	col := len(l) - len(bytes.TrimLeft(l, " ")) + 1
 	q := unclosedQuote(l)
@@ -145,6 +155,24 @@ func (d *decoder) yamlErr(err error, data []byte) error {
 	}
 	d.errs = append(d.errs, &Error{File: d.file, Line: line, Col: col, Msg: "YAML syntax error: " + msg})
 	return err
+}
+
+// fullWidthSyntax finds a full-width colon before the line's first
+// ": " (where the key ends) or a full-width space in its indentation, and
+// returns its column (0: none).
+func fullWidthSyntax(l []byte) (int, rune) {
+	s := string(l)
+	if t := strings.TrimLeft(s, " \u3000"); strings.Contains(s[:len(s)-len(t)], "\u3000") {
+		return utf8.RuneCountInString(s[:strings.Index(s, "\u3000")]) + 1, '\u3000'
+	}
+	key := s
+	if i := strings.Index(s, ": "); i >= 0 {
+		key = s[:i]
+	}
+	if i := strings.IndexRune(key, '\uFF1A'); i >= 0 && !strings.HasPrefix(strings.TrimSpace(s), "#") {
+		return utf8.RuneCountInString(s[:i]) + 1, '\uFF1A'
+	}
+	return 0, 0
 }
 
 // problemLine returns the first line k >= start such that lines[:k] is not

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -33,8 +34,30 @@ func (d *decoder) errAt(n *yaml.Node, path, format string, args ...any) {
 	e := &Error{File: d.file, Path: path, Msg: fmt.Sprintf(format, args...)}
 	if n != nil {
 		e.Line, e.Col = n.Line, n.Column
+		if n.Kind == yaml.ScalarNode {
+			e.Msg += fullWidthHint(n.Value)
+		}
 	}
 	d.errs = append(d.errs, e)
+}
+
+// fullWidthHint explains a value typed with a Chinese input method in
+// full-width mode (９６００, ｅｖｅｎ, a full-width space), or is "".
+func fullWidthHint(s string) string {
+	for _, r := range s {
+		if r == '\u3000' || (r >= '\uFF01' && r <= '\uFF5E') {
+			return fmt.Sprintf(" (%s is a full-width character: type it with the input method in half-width/English mode)", runeName(r))
+		}
+	}
+	return ""
+}
+
+// runeName quotes r, naming the full-width space that would print as a gap.
+func runeName(r rune) string {
+	if r == '\u3000' {
+		return "space (U+3000)"
+	}
+	return fmt.Sprintf("%q", r)
 }
 
 // deref follows aliases.
@@ -246,6 +269,20 @@ func (d *decoder) str(f field) (string, bool) {
 		return "", false
 	}
 	return n.Value, true
+}
+
+// absFile decodes an optional file path: "" or absolute (the gateway does not
+// run in the directory the file was written in, systemd starts it in /).
+func (d *decoder) absFile(f field, example string) (string, bool) {
+	s, ok := d.str(f)
+	if !ok || s == "" || s == RedactedMark { // the config command's copy stays loadable
+		return s, ok
+	}
+	if !filepath.IsAbs(s) {
+		d.errAt(deref(f.val), f.path, "%q is not an absolute path (write it from /, e.g. %s)", clip(s), example)
+		return s, false // kept, so that the key does not also count as missing
+	}
+	return s, true
 }
 
 // nonEmpty decodes a string that must not be "".

@@ -198,7 +198,7 @@ func (v *Service) Read(ctx context.Context, id string) (*ReadResult, error) {
 			res.Time = r.Time
 		}
 		for name, val := range r.Values {
-			res.Values = append(res.Values, PointValue{Name: name, Value: val.String()})
+			res.Values = append(res.Values, PointValue{Name: name, Value: recent.Text(val)})
 		}
 	}
 	sort.Slice(res.Values, func(i, j int) bool { return res.Values[i].Name < res.Values[j].Name })

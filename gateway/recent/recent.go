@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -81,13 +82,18 @@ func New(o Options) *Store {
 }
 
 // Observe records readings (the pipeline calls it once they are queued).
-// A reading without a time counts as now.
+// A reading without a time counts as now. An alarm record is not a
+// device's reading (its points are the alarm's: rule, severity, value,
+// message…) and is left out.
 func (s *Store) Observe(rs []drivers.Reading) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range rs {
 		r := &rs[i]
+		if r.Class == drivers.Alarm {
+			continue
+		}
 		t := r.Time
 		if t.IsZero() {
 			t = now
@@ -111,7 +117,7 @@ func (s *Store) add(k key, t time.Time, v drivers.Value) {
 	if !sr.last.Time.IsZero() && t.Before(sr.last.Time) {
 		return // an older reading (a late field message) does not replace a newer one
 	}
-	sr.last = Point{Name: k.point, Value: v.String(), Time: t, Numeric: num}
+	sr.last = Point{Name: k.point, Value: Text(v), Time: t, Numeric: num}
 	if !num {
 		sr.samples = nil
 		return
@@ -127,6 +133,17 @@ func (s *Store) add(k key, t time.Time, v drivers.Value) {
 		sr.samples = sr.samples[:len(sr.samples)-1]
 	}
 	sr.samples = append(sr.samples, Sample{T: ms, V: f})
+}
+
+// Text is v as townlink status, read and the local page print it: as
+// v.String(), but a float that a float32 holds exactly (a float32
+// register) with float32 precision — 30.026749, not 30.026748657226562 —
+// as townlink tail prints it from the wire.
+func Text(v drivers.Value) string {
+	if f, ok := v.AsFloat(); ok && float64(float32(f)) == f {
+		return strconv.FormatFloat(f, 'g', -1, 32)
+	}
+	return v.String()
 }
 
 // Float is v as a float for a chart; false for text, and for a value

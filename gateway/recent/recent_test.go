@@ -88,3 +88,50 @@ func TestFloat(t *testing.T) {
 		}
 	}
 }
+
+// An alarm record names its device but carries the alarm's own points
+// (rule, severity, value…): townlink status and the local page showed
+// them as the device's last values and charted them.
+func TestAlarmRecordsAreNotDeviceValues(t *testing.T) {
+	s := New(Options{})
+	t0 := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
+	at(s, t0)
+	s.Observe([]drivers.Reading{
+		{Device: "plant", Time: t0, Values: map[string]drivers.Value{"cod_mg_l": drivers.Dec(381, -1)}},
+		{Device: "plant", Class: drivers.Alarm, Time: t0, Values: map[string]drivers.Value{
+			"event": drivers.Text("raised"), "rule": drivers.Text("cod-permit"), "severity": drivers.Int(1),
+			"point": drivers.Text("cod_mg_l"), "value": drivers.Dec(381, -1), "cod_mg_l": drivers.Int(99)}},
+	})
+	last := s.Last("plant")
+	if len(last) != 1 || last[0].Name != "cod_mg_l" || last[0].Value != "38.1" {
+		t.Fatalf("last values of plant = %+v, want only its reading cod_mg_l 38.1", last)
+	}
+	if got := s.Series("plant", "severity"); len(got) != 0 {
+		t.Fatalf("the alarm's severity is charted: %v", got)
+	}
+}
+
+// A float32 register's value prints as the device gave it (and as
+// townlink tail prints it from the wire), not with float64's spurious
+// digits; a float64 keeps its own shortest form, other kinds theirs.
+func TestTextOfAFloat32IsItsOwnShortestForm(t *testing.T) {
+	for _, c := range []struct {
+		v    drivers.Value
+		want string
+	}{
+		{drivers.Float(float64(float32(37.211277))), "37.211277"},
+		{drivers.Float(0.1), "0.1"},
+		{drivers.Float(1.0000000000000002), "1.0000000000000002"},
+		{drivers.Dec(12345678, -2), "123456.78"},
+		{drivers.Int(7), "7"},
+	} {
+		if got := Text(c.v); got != c.want {
+			t.Errorf("Text(%v) = %q, want %q", c.v, got, c.want)
+		}
+	}
+	s := New(Options{})
+	s.Observe([]drivers.Reading{{Device: "plant", Values: map[string]drivers.Value{"cod_mg_l": drivers.Float(float64(float32(30.026749)))}}})
+	if last := s.Last("plant"); len(last) != 1 || last[0].Value != "30.026749" {
+		t.Errorf("last value = %+v, want 30.026749", last)
+	}
+}

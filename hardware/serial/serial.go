@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 
 	bug "go.bug.st/serial"
@@ -17,10 +18,16 @@ import (
 // ErrOpen reports a serial device that could not be opened.
 var ErrOpen = errors.New("serial: cannot open port")
 
+// ErrInUse reports a serial device another Port holds open (a running
+// gateway, a townlink read or scan): two masters on one RS-485 line
+// garble each other's frames.
+var ErrInUse = errors.New("in use")
+
 // Port is an open serial device.
 type Port struct {
 	path string
 	p    bug.Port
+	lock *os.File // holds the flock that keeps a second Port off the device
 }
 
 var _ hardware.Port = (*Port)(nil)
@@ -43,8 +50,18 @@ func Open(path string, m hardware.Mode) (*Port, error) {
 	if m.StopBits == 2 {
 		mode.StopBits = bug.TwoStopBits
 	}
+	// Lock before bug.Open: a second open would set the line's baud and
+	// framing under the process that holds it (root is not kept out by
+	// the library's TIOCEXCL).
+	lock, err := lockDevice(path)
+	if err != nil {
+		return nil, err
+	}
 	p, err := bug.Open(path, mode)
 	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
 		hint := ""
 		if _, serr := os.Stat(path); errors.Is(serr, os.ErrNotExist) {
 			hint = " (no such device: check the cable/USB adapter, or `townlink ports` for what exists)"
@@ -53,7 +70,25 @@ func Open(path string, m hardware.Mode) (*Port, error) {
 		}
 		return nil, fmt.Errorf("%w %s at %s: %v%s", ErrOpen, path, m, err, hint)
 	}
-	return &Port{path: path, p: p}, nil
+	return &Port{path: path, p: p, lock: lock}, nil
+}
+
+// lockDevice takes an exclusive flock on path, refusing a device another
+// Port holds. A path that cannot be opened for the lock is left to
+// bug.Open to report (nil, nil).
+func lockDevice(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w %s: %w by another program (a running gateway, townlink read or scan: `fuser -v %s` names it; stop it, or give -c the running gateway's config to go through it)", ErrOpen, path, ErrInUse, path)
+		}
+		return nil, nil // no flock on this file system: no lock, as before
+	}
+	return f, nil
 }
 
 func isPermission(err error) bool {
@@ -111,8 +146,14 @@ func (p *Port) Flush() error {
 	return nil
 }
 
-// Close closes the device.
-func (p *Port) Close() error { return p.p.Close() }
+// Close closes the device (and then lets another Port have it).
+func (p *Port) Close() error {
+	err := p.p.Close()
+	if p.lock != nil {
+		p.lock.Close()
+	}
+	return err
+}
 
 // List returns the serial devices the system knows.
 func List() ([]string, error) { return bug.GetPortsList() }

@@ -85,3 +85,25 @@ lines: [{name: RS485-1, port: %q, baud: 9600}]
 		t.Errorf("check -strict = %d, want 1", code)
 	}
 }
+
+// The packaged config (packaging/townlink.yaml) passes check as shipped,
+// so a box installed and started without editing it would join the county
+// as gw-change-me — and knock every other such box off the broker. check
+// warns at the id's line; -strict (the install check on site) refuses it.
+func TestCheckWarnsOfThePackagedPlaceholderID(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "townlink.yaml")
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "packaging", "townlink.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "check", path)
+	if code != 0 || !strings.Contains(out, "ok") || !strings.Contains(errOut, "warning: "+path+":10:7: gateway.id: \"gw-change-me\" is the packaged config's placeholder") {
+		t.Fatalf("check = %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := run(t, "check", "-strict", path); code != 1 || !strings.Contains(errOut, "gateway.id") {
+		t.Errorf("check -strict = %d, want 1 naming gateway.id\n%s", code, errOut)
+	}
+}

@@ -44,7 +44,7 @@ func commands() []command {
 		{"ports", "list the serial ports this machine has", cmdPorts},
 		{"scan", "find the devices on a line and print the config entries that read them", cmdScan},
 		{"read", "read a configured serial device once, with units (-v: frames in hex)", cmdRead},
-		{"backup", "back up the store and the identity key to a file (gateway stopped)", cmdBackup},
+		{"backup", "back up the store, pulse counters and identity key to a file (also while the gateway runs)", cmdBackup},
 		{"restore", "restore a backup so that the platform sees no reused seq and no forked chain", cmdRestore},
 		{"version", "print the version", cmdVersion},
 	}

@@ -205,3 +205,46 @@ devices:
 		t.Fatalf("check = %d\n%s%s", code, out, errOut)
 	}
 }
+
+// A county broker restarted while tail watches: tail says that it lost the
+// connection and when it is back (what the broker took in between, with
+// no subscriber, never reaches it: the verdict's MISSING is explained).
+func TestTailSaysWhenTheBrokerIsGoneAndBack(t *testing.T) {
+	b, err := mqttbroker.Start(mqttbroker.Options{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b.Addr()
+	var out, errOut syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"tail", "-broker", "tcp://" + addr, "-id", "tail-outage-test"}, &out, &errOut)
+	}()
+	from := 0 // what tail says is looked for after what it said before
+	waitFor := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			if i := strings.Index(errOut.String()[from:], what); i >= 0 {
+				from += i + len(what)
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("tail did not say %q:\n%s", what, errOut.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor(`msg="mqttpub: connected`)
+	b.Close()
+	waitFor("connection lost")
+	b2, err := mqttbroker.Start(mqttbroker.Options{Listen: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	waitFor(`msg="mqttpub: connected`) // at once, or after failed tries
+	cancel()
+	<-done
+}

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/gateway/config"
+	"github.com/townlink/townlink/gateway/recent"
 	"github.com/townlink/townlink/gateway/scan"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/serial"
@@ -54,6 +56,14 @@ func cmdRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		rs, err = readDirect(ctx, dev, line, cfg.Gateway.Location, frames)
 	}
 	printReadings(stdout, rs)
+	if err != nil && len(rs) == 0 && strings.Contains(err.Error(), drivers.ErrTimeout.Error()) { // also as text from the gateway
+		what := "address"
+		if dev.Driver == config.DriverModbus {
+			what = "unit"
+		}
+		return fmt.Errorf("%s: %w\n(nothing answered at %s%s: check the %s, the line's baud and parity — `townlink scan --baud auto %s` finds both — and the A/B wiring)",
+			dev.ID, err, line.Mode(), where(dev), what, line.Name)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", dev.ID, err)
 	}
@@ -121,7 +131,7 @@ func printReadings(w io.Writer, rs []drivers.Reading) {
 		}
 		slices.Sort(names)
 		for _, n := range names {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", n, r.Values[n], scan.UnitOf(n))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", n, recent.Text(r.Values[n]), scan.UnitOf(n))
 		}
 	}
 	tw.Flush()

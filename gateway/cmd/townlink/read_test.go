@@ -96,6 +96,11 @@ func TestScanInterruptedPrintsWhatItFound(t *testing.T) {
 		!strings.Contains(out, `address: "202612070001"`) {
 		t.Errorf("interrupted scan printed\n%s\nstderr:\n%s", out, stderr.buf.String())
 	}
+	// Found, but stopped before its first reading: the row says so
+	// rather than leaving the column blank.
+	if !regexp.MustCompile(`(?m)^202612070001\s+dlt645.*\(not read: the scan stopped first\)$`).MatchString(out) {
+		t.Errorf("the found meter's row does not say it was not read:\n%s", out)
+	}
 }
 
 // A line of the config is scanned at its own setting, and the devices the
@@ -133,5 +138,29 @@ devices:
 	}
 	if code, out, errOut := run(t, "check", file); code != 0 || !strings.Contains(out, "1 lines, 2 devices") {
 		t.Errorf("check = %d\n%s%s", code, out, errOut)
+	}
+}
+
+// A meter read at the wrong baud (or address) hears nothing it
+// understands: read says what to check and how to find the right setting,
+// not only "device did not answer".
+func TestReadAtTheWrongBaudSaysWhatToCheck(t *testing.T) {
+	mode := hardware.Mode{Baud: 2400, Parity: hardware.ParityEven}
+	m := dlt645sim.NewMeter("202612070001", dlt645sim.V2007)
+	path := serveGated(t, 2400, dlt645sim.NewLine(mode, m))
+	dir := t.TempDir()
+	cfg := strings.ReplaceAll(baseConfig, "@DIR@", dir) + `lines:
+  - {name: RS485-2, port: ` + path + `, baud: 9600, parity: even}
+devices:
+  - {id: office-meter, driver: dlt645, line: RS485-2, address: "202612070001", read: [energy_kwh], timeout: 300ms, retries: 0}
+`
+	file := filepath.Join(dir, "townlink.yaml")
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "read", "-c", file, "office-meter")
+	if code != 1 || !strings.Contains(errOut, "did not answer") ||
+		!strings.Contains(errOut, "nothing answered at 9600 8E1, address 202612070001: check the address, the line's baud and parity — `townlink scan --baud auto RS485-2` finds both") {
+		t.Fatalf("read = %d\n%s%s", code, out, errOut)
 	}
 }

@@ -26,8 +26,12 @@ type Remote interface {
 }
 
 // remoteFor returns the running gateway of cfg, or nil when none answers on
-// its control socket: the commands then open the port themselves.
+// its control socket (or there is no config, as for townlink scan of a
+// board label or device path): the commands then open the port themselves.
 func remoteFor(ctx context.Context, cfg *config.Config) (Remote, error) {
+	if cfg == nil {
+		return nil, nil
+	}
 	c := localapi.NewClient(cfg.Gateway.Socket)
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -22,5 +23,15 @@ func TestReadAndScanGoThroughTheRunningGateway(t *testing.T) {
 	// The table of a scan through the socket has no DEVICE column.
 	if !strings.Contains(out, "Modbus RTU") || !strings.Contains(out, "unit: 3") || strings.Contains(out, "unit: 4") || strings.Contains(out, "DEVICE") {
 		t.Errorf("scan through the gateway found:\n%s%s", out, errOut)
+	}
+}
+
+// townlink scan without a config (none at /etc/townlink and no -c, as
+// the README's `townlink scan --baud auto RS485-2`) has no gateway to ask:
+// it opens the port itself instead of crashing on the missing config.
+func TestRemoteForWithoutConfig(t *testing.T) {
+	r, err := remoteFor(context.Background(), nil)
+	if r != nil || err != nil {
+		t.Fatalf("remoteFor(nil config) = %v, %v; want no remote and no error", r, err)
 	}
 }

@@ -56,9 +56,12 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 	return g.Run(ctx)
 }
 
+// placeholderID is the gateway id packaging/townlink.yaml ships with.
+const placeholderID = "gw-change-me"
+
 func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("check", "[-strict] FILE", "Validate a config file: every error names file:line:col and how to fix it.", stderr)
-	strict := fs.Bool("strict", false, "also refuse serial ports that do not exist now (run starts without them and keeps retrying)")
+	strict := fs.Bool("strict", false, "also refuse serial ports that do not exist now (run starts without them and keeps retrying) and the packaged placeholder id")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,6 +77,10 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	// are not there now are warnings (run starts and keeps retrying them)
 	// unless -strict.
 	ports := gateway.CheckPorts(cfg)
+	if cfg.Gateway.ID == placeholderID {
+		ports = errors.Join(ports, &gateway.SetupError{Path: "gateway.id", Err: fmt.Errorf(
+			"%q is the packaged config's placeholder: write the id the county registered for this gateway (two boxes with one id knock each other off the broker)", placeholderID)})
+	}
 	hard := errors.Join(gateway.CheckSecrets(cfg), gateway.CheckListen(cfg))
 	if *strict {
 		hard = errors.Join(hard, ports)

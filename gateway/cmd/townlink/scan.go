@@ -17,6 +17,7 @@ import (
 
 	"github.com/townlink/townlink/drivers"
 	"github.com/townlink/townlink/gateway/config"
+	"github.com/townlink/townlink/gateway/recent"
 	"github.com/townlink/townlink/gateway/scan"
 	"github.com/townlink/townlink/hardware"
 	"github.com/townlink/townlink/hardware/board"
@@ -52,6 +53,15 @@ func loadOptional(path string, given bool, warn io.Writer) (*config.Config, erro
 // resolveLine finds LINE: a line of the config (by name or port), a board
 // label (the config's board, else the default one), or a device path.
 func resolveLine(cfg *config.Config, arg string) (target, error) {
+	if strings.Contains(arg, "/") && !filepath.IsAbs(arg) {
+		// The printed config entries must name the port from / (the
+		// gateway does not run in this directory).
+		abs, err := filepath.Abs(arg)
+		if err != nil {
+			return target{}, err
+		}
+		arg = abs
+	}
 	if cfg != nil {
 		for _, l := range cfg.Lines {
 			if l.Name == arg || l.Port == arg || l.Device == arg {
@@ -134,6 +144,9 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	markConfigured(cfg, tgt, found)
 	if ctx.Err() != nil {
 		fmt.Fprintf(stderr, "scan interrupted: %d device(s) found so far\n", len(found))
+	}
+	if len(found) == 0 && errors.Is(err, serial.ErrOpen) {
+		return err // the line was never listened to: "no device answered" would mislead
 	}
 	printFound(stdout, found)
 	fmt.Fprintln(stdout)
@@ -256,6 +269,8 @@ func printFound(w io.Writer, found []scan.Found) {
 			first = "(read failed: " + f.ReadErr + ")"
 		case f.ReadErr != "":
 			first += " (partly failed: " + f.ReadErr + ")"
+		case first == "":
+			first = "(not read: the scan stopped first)" // found, then interrupted before its reading
 		}
 		if f.Exception != 0 {
 			first = fmt.Sprintf("[probe: exception %02X] ", f.Exception) + first
@@ -274,7 +289,7 @@ func formatValues(vals map[string]drivers.Value) string {
 	slices.Sort(names)
 	var parts []string
 	for _, n := range names {
-		v := n + "=" + vals[n].String()
+		v := n + "=" + recent.Text(vals[n])
 		if u := scan.UnitOf(n); u != "" {
 			v += " " + u
 		}

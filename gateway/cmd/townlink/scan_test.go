@@ -266,3 +266,39 @@ func sortedCopy(s []string) []string {
 	}
 	return c
 }
+
+// townlink scan dev/RS485-2 (a path from here) printed `port: dev/RS485-2`
+// in the entries to paste: the gateway, started elsewhere, would not find
+// it. The entries name the port from /.
+func TestScanOfARelativePathNamesThePortFromRoot(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt, err := resolveLine(nil, "dev/RS485-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(wd, "dev/RS485-2"); tgt.Port != want || tgt.Path != want {
+		t.Errorf("port %q, path %q; want both %q", tgt.Port, tgt.Path, want)
+	}
+}
+
+// A port that does not open (missing, in use) is reported as that alone:
+// not also as an empty table and "no device answered", which reads as if
+// the line had been listened to.
+func TestScanOfAPortThatDoesNotOpenSaysOnlyThat(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "townlink.yaml")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(baseConfig, "@DIR@", dir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	code := Main(context.Background(), []string{"scan", "-c", path, "--baud", "2400-8E1", "--protocols", "dlt645", filepath.Join(dir, "ttyUSB9")}, &out, &errOut)
+	if code == 0 || !strings.Contains(errOut.String(), "cannot open port") {
+		t.Fatalf("exit %d, stderr %q: want a failure naming the port that did not open", code, errOut.String())
+	}
+	if strings.Contains(out.String(), "no device answered") || strings.Contains(out.String(), "ADDRESS") {
+		t.Errorf("stdout %q: want nothing (the line was never listened to)", out.String())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strconv"
@@ -38,7 +39,12 @@ func cmdTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	opts := mqttpub.Options{Brokers: []string{*broker}, ClientID: *id}
+	// The connection's ups and downs go to stderr (a broker restarted while
+	// tail watches: what it delivered while tail was away is not seen), and
+	// tail is back within a second or two of the broker.
+	opts := mqttpub.Options{Brokers: []string{*broker}, ClientID: *id,
+		Backoff: mqttpub.Backoff{Min: 250 * time.Millisecond, Max: 2 * time.Second},
+		Logger:  slog.New(logHandler(stderr, slog.LevelInfo, false, os.Getenv))}
 	if *ca != "" || *cert != "" {
 		tc, err := certs.LoadClient(*ca, *cert, *key)
 		if err != nil {
