@@ -214,27 +214,7 @@ func TestEvidenceChainAndSignaturesChecked(t *testing.T) {
 	s := openStore(t)
 	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 	in, _ := county.New(county.Config{Store: s, Keys: map[string]wire.Verifier{"gw-1": wire.Ed25519Verifier(key.Public().(ed25519.PublicKey))}})
-	sealer := wire.NewSealer(wire.StreamEvidence, wire.Ed25519Signer(key))
-	var recs []wire.Record
-	var head []byte
-	for seq := uint64(1); seq <= 4; seq++ {
-		r := wire.Record{Dev: "cam-1", Kind: wire.KindRecorder, TS: 1_700_000_000_000, TSrc: wire.TSrcDevice,
-			Vals: map[string]wire.Value{"file_id": wire.Text("f" + string(rune('0'+seq)))}}
-		enc, err := wire.EncodeRecord(&r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, h, err := sealer.Seal(seq, enc, head)
-		if err != nil {
-			t.Fatal(err)
-		}
-		head = h
-		d, err := wire.DecodeRecord(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, *d)
-	}
+	recs, _ := sealed(t, key, 4)
 	ctx := context.Background()
 	// Out of order: the second half first.
 	for _, m := range []county.Message{msg(t, "gw-1", wire.StreamEvidence, recs[2:]...), msg(t, "gw-1", wire.StreamEvidence, recs[:2]...)} {
