@@ -57,6 +57,9 @@ values() { # values BENCH-REGEX UNIT: every run's value, one a line
   grep -E "^$1" "$out" | awk -v u="$2" '{for (i=2;i<=NF;i++) if ($i==u) {print $(i-1); break}}'
 }
 median() { sort -g | awk '{v[NR]=$1} END{if (NR) printf "%.0f", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+pairs() { paste <(values "$1" readings/s) <(values "$2" readings/s); } # pairs A B: A's and B's readings/s, a round a line
+ratio_of() { pairs "$1" "$2" | awk '$2 > 0 {print 100*$1/$2}' | median; } # median of the per-round ratios A/B, %
+rounds_of() { pairs "$1" "$2" | awk '$2 > 0 {printf "%s%.0f/%.0f=%.0f%%", (NR > 1 ? ", " : ""), $1, $2, 100*$1/$2}'; }
 badger=$(metric 'BenchmarkRawBadgerGroupCommit' entries/s)
 queue=$(metric 'BenchmarkQueueAppend/appenders=1024' entries/s)
 drain=$(metric 'BenchmarkDrain-' entries/s)
@@ -67,18 +70,12 @@ rawpipe=$(values 'BenchmarkRawPipeline-' readings/s | median)
 rawqueue=$(values 'BenchmarkRawPipelineQueueProfile-' readings/s | median)
 rawseg=$(values 'BenchmarkRawPipelineSegments-' readings/s | median)
 rawsegq=$(values 'BenchmarkRawPipelineSegmentsQueueProfile-' readings/s | median)
-ratiosegq=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipelineSegmentsQueueProfile-' readings/s) |
-  awk '$2 > 0 {print 100*$1/$2}' | median)
-ratiosegs=$(paste <(values 'BenchmarkEndToEndServerProfile-' readings/s) <(values 'BenchmarkRawPipelineSegments-' readings/s) |
-  awk '$2 > 0 {print 100*$1/$2}' | median)
-ratioseg=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipelineSegments-' readings/s) |
-  awk '$2 > 0 {print 100*$1/$2}' | median)
-ratio=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipeline-' readings/s) |
-  awk '$2 > 0 {print 100*$1/$2}' | median)
-ratioq=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipelineQueueProfile-' readings/s) |
-  awk '$2 > 0 {print 100*$1/$2}' | median)
-ratios=$(paste <(values 'BenchmarkEndToEndServerProfile-' readings/s) <(values 'BenchmarkRawPipeline-' readings/s) |
-  awk '$2 > 0 {print 100*$1/$2}' | median)
+ratiosegq=$(ratio_of 'BenchmarkEndToEnd-' 'BenchmarkRawPipelineSegmentsQueueProfile-')
+ratiosegs=$(ratio_of 'BenchmarkEndToEndServerProfile-' 'BenchmarkRawPipelineSegments-')
+ratioseg=$(ratio_of 'BenchmarkEndToEnd-' 'BenchmarkRawPipelineSegments-')
+ratio=$(ratio_of 'BenchmarkEndToEnd-' 'BenchmarkRawPipeline-')
+ratioq=$(ratio_of 'BenchmarkEndToEnd-' 'BenchmarkRawPipelineQueueProfile-')
+ratios=$(ratio_of 'BenchmarkEndToEndServerProfile-' 'BenchmarkRawPipeline-')
 echo
 echo "Townlink bench on $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) (raw output: $out)"
 printf '%-52s %14s\n' "measure" "per second"
@@ -101,17 +98,14 @@ if [ -n "$ratio" ]; then
   printf '%-52s %13s%%   (median of %s rounds)\n' "end to end / raw segments on the queue's profile" "$ratiosegq" "$ROUNDS"
   printf '%-52s %13s%%   (median of %s rounds)\n' "end to end, store.profile default / raw pipeline" "$ratios" "$ROUNDS"
   printf '%-52s %13s%%   (median of %s rounds)\n' "end to end, store.profile default / raw segments" "$ratiosegs" "$ROUNDS"
-  rounds=$(paste <(values 'BenchmarkEndToEnd-' readings/s) <(values 'BenchmarkRawPipeline-' readings/s) |
-    awk '$2 > 0 {printf "%s%.0f/%.0f=%.0f%%", (NR > 1 ? ", " : ""), $1, $2, 100*$1/$2}')
+  rounds=$(rounds_of 'BenchmarkEndToEnd-' 'BenchmarkRawPipeline-')
   printf '%-52s %s\n' "  each round (end to end/raw, readings/s)" "$rounds"
   printf '%-52s %s\n' "  load average before each round" "$(grep '^== round' "$out" | sed -E 's/.*load average ([0-9.]+).*/\1/' | paste -sd' ')"
 fi
 rules0=$(values 'BenchmarkEndToEndRules/rules=0' readings/s | median)
 rules20=$(values 'BenchmarkEndToEndRules/rules=20' readings/s | median)
-rulesratio=$(paste <(values 'BenchmarkEndToEndRules/rules=20' readings/s) <(values 'BenchmarkEndToEndRules/rules=0' readings/s) |
-  awk '$2 > 0 {print 100*$1/$2}' | median)
-rulesrounds=$(paste <(values 'BenchmarkEndToEndRules/rules=20' readings/s) <(values 'BenchmarkEndToEndRules/rules=0' readings/s) |
-  awk '$2 > 0 {printf "%s%.0f/%.0f=%.0f%%", (NR > 1 ? ", " : ""), $1, $2, 100*$1/$2}')
+rulesratio=$(ratio_of 'BenchmarkEndToEndRules/rules=20' 'BenchmarkEndToEndRules/rules=0')
+rulesrounds=$(rounds_of 'BenchmarkEndToEndRules/rules=20' 'BenchmarkEndToEndRules/rules=0')
 printf '%-52s %14s   (%s ns of CPU per reading, %s per rule)\n' "rules: one reading, 20 rules in scope (engine alone)" \
   "$(metric 'BenchmarkRulesObserve' readings/s)" "$(metric 'BenchmarkRulesObserve' cpu_ns/reading)" "$(metric 'BenchmarkRulesObserve' cpu_ns/rule)"
 printf '%-52s %14s   (%s µs of CPU per reading)\n' "end to end, 500 meters, no rules" "$rules0" "$(metric 'BenchmarkEndToEndRules/rules=0' cpu_us/reading 1)"
