@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
 	"go.yaml.in/yaml/v3"
 
@@ -761,21 +762,49 @@ func (d *decoder) checkSilence(r *Rule, rf *ruleFields, devs []*Device) {
 // (the previous reading's points), dt (seconds since it), hour, minute
 // and weekday (0 = Sunday) in gateway.timezone, and device.
 // A point's type is its zero value in the environment: float64, string
-// (TextPoints) or bool (BoolPoints); prev holds the numeric points only.
+// (TextPoints) or bool (BoolPoints); prev holds the points that are not
+// text, as numbers (a bool as 0 or 1), 0 when not known. prev.<point> is
+// compiled as the name "prev.<point>" (PrevPatch), so an unknown point
+// there is refused like any other.
 func ExprEnv(points, textPoints, boolPoints []string) map[string]any {
 	env := map[string]any{"dt": 0.0, "hour": 0, "minute": 0, "weekday": 0, "device": ""}
+	prev := map[string]float64{}
 	for _, p := range points {
 		switch {
 		case slices.Contains(textPoints, p):
 			env[p] = ""
+			continue
 		case slices.Contains(boolPoints, p):
 			env[p] = false
 		default:
 			env[p] = 0.0
 		}
+		env[PrevPrefix+p], prev[p] = 0.0, 0
 	}
-	env["prev"] = map[string]float64{}
+	env["prev"] = prev
 	return env
+}
+
+// PrevPrefix is how prev.<point> is named once compiled.
+const PrevPrefix = "prev."
+
+// prevPatch compiles prev.<point> (and prev["<point>"]) as the name
+// "prev.<point>": a number read from the environment directly, not a
+// map looked up by reflection on every run.
+type prevPatch struct{}
+
+func (prevPatch) Visit(n *ast.Node) {
+	m, ok := (*n).(*ast.MemberNode)
+	if !ok || m.Optional {
+		return
+	}
+	id, ok := m.Node.(*ast.IdentifierNode)
+	if !ok || id.Value != "prev" {
+		return
+	}
+	if p, ok := m.Property.(*ast.StringNode); ok {
+		ast.Patch(n, &ast.IdentifierNode{Value: PrevPrefix + p.Value})
+	}
 }
 
 // typedPoints splits a device's points into text and bool ones (the rest
@@ -826,7 +855,7 @@ func ExprPoints(devs []*Device) (points, text, bools []string) {
 // boolean result, a bounded size, only pure built-ins (no I/O exists in
 // expr; these keep memory bounded too).
 func ExprOptions(env map[string]any) []expr.Option {
-	opts := []expr.Option{expr.Env(env), expr.AsBool(), expr.MaxNodes(maxExprNodes), expr.DisableAllBuiltins()}
+	opts := []expr.Option{expr.Env(env), expr.AsBool(), expr.MaxNodes(maxExprNodes), expr.DisableAllBuiltins(), expr.Patch(prevPatch{})}
 	for _, b := range []string{"abs", "min", "max", "ceil", "floor", "round", "len", "contains", "startsWith", "endsWith"} {
 		opts = append(opts, expr.EnableBuiltin(b))
 	}

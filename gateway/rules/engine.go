@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,17 +66,21 @@ type Engine struct {
 	mu     sync.Mutex // the state below
 	tracks []*track   // every track, by key
 	vm     vm.VM
-	// The reading being evaluated, converted once: vals[i] is point i's
-	// number when gen[i] == cur (points by pidx: those the rules name).
-	pidx  map[string]int
-	vals  []float64
-	gen   []uint64
-	cur   uint64
-	modAt time.Time // mod and wday are the minute of day and weekday in loc of [modAt, modTo)
-	modTo time.Time
-	mod   int
-	wday  int
-	start time.Time
+	// The reading being evaluated: vals[i] is point i's number when
+	// gen[i] == cur, and point i is in it (a number or not) when
+	// present[i] == cur (points by pidx: those the rules name; pname[i] is
+	// point i's name).
+	pidx    map[string]int
+	pname   []string
+	vals    []float64
+	gen     []uint64
+	present []uint64
+	cur     uint64
+	modAt   time.Time // mod and wday are the minute of day and weekday in loc of [modAt, modTo)
+	modTo   time.Time
+	mod     int
+	wday    int
+	start   time.Time
 
 	emitMu sync.Mutex   // taken before mu is released: transitions leave in order
 	retry  []transition // not queued yet (emitMu)
@@ -84,7 +89,7 @@ type Engine struct {
 	observed, raised, cleared, suppressed atomic.Uint64
 
 	feedMu    sync.Mutex
-	feedBuf   []fed         // Feed → Run
+	feedBuf   *batch        // Feed → Run
 	feedSpace chan struct{} // closed when Run takes feedBuf
 	feedWake  chan struct{} // capacity 1: feedBuf has readings
 }
@@ -115,26 +120,69 @@ func (e *Engine) Stats() Stats {
 	return s
 }
 
-// device is what the engine keeps of one configured device.
+// device is what the engine keeps of one configured device. A reading
+// touches its first fields, the busy bits and its samples; a track only
+// when its rule's condition holds or the track is busy, so a reading that
+// crosses nothing reads the rules (shared by every device) and writes
+// next to nothing.
 type device struct {
-	cfg      *config.Device
-	rules    []ruleRef // device-level rules in whose scope it is
+	set      *ruleSet     // device-level rules in whose scope it is
+	tracks   []track      // tracks[k]: set.rules[k] on this device
+	busy     bitset       // k set: tracks[k] may be pending, raised or holding its raise-condition
+	rings    []ring       // rate rules' histories (set.ring)
+	samples  []sample     // the rings' samples
+	named    []namedPoint // the points the rules in whose scope it is name
+	seen     time.Time
 	keep     bool      // keep the latest values (groups, expressions)
 	sync     bool      // evaluated by Feed's caller (event rules; see syncRule)
-	groups   []*rule   // group rules in whose scope it is
-	seen     time.Time
-	named    []namedPoint // the points the rules in whose scope it is name
-	seenPt   []int64      // by Engine.pidx: when a stale rule's point was last read (Unix ns; 0: not since the start)
-	lastv    []float64    // latest numeric values by Engine.pidx (keep only)
+	seenPt   []int64   // by Engine.pidx: when a stale rule's point was last read (Unix ns; 0: not since the start)
+	lastv    []float64 // latest numeric values by Engine.pidx (keep only)
 	lastok   []bool
+	lastT    int64 // when the latest values were read (Unix ns; keep only, valid once known)
+	known    bool  // the latest values are known
 	lastText map[string]string
-	lastT    time.Time
+	groups   []*rule // group rules in whose scope it is
+	cfg      *config.Device
+	rules    []*rule // set.rules while New builds it
 }
 
-// ruleRef is a device's rule and its track.
-type ruleRef struct {
-	r *rule
-	t *track
+// ruleSet is a list of device-level rules, shared by the devices that
+// have the same ones in scope.
+type ruleSet struct {
+	rules []*rule
+	ring  []int // ring[k]: rules[k]'s first ring in device.rings (rate rules; -1 else)
+	nring int   // rings per device
+	nsamp int   // samples per device
+}
+
+// bitset is a set of small ints; the first 64 need no other memory.
+type bitset struct {
+	w    uint64
+	more []uint64
+}
+
+func (b *bitset) has(i int) bool {
+	if i < 64 {
+		return b.w&(1<<i) != 0
+	}
+	i -= 64
+	return i/64 < len(b.more) && b.more[i/64]&(1<<(i%64)) != 0
+}
+
+func (b *bitset) set(i int, on bool) {
+	w := &b.w
+	if i >= 64 {
+		i -= 64
+		for i/64 >= len(b.more) {
+			b.more = append(b.more, 0)
+		}
+		w, i = &b.more[i/64], i%64
+	}
+	if on {
+		*w |= 1 << i
+	} else {
+		*w &^= 1 << i
+	}
 }
 
 // rule is a compiled config rule.
@@ -178,7 +226,7 @@ func New(o Options) (*Engine, error) {
 		return nil, fmt.Errorf("%w: Emit and Store are required", ErrOptions)
 	}
 	e := &Engine{o: o, log: o.Logger, loc: o.Location, now: o.Now, devs: map[string]*device{}, pidx: map[string]int{},
-		feedSpace: make(chan struct{}), feedWake: make(chan struct{}, 1)}
+		feedBuf: &batch{}, feedSpace: make(chan struct{}), feedWake: make(chan struct{}, 1)}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -194,6 +242,7 @@ func New(o Options) (*Engine, error) {
 		e.devs[d.ID] = &device{cfg: d, seen: e.start, lastText: map[string]string{}}
 	}
 	byID := map[string]*rule{}
+	uses := map[*rule]map[string]bool{} // the names each expression uses
 	for i := range o.Rules {
 		if o.Rules[i].Disabled {
 			continue
@@ -216,16 +265,18 @@ func New(o Options) (*Engine, error) {
 		var pts []string
 		pts, r.textPts, r.boolPts = config.ExprPoints(cds)
 		if r.prog != nil {
-			var uses map[string]bool
-			r.vars, uses = exprVars(r.prog, pts)
-			r.usesPrev, r.usesDT, r.usesDevice = uses["prev"], uses["dt"], uses["device"]
-			r.usesClock = uses["hour"] || uses["minute"] || uses["weekday"]
+			var u map[string]bool
+			r.vars, u = exprVars(r.prog, pts)
+			r.usesPrev, r.usesDT, r.usesDevice = u["prev"], u["dt"], u["device"]
+			r.usesClock = u["hour"] || u["minute"] || u["weekday"]
+			uses[r] = u
 		}
 		for _, p := range append(append([]string(nil), r.cfg.Points...), r.vars...) {
 			i, ok := e.pidx[p]
 			if !ok {
 				i = len(e.pidx)
 				e.pidx[p] = i
+				e.pname = append(e.pname, p)
 			}
 			if slices.Contains(r.cfg.Points, p) {
 				r.pidx = append(r.pidx, i)
@@ -237,7 +288,10 @@ func New(o Options) (*Engine, error) {
 	}
 	for _, r := range e.rules {
 		for _, p := range r.vars {
-			xv := exprVar{name: p, idx: e.pidx[p]}
+			xv := exprVar{name: p, idx: e.pidx[p], direct: uses[r][p]}
+			if uses[r][config.PrevPrefix+p] {
+				xv.prev = config.PrevPrefix + p
+			}
 			switch {
 			case slices.Contains(r.textPts, p):
 				xv.kind = varText
@@ -248,7 +302,7 @@ func New(o Options) (*Engine, error) {
 		}
 	}
 	e.layTracks()
-	e.vals, e.gen = make([]float64, len(e.pidx)), make([]uint64, len(e.pidx))
+	e.vals, e.gen, e.present = make([]float64, len(e.pidx)), make([]uint64, len(e.pidx)), make([]uint64, len(e.pidx))
 	for _, d := range e.devs {
 		if d.keep {
 			d.lastv, d.lastok = make([]float64, len(e.pidx)), make([]bool, len(e.pidx))
@@ -275,34 +329,114 @@ func New(o Options) (*Engine, error) {
 // are ignored, so the engine's own records do not come back to it. It
 // must not be called from inside the Emitter.
 func (e *Engine) Observe(ctx context.Context, rs []drivers.Reading) {
-	var small [4]fed
-	batch := small[:0]
+	var b batch
+	var reads [4]fed
+	var vals [32]fedVal
+	b.reads, b.vals = reads[:0], vals[:0]
 	for i := range rs {
-		if e.route(&rs[i]) != routeNone {
-			batch = append(batch, fed{e.devs[rs[i].Device], rs[i]})
+		if d, to := e.routeDev(&rs[i]); to != routeNone {
+			b = b.add(d, &rs[i], true)
 		}
 	}
-	e.observeBatch(ctx, batch)
+	e.observeBatch(ctx, &b)
 }
 
-// fed is a reading and its device, as Feed hands it to Run.
+// batch is readings reduced to what the rules read: Feed hands them over
+// to Run so, keeping no reading's map.
+type batch struct {
+	reads []fed
+	vals  []fedVal
+	texts []string
+}
+
+// fed is one reading of a batch.
 type fed struct {
-	d *device
-	r drivers.Reading
+	d      *device
+	r      *drivers.Reading // the whole reading when it is evaluated at once (event rules read all of it); nil in Run's batches
+	t      int64            // its time, Unix ns
+	useNow bool             // no time, or the device's own (which may be off): the gateway's clock when evaluated
+	off, n int32            // its values: batch.vals[off : off+n]
+}
+
+// fedVal is the value of a point a rule names.
+type fedVal struct {
+	f    float64 // the number (text == fedNum)
+	idx  int32   // the point, by Engine.pidx
+	text int32   // the text's index in batch.texts, or fedNum or fedOther
+}
+
+const (
+	fedNum   = -1 // a number (num)
+	fedOther = -2 // neither a number nor a text kept (only its presence counts)
+)
+
+// add returns b with reading r of device d appended; whole keeps r itself
+// (Observe, event rules). (b by value: its arrays may stay on the
+// caller's stack.)
+func (b batch) add(d *device, r *drivers.Reading, whole bool) batch {
+	f := fed{d: d, off: int32(len(b.vals))}
+	if whole {
+		f.r = r
+	}
+	if r.Time.IsZero() || r.DeviceTime {
+		f.useNow = true
+	} else {
+		f.t = r.Time.UnixNano()
+	}
+	for _, pt := range d.named {
+		v, ok := r.Values[pt.name]
+		if !ok {
+			continue
+		}
+		fv := fedVal{idx: int32(pt.idx), text: fedOther}
+		if x, ok := num(v); ok {
+			fv.f, fv.text = x, fedNum
+		} else if s, ok := v.AsText(); ok && d.keep {
+			fv.text = int32(len(b.texts))
+			b.texts = append(b.texts, s)
+		}
+		b.vals = append(b.vals, fv)
+	}
+	f.n = int32(len(b.vals)) - f.off
+	b.reads = append(b.reads, f)
+	return b
+}
+
+// merge appends the readings of o to b.
+func (b *batch) merge(o *batch) {
+	off, toff := int32(len(b.vals)), int32(len(b.texts))
+	for _, f := range o.reads {
+		f.off += off
+		b.reads = append(b.reads, f)
+	}
+	for _, v := range o.vals {
+		if v.text >= 0 {
+			v.text += toff
+		}
+		b.vals = append(b.vals, v)
+	}
+	b.texts = append(b.texts, o.texts...)
+}
+
+// reset empties b, keeping its arrays.
+func (b *batch) reset() {
+	clear(b.reads) // drop the readings and devices
+	clear(b.texts)
+	b.reads, b.vals, b.texts = b.reads[:0], b.vals[:0], b.texts[:0]
 }
 
 // observeBatch evaluates readings of devices with rules under one lock.
-func (e *Engine) observeBatch(ctx context.Context, batch []fed) {
-	if len(batch) == 0 {
+func (e *Engine) observeBatch(ctx context.Context, b *batch) {
+	if len(b.reads) == 0 {
 		return
 	}
 	e.mu.Lock()
 	now := e.now()
 	var trans []transition
-	for i := range batch {
-		trans = e.observe(trans, batch[i].d, &batch[i].r, now)
+	for i := range b.reads {
+		trans = e.observe(trans, b, &b.reads[i], now)
 	}
-	e.observed.Add(uint64(len(batch)))
+	e.observed.Add(uint64(len(b.reads)))
 	e.emitLocked(ctx, trans)
 }
 
@@ -331,10 +465,10 @@ func (e *Engine) Tick(ctx context.Context) {
 			continue
 		}
 		if t.rule.cfg.Kind == config.RuleWindow && !e.inWindow(t.rule, now) {
-			trans = e.step(trans, t, false, true, now, t.obs)
+			trans = e.step(trans, t, false, true, now, t.seen())
 			continue
 		}
-		trans = e.step(trans, t, t.raiseCond && !e.inhibited(t.rule, t.dev, now), t.clearCond, now, t.obs)
+		trans = e.step(trans, t, t.raiseCond && !e.inhibited(t.rule, t.dev, now), t.clearCond, now, t.seen())
 	}
 	e.emitLocked(ctx, trans)
 }
@@ -362,7 +496,7 @@ func (e *Engine) emitLocked(ctx context.Context, trans []transition) {
 func (e *Engine) addRule(r *rule) {
 	if r.cfg.Kind == config.RuleGroup {
 		e.groups = append(e.groups, r)
-		r.group = &track{rule: r, trackCold: &trackCold{key: trackKey(r, r.scope), target: r.scope}}
+		r.group = &track{rule: r}
 		e.tracks = append(e.tracks, r.group)
 		for _, d := range r.devs {
 			d.groups = append(d.groups, r)
@@ -372,27 +506,57 @@ func (e *Engine) addRule(r *rule) {
 	}
 	r.tracks = make([]*track, len(r.devs))
 	for _, d := range r.devs {
-		d.rules = append(d.rules, ruleRef{r: r})
+		d.rules = append(d.rules, r)
 		d.keep = d.keep || r.cfg.Kind == config.RuleExpr
 		d.sync = d.sync || syncRule(r.cfg)
 	}
 }
 
-// layTracks gives each device its tracks side by side in memory (a
-// reading touches all of them).
+// layTracks gives each device its rule set (shared with the devices that
+// have the same rules), its tracks side by side, and its rate rules'
+// samples side by side.
 func (e *Engine) layTracks() {
+	sets := map[string]*ruleSet{}
 	for _, d := range e.devs {
-		buf, cold := make([]track, len(d.rules)), make([]trackCold, len(d.rules))
-		for k := range d.rules {
-			r := d.rules[k].r
-			buf[k] = track{rule: r, trackCold: &cold[k]}
-			cold[k] = trackCold{key: trackKey(r, d.cfg.ID), dev: d, target: d.cfg.ID}
-			d.rules[k].t = &buf[k]
-			r.tracks[slices.Index(r.devs, d)] = &buf[k]
-			e.tracks = append(e.tracks, &buf[k])
+		var sig strings.Builder
+		for _, r := range d.rules {
+			sig.WriteString(r.cfg.ID)
+			sig.WriteByte(0)
+		}
+		set := sets[sig.String()]
+		if set == nil {
+			set = &ruleSet{rules: d.rules, ring: make([]int, len(d.rules))}
+			for k, r := range d.rules {
+				set.ring[k] = -1
+				if r.cfg.Rate {
+					set.ring[k] = set.nring
+					set.nring += len(r.cfg.Points)
+					set.nsamp += ringLen(r.cfg) * len(r.cfg.Points)
+				}
+			}
+			sets[sig.String()] = set
+		}
+		d.set, d.rules = set, nil
+		d.tracks, d.rings, d.samples = make([]track, len(set.rules)), make([]ring, set.nring), make([]sample, set.nsamp)
+		off := 0
+		for k, r := range set.rules {
+			d.tracks[k] = track{rule: r, dev: d, k: int32(k)}
+			r.tracks[slices.Index(r.devs, d)] = &d.tracks[k]
+			e.tracks = append(e.tracks, &d.tracks[k])
+			if i := set.ring[k]; i >= 0 {
+				for j := range r.cfg.Points {
+					n := ringLen(r.cfg)
+					d.rings[i+j] = ring{off: uint32(off), mask: uint32(n - 1)}
+					off += n
+				}
+			}
 		}
 	}
-	sort.Slice(e.tracks, func(i, j int) bool { return e.tracks[i].key < e.tracks[j].key })
+	keys := make(map[*track]string, len(e.tracks))
+	for _, t := range e.tracks {
+		keys[t] = trackKey(t.rule, t.target())
+	}
+	sort.Slice(e.tracks, func(i, j int) bool { return keys[e.tracks[i]] < keys[e.tracks[j]] })
 }
 
 // namedPoint is a point a rule names, by name and Engine.pidx index.
@@ -420,8 +584,8 @@ func (e *Engine) namedBy(d *device) []namedPoint {
 			}
 		}
 	}
-	for _, ref := range d.rules {
-		add(ref.r)
+	for _, r := range d.set.rules {
+		add(r)
 	}
 	for _, g := range d.groups {
 		add(g)
@@ -429,12 +593,14 @@ func (e *Engine) namedBy(d *device) []namedPoint {
 	return out
 }
 
-// exprVar is a point an expression names: its index in Engine.pidx and
-// its type in the environment.
+// exprVar is a point an expression names (as itself, as prev.<point> or
+// both): its index in Engine.pidx and its type in the environment.
 type exprVar struct {
-	name string
-	idx  int
-	kind int // varNum, varText or varBool
+	name   string
+	idx    int
+	kind   int    // varNum, varText or varBool
+	direct bool   // named as itself
+	prev   string // its name as prev.<point> ("" if not named so)
 }
 
 // Types of an expression's points.
@@ -452,7 +618,7 @@ func exprVars(p *vm.Program, points []string) ([]string, map[string]bool) {
 	ast.Walk(&node, &c)
 	var out []string
 	for _, pt := range points {
-		if c.names[pt] {
+		if c.names[pt] || c.names[config.PrevPrefix+pt] {
 			out = append(out, pt)
 		}
 	}
@@ -479,41 +645,54 @@ func (c *identCollector) Visit(n *ast.Node) {
 // field message that carried an SOS is acknowledged only then, so a crash
 // in between makes the device send it again rather than lose the alarm.
 func (e *Engine) Feed(ctx context.Context, rs []drivers.Reading) {
-	for {
-		e.feedMu.Lock()
-		if len(e.feedBuf) >= feedLen && e.anyLater(rs) {
-			// Wait for Run. Never for readings Run would not take: the
-			// engine's own alarm records come back here from inside Run.
-			space := e.feedSpace
-			e.feedMu.Unlock()
-			select {
-			case <-space:
-				continue
-			case <-ctx.Done():
-				return
-			}
+	// The readings are reduced outside the lock (the map lookups), into
+	// arrays on the stack for the usual few readings.
+	var later, now batch
+	var reads [4]fed
+	var vals [32]fedVal
+	later.reads, later.vals = reads[:0], vals[:0]
+	for i := range rs {
+		switch d, to := e.routeDev(&rs[i]); to {
+		case routeNow:
+			now = now.add(d, &rs[i], true)
+		case routeLater:
+			later = later.add(d, &rs[i], false)
 		}
-		n := len(e.feedBuf)
-		var now []fed
-		for i := range rs {
-			switch d, to := e.routeDev(&rs[i]); to {
-			case routeNow:
-				now = append(now, fed{d, rs[i]})
-			case routeLater:
-				e.feedBuf = append(e.feedBuf, fed{d, rs[i]})
-			}
-		}
-		wake := len(e.feedBuf) > n && len(e.feedBuf) >= feedLen/2
-		e.feedMu.Unlock()
-		if wake { // else Run takes them within drainEvery
-			select {
-			case e.feedWake <- struct{}{}:
-			default:
-			}
-		}
-		e.observeBatch(ctx, now)
+	}
+	if len(later.reads) > 0 && !e.handOver(ctx, &later) {
 		return
 	}
+	e.observeBatch(ctx, &now)
+}
+
+// handOver appends b to what Run takes next; it waits while feedLen
+// readings wait (false: ctx ended first). Readings Run would not take
+// never wait here: the engine's own alarm records come back to Feed from
+// inside Run.
+func (e *Engine) handOver(ctx context.Context, b *batch) bool {
+	for {
+		e.feedMu.Lock()
+		if len(e.feedBuf.reads) < feedLen {
+			break
+		}
+		space := e.feedSpace
+		e.feedMu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	e.feedBuf.merge(b)
+	wake := len(e.feedBuf.reads) >= feedLen/2
+	e.feedMu.Unlock()
+	if wake { // else Run takes them within drainEvery
+		select {
+		case e.feedWake <- struct{}{}:
+		default:
+		}
+	}
+	return true
 }
 
 // Where Feed sends a reading.
@@ -523,26 +702,15 @@ const (
 	routeLater        // handed to Run
 )
 
-func (e *Engine) route(r *drivers.Reading) int { _, to := e.routeDev(r); return to }
-
 func (e *Engine) routeDev(r *drivers.Reading) (*device, int) {
 	d := e.devs[r.Device]
 	switch {
-	case d == nil || r.Class == drivers.Alarm || (len(d.rules) == 0 && len(d.groups) == 0):
+	case d == nil || r.Class == drivers.Alarm || (len(d.set.rules) == 0 && len(d.groups) == 0):
 		return nil, routeNone
 	case d.sync:
 		return d, routeNow
 	}
 	return d, routeLater
-}
-
-func (e *Engine) anyLater(rs []drivers.Reading) bool {
-	for i := range rs {
-		if e.route(&rs[i]) == routeLater {
-			return true
-		}
-	}
-	return false
 }
 
 // Run evaluates what Feed hands over and ticks every second until ctx
@@ -553,7 +721,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	drain := time.NewTicker(drainEvery)
 	defer drain.Stop()
 	e.Tick(ctx)
-	var batch []fed
+	spare := &batch{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -564,25 +732,26 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.Tick(ctx)
 			continue
 		}
-		batch = e.drainFeed(ctx, batch)
+		spare = e.drainFeed(ctx, spare)
 	}
 }
 
-// drainFeed takes what Feed gathered (swapping in batch's array) and
-// evaluates it; it returns the array to use next time.
-func (e *Engine) drainFeed(ctx context.Context, batch []fed) []fed {
+// drainFeed takes what Feed gathered (swapping in the empty spare) and
+// evaluates it; it returns the batch to use as the spare next time.
+func (e *Engine) drainFeed(ctx context.Context, spare *batch) *batch {
 	e.feedMu.Lock()
-	if len(e.feedBuf) == 0 {
+	if len(e.feedBuf.reads) == 0 {
 		e.feedMu.Unlock()
-		return batch
+		return spare
 	}
-	batch, e.feedBuf = e.feedBuf, batch[:0]
+	b := e.feedBuf
+	e.feedBuf = spare
 	close(e.feedSpace)
 	e.feedSpace = make(chan struct{})
 	e.feedMu.Unlock()
-	e.observeBatch(ctx, batch)
-	clear(batch) // drop the readings' maps
-	return batch
+	e.observeBatch(ctx, b)
+	b.reset()
+	return b
 }
 
 // Active returns the active alarms, by alarm id.

@@ -344,6 +344,22 @@ func TestExpr(t *testing.T) {
 	f.want("raised jump outlet", "cleared jump outlet")
 }
 
+// An expression may name a point only as prev.<point>, or as
+// prev["<point>"]: the previous reading's value, 0 before there is one.
+func TestExprPrevOnly(t *testing.T) {
+	f := newFixture(t, `
+  - {id: was-high, kind: expr, severity: 3, message: "{device}", scope: {device: outlet}, expr: "prev.cod_mg_l > 100 && prev[\"cod_mg_l\"] > 100"}
+`)
+	for _, v := range []float64{50, 150, 60, 70} {
+		f.read("outlet", map[string]drivers.Value{"cod_mg_l": dec(v)})
+		f.clk.add(10 * time.Second)
+	}
+	f.want("raised was-high outlet", "cleared was-high outlet")
+	if n := len(f.out.rs); n != 2 {
+		t.Fatalf("%d records", n)
+	}
+}
+
 // An expression's hour, minute and device follow the clock and the
 // reading (they are written into its environment only when they change).
 func TestExprClockAndDevice(t *testing.T) {
@@ -517,5 +533,67 @@ func TestFeedFullWhileRunRaises(t *testing.T) {
 	<-done
 	if s := e.Stats(); s.Raised != feedLen || s.Cleared != feedLen {
 		t.Errorf("%d raised, %d cleared; want %d each", s.Raised, s.Cleared, feedLen)
+	}
+}
+
+// A reading skips the tracks its device's busy bits say are idle. Under
+// random readings, ticks and restarts, a track whose bit is clear is
+// always idle, so skipping it changes nothing.
+func TestBusyBitsCoverEveryBusyTrack(t *testing.T) {
+	f := newFixture(t, outageRules+`
+  - {id: v-high, kind: threshold, severity: 3, message: m, scope: {kind: power}, point: voltage_a_v, above: 240, hysteresis: 5, hold: 20s, clear_hold: 20s}
+  - {id: v-rate, kind: rate, severity: 3, message: m, scope: {kind: power}, point: voltage_a_v, per: 1m, above: 30}
+  - {id: e-rate, kind: rate, severity: 3, message: m, scope: {kind: power}, point: energy_kwh, counter: true, per: 1h, over: 1m, above: 50}
+  - {id: night, kind: window, severity: 3, message: m, scope: {kind: power}, point: voltage_b_v, above: 230, from: "01:00", to: "01:20"}
+  - {id: v-silent, kind: stale, severity: 4, message: m, scope: {kind: power}, point: voltage_c_v, after: 40s}
+  - {id: jump, kind: expr, severity: 3, message: m, scope: {kind: power}, expr: "voltage_a_v - prev.voltage_a_v > 15 && dt < 60"}
+`)
+	rng := rand.New(rand.NewPCG(7, 12))
+	energy := map[string]float64{"e1": 100, "e2": 100}
+	check := func(step int) {
+		t.Helper()
+		f.e.mu.Lock()
+		defer f.e.mu.Unlock()
+		for id, d := range f.e.devs {
+			for k := range d.tracks {
+				if tr := &d.tracks[k]; !d.busy.has(k) && tr.busy() {
+					t.Fatalf("step %d: %s rule %s busy (alarm %v, pending %d, holding %v) with its bit clear", step, id, tr.rule.cfg.ID, tr.alarm != nil, tr.pendSince, tr.raiseCond)
+				}
+			}
+		}
+	}
+	raised := 0
+	for step := range 3000 {
+		switch n := rng.IntN(20); {
+		case n == 0:
+			f.restart()
+		case n < 4:
+			f.e.Tick(context.Background())
+		default:
+			dev := []string{"e1", "e2"}[rng.IntN(2)]
+			energy[dev] += rng.Float64() * 2
+			if rng.IntN(30) == 0 {
+				energy[dev] = 0 // a meter replaced
+			}
+			v := volts(200+rng.Float64()*60, 200+rng.Float64()*60, 200+rng.Float64()*60)
+			if rng.IntN(10) == 0 {
+				v = volts(rng.Float64()*40, rng.Float64()*40, rng.Float64()*40)
+			}
+			if rng.IntN(5) == 0 {
+				delete(v, "voltage_c_v")
+			}
+			v["energy_kwh"] = dec(energy[dev])
+			f.read(dev, v)
+		}
+		f.clk.add(time.Duration(rng.IntN(15)) * time.Second)
+		check(step)
+	}
+	for _, ev := range f.out.events() {
+		if strings.HasPrefix(ev, "raised") {
+			raised++
+		}
+	}
+	if raised < 10 {
+		t.Fatalf("only %d raises in the run: the sequence does not exercise the lifecycle", raised)
 	}
 }

@@ -17,27 +17,63 @@ type obs struct {
 }
 
 // track is one rule on one target (a device, or a group rule's scope).
-// What a reading touches is one cache line (a device's tracks lie side by
-// side); the rest, used when an alarm is pending, raised or cleared, is
-// apart. Times are Unix nanoseconds, 0 for none.
+// A reading touches a device's track only when the rule's condition holds
+// or the track is busy (device.busy); the rest, used when an alarm is
+// pending, raised or cleared, is apart. Times are Unix nanoseconds, 0 for
+// none.
 type track struct {
 	rule                 *rule
-	alarm                *Alarm // active (or suppressed) alarm
-	pendSince            int64  // raise-condition holding since
-	hist                 []ring // rate rules: recent samples, per point of the rule
+	dev                  *device    // nil for a group
+	alarm                *Alarm     // active (or suppressed) alarm
+	cold                 *trackCold // nil until needed: most tracks never are
+	pendSince            int64      // raise-condition holding since
+	k                    int32      // the track's index in dev.tracks
 	raiseCond, clearCond bool
-	*trackCold
 }
 
-// trackCold is the part of a track a reading that crosses nothing does
-// not touch.
+// busy reports whether the track is other than idle (no alarm, nothing
+// pending, the raise-condition not holding): an idle track stays idle on
+// a reading whose raise-condition does not hold.
+func (tr *track) busy() bool { return tr.alarm != nil || tr.pendSince != 0 || tr.raiseCond }
+
+// settle records in its device whether the track is busy (after any
+// change of its state).
+func (tr *track) settle() {
+	if d := tr.dev; d != nil {
+		d.busy.set(int(tr.k), tr.busy())
+	}
+}
+
+// c is the track's cold part, made on first use.
+func (tr *track) c() *trackCold {
+	if tr.cold == nil {
+		tr.cold = &trackCold{}
+	}
+	return tr.cold
+}
+
+// target is the device's id, or the group rule's scope.
+func (tr *track) target() string {
+	if tr.dev != nil {
+		return tr.dev.cfg.ID
+	}
+	return tr.rule.scope
+}
+
+// seen is what the track saw last (nothing if it never held).
+func (tr *track) seen() obs {
+	if tr.cold == nil {
+		return obs{}
+	}
+	return tr.cold.obs
+}
+
+// trackCold is the part of a track only an alarm pending, raised or
+// cleared uses.
 type trackCold struct {
 	clearSince int64 // clear-condition holding since (while active)
 	obs        obs
 	ev         *eventState // event rules only
-	key        string
-	dev        *device // nil for a group
-	target     string
 }
 
 type sample struct {
@@ -47,27 +83,37 @@ type sample struct {
 
 // maxSamples bounds a rate rule's history per point: the rate is taken
 // over the last Over or the last maxSamples readings, whichever is shorter.
+// Without Over it is taken over the last two.
 const maxSamples = 32
 
-// ring holds a point's recent samples, oldest first, without moving them
-// (maxSamples is a power of two).
-type ring struct {
-	buf     [maxSamples]sample
-	head, n uint
+// ringLen is how many samples a rule keeps per point (a power of two).
+func ringLen(cfg *config.Rule) int {
+	if cfg.Over <= 0 {
+		return 2
+	}
+	return maxSamples
 }
 
-func (r *ring) at(i uint) sample { return r.buf[(r.head+i)&(maxSamples-1)] }
+// ring holds a point's recent samples, oldest first, without moving them,
+// in buf[off : off+mask+1] of its device's samples.
+type ring struct {
+	off, mask uint32
+	head, n   uint32
+}
 
-func (r *ring) push(x sample) {
-	if r.n == maxSamples {
-		r.head = (r.head + 1) & (maxSamples - 1)
-		r.n--
+func (r *ring) at(buf []sample, i uint32) sample { return buf[r.off+(r.head+i)&r.mask] }
+
+func (r *ring) drop() { r.head = (r.head + 1) & r.mask; r.n-- }
+
+func (r *ring) push(buf []sample, x sample) {
+	if r.n == r.mask+1 {
+		r.drop()
 	}
-	r.buf[(r.head+r.n)&(maxSamples-1)] = x
+	buf[r.off+(r.head+r.n)&r.mask] = x
 	r.n++
 }
 
-func (r *ring) restart(x sample) { r.head, r.n = 0, 0; r.push(x) }
+func (r *ring) restart(buf []sample, x sample) { r.head, r.n = 0, 0; r.push(buf, x) }
 
 func trackKey(r *rule, target string) string { return r.cfg.ID + "|" + target }
 
@@ -106,44 +152,43 @@ func num(v drivers.Value) (float64, bool) {
 	return 0, false
 }
 
-// observe evaluates one reading of device d.
-func (e *Engine) observe(trans []transition, d *device, r *drivers.Reading, now time.Time) []transition {
-	t := r.Time
-	if t.IsZero() || r.DeviceTime {
-		t = now // a device's clock may be off; rates use the gateway's
+// observe evaluates reading f of batch b.
+func (e *Engine) observe(trans []transition, b *batch, f *fed, now time.Time) []transition {
+	d, t := f.d, f.t
+	if f.useNow {
+		t = now.UnixNano()
 	}
 	d.seen = now
 	e.cur++
-	for _, pt := range d.named {
-		i, name := pt.idx, pt.name
-		v, ok := r.Values[name]
-		if !ok {
-			continue
-		}
-		if f, ok := num(v); ok {
-			e.vals[i], e.gen[i] = f, e.cur
-		} else if s, ok := v.AsText(); ok && d.keep {
-			d.lastText[name] = s
+	for _, v := range b.vals[f.off : f.off+f.n] {
+		i := v.idx
+		e.present[i] = e.cur
+		switch {
+		case v.text == fedNum:
+			e.vals[i], e.gen[i] = v.f, e.cur
+		case v.text >= 0:
+			d.lastText[e.pname[i]] = b.texts[v.text]
 		}
 	}
-	for _, ref := range d.rules {
-		cfg, tr := ref.r.cfg, ref.t
-		switch cfg.Kind {
+	for k, ru := range d.set.rules {
+		switch ru.cfg.Kind {
 		case config.RuleStale:
-			if len(cfg.Points) > 0 {
-				if _, ok := r.Values[cfg.Points[0]]; ok {
-					d.seenPt[ref.r.pidx[0]] = now.UnixNano()
+			if len(ru.cfg.Points) > 0 {
+				if pi := ru.pidx[0]; e.present[pi] == e.cur {
+					d.seenPt[pi] = now.UnixNano()
 				}
 			}
-			if tr.alarm != nil || tr.raiseCond { // else Tick watches the silence
-				trans = e.evalStale(trans, tr, d, now)
+			if d.busy.has(k) { // else Tick watches the silence
+				trans = e.evalStale(trans, &d.tracks[k], d, now)
 			}
 		case config.RuleExpr:
-			trans = e.evalExpr(trans, tr, d, r, t, now)
+			trans = e.evalExpr(trans, d, k, t, now)
 		case config.RuleEvent:
-			trans = e.evalEvent(trans, tr, d, r, now)
+			if f.r != nil { // always: devices with event rules are evaluated at once
+				trans = e.evalEvent(trans, &d.tracks[k], d, f.r, now)
+			}
 		default:
-			trans = e.evalCond(trans, tr, d, r, t, now)
+			trans = e.evalCond(trans, d, k, t, now)
 		}
 	}
 	if d.keep {
@@ -152,7 +197,7 @@ func (e *Engine) observe(trans []transition, d *device, r *drivers.Reading, now 
 				d.lastv[i], d.lastok[i] = e.vals[i], true
 			}
 		}
-		d.lastT = t
+		d.lastT, d.known = t, true
 	}
 	for _, g := range d.groups {
 		trans = e.evalGroup(trans, g, now)
@@ -171,9 +216,9 @@ func crosses(cfg *config.Rule, x float64) (up, down bool, limit float64) {
 	return x < limit, x >= limit+cfg.Hysteresis, limit
 }
 
-// evalCond evaluates threshold, rate and window rules.
-func (e *Engine) evalCond(trans []transition, tr *track, d *device, r *drivers.Reading, t, now time.Time) []transition {
-	ru := tr.rule
+// evalCond evaluates threshold, rate and window rules: rule k of d's set.
+func (e *Engine) evalCond(trans []transition, d *device, k int, t int64, now time.Time) []transition {
+	ru := d.set.rules[k]
 	cfg := ru.cfg
 	raise, clear, seen := false, true, false
 	var o obs
@@ -185,7 +230,7 @@ func (e *Engine) evalCond(trans []transition, tr *track, d *device, r *drivers.R
 		v := e.vals[pi]
 		x, ok := v, true
 		if cfg.Rate {
-			if x, ok = tr.rate(i, v, t, cfg); !ok {
+			if x, ok = rate(&d.rings[d.set.ring[k]+i], d.samples, v, t, cfg); !ok {
 				continue
 			}
 		}
@@ -207,46 +252,45 @@ func (e *Engine) evalCond(trans []transition, tr *track, d *device, r *drivers.R
 	if cfg.Kind == config.RuleWindow && !e.inWindow(ru, now) {
 		raise, clear = false, true
 	}
+	if !raise && !d.busy.has(k) {
+		return trans // the common reading: nothing held, nothing to hold
+	}
+	tr := &d.tracks[k]
 	tr.raiseCond, tr.clearCond = raise, clear
 	if !raise && tr.alarm == nil && tr.pendSince == 0 {
-		return trans // the common reading: nothing held, nothing to hold
+		tr.settle()
+		return trans
 	}
 	return e.step(trans, tr, raise && !e.inhibited(ru, d, now), clear, now, o)
 }
 
-// rate adds a sample of point i and returns the change per Per, measured
-// over the last Over (or maxSamples). A counter that goes down was reset
-// or replaced, and one that jumps above MaxRate was replaced: both start
-// a new baseline.
-func (tr *track) rate(i int, v float64, t time.Time, cfg *config.Rule) (float64, bool) {
-	tn := t.UnixNano()
-	if tr.hist == nil {
-		tr.hist = make([]ring, len(cfg.Points))
-	}
-	h := &tr.hist[i]
+// rate adds a sample to h and returns the change per Per, measured over
+// the last Over (or maxSamples; without Over, since the last sample). A
+// counter that goes down was reset or replaced, and one that jumps above
+// MaxRate was replaced: both start a new baseline.
+func rate(h *ring, buf []sample, v float64, tn int64, cfg *config.Rule) (float64, bool) {
 	if h.n > 0 {
-		last := h.at(h.n - 1)
+		last := h.at(buf, h.n-1)
 		if tn <= last.t {
 			return 0, false
 		}
 		if cfg.Counter && v < last.v {
-			h.restart(sample{v, tn})
+			h.restart(buf, sample{v, tn})
 			return 0, false
 		}
 	}
-	h.push(sample{v, tn})
+	h.push(buf, sample{v, tn})
 	cut := tn - int64(cfg.Over)
-	for h.n > 2 && h.at(1).t <= cut {
-		h.head = (h.head + 1) & (maxSamples - 1)
-		h.n--
+	for h.n > 2 && h.at(buf, 1).t <= cut {
+		h.drop()
 	}
 	if h.n < 2 {
 		return 0, false
 	}
-	first := h.at(0)
+	first := h.at(buf, 0)
 	x := (v - first.v) / float64(tn-first.t) * float64(cfg.Per)
 	if cfg.Counter && cfg.MaxRate != nil && x > *cfg.MaxRate {
-		h.restart(sample{v, tn})
+		h.restart(buf, sample{v, tn})
 		return 0, false
 	}
 	return x, true
@@ -327,7 +371,7 @@ func (e *Engine) evalGroup(trans []transition, g *rule, now time.Time) []transit
 		if silent {
 			continue
 		}
-		if d.lastT.IsZero() {
+		if !d.known {
 			return trans // not known yet
 		}
 		dark := len(cfg.Points) > 0
@@ -350,9 +394,9 @@ func (e *Engine) evalGroup(trans []transition, g *rule, now time.Time) []transit
 
 // evalExpr runs an expression rule on a reading (from the device's
 // second reading on, so that prev and dt mean something).
-func (e *Engine) evalExpr(trans []transition, tr *track, d *device, r *drivers.Reading, t, now time.Time) []transition {
-	ru := tr.rule
-	if d.lastT.IsZero() {
+func (e *Engine) evalExpr(trans []transition, d *device, k int, t int64, now time.Time) []transition {
+	ru := d.set.rules[k]
+	if !d.known {
 		return trans
 	}
 	env, prev := ru.env, ru.prev
@@ -366,13 +410,19 @@ func (e *Engine) evalExpr(trans []transition, tr *track, d *device, r *drivers.R
 		default:
 			delete(prev, p)
 		}
-		switch xv.kind {
-		case varText:
-			s, ok := r.Values[p].AsText()
-			if !ok {
-				s = d.lastText[p]
+		if xv.prev != "" {
+			f := 0.0
+			if d.lastok[i] {
+				f = d.lastv[i]
 			}
-			env[p] = s
+			env[xv.prev] = f
+		}
+		if !xv.direct {
+			continue
+		}
+		switch xv.kind {
+		case varText: // kept by observe before the rules run
+			env[p] = d.lastText[p]
 		case varBool:
 			b := d.lastv[i] != 0
 			if fresh {
@@ -388,7 +438,7 @@ func (e *Engine) evalExpr(trans []transition, tr *track, d *device, r *drivers.R
 		}
 	}
 	if ru.usesDT {
-		env["dt"] = t.Sub(d.lastT).Seconds()
+		env["dt"] = time.Duration(t - d.lastT).Seconds()
 	}
 	// The rest changes seldom: written when it does, if the expression
 	// uses it.
@@ -407,8 +457,13 @@ func (e *Engine) evalExpr(trans []transition, tr *track, d *device, r *drivers.R
 		return trans
 	}
 	res, _ := out.(bool)
+	if !res && !d.busy.has(k) {
+		return trans
+	}
+	tr := &d.tracks[k]
 	tr.raiseCond, tr.clearCond = res, !res
 	if !res && tr.alarm == nil && tr.pendSince == 0 {
+		tr.settle()
 		return trans
 	}
 	return e.step(trans, tr, res && !e.inhibited(ru, d, now), !res, now, obs{})
@@ -417,11 +472,17 @@ func (e *Engine) evalExpr(trans []transition, tr *track, d *device, r *drivers.R
 // step moves a track's lifecycle: raise once the raise-condition held for
 // Hold, clear once the clear-condition held for ClearHold.
 func (e *Engine) step(trans []transition, tr *track, raise, clear bool, now time.Time, o obs) []transition {
+	trans = e.stepOnce(trans, tr, raise, clear, now, o)
+	tr.settle()
+	return trans
+}
+
+func (e *Engine) stepOnce(trans []transition, tr *track, raise, clear bool, now time.Time, o obs) []transition {
 	cfg := tr.rule.cfg
 	// What the track saw matters only to a raise or a clear to come: the
 	// common reading that crosses nothing writes nothing.
-	if o.has && (raise || tr.alarm != nil) && tr.obs != o {
-		tr.obs = o
+	if o.has && (raise || tr.alarm != nil) && tr.seen() != o {
+		tr.c().obs = o
 	}
 	ns := now.UnixNano()
 	if tr.alarm == nil {
@@ -437,14 +498,15 @@ func (e *Engine) step(trans []transition, tr *track, raise, clear bool, now time
 		}
 		return e.raise(trans, tr, now)
 	}
+	c := tr.c()
 	if !clear {
-		tr.clearSince = 0
+		c.clearSince = 0
 		return trans
 	}
-	if tr.clearSince == 0 {
-		tr.clearSince = ns
+	if c.clearSince == 0 {
+		c.clearSince = ns
 	}
-	if ns-tr.clearSince < int64(cfg.ClearHold) {
+	if ns-c.clearSince < int64(cfg.ClearHold) {
 		return trans
 	}
 	return e.clear(trans, tr, now)

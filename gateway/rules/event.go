@@ -39,12 +39,13 @@ func (e *Engine) evalEvent(trans []transition, tr *track, d *device, r *drivers.
 	}
 	tr.raiseCond, tr.clearCond = raise, !raise
 	if raise {
-		if tr.ev == nil {
-			tr.ev = &eventState{}
+		c := tr.c()
+		if c.ev == nil {
+			c.ev = &eventState{}
 		}
-		tr.ev.hit = now.UnixNano()
+		c.ev.hit = now.UnixNano()
 		if tr.alarm == nil {
-			tr.ev.detail = details(r.Values)
+			c.ev.detail = details(r.Values)
 		}
 	}
 	return e.step(trans, tr, raise && !e.inhibited(tr.rule, d, now), !raise, now, obs{})
@@ -65,8 +66,8 @@ func (e *Engine) expireEvent(trans []transition, tr *track, now time.Time) []tra
 		return trans
 	}
 	var last int64
-	if tr.ev != nil {
-		last = tr.ev.hit
+	if tr.cold != nil && tr.cold.ev != nil {
+		last = tr.cold.ev.hit
 	}
 	if last == 0 { // raised before a restart, which forgot the renewals: count from the start
 		last = max(tr.alarm.Raised.UnixNano(), e.start.UnixNano())
@@ -75,7 +76,9 @@ func (e *Engine) expireEvent(trans []transition, tr *track, now time.Time) []tra
 		return trans
 	}
 	tr.raiseCond, tr.clearCond = false, true
-	return e.clear(trans, tr, now)
+	trans = e.clear(trans, tr, now)
+	tr.settle()
+	return trans
 }
 
 // Detail is one value of the reading that raised an event rule's alarm,

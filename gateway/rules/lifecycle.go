@@ -87,20 +87,21 @@ func (r *rule) allow(now time.Time) bool {
 func (e *Engine) raise(trans []transition, tr *track, now time.Time) []transition {
 	r := tr.rule
 	a := &Alarm{
-		ID: fmt.Sprintf("%s:%s:%d", r.cfg.ID, tr.target, now.UnixMilli()), Rule: r.cfg.ID, Severity: r.cfg.Severity,
-		Target: tr.target, Scope: r.scope, Device: e.o.Gateway, Since: time.Unix(0, tr.pendSince), Raised: now,
+		ID: fmt.Sprintf("%s:%s:%d", r.cfg.ID, tr.target(), now.UnixMilli()), Rule: r.cfg.ID, Severity: r.cfg.Severity,
+		Target: tr.target(), Scope: r.scope, Device: e.o.Gateway, Since: time.Unix(0, tr.pendSince), Raised: now,
 	}
 	if tr.dev != nil {
 		a.Scope, a.Device = "device:"+tr.dev.cfg.ID, tr.dev.cfg.ID
 	}
-	if tr.obs.has {
-		a.Point, a.Value, a.Limit, a.HasValue = tr.obs.point, tr.obs.value, tr.obs.limit, true
+	c := tr.c()
+	if c.obs.has {
+		a.Point, a.Value, a.Limit, a.HasValue = c.obs.point, c.obs.value, c.obs.limit, true
 	}
-	if tr.ev != nil {
-		a.Detail, tr.ev.detail = tr.ev.detail, nil
+	if c.ev != nil {
+		a.Detail, c.ev.detail = c.ev.detail, nil
 	}
 	a.Message = e.render(r, a)
-	tr.alarm, tr.clearSince = a, 0
+	tr.alarm, c.clearSince = a, 0
 	if !r.allow(now) {
 		a.Suppressed = true
 		r.suppressed++
@@ -117,11 +118,18 @@ func (e *Engine) raise(trans []transition, tr *track, now time.Time) []transitio
 
 func (e *Engine) clear(trans []transition, tr *track, now time.Time) []transition {
 	a := tr.alarm
-	tr.alarm, tr.pendSince, tr.clearSince = nil, 0, 0
+	tr.alarm, tr.pendSince = nil, 0
+	o := tr.seen()
+	if c := tr.cold; c != nil {
+		c.clearSince = 0
+		if c.ev == nil {
+			tr.cold = nil // nothing cold is needed until it holds again
+		}
+	}
 	if a.Suppressed {
 		return trans
 	}
-	return append(trans, transition{event: EventCleared, a: *a, at: now, cv: tr.obs.value, chas: tr.obs.has && a.HasValue})
+	return append(trans, transition{event: EventCleared, a: *a, at: now, cv: o.value, chas: o.has && a.HasValue})
 }
 
 func fnum(v float64) string {
@@ -284,6 +292,7 @@ func (e *Engine) load(byID map[string]*rule) error {
 		default:
 			tr.alarm = &a
 		}
+		tr.settle()
 		return nil
 	})
 	if err != nil {
