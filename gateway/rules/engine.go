@@ -212,6 +212,9 @@ type rule struct {
 	usesDT     bool
 	usesClock  bool // hour, minute or weekday
 	usesDevice bool
+	fast       *fastExpr  // the program as closures over slots (nil: on the VM)
+	fill       []fastFill // what evalExpr puts in each slot
+	slots      []float64
 
 	raises     []time.Time // raise times within RaisesPer
 	suppressed int         // suppressed since the last report
@@ -300,6 +303,7 @@ func New(o Options) (*Engine, error) {
 			}
 			r.xvars = append(r.xvars, xv)
 		}
+		r.compileFast()
 	}
 	e.layTracks()
 	e.vals, e.gen, e.present = make([]float64, len(e.pidx)), make([]uint64, len(e.pidx)), make([]uint64, len(e.pidx))
@@ -602,6 +606,50 @@ type exprVar struct {
 	direct bool   // named as itself
 	prev   string // its name as prev.<point> ("" if not named so)
 }
+
+// compileFast compiles an expression rule's program to closures if
+// compileFast covers it.
+func (r *rule) compileFast() {
+	if r.prog == nil {
+		return
+	}
+	types := map[string]int{"dt": fastFloat, "hour": fastInt, "minute": fastInt, "weekday": fastInt}
+	fills := map[string]fastFill{"dt": {kind: fillDT}, "hour": {kind: fillHour}, "minute": {kind: fillMinute}, "weekday": {kind: fillWeekday}}
+	for _, xv := range r.xvars {
+		switch xv.kind {
+		case varNum:
+			types[xv.name] = fastFloat
+		case varBool:
+			types[xv.name] = fastBool
+		}
+		fills[xv.name] = fastFill{kind: fillPoint, idx: xv.idx}
+		if xv.prev != "" {
+			types[xv.prev], fills[xv.prev] = fastFloat, fastFill{kind: fillPrev, idx: xv.idx}
+		}
+	}
+	if r.fast = compileFast(r.prog, types); r.fast == nil {
+		return
+	}
+	r.slots = make([]float64, len(r.fast.names))
+	for _, n := range r.fast.names {
+		r.fill = append(r.fill, fills[n])
+	}
+}
+
+// fastFill says what goes into a slot of a fast expression.
+type fastFill struct {
+	kind int // fillPoint, ...
+	idx  int // the point's index in Engine.pidx
+}
+
+const (
+	fillPoint = iota // the point's value (a bool as 0 or 1)
+	fillPrev         // its value in the previous reading (0 if none)
+	fillDT           // seconds since the previous reading
+	fillHour         // the clock in gateway.timezone
+	fillMinute
+	fillWeekday
+)
 
 // Types of an expression's points.
 const (

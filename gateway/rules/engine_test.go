@@ -360,6 +360,55 @@ func TestExprPrevOnly(t *testing.T) {
 	}
 }
 
+// Expressions compiled to closures raise and clear what the VM does: the
+// same random readings through both give the same records.
+func TestExprFastAndVMAgree(t *testing.T) {
+	const rules = `
+  - {id: jump, kind: expr, severity: 3, message: m, scope: {kind: power}, expr: "voltage_a_v - prev.voltage_a_v > 15 && dt < 60"}
+  - {id: any, kind: expr, severity: 3, message: m, scope: {kind: power}, expr: "voltage_a_v > 240 || energy_kwh / 2 >= 600", hold: 20s}
+  - {id: night, kind: expr, severity: 3, message: m, scope: {device: outlet}, expr: "not (hour >= 2) and cod_mg_l > prev.cod_mg_l * 1.5 or minute == 7"}
+`
+	fast, slow := newFixture(t, rules), newFixture(t, rules)
+	vmOnly := func(f *fixture) {
+		for _, r := range f.e.rules {
+			r.fast = nil
+		}
+	}
+	for _, r := range fast.e.rules {
+		if r.fast == nil {
+			t.Fatalf("rule %s runs on the VM: the test would compare the VM with itself", r.cfg.ID)
+		}
+	}
+	vmOnly(slow)
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for i := range 2000 {
+		dev := []string{"e1", "e2", "outlet"}[rnd.IntN(3)]
+		vals := map[string]drivers.Value{"voltage_a_v": dec(float64(200 + rnd.IntN(60))), "energy_kwh": dec(float64(1100 + rnd.IntN(200)))}
+		if dev == "outlet" {
+			vals = map[string]drivers.Value{"cod_mg_l": dec(float64(rnd.IntN(200)))}
+		}
+		step := time.Duration(1+rnd.IntN(90)) * time.Second
+		for _, f := range []*fixture{fast, slow} {
+			f.read(dev, vals)
+			f.clk.add(step)
+			if i%500 == 499 {
+				f.restart()
+			}
+		}
+		if i%500 == 499 {
+			vmOnly(slow)
+		}
+	}
+	got, want := fast.out.events(), slow.out.events()
+	t.Logf("%d records", len(want))
+	if len(want) < 20 {
+		t.Fatalf("only %d records: the readings hardly test the rules", len(want))
+	}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("closures:\n%q\nVM:\n%q", got, want)
+	}
+}
+
 // An expression's hour, minute and device follow the clock and the
 // reading (they are written into its environment only when they change).
 func TestExprClockAndDevice(t *testing.T) {
@@ -483,6 +532,50 @@ func TestFeedRun(t *testing.T) {
 	f.want("raised cod outlet")
 	if s := f.e.Stats(); s.Observed != 1 || s.Raised != 1 || s.Active[1] != 1 {
 		t.Errorf("stats %+v", s)
+	}
+}
+
+// One Feed of readings of several devices (a line's poll cycle), handed
+// to Run: each device's readings are evaluated in their order.
+func TestFeedKeepsEachDevicesOrder(t *testing.T) {
+	f := newFixture(t, `
+  - {id: v-low, kind: threshold, severity: 2, message: "low", scope: {kind: power}, point: voltage_a_v, below: 150}
+  - {id: cod, kind: threshold, severity: 1, message: "COD", scope: {device: outlet}, point: cod_mg_l, above: 100}
+`)
+	var rs []drivers.Reading
+	for i, bad := range []bool{false, true, true, false} { // raise and clear on each device (out of order: not so)
+		v, cod := 220.0, 50.0
+		if bad {
+			v, cod = 100, 150
+		}
+		at := f.clk.t.Add(time.Duration(i) * 10 * time.Second)
+		rs = append(rs,
+			drivers.Reading{Device: "e1", Time: at, Values: map[string]drivers.Value{"voltage_a_v": dec(v)}},
+			drivers.Reading{Device: "outlet", Time: at, Values: map[string]drivers.Value{"cod_mg_l": dec(cod)}},
+			drivers.Reading{Device: "e2", Time: at, Values: map[string]drivers.Value{"voltage_a_v": dec(v)}})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.e.Run(ctx) }()
+	f.e.Feed(ctx, rs)
+	deadline := time.Now().Add(20 * time.Second)
+	for f.e.Stats().Observed < uint64(len(rs)) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	per := map[string][]string{}
+	for _, ev := range f.out.events() {
+		w := strings.Fields(ev)
+		per[w[2]] = append(per[w[2]], w[0]+" "+w[1])
+	}
+	for dev, rule := range map[string]string{"e1": "v-low", "e2": "v-low", "outlet": "cod"} {
+		want := "raised " + rule + "; cleared " + rule
+		if got := strings.Join(per[dev], "; "); got != want {
+			t.Errorf("%s: got %q, want %q", dev, got, want)
+		}
 	}
 }
 

@@ -399,6 +399,65 @@ func (e *Engine) evalExpr(trans []transition, d *device, k int, t int64, now tim
 	if !d.known {
 		return trans
 	}
+	var res bool
+	if ru.fast != nil {
+		res = e.runFast(ru, d, t, now)
+	} else {
+		var ok bool
+		if res, ok = e.runVM(ru, d, t, now); !ok {
+			return trans
+		}
+	}
+	if !res && !d.busy.has(k) {
+		return trans
+	}
+	tr := &d.tracks[k]
+	tr.raiseCond, tr.clearCond = res, !res
+	if !res && tr.alarm == nil && tr.pendSince == 0 {
+		tr.settle()
+		return trans
+	}
+	return e.step(trans, tr, res && !e.inhibited(ru, d, now), !res, now, obs{})
+}
+
+// runFast runs an expression compiled to closures on device d's reading at
+// t: the slots get what runVM would put in the environment.
+func (e *Engine) runFast(ru *rule, d *device, t int64, now time.Time) bool {
+	s := ru.slots
+	for j, f := range ru.fill {
+		switch f.kind {
+		case fillPoint:
+			v := d.lastv[f.idx]
+			if e.gen[f.idx] == e.cur {
+				v = e.vals[f.idx]
+			}
+			s[j] = v
+		case fillPrev:
+			v := 0.0
+			if d.lastok[f.idx] {
+				v = d.lastv[f.idx]
+			}
+			s[j] = v
+		case fillDT:
+			s[j] = time.Duration(t - d.lastT).Seconds()
+		default:
+			e.clockAt(now)
+			switch f.kind {
+			case fillHour:
+				s[j] = float64(e.mod / 60)
+			case fillMinute:
+				s[j] = float64(e.mod % 60)
+			default:
+				s[j] = float64(e.wday)
+			}
+		}
+	}
+	return ru.fast.run(s)
+}
+
+// runVM runs an expression on expr's VM on device d's reading at t (false:
+// it failed, which is logged).
+func (e *Engine) runVM(ru *rule, d *device, t int64, now time.Time) (res, ok bool) {
 	env, prev := ru.env, ru.prev
 	for _, xv := range ru.xvars {
 		i, p := xv.idx, xv.name
@@ -454,19 +513,10 @@ func (e *Engine) evalExpr(trans []transition, d *device, k int, t int64, now tim
 	out, err := e.vm.Run(ru.prog, env)
 	if err != nil {
 		e.log.Warn("rule expression failed", "rule", ru.cfg.ID, "device", d.cfg.ID, "err", err)
-		return trans
+		return false, false
 	}
-	res, _ := out.(bool)
-	if !res && !d.busy.has(k) {
-		return trans
-	}
-	tr := &d.tracks[k]
-	tr.raiseCond, tr.clearCond = res, !res
-	if !res && tr.alarm == nil && tr.pendSince == 0 {
-		tr.settle()
-		return trans
-	}
-	return e.step(trans, tr, res && !e.inhibited(ru, d, now), !res, now, obs{})
+	res, _ = out.(bool)
+	return res, true
 }
 
 // step moves a track's lifecycle: raise once the raise-condition held for
