@@ -126,14 +126,17 @@ func (e *Engine) Stats() Stats {
 // crosses nothing reads the rules (shared by every device) and writes
 // next to nothing.
 type device struct {
-	set      *ruleSet     // device-level rules in whose scope it is
-	tracks   []track      // tracks[k]: set.rules[k] on this device
-	busy     bitset       // k set: tracks[k] may be pending, raised or holding its raise-condition
-	rings    []ring       // rate rules' histories (set.ring)
-	samples  []sample     // the rings' samples
-	named    []namedPoint // the points the rules in whose scope it is name
+	// What Feed reads, first.
+	named []namedPoint // the points the rules in whose scope it is name
+	route uint8        // where Feed sends its readings (routeNone, ...)
+	keep  bool         // keep the latest values (groups, expressions)
+
+	set      *ruleSet // device-level rules in whose scope it is
+	tracks   []track  // tracks[k]: set.rules[k] on this device
+	busy     bitset   // k set: tracks[k] may be pending, raised or holding its raise-condition
+	rings    []ring   // rate rules' histories (set.ring)
+	samples  []sample // the rings' samples
 	seen     time.Time
-	keep     bool      // keep the latest values (groups, expressions)
 	sync     bool      // evaluated by Feed's caller (event rules; see syncRule)
 	seenPt   []int64   // by Engine.pidx: when a stale rule's point was last read (Unix ns; 0: not since the start)
 	lastv    []float64 // latest numeric values by Engine.pidx (keep only)
@@ -313,6 +316,14 @@ func New(o Options) (*Engine, error) {
 		}
 		d.seenPt = make([]int64, len(e.pidx))
 		d.named = e.namedBy(d)
+		switch {
+		case len(d.set.rules) == 0 && len(d.groups) == 0:
+			d.route = routeNone
+		case d.sync:
+			d.route = routeNow
+		default:
+			d.route = routeLater
+		}
 	}
 	for _, g := range e.groups {
 		for _, id := range g.cfg.Inhibits {
@@ -752,13 +763,10 @@ const (
 
 func (e *Engine) routeDev(r *drivers.Reading) (*device, int) {
 	d := e.devs[r.Device]
-	switch {
-	case d == nil || r.Class == drivers.Alarm || (len(d.set.rules) == 0 && len(d.groups) == 0):
+	if d == nil || r.Class == drivers.Alarm {
 		return nil, routeNone
-	case d.sync:
-		return d, routeNow
 	}
-	return d, routeLater
+	return d, int(d.route)
 }
 
 // Run evaluates what Feed hands over and ticks every second until ctx
