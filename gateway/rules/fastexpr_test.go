@@ -38,7 +38,7 @@ func (g exprGen) num(depth int) string {
 	case 3:
 		return "(" + g.boolean(depth-1) + " ? " + g.num(depth-1) + " : " + g.num(depth-1) + ")"
 	}
-	ops := []string{"+", "-", "*", "/", "**"}
+	ops := []string{"+", "-", "*", "/", "**", "^"}
 	return "(" + g.num(depth-1) + " " + ops[g.r.IntN(len(ops))] + " " + g.num(depth-1) + ")"
 }
 
@@ -92,22 +92,7 @@ func TestFastExprMatchesVM(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", src, err)
 			}
-			s := make([]float64, len(fx.names))
-			for i, n := range fx.names {
-				switch v := env[n].(type) {
-				case float64:
-					s[i] = v
-				case int:
-					s[i] = float64(v)
-				case bool:
-					if v {
-						s[i] = 1
-					}
-				default:
-					t.Fatalf("%s: slot %s is a %T", src, n, v)
-				}
-			}
-			if got := fx.run(s); got != want {
+			if got := fx.run(slotsOf(t, fx, env)); got != want {
 				t.Fatalf("%s with %s: fast %v, VM %v", src, describe(env), got, want)
 			}
 			compared++
@@ -118,6 +103,26 @@ func TestFastExprMatchesVM(t *testing.T) {
 		t.Errorf("%d of 3000 expressions valid, %d of them compiled fast", valid, fast)
 	}
 	t.Logf("%d of 3000 expressions valid, %d of them compiled fast, %d runs compared", valid, fast, compared)
+}
+
+// slotsOf fills fx's slots from env as the engine does from a device.
+func slotsOf(t *testing.T, fx *fastExpr, env map[string]any) []float64 {
+	s := make([]float64, len(fx.names))
+	for i, n := range fx.names {
+		switch v := env[n].(type) {
+		case float64:
+			s[i] = v
+		case int:
+			s[i] = float64(v)
+		case bool:
+			if v {
+				s[i] = 1
+			}
+		default:
+			t.Fatalf("slot %s is a %T", n, v)
+		}
+	}
+	return s
 }
 
 func describe(env map[string]any) string {
@@ -148,4 +153,37 @@ func TestFastExprLeavesToTheVM(t *testing.T) {
 			t.Errorf("%s compiled fast", src)
 		}
 	}
+}
+
+// FuzzFastExprMatchesVM: any expression expr accepts and compileFast
+// covers gives the VM's result, for any values.
+func FuzzFastExprMatchesVM(f *testing.F) {
+	f.Add("a_kw - prev.a_kw > 15 && dt < 60", 1.5, 2.0, 3)
+	f.Add("not (hour >= 2) and b_v > prev.b_v * 1.5 or minute == 7", 0.0, -1e300, 7)
+	f.Add("door == (a_kw ** 2 ^ 0.5 <= -b_v / 0)", 9007199254740993.0, 0.5, 23)
+	env0 := config.ExprEnv([]string{"a_kw", "b_v", "door", "name"}, []string{"name"}, []string{"door"})
+	f.Fuzz(func(t *testing.T, src string, a, b float64, h int) {
+		p, err := expr.Compile(src, config.ExprOptions(env0)...)
+		if err != nil {
+			return
+		}
+		fx := compileFast(p, fastTypes)
+		if fx == nil {
+			return
+		}
+		env := map[string]any{}
+		for k, v := range env0 {
+			env[k] = v
+		}
+		env["a_kw"], env["b_v"], env["prev.a_kw"], env["prev.b_v"], env["dt"] = a, b, b, a, a-b
+		env["door"], env["prev.door"] = h%2 == 0, float64(h&1)
+		env["hour"], env["minute"], env["weekday"] = h%24, h%60, h%7
+		want, err := expr.Run(p, env) // no run-time error in what compileFast covers
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if got := fx.run(slotsOf(t, fx, env)); got != want {
+			t.Fatalf("%s with %s: fast %v, VM %v", src, describe(env), got, want)
+		}
+	})
 }
