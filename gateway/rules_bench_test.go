@@ -123,6 +123,7 @@ func BenchmarkRulesObserve(b *testing.B) {
 	for i, id := range ids {
 		rs[i] = []drivers.Reading{benchReading(id, i)}
 	}
+	b.ReportAllocs()
 	b.ResetTimer()
 	start, cpu := time.Now(), cpuTime(b)
 	for i := range b.N {
