@@ -618,8 +618,8 @@ type exprVar struct {
 	prev   string // its name as prev.<point> ("" if not named so)
 }
 
-// compileFast compiles an expression rule's program to closures if
-// compileFast covers it.
+// compileFast gives an expression rule its closures, and what fills their
+// slots, when its program is one the function compileFast covers.
 func (r *rule) compileFast() {
 	if r.prog == nil {
 		return
