@@ -74,6 +74,8 @@ func FuzzRules(f *testing.F) {
 		"  - {id: a, kind: threshold, severity: 1, message: m, scope: {device: e1}, point: voltage_a_v, below: 100}\n",
 		"  - {id: a, kind: window, severity: 2, message: m, scope: {kind: water}, point: flow_m3, counter: true, above: 0.1, from: \"02:00\", to: \"04:00\"}\n",
 		"  - {id: a, kind: expr, severity: 3, message: m, scope: {device: w1}, expr: \"flow_m3 > prev.flow_m3\"}\n",
+		"  - {id: a, kind: expr, severity: 3, message: m, scope: {device: e1}, expr: \"prev[\\\"voltage_a_v\\\"] - prev.voltage_b_v > 2 ** -hour\"}\n",
+		"  - {id: a, kind: expr, severity: 3, message: m, scope: {device: w1}, expr: \"prev.flow_m > 0 || prev?.flow_m3 > prev[device]\"}\n",
 		"  - {id: a, kind: group, severity: 1, message: m, scope: {line: RS485-A}, intervals: 3, inhibits: [b]}\n  - {id: b, kind: stale, severity: 4, message: m, scope: {kind: power}}\n",
 		"  - {id: a, kind: rate, severity: 1, message: \"{value}\", scope: {grid: x}, point: p, above: 1e3}\n",
 		"  - expr: \"1..1000000 | map(# * #)\"\n",
