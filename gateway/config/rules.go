@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -876,7 +877,14 @@ func (d *decoder) compileExpr(r *Rule, rf *ruleFields, devs []*Device) {
 		if i := strings.IndexByte(msg, '\n'); i >= 0 {
 			msg = msg[:i]
 		}
-		d.errAt(valNode(&rf.f, "expr"), join(rf.f.path, "expr"), "expression does not compile: %s (write a boolean over the points %s, prev.<point>, dt, hour, minute, weekday)", clip(msg), strings.Join(points, ", "))
+		msg = clip(msg)
+		if name, ok := strings.CutPrefix(msg, "unknown name "); ok {
+			name, _, _ = strings.Cut(name, " ")
+			if m := suggest(name, slices.Sorted(maps.Keys(ExprEnv(points, text, bools)))); m != "" && m != name {
+				msg += fmt.Sprintf("; did you mean %s?", m)
+			}
+		}
+		d.errAt(valNode(&rf.f, "expr"), join(rf.f.path, "expr"), "expression does not compile: %s (write a boolean over the points %s, prev.<point>, dt, hour, minute, weekday)", msg, strings.Join(points, ", "))
 		return
 	}
 	r.Program = prog
