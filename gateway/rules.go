@@ -84,5 +84,5 @@ func (g *Gateway) localAlarms() []localapi.Alarm {
 // alarmCounts are the rules' figures for the metrics.
 func (g *Gateway) alarmCounts() metrics.AlarmCounts {
 	s := g.rules.Stats()
-	return metrics.AlarmCounts{Observed: s.Observed, Raised: s.Raised, Cleared: s.Cleared, Suppressed: s.Suppressed, Active: s.Active}
+	return metrics.AlarmCounts{Observed: s.Observed, Raised: s.Raised, Cleared: s.Cleared, Suppressed: s.Suppressed, ExprErrors: s.ExprErrors, Active: s.Active}
 }

@@ -41,13 +41,14 @@ var (
 	dFwdRetry  = desc("townlink_uplink_retries_total", "Publish failures that made the forwarder resend, per stream.", "stream")
 	dFwdIgn    = desc("townlink_uplink_ignored_acks_total", "Platform acks above anything the gateway published (forged or stale), ignored, per stream.", "stream")
 	dRulesObs  = desc("townlink_rules_observed_total", "Readings evaluated by the early-warning rules.")
+	dRulesErr  = desc("townlink_rules_expr_errors_total", "Rule expression runs that failed (e.g. an integer division by zero); logged at most once a minute per rule.")
 	dAlarms    = desc("townlink_alarms_total", "Alarm records queued, by event (raised, cleared, suppressed).", "event")
 	dAlarmsAct = desc("townlink_alarms_active", "Active alarms, by severity (1 most severe).", "severity")
 	dRestarts  = desc("townlink_part_restarts_total", "Times a gateway part (line, forwarder, device source) stopped on its own and was restarted.", "part")
 )
 
 var all = []*prometheus.Desc{dAccepted, dRejected, dState, dUp, dReads, dDevErrs, dLineTx, dLineUtil, dLineOpen, dLineReop,
-	dBacklog, dBytes, dOldest, dDropped, dConnected, dFieldConn, dFieldAuth, dFieldACL, dFieldRej, dFieldAcc, dFieldOn, dCertDays, dRestarts, dFwdPub, dFwdAck, dFwdRetry, dFwdIgn, dRulesObs, dAlarms, dAlarmsAct}
+	dBacklog, dBytes, dOldest, dDropped, dConnected, dFieldConn, dFieldAuth, dFieldACL, dFieldRej, dFieldAcc, dFieldOn, dCertDays, dRestarts, dFwdPub, dFwdAck, dFwdRetry, dFwdIgn, dRulesObs, dRulesErr, dAlarms, dAlarmsAct}
 
 // collector reads the sources at each scrape.
 type collector struct{ s Sources }
@@ -150,6 +151,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if s.Alarms != nil {
 		a := s.Alarms()
 		counter(dRulesObs, a.Observed)
+		counter(dRulesErr, a.ExprErrors)
 		counter(dAlarms, a.Raised, "raised")
 		counter(dAlarms, a.Cleared, "cleared")
 		counter(dAlarms, a.Suppressed, "suppressed")

@@ -74,6 +74,7 @@ type Sources struct {
 // AlarmCounts are the rules engine's counters.
 type AlarmCounts struct {
 	Observed, Raised, Cleared, Suppressed uint64
+	ExprErrors                            uint64      // rule expression runs that failed
 	Active                                map[int]int // active alarms by severity (1 most severe)
 }
 

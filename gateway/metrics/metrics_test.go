@@ -117,7 +117,10 @@ func TestScrapeReadsEveryPart(t *testing.T) {
 			return metrics.FieldCounts{Connects: 5, AuthFailures: 2, ACLDenied: 1, TooLarge: 4, Malformed: 3, DecodePanics: 6, Accepted: 77, Online: 1}
 		},
 		Certs: days{"uplink_client": 12, "uplink_ca": -2},
-		Now:   func() time.Time { return oldest.Add(90 * time.Second) },
+		Alarms: func() metrics.AlarmCounts {
+			return metrics.AlarmCounts{Observed: 500, Raised: 7, Cleared: 5, Suppressed: 1, ExprErrors: 3, Active: map[int]int{1: 2}}
+		},
+		Now: func() time.Time { return oldest.Add(90 * time.Second) },
 	})
 	m.ObservePublish(wire.StreamTelemetry, 30*time.Millisecond)
 	m.ObservePublish(wire.StreamTelemetry, 2*time.Second)
@@ -158,6 +161,12 @@ func TestScrapeReadsEveryPart(t *testing.T) {
 		{"townlink_cert_days_left", []string{"cert", "uplink_client"}, 12},
 		{"townlink_cert_days_left", []string{"cert", "uplink_ca"}, -2},
 		{"townlink_uplink_publish_seconds", []string{"stream", "telemetry"}, 2},
+		{"townlink_rules_observed_total", nil, 500},
+		{"townlink_rules_expr_errors_total", nil, 3},
+		{"townlink_alarms_total", []string{"event", "raised"}, 7},
+		{"townlink_alarms_total", []string{"event", "suppressed"}, 1},
+		{"townlink_alarms_active", []string{"severity", "1"}, 2},
+		{"townlink_alarms_active", []string{"severity", "4"}, 0},
 	} {
 		if got := value(t, mfs, c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

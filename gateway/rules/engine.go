@@ -86,7 +86,7 @@ type Engine struct {
 	retry  []transition // not queued yet (emitMu)
 	nretry atomic.Int32 // len(retry), readable without emitMu
 
-	observed, raised, cleared, suppressed atomic.Uint64
+	observed, raised, cleared, suppressed, exprErrors atomic.Uint64
 
 	feedMu    sync.Mutex
 	feedBuf   *batch        // Feed → Run
@@ -108,12 +108,14 @@ type Stats struct {
 	Raised     uint64      // raised records queued
 	Cleared    uint64      // cleared records queued
 	Suppressed uint64      // raises suppressed by rate limits
+	ExprErrors uint64      // expression runs that failed (logged at most once a minute per rule)
 	Active     map[int]int // active alarms by severity
 }
 
 // Stats returns the counters and the active alarms by severity.
 func (e *Engine) Stats() Stats {
-	s := Stats{Observed: e.observed.Load(), Raised: e.raised.Load(), Cleared: e.cleared.Load(), Suppressed: e.suppressed.Load(), Active: map[int]int{}}
+	s := Stats{Observed: e.observed.Load(), Raised: e.raised.Load(), Cleared: e.cleared.Load(), Suppressed: e.suppressed.Load(),
+		ExprErrors: e.exprErrors.Load(), Active: map[int]int{}}
 	for _, a := range e.Active() {
 		s.Active[a.Severity]++
 	}
@@ -219,6 +221,8 @@ type rule struct {
 	fill       []fastFill // what evalExpr puts in each slot
 	slots      []float64
 
+	failLogged time.Time   // when a failed run of the expression was last logged
+	failed     int         // failed runs since
 	raises     []time.Time // raise times within RaisesPer
 	suppressed int         // suppressed since the last report
 	reported   bool        // the current suppression was reported

@@ -3,6 +3,7 @@ package rules
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -407,6 +408,45 @@ func TestExprFastAndVMAgree(t *testing.T) {
 	if strings.Join(got, "; ") != strings.Join(want, "; ") {
 		t.Fatalf("closures:\n%q\nVM:\n%q", got, want)
 	}
+}
+
+// An expression that fails when it runs (an integer division by zero) is
+// counted every time and logged at most once a minute per rule; the
+// reading is not evaluated by that rule, and nothing else stops.
+func TestExprFailureCountedAndLoggedOnceAMinute(t *testing.T) {
+	f := newFixture(t, `
+  - {id: modulo, kind: expr, severity: 3, message: m, scope: {device: outlet}, expr: "hour % minute == 0 && cod_mg_l > 0"}
+  - {id: cod, kind: threshold, severity: 1, message: "COD", scope: {device: outlet}, point: cod_mg_l, above: 100}
+`)
+	var logs strings.Builder
+	e, err := New(Options{Gateway: "gw-1", Rules: f.cfg.Rules, Devices: f.cfg.Devices, Location: f.cfg.Gateway.Location,
+		Now: f.clk.now, Emit: f.out.emit, Store: f.store, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.e = e
+	for range 6 { // 01:00:00 to 01:00:50, minute 0: five runs fail
+		f.read("outlet", map[string]drivers.Value{"cod_mg_l": dec(150)})
+		f.clk.add(10 * time.Second)
+	}
+	if n := e.Stats().ExprErrors; n != 5 {
+		t.Errorf("%d failures counted, want 5", n)
+	}
+	if n := strings.Count(logs.String(), "rule expression failed"); n != 1 {
+		t.Errorf("logged %d times within a minute, want once:\n%s", n, logs.String())
+	}
+	f.clk.t = at(2, 0, f.cfg.Gateway.Location) // a minute later or more, minute 0 again
+	f.read("outlet", map[string]drivers.Value{"cod_mg_l": dec(150)})
+	var lines []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "rule expression failed") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 2 || !strings.Contains(lines[0], "failures=1 ") || !strings.Contains(lines[1], "failures=5 ") {
+		t.Errorf("after a minute: want a second line, with the 5 failures since the first:\n%s", logs.String())
+	}
+	f.want("raised cod outlet") // the other rule went on
 }
 
 // An expression's hour, minute and device follow the clock and the

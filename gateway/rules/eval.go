@@ -2,6 +2,7 @@ package rules
 
 import (
 	"math"
+	"strings"
 	"time"
 
 	"github.com/townlink/townlink/drivers"
@@ -512,11 +513,30 @@ func (e *Engine) runVM(ru *rule, d *device, t int64, now time.Time) (res, ok boo
 	}
 	out, err := e.vm.Run(ru.prog, env)
 	if err != nil {
-		e.log.Warn("rule expression failed", "rule", ru.cfg.ID, "device", d.cfg.ID, "err", err)
+		e.exprFailed(ru, d, now, err)
 		return false, false
 	}
 	res, _ = out.(bool)
 	return res, true
+}
+
+// exprFailLogEvery is how often a rule whose expression keeps failing
+// (e.g. an integer division by a point that is 0) is logged; each failure
+// is counted (Stats.ExprErrors).
+const exprFailLogEvery = time.Minute
+
+// exprFailed counts a failed run of ru's expression on d, and logs it
+// unless the rule's failures were logged within exprFailLogEvery.
+func (e *Engine) exprFailed(ru *rule, d *device, now time.Time, err error) {
+	e.exprErrors.Add(1)
+	ru.failed++
+	if !ru.failLogged.IsZero() && now.Sub(ru.failLogged) < exprFailLogEvery {
+		return
+	}
+	msg, _, _ := strings.Cut(err.Error(), "\n") // the first line: what and where (line:col)
+	e.log.Warn("rule expression failed on a reading, which this rule skips; guard the expression against it (e.g. minute != 0 && hour % minute == 0)",
+		"rule", ru.cfg.ID, "device", d.cfg.ID, "err", msg, "failures", ru.failed, "logged_again_after", exprFailLogEvery)
+	ru.failLogged, ru.failed = now, 0
 }
 
 // step moves a track's lifecycle: raise once the raise-condition held for
