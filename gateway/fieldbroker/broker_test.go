@@ -352,7 +352,8 @@ func TestRejectedIsNotAcknowledged(t *testing.T) {
 	if n := count(calls, func(c call) bool { return c.Payload == "bad" }); n != 3 {
 		t.Fatalf("bad handled %d times, want 3", n)
 	}
-	s := b.Stats()
+	// The broker counts a stored message once its handler has returned.
+	s := waitStats(t, b, "the stored try counted", func(s fieldbroker.Stats) bool { return s.Accepted == 1 })
 	if s.Malformed != 2 || s.Refused != 2 || s.Accepted != 1 || s.Connects != 3 {
 		t.Fatalf("stats %+v", s.Counters)
 	}
@@ -473,7 +474,8 @@ func burst(t *testing.T, failEvery int) {
 			dups += k - 1
 		}
 	}
-	s := b.Stats()
+	// The broker counts a stored message once its handler has returned.
+	s := waitStats(t, b, "every accepted message counted", func(s fieldbroker.Stats) bool { return s.Accepted >= 3*perDevice })
 	failures := uint64(0)
 	if failEvery > 0 {
 		failures = uint64(3 * (perDevice / failEvery))
