@@ -254,15 +254,21 @@ func (e *Engine) evalCond(trans []transition, d *device, k int, t int64, now tim
 		raise, clear = false, true
 	}
 	if !raise && !d.busy.has(k) {
-		return trans // the common reading: nothing held, nothing to hold
+		return trans // the common reading: nothing held, nothing to hold (checked here, without a call)
 	}
+	return e.verdict(trans, d, k, raise, clear, now, o)
+}
+
+// verdict applies a reading's raise- and clear-condition to rule k of d,
+// whose track is busy or whose raise-condition holds.
+func (e *Engine) verdict(trans []transition, d *device, k int, raise, clear bool, now time.Time, o obs) []transition {
 	tr := &d.tracks[k]
 	tr.raiseCond, tr.clearCond = raise, clear
 	if !raise && tr.alarm == nil && tr.pendSince == 0 {
 		tr.settle()
 		return trans
 	}
-	return e.step(trans, tr, raise && !e.inhibited(ru, d, now), clear, now, o)
+	return e.step(trans, tr, raise && !e.inhibited(tr.rule, d, now), clear, now, o)
 }
 
 // rate adds a sample to h and returns the change per Per, measured over
@@ -412,13 +418,24 @@ func (e *Engine) evalExpr(trans []transition, d *device, k int, t int64, now tim
 	if !res && !d.busy.has(k) {
 		return trans
 	}
-	tr := &d.tracks[k]
-	tr.raiseCond, tr.clearCond = res, !res
-	if !res && tr.alarm == nil && tr.pendSince == 0 {
-		tr.settle()
-		return trans
+	return e.verdict(trans, d, k, res, !res, now, obs{})
+}
+
+// value is point i's value for d's expressions: read now, or the latest
+// (a bool as 0 or 1).
+func (e *Engine) value(d *device, i int) float64 {
+	if e.gen[i] == e.cur {
+		return e.vals[i]
 	}
-	return e.step(trans, tr, res && !e.inhibited(ru, d, now), !res, now, obs{})
+	return d.lastv[i]
+}
+
+// prevValue is point i's value in d's previous reading (0 if none).
+func (d *device) prevValue(i int) float64 {
+	if d.lastok[i] {
+		return d.lastv[i]
+	}
+	return 0
 }
 
 // runFast runs an expression compiled to closures on device d's reading at
@@ -428,17 +445,9 @@ func (e *Engine) runFast(ru *rule, d *device, t int64, now time.Time) bool {
 	for j, f := range ru.fill {
 		switch f.kind {
 		case fillPoint:
-			v := d.lastv[f.idx]
-			if e.gen[f.idx] == e.cur {
-				v = e.vals[f.idx]
-			}
-			s[j] = v
+			s[j] = e.value(d, f.idx)
 		case fillPrev:
-			v := 0.0
-			if d.lastok[f.idx] {
-				v = d.lastv[f.idx]
-			}
-			s[j] = v
+			s[j] = d.prevValue(f.idx)
 		case fillDT:
 			s[j] = time.Duration(t - d.lastT).Seconds()
 		default:
@@ -462,7 +471,6 @@ func (e *Engine) runVM(ru *rule, d *device, t int64, now time.Time) (res, ok boo
 	env, prev := ru.env, ru.prev
 	for _, xv := range ru.xvars {
 		i, p := xv.idx, xv.name
-		fresh := e.gen[i] == e.cur // read now (a number or a bool)
 		switch {
 		case !ru.usesPrev:
 		case d.lastok[i]:
@@ -471,11 +479,7 @@ func (e *Engine) runVM(ru *rule, d *device, t int64, now time.Time) (res, ok boo
 			delete(prev, p)
 		}
 		if xv.prev != "" {
-			f := 0.0
-			if d.lastok[i] {
-				f = d.lastv[i]
-			}
-			env[xv.prev] = f
+			env[xv.prev] = d.prevValue(i)
 		}
 		if !xv.direct {
 			continue
@@ -484,17 +488,9 @@ func (e *Engine) runVM(ru *rule, d *device, t int64, now time.Time) (res, ok boo
 		case varText: // kept by observe before the rules run
 			env[p] = d.lastText[p]
 		case varBool:
-			b := d.lastv[i] != 0
-			if fresh {
-				b = e.vals[i] != 0
-			}
-			env[p] = b
+			env[p] = e.value(d, i) != 0
 		default:
-			f := d.lastv[i]
-			if fresh {
-				f = e.vals[i]
-			}
-			env[p] = f
+			env[p] = e.value(d, i)
 		}
 	}
 	if ru.usesDT {
