@@ -628,27 +628,28 @@ func (r *rule) compileFast() {
 	if r.prog == nil {
 		return
 	}
-	types := map[string]int{"dt": fastFloat, "hour": fastInt, "minute": fastInt, "weekday": fastInt}
 	fills := map[string]fastFill{"dt": {kind: fillDT}, "hour": {kind: fillHour}, "minute": {kind: fillMinute}, "weekday": {kind: fillWeekday}}
 	for _, xv := range r.xvars {
-		switch xv.kind {
-		case varNum:
-			types[xv.name] = fastFloat
-		case varBool:
-			types[xv.name] = fastBool
+		if xv.kind != varText {
+			fills[xv.name] = fastFill{kind: fillPoint, idx: xv.idx}
 		}
-		fills[xv.name] = fastFill{kind: fillPoint, idx: xv.idx}
 		if xv.prev != "" {
-			types[xv.prev], fills[xv.prev] = fastFloat, fastFill{kind: fillPrev, idx: xv.idx}
+			fills[xv.prev] = fastFill{kind: fillPrev, idx: xv.idx}
 		}
 	}
-	if r.fast = compileFast(r.prog, types); r.fast == nil {
+	fx := compileFast(r.prog)
+	if fx == nil {
 		return
 	}
-	r.slots = make([]float64, len(r.fast.names))
-	for _, n := range r.fast.names {
-		r.fill = append(r.fill, fills[n])
+	fill := make([]fastFill, len(fx.names))
+	for i, n := range fx.names {
+		f, ok := fills[n]
+		if !ok {
+			return // a name the engine does not fill: the VM runs it
+		}
+		fill[i] = f
 	}
+	r.fast, r.fill, r.slots = fx, fill, make([]float64, len(fx.names))
 }
 
 // fastFill says what goes into a slot of a fast expression.

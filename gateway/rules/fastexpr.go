@@ -2,6 +2,7 @@ package rules
 
 import (
 	"math"
+	"reflect"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
@@ -19,23 +20,17 @@ type fastExpr struct {
 	names []string // slot i holds names[i]: a number, or a bool as 0 or 1
 }
 
-// Types of a name for compileFast.
-const (
-	fastFloat = iota + 1
-	fastInt
-	fastBool
-)
-
 // maxExactInt bounds the integer literals compileFast takes: up to it an
 // int and its float64 compare the same.
 const maxExactInt int64 = 1 << 53
 
 func exactInt(v int) bool { return int64(v) <= maxExactInt && int64(v) >= -maxExactInt }
 
-// compileFast compiles p's checked tree for the names typed by types (a
-// name types does not have is not covered); nil when not covered.
-func compileFast(p *vm.Program, types map[string]int) *fastExpr {
-	c := fastCompiler{types: types, slot: map[string]int{}}
+// compileFast compiles p's checked tree (a name's type is the one the
+// checker gave it from the environment, config.ExprEnv); nil when not
+// covered.
+func compileFast(p *vm.Program) *fastExpr {
+	c := fastCompiler{slot: map[string]int{}}
 	f, ok := c.boolOf(p.Node())
 	if !ok {
 		return nil
@@ -44,7 +39,6 @@ func compileFast(p *vm.Program, types map[string]int) *fastExpr {
 }
 
 type fastCompiler struct {
-	types map[string]int
 	slot  map[string]int
 	names []string
 }
@@ -65,12 +59,12 @@ type numFn = func(s []float64) float64
 func (c *fastCompiler) numOf(n ast.Node) (f numFn, isInt, ok bool) {
 	switch n := n.(type) {
 	case *ast.IdentifierNode:
-		t := c.types[n.Value]
-		if t != fastFloat && t != fastInt {
+		k := n.Type().Kind()
+		if k != reflect.Float64 && k != reflect.Int {
 			return nil, false, false
 		}
 		i := c.slotOf(n.Value)
-		return func(s []float64) float64 { return s[i] }, t == fastInt, true
+		return func(s []float64) float64 { return s[i] }, k == reflect.Int, true
 	case *ast.IntegerNode:
 		if !exactInt(n.Value) {
 			return nil, false, false
@@ -136,7 +130,7 @@ type boolFn = func(s []float64) bool
 func (c *fastCompiler) boolOf(n ast.Node) (boolFn, bool) {
 	switch n := n.(type) {
 	case *ast.IdentifierNode:
-		if c.types[n.Value] != fastBool {
+		if n.Type().Kind() != reflect.Bool {
 			return nil, false
 		}
 		i := c.slotOf(n.Value)

@@ -12,11 +12,6 @@ import (
 	"github.com/townlink/townlink/gateway/config"
 )
 
-// fastTypes are the names of fastEnv for compileFast.
-var fastTypes = map[string]int{"a_kw": fastFloat, "b_v": fastFloat, "door": fastBool,
-	"prev.a_kw": fastFloat, "prev.b_v": fastFloat, "prev.door": fastFloat,
-	"dt": fastFloat, "hour": fastInt, "minute": fastInt, "weekday": fastInt}
-
 // exprGen writes random expressions over a_kw, b_v (numbers), door (a
 // bool), name (text), prev.<point>, dt, hour, minute and weekday, mostly
 // in what compileFast covers, sometimes not (calls, %, text, ?:).
@@ -74,7 +69,7 @@ func TestFastExprMatchesVM(t *testing.T) {
 			continue
 		}
 		valid++
-		fx := compileFast(p, fastTypes)
+		fx := compileFast(p)
 		if fx == nil {
 			continue
 		}
@@ -149,7 +144,7 @@ func TestFastExprLeavesToTheVM(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", src, err)
 		}
-		if compileFast(p, fastTypes) != nil {
+		if compileFast(p) != nil {
 			t.Errorf("%s compiled fast", src)
 		}
 	}
@@ -167,7 +162,7 @@ func FuzzFastExprMatchesVM(f *testing.F) {
 		if err != nil {
 			return
 		}
-		fx := compileFast(p, fastTypes)
+		fx := compileFast(p)
 		if fx == nil {
 			return
 		}
